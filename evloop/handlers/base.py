@@ -1,0 +1,93 @@
+"""The handler API: sans-IO protocol objects that turn bytes into replies.
+
+A handler never sees a socket.  The connection that owns it feeds it what
+`recv()` returned and sends whatever it answers; the same handler class
+therefore runs unchanged under evloop's loop, a thread per client, a
+socketserver, or asyncio (see bench/).  This is the h11 idea: protocol code
+is a pure function of its input, which makes it easy to test byte by byte.
+
+The grammar of calls, as in asyncio's protocols, is::
+
+    connection_made  data_received*  eof_received?  connection_lost
+
+and every call except the last may answer bytes to send.
+
+The answer of `data_received` carries two facts:
+
+* `None`: no message was completed by this input (a partial message is
+  buffered).  Nothing is sent.
+* bytes, possibly empty: at least one message was completed; send these.
+
+The difference matters only to `--idle-timeout`, which closes a connection
+that completes no message for that long (a slowloris client dribbling one
+byte at a time completes none).
+
+To close the connection after the current reply, set `self.wants_close`.  To
+reject bad input, raise `ProtocolError(reason, reply=...)`: the connection
+sends `reply` (the answers due before the bad input), logs the reason with
+the peer's address, and closes.
+
+Override `data_received`; optionally `connection_made`, `eof_received`,
+`connection_lost`.  The class attributes say what the server may do with it.
+"""
+
+import functools
+
+DEFAULT_MAX_MESSAGE = 65536
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; `reply` holds the answers due before."""
+
+    def __init__(self, reason, reply=b""):
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = reply
+
+
+class Handler:
+    """Base class for evloop handlers.  Subclass and override `data_received`."""
+
+    #: Can the handler answer a datagram on its own (no connection state)?
+    supports_udp = True
+    #: Sent to a client refused because the server is full (line protocols).
+    busy_message = b""
+    #: Set to True to close the connection once the replies are sent.
+    wants_close = False
+
+    def __init__(self, max_message=DEFAULT_MAX_MESSAGE):
+        self.max_message = max_message
+
+    @classmethod
+    def factory(cls, max_message=DEFAULT_MAX_MESSAGE):
+        """Return a zero-argument callable making one handler per connection.
+
+        Handlers that share state between connections (chat's room) override
+        this to build the shared object once.
+        """
+        return functools.partial(cls, max_message=max_message)
+
+    def connection_made(self, peer, push):
+        """A client connected from `peer` ("host:port").
+
+        `push(data)` sends bytes to this client outside a reply, for example
+        when another client's chat line arrives.  Return a greeting or None.
+        """
+        return None
+
+    def data_received(self, data):
+        """Bytes arrived.  Return the reply bytes, or None for "no message yet"."""
+        raise NotImplementedError
+
+    def eof_received(self):
+        """The peer will send no more.  Return final bytes or None."""
+        return None
+
+    def connection_lost(self):
+        """The connection is gone; release shared state."""
+
+    def datagram_received(self, data):
+        """Answer one datagram as a whole conversation: data, then end of input."""
+        reply = self.data_received(data) or b""
+        tail = self.eof_received()
+        return reply + tail if tail else reply

@@ -1,0 +1,90 @@
+"""lenprefix: the labs' length-prefixed framing.
+
+Wire format (from the labs' `recv_all` exercise): three ASCII decimal
+digits, zero-padded as `str(n).zfill(3)`, give the payload length n
+(0 to 999); then come exactly n payload bytes.  `b"016Hello!! Server!!"` is
+one message with a 16-byte payload.
+
+Each complete message gets exactly one reply in the same framing, echoing
+the payload.  Since a valid header is always exactly those three digits, the
+reply to a message is byte for byte the message itself: the handler only has
+to find where whole messages end, and it can hand back the received bytes
+without copying them.
+
+Theory of operation: `split_frames(data)` walks the headers and returns the
+offset just past the last complete message.  Whatever follows (at most a
+header and 999 bytes) waits in `self.partial` for the next `recv()`.  A header
+that is not three digits, or announces more than `max_message` bytes, is a
+`ProtocolError`; the replies due before it are still delivered.
+"""
+
+from evloop.handlers.base import Handler
+from evloop.handlers.base import ProtocolError
+
+HEADER_SIZE = 3
+MAX_PAYLOAD = 999
+
+
+def encode(payload):
+    """Frame `payload` (at most 999 bytes) as the labs' clients do."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"a lenprefix payload is at most {MAX_PAYLOAD} bytes, not {len(payload)}")
+    return str(len(payload)).zfill(HEADER_SIZE).encode("ascii") + payload
+
+
+def split_frames(data, max_payload=MAX_PAYLOAD):
+    """Return the end offset of the last complete frame at the start of `data`.
+
+    Raises ProtocolError at the first malformed header, with `reply` set to
+    the complete frames before it.
+    """
+    pos = 0
+    size = len(data)
+    while size - pos >= HEADER_SIZE:
+        header = data[pos:pos + HEADER_SIZE]
+        # bytes.isdigit() accepts only b"0"-b"9": no sign, space or Unicode digit.
+        if not header.isdigit():
+            raise ProtocolError(f"bad length header {bytes(header)!r}: expected 3 ASCII digits",
+                                reply=data[:pos])
+        length = int(header)
+        if length > max_payload:
+            raise ProtocolError(f"message of {length} bytes is over --max-message {max_payload}",
+                                reply=data[:pos])
+        end = pos + HEADER_SIZE + length
+        if end > size:
+            break
+        pos = end
+    return pos
+
+
+def payloads(frames):
+    """Yield the payloads of a run of complete frames."""
+    pos = 0
+    while pos < len(frames):
+        length = int(frames[pos:pos + HEADER_SIZE])
+        yield frames[pos + HEADER_SIZE:pos + HEADER_SIZE + length]
+        pos += HEADER_SIZE + length
+
+
+class LenPrefixHandler(Handler):
+    """Answer each 3-digit length-prefixed message with itself."""
+
+    def __init__(self, max_message=MAX_PAYLOAD):
+        super().__init__(max_message=min(max_message, MAX_PAYLOAD))
+        self.partial = b""
+
+    def data_received(self, data):
+        if self.partial:
+            data = self.partial + data
+        end = split_frames(data, self.max_message)
+        if end == len(data):
+            self.partial = b""
+            return data
+        self.partial = data[end:]
+        return data[:end] if end else None
+
+    def eof_received(self):
+        if self.partial:
+            raise ProtocolError(f"connection closed in the middle of a message "
+                                f"({len(self.partial)} bytes of it received)")
+        return None

@@ -1,0 +1,17 @@
+"""uppercase: Kurose and Ross's first server, as a stream.
+
+The lab client sends one sentence with a single `send()` and no newline,
+then waits in `recv(1024)`.  So nothing here waits for a line end: each chunk
+is answered as soon as it arrives, with ASCII letters uppercased by
+`bytes.upper()` (bytes outside ASCII are left as they are, which keeps UTF-8
+text intact).
+"""
+
+from evloop.handlers.base import Handler
+
+
+class UppercaseHandler(Handler):
+    """Send every byte back, ASCII letters uppercased."""
+
+    def data_received(self, data):
+        return data.upper()

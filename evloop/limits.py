@@ -1,0 +1,39 @@
+"""The bounds that keep one client from hurting the others, and their defaults.
+
+Every bound is finite by default, because a server is trusted for what it
+does when clients misbehave:
+
+* `high_water` / `low_water` (256 KiB / 64 KiB): output backpressure, as in
+  asyncio's flow control.  A client that sends and never reads stops being
+  read once its pending replies pass high water, and is read again when they
+  drain to low water.
+* `max_output` (8 MiB): the hard bound on one client's pending output, for
+  bytes that backpressure cannot slow down (other clients' chat lines), as
+  Redis's `client-output-buffer-limit` does for pub/sub clients.
+* `idle_timeout` (300 s): a connection that completes no message for this
+  long is closed, whether it sends nothing or dribbles a byte at a time
+  (nginx's client timeouts).
+* `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
+  and `max_message` (64 KiB) is the handlers': see `evloop.serve --help`.
+"""
+
+KIB = 1024
+MIB = 1024 * 1024
+
+DEFAULT_HIGH_WATER = 256 * KIB
+DEFAULT_LOW_WATER = 64 * KIB
+DEFAULT_MAX_OUTPUT = 8 * MIB
+DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_MAX_CONNECTIONS = 10000
+DEFAULT_DRAIN_TIMEOUT = 5.0
+
+
+class Limits:
+    """The per-connection bounds, shared by every connection of a server."""
+
+    def __init__(self, high_water=DEFAULT_HIGH_WATER, low_water=DEFAULT_LOW_WATER,
+                 max_output=DEFAULT_MAX_OUTPUT, idle_timeout=DEFAULT_IDLE_TIMEOUT):
+        self.high_water = high_water
+        self.low_water = low_water
+        self.max_output = max_output
+        self.idle_timeout = idle_timeout

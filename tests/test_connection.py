@@ -1,0 +1,272 @@
+import hashlib
+import logging
+import re
+import socket
+
+import pytest
+
+import evloop.connection as connection_module
+from evloop.connection import CLOSED
+from evloop.connection import CLOSING
+from evloop.connection import INPUT_CLOSED
+from evloop.connection import LINGERING
+from evloop.connection import OPEN
+from evloop.connection import PAUSED
+from evloop.connection import TRANSITIONS
+from evloop.connection import Connection
+from evloop.limits import Limits
+from evloop.connection import State
+from evloop.handlers.echo import EchoHandler
+from evloop.handlers.lenprefix import LenPrefixHandler
+from evloop.loop import EVENT_READ
+from evloop.loop import EVENT_WRITE
+from evloop.loop import Loop
+
+
+class Pair:
+    """A Connection on one end of a socketpair, a plain socket on the other."""
+
+    def __init__(self, selector, handler=None, limits=None, sndbuf=None):
+        self.loop = Loop(selector)
+        server_sock, self.client = socket.socketpair()
+        if sndbuf:
+            server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        server_sock.setblocking(False)
+        self.client.settimeout(5)
+        self.closed = []
+        self.conn = Connection(self.loop, server_sock, "peer:1", handler or EchoHandler(),
+                               limits or Limits(), self.closed.append)
+        self.conn.start()
+
+    def turn(self, times=1):
+        for _ in range(times):
+            self.loop.run_once()
+
+    def run_until(self, predicate, turns=2000):
+        self.loop._running = True
+        for _ in range(turns):
+            if predicate():
+                return
+            self.loop.call_later(0.01, lambda: None)  # never block forever
+            self.loop.run_once()
+        raise AssertionError(f"not reached: {self.conn!r}")
+
+    def close(self):
+        self.client.close()
+        if self.conn.state is not CLOSED:
+            self.conn.abort("test over")
+        self.loop.close()
+
+
+@pytest.fixture
+def pair(selector):
+    made = []
+
+    def make(**kwargs):
+        p = Pair(selector, **kwargs)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_echo_round_trip_sends_at_once_without_write_interest(pair):
+    p = pair()
+    p.client.sendall(b"Hello, world")
+    p.turn()
+    assert p.client.recv(1024) == b"Hello, world"
+    assert p.conn.events == EVENT_READ  # the reply left in write(): no EVENT_WRITE
+
+
+def test_partial_writes_are_queued_and_write_interest_dropped_after(pair):
+    p = pair(sndbuf=4096, limits=Limits(high_water=1 << 30, low_water=1, max_output=1 << 31))
+    blob = bytes(range(256)) * 4096  # 1 MiB
+    p.conn.write(blob)
+    assert p.conn.out and p.conn.events == EVENT_READ | EVENT_WRITE
+    received = bytearray()
+    while len(received) < len(blob):
+        p.turn()
+        received += p.client.recv(1 << 20)
+    assert bytes(received) == blob
+    p.run_until(lambda: not p.conn.out)
+    assert p.conn.events == EVENT_READ
+
+
+def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
+    limits = Limits(high_water=64 * 1024, low_water=16 * 1024, max_output=1 << 30)
+    p = pair(limits=limits, sndbuf=8192)
+    p.client.setblocking(False)
+    sent = hashlib.sha256()
+    total_sent = 0
+    chunk = bytes(range(256)) * 64
+    for _ in range(2000):  # write until both directions are full
+        try:
+            n = p.client.send(chunk)
+        except BlockingIOError:
+            p.turn()
+            if p.conn.state is PAUSED:
+                break
+            continue
+        sent.update(chunk[:n])
+        total_sent += n
+        p.turn()
+    assert p.conn.state is PAUSED
+    assert not p.conn.events & EVENT_READ
+    assert len(p.conn.out) <= limits.high_water + connection_module.RECV_SIZE
+    # Now read everything back while finishing the upload.
+    p.client.shutdown(socket.SHUT_WR)
+    got = hashlib.sha256()
+    total_got = 0
+    p.client.settimeout(0.01)
+    while total_got < total_sent:
+        p.turn()
+        try:
+            data = p.client.recv(1 << 20)
+        except (socket.timeout, BlockingIOError):
+            continue
+        got.update(data)
+        total_got += len(data)
+    assert total_got == total_sent and got.digest() == sent.digest()
+    p.run_until(lambda: p.conn.state is CLOSED)
+
+
+def test_half_close_delivers_every_reply_then_eof(pair):
+    p = pair(handler=LenPrefixHandler())
+    p.client.sendall(b"003abc003def")
+    p.client.shutdown(socket.SHUT_WR)
+    p.run_until(lambda: p.conn.state is CLOSED)
+    data = b""
+    while chunk := p.client.recv(100):
+        data += chunk
+    assert data == b"003abc003def"
+    assert p.closed == [p.conn]
+
+
+def test_protocol_error_sends_replies_due_then_closes(pair, caplog):
+    p = pair(handler=LenPrefixHandler())
+    with caplog.at_level(logging.INFO, logger="evloop"):
+        p.client.sendall(b"002okXYZjunk")
+        p.run_until(lambda: p.conn.state in (LINGERING, CLOSED))
+    assert p.client.recv(100) == b"002ok"
+    assert p.client.recv(100) == b""  # FIN after the replies
+    assert "peer:1: protocol error: bad length header b'XYZ'" in caplog.text
+    p.client.close()
+    p.run_until(lambda: p.conn.state is CLOSED)
+
+
+class Crashing(EchoHandler):
+    def data_received(self, data):
+        if data == b"boom":
+            raise KeyError("boom")
+        return data
+
+
+def test_handler_crash_is_logged_once_and_closes_only_that_connection(pair, caplog):
+    p, other = pair(handler=Crashing()), pair()
+    with caplog.at_level(logging.ERROR, logger="evloop"):
+        p.client.sendall(b"boom")
+        p.run_until(lambda: p.conn.state is not OPEN)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info and "Crashing raised in data_received" in errors[0].getMessage()
+    other.client.sendall(b"still fine")
+    other.turn()
+    assert other.client.recv(100) == b"still fine"
+
+
+def test_peer_gone_is_an_ordinary_disconnect(pair, caplog):
+    p = pair(sndbuf=4096)
+    p.client.close()
+    with caplog.at_level(logging.DEBUG, logger="evloop"):
+        p.conn.write(b"x" * 100000)  # EPIPE, at once or from the queue
+        p.run_until(lambda: p.conn.state is CLOSED)
+    assert all(r.levelno <= logging.DEBUG for r in caplog.records)
+    assert p.closed == [p.conn]
+
+
+def test_idle_timeout_closes_a_silent_connection(pair):
+    p = pair(limits=Limits(idle_timeout=0.05))
+    p.run_until(lambda: p.conn.state is LINGERING)
+    assert p.client.recv(10) == b""
+    p.client.close()
+    p.run_until(lambda: p.conn.state is CLOSED)
+
+
+def test_idle_timeout_counts_complete_messages_not_bytes(pair):
+    p = pair(handler=LenPrefixHandler(), limits=Limits(idle_timeout=0.2))
+    p.client.sendall(b"00")
+    p.run_until(lambda: p.conn.state is not OPEN, turns=5000)
+    assert p.conn.state in (LINGERING, CLOSED)
+
+
+def test_max_output_disconnects_a_slow_reader(pair, caplog):
+    p = pair(limits=Limits(high_water=1024, low_water=512, max_output=4096), sndbuf=4096)
+    with caplog.at_level(logging.WARNING, logger="evloop"):
+        for _ in range(100):
+            p.conn.write(b"y" * 1000)
+            if p.conn.state is CLOSED:
+                break
+    assert p.conn.state is CLOSED
+    assert "over --max-output 4096" in caplog.text
+
+
+def test_close_flushes_sends_fin_and_lingers_until_peer_eof(pair):
+    p = pair(sndbuf=4096)
+    p.conn.write(b"z" * 200000)
+    p.conn.close()
+    assert p.conn.state is CLOSING
+    p.conn.write(b"more")  # still accepted while flushing
+    received = b""
+    while True:
+        p.turn()
+        chunk = p.client.recv(1 << 20)
+        if not chunk:
+            break
+        received += chunk
+    assert received == b"z" * 200000 + b"more"
+    assert p.conn.state is LINGERING
+    p.client.sendall(b"ignored")
+    p.turn()
+    p.client.close()
+    p.run_until(lambda: p.conn.state is CLOSED)
+
+
+def test_abort_with_reset(pair):
+    p = pair()
+    p.conn.abort("test", reset=True)
+    assert p.conn.state is CLOSED
+    p.conn.close()  # closing twice is harmless
+    p.conn.write(b"ignored")
+
+
+def test_illegal_transition_raises():
+    conn = Connection.__new__(Connection)
+    conn.state = CLOSED
+    conn.out = bytearray()
+    conn.peer = "x"
+    with pytest.raises(RuntimeError, match="no transition on 'output_high'"):
+        conn._transition("output_high")
+
+
+def test_docstring_lists_exactly_the_transition_table():
+    documented = set()
+    for line in connection_module.__doc__.splitlines():
+        match = re.match(r"\s+([A-Z_, ]+?)\s+--(\w+)-*>\s+([A-Z_]+)$", line)
+        if match:
+            sources, event, target = match.groups()
+            if sources.strip() == "any but CLOSED":
+                continue
+            for source in sources.split(","):
+                documented.add((State[source.strip()], event, State[target]))
+    if "any but CLOSED --abort------> CLOSED" in connection_module.__doc__:
+        documented |= {(s, "abort", CLOSED) for s in State if s is not CLOSED}
+    # Self-loops on `close` are described in prose, not drawn.
+    table = {(s, e, t) for (s, e), t in TRANSITIONS.items() if s is not t}
+    assert documented == table
+    assert {s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()) == set(State)
+
+
+def test_reading_states():
+    assert connection_module.READING_STATES == {OPEN, LINGERING}
+    assert connection_module.FLUSHING_STATES == {INPUT_CLOSED, CLOSING}

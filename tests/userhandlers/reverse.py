@@ -1,0 +1,16 @@
+"""A user's own handler, loaded with --handler userhandlers.reverse:ReverseLines."""
+
+from evloop.handlers import Handler
+
+
+class ReverseLines(Handler):
+    """Reverse each chunk; b"crash" raises to test handler-crash isolation."""
+
+    def data_received(self, data):
+        if data.strip() == b"crash":
+            raise ValueError("user handler bug")
+        return data[::-1]
+
+
+class NotAHandler:
+    pass
