@@ -191,6 +191,9 @@ def main(argv=None):
         loop.run()
     finally:
         loop.close()
+        # Drained and exiting: a late second signal must not turn exit 0 into a kill.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     log.info("stopped")
     return 0
 

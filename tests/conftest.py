@@ -34,11 +34,12 @@ def cli_env():
 class ServerProcess:
     """`python -m evloop.serve` on a free port, stopped when the test ends."""
 
-    def __init__(self, *args, module="evloop.serve", port="0"):
+    def __init__(self, *args, module="evloop.serve", port="0", preexec_fn=None):
         env = cli_env()
         self.args = [sys.executable, "-m", module, "--port", port, *args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=ROOT, text=True)
+                                     stdin=subprocess.DEVNULL, env=env, cwd=ROOT, text=True,
+                                     preexec_fn=preexec_fn)
         self.line = self.proc.stdout.readline()
         match = STARTUP.search(self.line)
         if not match:
