@@ -58,9 +58,16 @@ def available_selectors():
 
 
 def make_selector(name="auto"):
-    """Build a selector by its short name ("auto" is selectors.DefaultSelector)."""
+    """Build a selector by its short name ("auto" is selectors.DefaultSelector).
+
+    epoll comes as evloop.fastepoll's LeanEpollSelector: the stock class with
+    a faster select() (see that module for the figures).
+    """
     if name == "auto":
-        return selectors.DefaultSelector()
+        name = selector_name(selectors.DefaultSelector)
+    if name == "epoll" and hasattr(selectors, "EpollSelector"):
+        import evloop.fastepoll
+        return evloop.fastepoll.make()
     cls = getattr(selectors, SELECTOR_CLASSES.get(name, ""), None)
     if cls is None:
         choices = ", ".join(available_selectors())
@@ -69,11 +76,13 @@ def make_selector(name="auto"):
 
 
 def selector_name(selector):
-    """The short name of a selector object: "epoll", "select", ..."""
-    for name, cls_name in SELECTOR_CLASSES.items():
-        if type(selector).__name__ == cls_name:
-            return name
-    return type(selector).__name__
+    """The short name of a selector object or class: "epoll", "select", ..."""
+    cls = selector if isinstance(selector, type) else type(selector)
+    for base in cls.__mro__:
+        for name, cls_name in SELECTOR_CLASSES.items():
+            if base.__name__ == cls_name:
+                return name
+    return cls.__name__
 
 
 class Timer:
@@ -158,10 +167,15 @@ class Loop:
         return timer
 
     def _wake(self):
+        waker = self._waker
+        if waker is None:
+            return  # the loop is closed: nothing will run the callback anyway
         try:
-            self._waker[1].send(b"\0")
+            waker[1].send(b"\0")
         except (BlockingIOError, InterruptedError):
             pass  # the socket is full of wake-ups already: the loop will wake
+        except OSError:
+            pass  # closed by close() in the loop's thread meanwhile
 
     # -- signals ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ message and exit code 2, never a traceback.
 import argparse
 import errno
 import logging
+import os
 import signal
 import sys
 
@@ -23,6 +24,8 @@ from evloop import limits as bounds
 from evloop.limits import Limits
 from evloop.loop import Loop
 from evloop.loop import available_selectors
+from evloop.loop import make_selector
+from evloop.loop import selector_name
 from evloop.server import Server
 from evloop.server import format_address
 
@@ -101,6 +104,18 @@ def build_parser():
              "(default: 300)")
     add("--max-connections", type=int, default=bounds.DEFAULT_MAX_CONNECTIONS,
         help="refuse clients beyond this many at once (default: 10000)")
+    add("--work-ms", type=parse_seconds, default=None,
+        help="slow handler: milliseconds of work per line (default: 10)")
+    add("--work", choices=["cpu", "sleep"], default=None,
+        help="slow handler: spin the CPU or sleep (default: cpu)")
+    add("--offload", choices=["none", "thread", "process"], default="none",
+        help="run handlers' offload() calls in a thread or process pool instead of "
+             "in the loop (default: none)")
+    add("--offload-workers", type=int, default=None,
+        help="pool size for --offload (default: 32 threads, or one process per core)")
+    add("--workers", type=int, default=1,
+        help="pre-fork this many server processes sharing the port (SO_REUSEPORT), "
+             "one event loop per core (default: 1)")
     add("--drain-timeout", type=parse_seconds, default=bounds.DEFAULT_DRAIN_TIMEOUT,
         help="at shutdown, how long to wait for replies to drain (default: 5)")
     return parser
@@ -114,6 +129,12 @@ def check_options(parser, options):
         parser.error("--max-output must be above --high-water")
     if options.max_message < 1 or options.backlog < 1 or options.max_connections < 1:
         parser.error("--max-message, --backlog and --max-connections must be positive")
+    if options.offload_workers is not None and not 1 <= options.offload_workers <= 1024:
+        parser.error("--offload-workers must be between 1 and 1024")
+    if not 1 <= options.workers <= 256:
+        parser.error("--workers must be between 1 and 256")
+    if options.workers > 1 and not hasattr(os, "fork"):
+        parser.error("--workers needs os.fork(), which this platform lacks")
     try:
         handler_class = load_handler(options.handler)
     except HandlerNotFound as exc:
@@ -121,6 +142,10 @@ def check_options(parser, options):
     if options.udp and not getattr(handler_class, "supports_udp", True):
         parser.exit(2, f"evloop.serve: error: the {options.handler} handler needs a "
                        f"connection and cannot run over UDP; drop --udp\n")
+    takes = getattr(handler_class, "options", ())
+    for flag, key in (("--work-ms", "work_ms"), ("--work", "work")):
+        if getattr(options, key) is not None and key not in takes:
+            parser.error(f"{flag} applies only to handlers that take it, such as slow")
     return handler_class
 
 
@@ -150,16 +175,25 @@ def describe_bind_error(exc, host, port):
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def make_server(options, handler_class):
+def make_server(options, handler_class, worker=None):
     """Build the loop and the server from parsed options (not yet started)."""
     loop = Loop(options.selector)
     limits = Limits(high_water=options.high_water, low_water=options.low_water,
                     max_output=options.max_output, idle_timeout=options.idle_timeout)
-    server = Server(loop, make_factory(handler_class, options.max_message),
+    offloader = None
+    if options.offload != "none":
+        from evloop.offload import Offloader
+        offloader = Offloader(loop, options.offload, options.offload_workers)
+    factory = make_factory(handler_class, options.max_message, work_ms=options.work_ms,
+                           work=options.work)
+    server = Server(loop, factory,
                     host=options.host, port=options.port, backlog=options.backlog,
                     udp=options.udp, limits=limits, max_connections=options.max_connections,
                     drain_timeout=options.drain_timeout,
-                    busy_message=getattr(handler_class, "busy_message", b""))
+                    busy_message=getattr(handler_class, "busy_message", b""),
+                    reuse_port=worker is not None and worker.listener is None,
+                    listener=worker and worker.listener, udp_socket=worker and worker.udp_socket,
+                    offloader=offloader)
     if options.trace:
         from evloop import trace
         trace.enable(loop, server)
@@ -173,7 +207,19 @@ def main(argv=None):
     logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s evloop %(levelname)s %(message)s")
     fd_limit = raise_fd_limit()
-    loop, server = make_server(options, handler_class)
+    if options.workers > 1:
+        from evloop import workers
+        options.handler_label = handler_name(options.handler)
+        probe = make_selector(options.selector)  # for the startup line: what "auto" means here
+        options.selector_label = selector_name(probe)
+        probe.close()
+        return workers.run(options, handler_class, fd_limit, serve)
+    return serve(options, handler_class, fd_limit)
+
+
+def serve(options, handler_class, fd_limit, worker=None):
+    """Run one server until it is stopped; `worker` is set in a --workers child."""
+    loop, server = make_server(options, handler_class, worker)
     try:
         server.start()
     except OSError as exc:
@@ -181,15 +227,20 @@ def main(argv=None):
         print(f"evloop.serve: error: {describe_bind_error(exc, options.host, options.port)}",
               file=sys.stderr)
         return 2
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, lambda signum: server.shutdown())
-    protocols = "tcp+udp" if options.udp else "tcp"
-    print(f"evloop: serving {handler_name(options.handler)} on {format_address(server.address)} "
-          f"({protocols}), selector {loop.selector_name}", flush=True)
-    log.info("file descriptor limit %s; up to %d connections", fd_limit, options.max_connections)
+    if worker is None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda signum: server.shutdown())
+        protocols = "tcp+udp" if options.udp else "tcp"
+        print(f"evloop: serving {handler_name(options.handler)} on {format_address(server.address)} "
+              f"({protocols}), selector {loop.selector_name}", flush=True)
+        log.info("file descriptor limit %s; up to %d connections", fd_limit, options.max_connections)
+    else:
+        worker.started(loop, server)
     try:
         loop.run()
     finally:
+        if server.offloader is not None:
+            server.offloader.close()
         loop.close()
         # Drained and exiting: a late second signal must not turn exit 0 into a kill.
         for signum in (signal.SIGINT, signal.SIGTERM):

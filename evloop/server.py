@@ -55,8 +55,12 @@ def format_address(address):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def bind_socket(host, port, kind, backlog=128):
-    """A bound (and for TCP, listening) non-blocking socket; raises OSError."""
+def bind_socket(host, port, kind, backlog=128, reuse_port=False, listen=True):
+    """A bound (and for TCP, listening) non-blocking socket; raises OSError.
+
+    `reuse_port` sets SO_REUSEPORT, so that several processes (--workers)
+    can each bind the same port and the kernel spreads clients among them.
+    """
     family, _, _, _, address = socket.getaddrinfo(host, port, type=kind)[0]
     sock = socket.socket(family, kind)
     try:
@@ -64,8 +68,10 @@ def bind_socket(host, port, kind, backlog=128):
             # Rebinding at once after a restart, while old connections sit in
             # TIME_WAIT: the labs' SO_REUSEADDR lesson.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        if kind == socket.SOCK_STREAM:
+        if kind == socket.SOCK_STREAM and listen:
             sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:
@@ -86,7 +92,8 @@ class Server:
     def __init__(self, loop, handler_factory, host="127.0.0.1", port=0, backlog=128,
                  udp=False, limits=None, max_connections=DEFAULT_MAX_CONNECTIONS,
                  drain_timeout=DEFAULT_DRAIN_TIMEOUT,
-                 busy_message=b""):
+                 busy_message=b"", reuse_port=False, listener=None, udp_socket=None,
+                 offloader=None):
         self.loop = loop
         self.handler_factory = handler_factory
         self.host = host
@@ -97,8 +104,12 @@ class Server:
         self.max_connections = max_connections
         self.drain_timeout = drain_timeout
         self.busy_message = busy_message
+        self.reuse_port = reuse_port
+        self.offloader = offloader  # a pool for handlers' offload() (--offload)
         self.connections = set()
-        self.listener = None
+        # Sockets inherited from a parent (--workers without SO_REUSEPORT).
+        self.listener = listener
+        self._udp_socket = udp_socket
         self.datagram = None
         self.address = None
         self.shutting_down = False
@@ -111,11 +122,14 @@ class Server:
 
     def start(self):
         """Bind and listen; sets `self.address`.  Raises OSError on failure."""
-        self.listener = bind_socket(self.host, self.port, socket.SOCK_STREAM, self.backlog)
+        if self.listener is None:
+            self.listener = bind_socket(self.host, self.port, socket.SOCK_STREAM, self.backlog,
+                                        reuse_port=self.reuse_port)
         self.address = self.listener.getsockname()
         if self.udp:
             try:
-                udp_sock = bind_socket(self.host, self.address[1], socket.SOCK_DGRAM)
+                udp_sock = self._udp_socket or bind_socket(self.host, self.address[1], socket.SOCK_DGRAM,
+                                                           reuse_port=self.reuse_port)
             except OSError:
                 self.listener.close()
                 raise
@@ -151,7 +165,7 @@ class Server:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = self.connection_class(self.loop, sock, peer, self.handler_factory(),
-                                           self.limits, self.connection_closed)
+                                           self.limits, self.connection_closed, self.offloader)
         try:
             connection.start()
         except FdLimitError as exc:

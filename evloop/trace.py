@@ -77,6 +77,12 @@ class TracedHandler:
     def __getattr__(self, name):
         return getattr(self._handler, name)
 
+    def __setattr__(self, name, value):
+        # The connection sets `offload` on its handler (--offload): the real one.
+        if name.startswith("_"):
+            return super().__setattr__(name, value)
+        setattr(self._handler, name, value)
+
     def data_received(self, data):
         reply = self._handler.data_received(data)
         name = type(self._handler).__name__
@@ -88,11 +94,11 @@ class TracedHandler:
 class TracedConnection(Connection):
     """A Connection that reports its state changes."""
 
-    def __init__(self, loop, sock, peer, handler, limits, on_closed):
+    def __init__(self, loop, sock, peer, handler, limits, on_closed, offloader=None):
         label = f"fd {sock.fileno()} {peer}"
         say(f"{label}: accepted")
         super().__init__(loop, TracedSocket(sock, label), peer,
-                         TracedHandler(handler, label), limits, on_closed)
+                         TracedHandler(handler, label), limits, on_closed, offloader)
         self.label = label
 
     def _transition(self, event):

@@ -2,7 +2,7 @@
 
 `load_handler(spec)` turns a `--handler` argument into a handler class: a
 built-in name (`echo`, `uppercase`, `lenprefix`, `chat`) or a user's
-`package.module:ClassName`.  See `evloop.handlers.base` for the API.
+`package.module:ClassName`; `slow` is the blocking-handler lesson.  See `evloop.handlers.base` for the API.
 """
 
 import importlib
@@ -16,6 +16,7 @@ BUILTIN = {
     "uppercase": "evloop.handlers.uppercase:UppercaseHandler",
     "lenprefix": "evloop.handlers.lenprefix:LenPrefixHandler",
     "chat": "evloop.handlers.chat:ChatHandler",
+    "slow": "evloop.handlers.slow:SlowHandler",
 }
 
 __all__ = ["BUILTIN", "DEFAULT_MAX_MESSAGE", "Handler", "HandlerNotFound",
@@ -49,9 +50,15 @@ def handler_name(spec):
     return spec if spec in BUILTIN else spec.rpartition(":")[2]
 
 
-def make_factory(cls, max_message=DEFAULT_MAX_MESSAGE):
-    """A zero-argument callable making handlers of class `cls`."""
+def make_factory(cls, max_message=DEFAULT_MAX_MESSAGE, **options):
+    """A zero-argument callable making handlers of class `cls`.
+
+    `options` (e.g. work_ms for the slow handler) are passed only when the
+    class lists them in its `options` attribute; others are ignored.
+    """
     factory = getattr(cls, "factory", None)
     if factory is None:
         return cls
-    return factory(max_message=max_message)
+    wanted = {key: value for key, value in options.items()
+              if key in getattr(cls, "options", ()) and value is not None}
+    return factory(max_message=max_message, **wanted)

@@ -27,6 +27,9 @@ reject bad input, raise `ProtocolError(reason, reply=...)`: the connection
 sends `reply` (the answers due before the bad input), logs the reason with
 the peer's address, and closes.
 
+A handler with slow work in it calls `self.offload(fn, *args, then=...)`
+instead of `fn` (see `offload` below and the `slow` handler).
+
 Override `data_received`; optionally `connection_made`, `eof_received`,
 `connection_lost`.  The class attributes say what the server may do with it.
 """
@@ -58,14 +61,18 @@ class Handler:
     def __init__(self, max_message=DEFAULT_MAX_MESSAGE):
         self.max_message = max_message
 
+    #: Names of keyword options the server may pass from its command line
+    #: (the slow handler takes work_ms and work).
+    options = ()
+
     @classmethod
-    def factory(cls, max_message=DEFAULT_MAX_MESSAGE):
+    def factory(cls, max_message=DEFAULT_MAX_MESSAGE, **options):
         """Return a zero-argument callable making one handler per connection.
 
         Handlers that share state between connections (chat's room) override
         this to build the shared object once.
         """
-        return functools.partial(cls, max_message=max_message)
+        return functools.partial(cls, max_message=max_message, **options)
 
     def connection_made(self, peer, push):
         """A client connected from `peer` ("host:port").
@@ -85,6 +92,18 @@ class Handler:
 
     def connection_lost(self):
         """The connection is gone; release shared state."""
+
+    def offload(self, fn, *args, then):
+        """Run `fn(*args)` away from the event loop, then `then(result)`.
+
+        Under evloop with `--offload thread|process`, the connection replaces
+        this method: `fn` runs in a pool, this returns None at once, and
+        `then(result)` is called later in the loop's thread; the bytes it
+        returns are sent like a reply (None: nothing).  Without a pool (and
+        under the bench's threaded servers) the call runs here and now, and
+        this returns what `then` returned.  See evloop.offload.
+        """
+        return then(fn(*args))
 
     def datagram_received(self, data):
         """Answer one datagram as a whole conversation: data, then end of input."""

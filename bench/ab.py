@@ -1,0 +1,60 @@
+"""A/B: two evloop source trees side by side, interleaved rounds, medians.
+
+    python -m bench.ab BEFORE_TREE AFTER_TREE [--handler echo] [--connections 100]
+                       [--size 100] [--rounds 9]
+
+A tree is a directory holding an `evloop` package (e.g. a `git worktree` of
+an older commit).  This is how each hot-path change in evloop was judged:
+the same load on both servers, alternated, so noise hits both alike.
+"""
+
+import argparse
+import statistics
+import sys
+
+from bench import runner
+from bench.models import Model
+
+
+def model(name, tree):
+    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
+    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
+                        "--log-level", "warning", "--backlog", "4096", "--max-connections", "20000"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--handler", default="echo")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--duration", type=float, default=2.0)
+    options = parser.parse_args(argv)
+    point = runner.Point("ab", handler=options.handler, connections=options.connections,
+                         size=options.size)
+    servers = {"before": runner.Server(model("before", options.before), options.handler),
+               "after": runner.Server(model("after", options.after), options.handler)}
+    results = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            runner.run_load(server, point, 1.0, 0)  # warm-up
+        for _ in range(options.rounds):
+            for name, server in servers.items():
+                runner.settle(servers.values())
+                results[name].append(runner.run_load(server, point, options.duration, 0))
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"{point.label()}, {options.rounds} interleaved rounds of {options.duration:g} s")
+    for name, rounds in results.items():
+        rate = statistics.median(r["msgs_per_s"] for r in rounds)
+        cpu = statistics.median(r["cpu_us_per_msg"] for r in rounds)
+        print(f"{name:7} {rate:10,.0f} msg/s  {cpu:5.2f} us CPU/msg  rounds: "
+              + " ".join(f"{r['msgs_per_s'] / 1000:.0f}k" for r in rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""asyncio with a Protocol: callbacks on asyncio's own selector loop (uvloop_protocol reuses it)."""
+
+import asyncio
+
+from bench import common
+from evloop.handlers import ProtocolError
+
+
+class HandlerProtocol(asyncio.Protocol):
+    """Adapts an evloop handler to asyncio's callbacks: the same grammar."""
+
+    def __init__(self, factory):
+        self.handler = factory()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        greeting = self.handler.connection_made(f"{host}:{port}", transport.write)
+        if greeting:
+            transport.write(greeting)
+
+    def data_received(self, data):
+        try:
+            reply = self.handler.data_received(data)
+        except ProtocolError:
+            return self.transport.close()
+        if reply:
+            self.transport.write(reply)
+        if self.handler.wants_close:
+            self.transport.close()
+
+    def eof_received(self):
+        try:
+            final = self.handler.eof_received()
+        except ProtocolError:
+            final = None
+        if final:
+            self.transport.write(final)
+        return False  # close once the replies are written
+
+    def connection_lost(self, exc):
+        self.handler.connection_lost()
+
+
+async def serve(options):
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HandlerProtocol(options.factory),
+                                      options.host, options.port, backlog=options.backlog)
+    common.announce(options, server.sockets[0].getsockname())
+    await server.serve_forever()
+
+
+def main():
+    asyncio.run(serve(common.parse_args("asyncio-protocol")))
+
+
+if __name__ == "__main__":
+    common.run(main)

@@ -1,0 +1,113 @@
+/*
+ * echo_epoll: the "physical limit" row of the benchmark.
+ *
+ * The least a server can do per message: one epoll_wait, one recv, one send.
+ * Level-triggered epoll, 64 KiB reads like evloop's, output queued only when
+ * send() takes less than asked.  It serves echo; since a lenprefix reply is
+ * byte for byte its request, it also stands in for lenprefix.
+ *
+ * Usage: echo_epoll --port P [--host 127.0.0.1]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct client { int fd; size_t len, off; char *pending; };
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+static void drop(int ep, struct client *c) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c->pending);
+    free(c);
+}
+
+static void set_events(int ep, struct client *c, unsigned events) {
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static int send_all_or_queue(int ep, struct client *c, const char *data, size_t len) {
+    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN) return -1;
+    if (n < 0) n = 0;
+    if ((size_t)n < len) {
+        c->pending = realloc(c->pending, len - (size_t)n);
+        memcpy(c->pending, data + n, len - (size_t)n);
+        c->len = len - (size_t)n;
+        c->off = 0;
+        set_events(ep, c, EPOLLOUT); /* stop reading until the backlog drains */
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *host = "127.0.0.1";
+    int port = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--host")) host = argv[i + 1];
+    }
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4096) < 0) {
+        perror("echo_epoll: bind");
+        return 2;
+    }
+    socklen_t salen = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &salen);
+    printf("echo_epoll: serving echo on %s:%d (tcp), model c-epoll\n", host, ntohs(sa.sin_port));
+    fflush(stdout);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}, events[512];
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    static char buf[65536];
+    while (!stop) {
+        int n = epoll_wait(ep, events, 512, -1);
+        for (int i = 0; i < n; i++) {
+            struct client *c = events[i].data.ptr;
+            if (!c) {
+                int fd;
+                while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    c = calloc(1, sizeof *c);
+                    c->fd = fd;
+                    struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
+                }
+                continue;
+            }
+            if (c->len) { /* draining a partial write */
+                ssize_t w = send(c->fd, c->pending + c->off, c->len - c->off, MSG_NOSIGNAL);
+                if (w < 0 && errno != EAGAIN) { drop(ep, c); continue; }
+                if (w > 0) c->off += (size_t)w;
+                if (c->off == c->len) { c->len = c->off = 0; set_events(ep, c, EPOLLIN); }
+                continue;
+            }
+            ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+            if (r == 0 || (r < 0 && errno != EAGAIN)) { drop(ep, c); continue; }
+            if (r > 0 && send_all_or_queue(ep, c, buf, (size_t)r) < 0) drop(ep, c);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,294 @@
+/*
+ * loadgen: an epoll load generator that is never the bottleneck.
+ *
+ * A Python load generator on a 2-core machine is as slow as the server it
+ * measures, and then every model looks the same.  This one keeps N
+ * connections busy with DEPTH messages in flight each, and checks every byte
+ * of every reply against the message it answers (replies of echo, uppercase
+ * and lenprefix servers are the request itself: payloads are uppercase
+ * letters).
+ *
+ * Message k on connection c: a framing header, then SIZE payload bytes cut
+ * from a 26-letter cycle starting at (c*7 + k*13) % 26, so a reply sent to
+ * the wrong connection or out of order does not match.
+ *
+ * Phases: connect every connection (at most 256 connects pending at once),
+ * then send for WARMUP seconds uncounted, then DURATION seconds counted.
+ * Latency (from the moment a message is queued to its last reply byte) goes
+ * to a log-linear histogram: values below 16 us exactly, above that 16
+ * sub-buckets per power of two.  bench/histogram.py reads the buckets and
+ * computes the percentiles; the bucket function here is its twin.
+ *
+ * Output: one JSON object on stdout; "loadgen: measuring" and "loadgen: done"
+ * on stderr when the measured window opens and closes.
+ *
+ * Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size S]
+ *        [--depth D] [--duration SEC] [--warmup SEC] [--framing raw|lenprefix|line]
+ *        [--idle N]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NBUCKETS (64 * 16)
+#define MAX_PENDING_CONNECTS 256
+
+enum { RAW, LENPREFIX, LINE };
+enum { CONNECTING, RUNNING, IDLE, DEAD };
+
+struct conn {
+    int fd, state, id;
+    uint64_t sent, done;         /* messages queued, replies completed */
+    size_t out_len, out_off;     /* pending output */
+    size_t in_off;               /* bytes of the current reply received */
+    unsigned char *out, *expect;
+    double *queued_at;           /* ring of DEPTH send times */
+};
+
+static int size = 100, depth = 1, framing = RAW, nconn = 100, nidle = 0, port = 0;
+static double duration = 2.0, warmup = 0.5;
+static const char *host = "127.0.0.1";
+static size_t msglen, outcap;
+static unsigned char pattern[26 * 2 + 65536 + 8];
+static uint64_t hist[NBUCKETS];
+static uint64_t messages, bytes, errors, failed, lost;
+static int measuring, running = 1;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int bucket(uint64_t us) {
+    if (us < 16) return (int)us;
+    int e = 63 - __builtin_clzll(us);
+    int idx = (e - 3) * 16 + (int)((us >> (e - 4)) & 15);
+    return idx < NBUCKETS ? idx : NBUCKETS - 1;
+}
+
+static size_t make_msg(unsigned char *buf, int c, uint64_t k) {
+    size_t n = 0;
+    if (framing == LENPREFIX) n = (size_t)sprintf((char *)buf, "%03d", size);
+    memcpy(buf + n, pattern + (c * 7 + k * 13) % 26, size);
+    n += size;
+    if (framing == LINE) buf[n++] = '\n';
+    return n;
+}
+
+static void queue_msg(struct conn *c, double t) {
+    if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_len + msglen > outcap) { /* compact */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    make_msg(c->out + c->out_len, c->id, c->sent);
+    c->out_len += msglen;
+    c->queued_at[c->sent % depth] = t;
+    c->sent++;
+}
+
+static void kill_conn(int ep, struct conn *c, uint64_t *counter) {
+    if (c->state == DEAD) return;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->state = DEAD;
+    (*counter)++;
+}
+
+static void want(int ep, struct conn *c, uint32_t events) {
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void flush_out(int ep, struct conn *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN) { want(ep, c, EPOLLIN | EPOLLOUT); return; }
+            kill_conn(ep, c, &lost);
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    want(ep, c, EPOLLIN);
+}
+
+static void on_input(int ep, struct conn *c, unsigned char *buf, size_t bufsize) {
+    ssize_t n = recv(c->fd, buf, bufsize, 0);
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN) return;
+        kill_conn(ep, c, &lost);
+        return;
+    }
+    if (c->state != RUNNING) { kill_conn(ep, c, &errors); return; } /* idle got data */
+    size_t pos = 0, got = (size_t)n;
+    double t = now();
+    while (pos < got) {
+        if (c->in_off == 0) make_msg(c->expect, c->id, c->done);
+        size_t take = msglen - c->in_off;
+        if (take > got - pos) take = got - pos;
+        if (memcmp(buf + pos, c->expect + c->in_off, take) != 0) {
+            kill_conn(ep, c, &errors);
+            return;
+        }
+        pos += take;
+        c->in_off += take;
+        if (c->in_off == msglen) {
+            c->in_off = 0;
+            if (measuring) {
+                double lat = (t - c->queued_at[c->done % depth]) * 1e6;
+                hist[bucket((uint64_t)lat)]++;
+                messages++;
+                bytes += msglen;
+            }
+            c->done++;
+            if (running) queue_msg(c, t);
+        }
+    }
+    if (c->out_off < c->out_len) flush_out(ep, c);
+}
+
+static int start_connect(int ep, struct conn *c, struct sockaddr_in *sa) {
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0) return -1;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(c->fd, (struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
+        close(c->fd);
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->state = CONNECTING;
+    return 0;
+}
+
+static void parse(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--port")) port = atoi(v);
+        else if (!strcmp(k, "--host")) host = v;
+        else if (!strcmp(k, "--connections")) nconn = atoi(v);
+        else if (!strcmp(k, "--size")) size = atoi(v);
+        else if (!strcmp(k, "--depth")) depth = atoi(v);
+        else if (!strcmp(k, "--duration")) duration = atof(v);
+        else if (!strcmp(k, "--warmup")) warmup = atof(v);
+        else if (!strcmp(k, "--idle")) nidle = atoi(v);
+        else if (!strcmp(k, "--framing"))
+            framing = !strcmp(v, "lenprefix") ? LENPREFIX : !strcmp(v, "line") ? LINE : RAW;
+        else { fprintf(stderr, "loadgen: unknown option %s\n", k); exit(2); }
+    }
+    if (!port || size < 0 || size > 65536 || depth < 1 || nconn < 0 || nidle < 0 ||
+        (framing == LENPREFIX && size > 999)) {
+        fprintf(stderr, "loadgen: bad options (need --port; size 0-65536, 0-999 for lenprefix)\n");
+        exit(2);
+    }
+}
+
+/* Phase marks on stderr let the runner read the server's CPU time exactly
+ * over the measured window, without the connect phase or the warm-up. */
+static void mark(const char *what) { fprintf(stderr, "loadgen: %s\n", what); fflush(stderr); }
+
+int main(int argc, char **argv) {
+    parse(argc, argv);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = 'A' + i % 26;
+    msglen = (size_t)size + (framing == LENPREFIX ? 3 : 0) + (framing == LINE ? 1 : 0);
+    outcap = msglen * (size_t)depth * 2;
+    int total = nconn + nidle;
+    struct conn *conns = calloc((size_t)total, sizeof *conns);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) { fprintf(stderr, "loadgen: bad host\n"); return 2; }
+    int ep = epoll_create1(0);
+    struct epoll_event events[512];
+    unsigned char *buf = malloc(1 << 20);
+
+    /* Connect phase. */
+    int next = 0, pending = 0, connected = 0;
+    double deadline = now() + 20.0;
+    while ((next < total || pending) && now() < deadline) {
+        while (next < total && pending < MAX_PENDING_CONNECTS) {
+            struct conn *c = &conns[next];
+            c->id = next++;
+            if (start_connect(ep, c, &sa) < 0) { c->state = DEAD; failed++; continue; }
+            pending++;
+        }
+        int n = epoll_wait(ep, events, 512, 100);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            int err = 0;
+            socklen_t len = sizeof err;
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            pending--;
+            if (err) { kill_conn(ep, c, &failed); continue; }
+            connected++;
+            c->state = c->id < nconn ? RUNNING : IDLE;
+            want(ep, c, EPOLLIN);
+        }
+    }
+    for (int i = 0; i < total; i++)
+        if (conns[i].state == CONNECTING) kill_conn(ep, &conns[i], &failed);
+
+    /* Load phase. */
+    double start = now(), t = start;
+    for (int i = 0; i < nconn; i++) {
+        struct conn *c = &conns[i];
+        if (c->state != RUNNING) continue;
+        c->out = malloc(outcap);
+        c->expect = malloc(msglen + 1);
+        c->queued_at = calloc((size_t)depth, sizeof(double));
+        for (int d = 0; d < depth; d++) queue_msg(c, t);
+        flush_out(ep, c);
+    }
+    double measure_from = start + warmup, stop_at = measure_from + duration;
+    measuring = warmup <= 0;
+    if (measuring) mark("measuring");
+    while ((t = now()) < stop_at) {
+        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+        int n = epoll_wait(ep, events, 512, 50);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            if (c->state == DEAD) continue;
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_input(ep, c, buf, 1 << 20);
+            if (c->state != DEAD && (events[i].events & EPOLLOUT)) flush_out(ep, c);
+        }
+    }
+    mark("done");
+    double elapsed = t - measure_from;
+    if (elapsed > duration) elapsed = duration;
+    int active = 0; /* connections that got at least one reply */
+    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
+
+    printf("{\"loadgen\": \"c-epoll\", \"connections\": %d, \"idle\": %d, \"connected\": %d, "
+           "\"size\": %d, \"depth\": %d, \"framing\": \"%s\", \"duration\": %.3f, "
+           "\"messages\": %llu, \"bytes\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
+           "\"errors\": %llu, \"failed_connections\": %llu, \"lost_connections\": %llu, "
+           "\"active_connections\": %d, \"histogram\": {",
+           nconn, nidle, connected, size, depth,
+           framing == RAW ? "raw" : framing == LENPREFIX ? "lenprefix" : "line", elapsed,
+           (unsigned long long)messages, (unsigned long long)bytes, messages / elapsed,
+           bytes / elapsed / 1e6, (unsigned long long)errors, (unsigned long long)failed,
+           (unsigned long long)lost, active);
+    int first = 1;
+    for (int i = 0; i < NBUCKETS; i++)
+        if (hist[i]) { printf("%s\"%d\": %llu", first ? "" : ", ", i, (unsigned long long)hist[i]); first = 0; }
+    printf("}}\n");
+    return 0;
+}

@@ -1,0 +1,205 @@
+"""The pure-Python load generator: the fallback when no C compiler is found.
+
+Same options, same message pattern, same verification and the same JSON as
+bench/c/loadgen.c, built on evloop's own loop.  It runs in several processes
+(one per core by default) because a single Python process saturates long
+before most servers do; even so it is often the bottleneck, which is why the
+results always say which load generator ran.
+"""
+
+import argparse
+import json
+import multiprocessing
+import socket
+import sys
+import time
+
+from bench.histogram import Histogram
+from evloop.loop import EVENT_READ
+from evloop.loop import EVENT_WRITE
+from evloop.loop import Loop
+from evloop.serve import raise_fd_limit
+
+PATTERN = bytes(65 + i % 26 for i in range(26 * 2 + 65536))
+
+
+def make_message(options, conn_id, k):
+    start = (conn_id * 7 + k * 13) % 26
+    payload = PATTERN[start:start + options.size]
+    if options.framing == "lenprefix":
+        return str(options.size).zfill(3).encode() + payload
+    if options.framing == "line":
+        return payload + b"\n"
+    return payload
+
+
+class Client:
+    """One load connection: DEPTH messages in flight, every reply checked."""
+
+    def __init__(self, loop, options, conn_id, stats):
+        self.loop, self.options, self.id, self.stats = loop, options, conn_id, stats
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.sent = self.done = 0
+        self.queued_at = {}
+        self.out = bytearray()
+        self.inbox = bytearray()
+        self.connected = False
+        self.sock.connect_ex((options.host, options.port))
+        loop.register(self.sock, EVENT_WRITE, self.on_event)
+
+    def on_event(self, mask):
+        if not self.connected:
+            if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                return self.fail("failed_connections")
+            self.connected = True
+            self.stats["connected"] += 1
+            for _ in range(self.options.depth):
+                self.queue()
+        if mask & EVENT_READ:
+            self.on_readable()
+        if self.out:
+            self.flush()
+
+    def queue(self):
+        self.out += make_message(self.options, self.id, self.sent)
+        self.queued_at[self.sent] = time.monotonic()
+        self.sent += 1
+
+    def flush(self):
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return self.fail("lost_connections")
+        del self.out[:sent]
+        events = EVENT_READ | (EVENT_WRITE if self.out else 0)
+        self.loop.modify(self.sock, events, self.on_event)
+
+    def on_readable(self):
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            return self.fail("lost_connections")
+        self.inbox += data
+        while True:
+            expected = make_message(self.options, self.id, self.done)
+            if len(self.inbox) < len(expected):
+                if not expected.startswith(bytes(self.inbox)):
+                    self.fail("errors")
+                return
+            if self.inbox[:len(expected)] != expected:
+                return self.fail("errors")
+            del self.inbox[:len(expected)]
+            now = time.monotonic()
+            if self.stats["measuring"]:
+                self.stats["histogram"].record((now - self.queued_at[self.done]) * 1e6)
+                self.stats["messages"] += 1
+                self.stats["bytes"] += len(expected)
+            del self.queued_at[self.done]
+            self.done += 1
+            self.queue()
+
+    def fail(self, counter):
+        self.stats[counter] += 1
+        self.loop.unregister(self.sock)
+        self.sock.close()
+        self.connected = False
+
+
+def worker(options, first_id, count, results):
+    loop = Loop("auto")
+    stats = {"connected": 0, "messages": 0, "bytes": 0, "errors": 0, "failed_connections": 0,
+             "lost_connections": 0, "measuring": options.warmup <= 0, "histogram": Histogram()}
+    clients = [Client(loop, options, first_id + i, stats) for i in range(count)]
+    start = time.monotonic()
+    measure_from = start + options.warmup
+    stop_at = measure_from + options.duration
+    loop._running = True
+    while time.monotonic() < stop_at:
+        stats["measuring"] = time.monotonic() >= measure_from
+        loop.call_later(0.05, lambda: None)
+        loop.run_once()
+    stats["active_connections"] = sum(1 for c in clients if c.done)
+    stats["histogram"] = stats["histogram"].counts
+    results.put(stats)
+
+
+def run(options):
+    processes = max(1, min(options.processes, options.connections or 1))
+    results = multiprocessing.Queue()
+    share, extra = divmod(options.connections, processes)
+    workers, first = [], 0
+    for n in range(processes):
+        count = share + (1 if n < extra else 0)
+        workers.append(multiprocessing.Process(target=worker, args=(options, first, count, results)))
+        first += count
+    idle = []
+    for _ in range(options.idle):  # held open, silent, by the parent
+        try:
+            idle.append(socket.create_connection((options.host, options.port), timeout=10))
+        except OSError:
+            break
+    started = time.monotonic()
+    for proc in workers:
+        proc.start()
+    # The phase marks bench/c/loadgen.c prints, approximated from the parent.
+    time.sleep(max(0.0, started + options.warmup - time.monotonic()))
+    print("loadgen: measuring", file=sys.stderr, flush=True)
+    totals = {"connected": 0, "messages": 0, "bytes": 0, "errors": 0, "failed_connections": 0,
+              "lost_connections": 0, "active_connections": 0}
+    histogram = Histogram()
+    for n, _ in enumerate(workers):
+        stats = results.get(timeout=options.warmup + options.duration + 60)
+        if n == 0:
+            print("loadgen: done", file=sys.stderr, flush=True)
+        for key in totals:
+            totals[key] += stats[key]
+        histogram.merge(Histogram(stats["histogram"]))
+    for proc in workers:
+        proc.join()
+    totals["connected"] += len(idle)
+    totals["failed_connections"] += options.idle - len(idle)
+    for sock in idle:
+        sock.close()
+    return {"loadgen": "python", "connections": options.connections, "idle": options.idle,
+            "size": options.size, "depth": options.depth, "framing": options.framing,
+            "duration": options.duration, **totals,
+            "msgs_per_s": totals["messages"] / options.duration,
+            "mb_per_s": totals["bytes"] / options.duration / 1e6,
+            "histogram": {str(k): v for k, v in histogram.counts.items()}}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description="Pure-Python load generator (fallback)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--depth", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--framing", choices=["raw", "lenprefix", "line"], default="raw")
+    parser.add_argument("--idle", type=int, default=0, help="extra connections that send nothing")
+    parser.add_argument("--processes", type=int, default=multiprocessing.cpu_count())
+    return parser
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    raise_fd_limit()
+    if options.framing == "lenprefix" and options.size > 999:
+        print("loadgen: lenprefix messages are at most 999 bytes", file=sys.stderr)
+        return 2
+    print(json.dumps(run(options)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The concurrency models the runner compares, and how to start each one.
+
+Every model is a command that serves one of evloop's handlers on a port the
+kernel picks (`--port 0`) and prints one startup line ending in
+`on HOST:PORT (tcp)...`, which the runner reads to learn the port.  The
+Python models are the files beside this one (one short file per model: diff
+two of them to see what a concurrency model is), evloop is run once per
+selector, and `c-epoll` is the C reference built by scripts/bench.
+
+A model may not be available (uvloop not installed, no C compiler): then
+`unavailable()` gives the reason and the run notes it instead of failing.
+A model may also have a ceiling: ForkingTCPServer with 10,000 clients is
+10,000 processes, which this machine does not survive, so that point is
+recorded as skipped with the reason.
+"""
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "build")
+
+
+@dataclass
+class Model:
+    name: str
+    argv: list
+    handlers: tuple = ("echo", "uppercase", "lenprefix", "slow")
+    max_connections: int = None
+    why_max: str = ""
+    needs_module: str = None
+    needs_file: str = None
+
+    def command(self, handler, extra=()):
+        return [arg.replace("{handler}", handler) for arg in self.argv] + list(extra)
+
+    def unavailable(self):
+        if self.needs_module and importlib.util.find_spec(self.needs_module) is None:
+            return f"{self.needs_module} is not installed (pip install '.[bench]')"
+        if self.needs_file and not os.access(self.needs_file, os.X_OK):
+            return f"{os.path.relpath(self.needs_file)} is not built (scripts/bench builds it with a C compiler)"
+        return None
+
+    def refuses(self, point):
+        """Why this model sits out `point`, or None."""
+        if point.handler not in self.handlers:
+            return f"serves only {', '.join(self.handlers)}"
+        total = point.connections + point.idle
+        if self.max_connections is not None and total > self.max_connections:
+            return self.why_max
+        return None
+
+
+def evloop(selector, *more, name=None):
+    return Model(
+        name or f"evloop-{selector}",
+        [sys.executable, "-m", "evloop.serve", "--handler", "{handler}", "--port", "0",
+         "--selector", selector, "--log-level", "warning", "--backlog", "4096",
+         "--max-connections", "20000", *more],
+        max_connections=1000 if selector == "select" else None,
+        why_max="select() cannot watch fds above FD_SETSIZE (1024)",
+    )
+
+
+def variant(name, module, **extra):
+    return Model(name, [sys.executable, "-m", f"bench.{module}", "--handler", "{handler}",
+                        "--port", "0"], **extra)
+
+
+MODELS = [
+    evloop("epoll"),
+    evloop("poll"),
+    evloop("select"),
+    variant("iterative", "iterative"),
+    variant("threads", "threads"),
+    variant("threadpool", "threadpool"),
+    variant("ss-threading", "ss_threading"),
+    variant("ss-forking", "ss_forking", max_connections=1000,
+            why_max="one process per client: 10,000 processes would exhaust the machine"),
+    variant("asyncio-protocol", "asyncio_protocol"),
+    variant("asyncio-streams", "asyncio_streams"),
+    variant("uvloop-protocol", "uvloop_protocol", needs_module="uvloop"),
+    Model("c-epoll", [os.path.join(BUILD, "echo_epoll"), "--port", "0"], handlers=("echo",),
+          needs_file=os.path.join(BUILD, "echo_epoll")),
+]
+
+# Not in the default sweeps: evloop across cores, and evloop offloading slow work.
+EXTRA = [
+    evloop("epoll", "--workers", "2", name="evloop-2workers"),
+    evloop("epoll", "--offload", "thread", name="evloop-offload-thread"),
+    evloop("epoll", "--offload", "process", name="evloop-offload-process"),
+]
+
+BY_NAME = {model.name: model for model in MODELS + EXTRA}
+REFERENCE = "evloop-epoll"  # every ratio in the tables is to this model, from the same run
+
+
+def loadgen_command():
+    """(argv, name) of the load generator to use: the C one when built."""
+    c = os.path.join(BUILD, "loadgen")
+    if os.access(c, os.X_OK):
+        return [c], "c-epoll"
+    return [sys.executable, "-m", "bench.loadgen"], "python"

@@ -1,0 +1,175 @@
+"""Turn a runner's results into ratios, markdown tables and PNG plots.
+
+The JSON the runner writes is the record; everything here is derived from it
+and can be run again on an old file:
+
+    python -m bench.report bench/results/FILE.json [--plots]
+
+Every figure is shown beside its ratio to evloop with epoll measured in the
+same run, because absolute numbers from a shared machine drift from hour to
+hour while ratios measured side by side hold.
+"""
+
+import json
+import os
+import sys
+
+MiB = 1024 * 1024
+
+
+def add_ratios(results):
+    """Put x_ref (throughput) and cpu_x_ref (CPU per message) on every entry."""
+    reference = results["reference"]
+    for rows in results["sweeps"].values():
+        for row in rows:
+            ref = row["models"].get(reference, {})
+            for entry in row["models"].values():
+                for key, ratio in (("msgs_per_s", "x_ref"), ("cpu_us_per_msg", "cpu_x_ref")):
+                    mine, theirs = entry.get(key), ref.get(key)
+                    entry[ratio] = mine / theirs if mine and theirs else None
+                idle = row["point"]["idle"]
+                if idle and entry.get("peak_rss") and entry.get("base_rss"):
+                    entry["rss_per_idle"] = (entry["peak_rss"] - entry["base_rss"]) / idle
+
+
+def _num(value, digits=0, suffix=""):
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _status(entry):
+    if entry["status"] == "ok":
+        return "ok"
+    return f"{entry['status']}: {entry.get('reason', '')}"
+
+
+def markdown(results):
+    facts = results["machine"]
+    lines = [
+        "# evloop benchmark",
+        "",
+        f"Machine: {facts['cores']} cores, {facts['implementation']} {facts['python']}, "
+        f"Linux {facts['kernel']} ({facts['machine']}); load generator: **{facts['loadgen']}**; "
+        f"{facts['date']}.",
+        f"Each figure is the median of {results['rounds']} interleaved rounds of "
+        f"{results['duration']:g} s; x evloop is the ratio to `{results['reference']}` in the same run.",
+        "",
+    ]
+    lines += [f"- {note}" for note in results["notes"]]
+    for sweep, rows in results["sweeps"].items():
+        lines += ["", f"## {sweep}", ""]
+        idle = sweep == "idle"
+        header = ["point", "model", "msg/s", "x evloop", "MB/s", "p50 us", "p99 us", "p99.9 us",
+                  "CPU us/msg", "CPU x evloop", "peak RSS MiB", "threads"]
+        if idle:
+            header.append("RSS/idle conn")
+        header.append("status")
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            for name, entry in row["models"].items():
+                cells = [row["label"], name]
+                if entry["status"] in ("ok", "starved"):
+                    cells += [_num(entry["msgs_per_s"]), _num(entry["x_ref"], 2, "x"),
+                              _num(entry["mb_per_s"], 1), _num(entry["p50_us"]), _num(entry["p99_us"]),
+                              _num(entry["p999_us"]), _num(entry["cpu_us_per_msg"], 1),
+                              _num(entry["cpu_x_ref"], 2, "x"),
+                              _num(entry["peak_rss"] and entry["peak_rss"] / MiB, 1),
+                              _num(entry["threads"])]
+                    if idle:
+                        cells.append(_num(entry.get("rss_per_idle"), 0, " B"))
+                else:
+                    cells += [""] * (len(header) - 3)
+                cells.append(_status(entry))
+                lines.append("| " + " | ".join(cells) + " |")
+        colds = [(row["label"], name, entry) for row in rows
+                 for name, entry in row["models"].items() if entry.get("cold")]
+        if colds:
+            lines += ["", "Cold start: a fresh server's first run, before any warm-up.", "",
+                      "| point | model | cold msg/s | warm msg/s | cold / warm |", "|---|---|---|---|---|"]
+            for label, name, entry in colds:
+                cold = entry["cold"].get("msgs_per_s") if entry["cold"].get("status") != "failed" else None
+                warm = entry.get("msgs_per_s")
+                lines.append(f"| {label} | {name} | {_num(cold)} | {_num(warm)} | "
+                             f"{_num(cold / warm if cold and warm else None, 2, 'x')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _series(rows, name, key, x_key):
+    xs, ys = [], []
+    for row in rows:
+        entry = row["models"].get(name, {})
+        if entry.get("status") in ("ok", "starved") and entry.get(key) is not None:
+            xs.append(row["point"][x_key])
+            ys.append(entry[key])
+    return xs, ys
+
+
+def plots(results, stem):
+    """PNG plots beside the JSON (a list of paths); None when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    made = []
+    charts = [
+        ("connections", "connections", "msgs_per_s", "messages/s", "throughput"),
+        ("connections", "connections", "p99_us", "p99 latency (us)", "p99"),
+        ("connections", "connections", "cpu_us_per_msg", "server CPU us per message", "cpu"),
+        ("connections", "connections", "peak_rss", "peak RSS (bytes)", "rss"),
+        ("idle", "idle", "msgs_per_s", "messages/s of 10 busy connections", "idle-throughput"),
+        ("idle", "idle", "cpu_us_per_msg", "server CPU us per message", "idle-cpu"),
+        ("idle", "idle", "peak_rss", "peak RSS (bytes)", "idle-rss"),
+    ]
+    for sweep, x_key, key, ylabel, name in charts:
+        rows = results["sweeps"].get(sweep)
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 5))
+        models = list(dict.fromkeys(m for row in rows for m in row["models"]))
+        for model in models:
+            xs, ys = _series(rows, model, key, x_key)
+            if xs:
+                ax.plot([max(x, 1) for x in xs], ys, marker="o", label=model)
+        ax.set_xscale("log")
+        if key in ("p99_us", "peak_rss", "cpu_us_per_msg"):
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{x_key} (log)" if x_key == "connections" else "idle connections (log; 0 drawn at 1)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{sweep}: {ylabel}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small", ncol=2)
+        path = f"{stem}-{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        made.append(path)
+    return made
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-"):
+        print("usage: python -m bench.report RESULTS.json [--plots]", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[0]) as f:
+            results = json.load(f)
+    except (OSError, ValueError) as error:
+        print(f"bench.report: cannot read {argv[0]}: {error}", file=sys.stderr)
+        return 1
+    add_ratios(results)
+    print(markdown(results), end="")
+    if "--plots" in argv:
+        made = plots(results, os.path.splitext(argv[0])[0])
+        if made is None:
+            print("no plots: matplotlib is not installed (pip install '.[bench]')")
+        for path in made or []:
+            print(f"plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""Run every concurrency model against the same load, interleaved, and compare.
+
+    python -m bench.runner [--quick] [--sweep NAME ...] [--models A,B] [--rounds N]
+
+The machine is shared and noisy, so no figure here is a single measurement.
+For each point of a sweep (say: echo, 100 connections, 100-byte messages)
+the runner
+
+1. starts a fresh server for every model that takes part;
+2. at the sweep's main point, measures each one cold: the first load a
+   fresh process meets (asyncio's 256 KiB recv() is slow until glibc's
+   malloc thresholds adapt, and that is what a short-lived server sees);
+3. warms each server up: a few connections opened and closed, then a short
+   run of the point's own load;
+4. measures the models interleaved, A B C A B C ..., for --rounds rounds,
+   so that a burst of noise hits every model instead of one;
+5. stops the servers, and reports medians, each also as a ratio to evloop
+   with epoll from the same run.
+
+Server CPU is read from /proc between the load generator's "measuring" and
+"done" marks, so CPU per message excludes connecting and warming up.  A
+model that cannot take a point (a crash, lost or corrupt replies, a hang
+past the time limit) is recorded as failed with the reason, skipped at the
+larger points of that sweep, and the run goes on.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from dataclasses import dataclass
+
+from bench import procstat
+from bench import report
+from bench.histogram import Histogram
+from bench.models import BY_NAME
+from bench.models import MODELS
+from bench.models import REFERENCE
+from bench.models import loadgen_command
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+@dataclass
+class Point:
+    sweep: str
+    handler: str = "echo"
+    connections: int = 100
+    size: int = 100
+    depth: int = 1
+    idle: int = 0
+    cold: bool = False  # also measure a fresh server once, before its warm-up
+    work: str = None    # slow handler: "cpu" or "sleep", work_ms per line
+    work_ms: float = 2.0
+
+    @property
+    def framing(self):
+        return {"lenprefix": "lenprefix", "slow": "line"}.get(self.handler, "raw")
+
+    def server_args(self):
+        return ["--work", self.work, "--work-ms", f"{self.work_ms:g}"] if self.work else []
+
+    def label(self):
+        parts = [self.handler, f"{self.connections} conn", f"{self.size} B"]
+        if self.work:
+            parts.append(f"{self.work_ms:g} ms {self.work}")
+        if self.depth > 1:
+            parts.append(f"depth {self.depth}")
+        if self.idle:
+            parts.append(f"+{self.idle} idle")
+        return ", ".join(parts)
+
+
+ALL = [m.name for m in MODELS]
+SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
+# The points and rivals of issue 5's targets, in one short sweep.
+PERF = ["evloop-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol", "threads",
+        "ss-threading", "c-epoll"]
+SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads"]
+
+
+def sweeps(quick):
+    """name -> (models, points).  --quick keeps every sweep, with fewer points."""
+    conns = [1, 10, 100] if quick else [1, 10, 100, 1000, 10000]
+    idles = [0, 1000] if quick else [0, 100, 1000, 3000, 10000]
+    sweeps = {
+        "connections": (ALL, [Point("connections", connections=n, cold=(n == 100)) for n in conns]),
+        "sizes": (ALL, [Point("sizes", connections=10, size=s) for s in (100, 4096, 65536)]),
+        "pipelined": (ALL, [Point("pipelined", connections=100, depth=16)]),
+        "lenprefix": (ALL, [Point("lenprefix", handler="lenprefix")]),
+        "perf": (PERF, [Point("perf", cold=True), Point("perf", handler="lenprefix"),
+                        Point("perf", connections=10000), Point("perf", connections=10, size=65536),
+                        Point("perf", depth=16)]),
+        "slow": (SLOW, [Point("slow", handler="slow", connections=10, work=work)
+                        for work in ("sleep", "cpu")]),
+        "idle": (SELECTORS + ["threads", "uvloop-protocol"],
+                 [Point("idle", connections=10, idle=n) for n in idles]),
+    }
+    return sweeps
+
+
+class Server:
+    """One model's server process, started with --port 0; its port read from the startup line."""
+
+    def __init__(self, model, handler, extra=()):
+        self.model = model
+        self.log = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(model.command(handler, extra), stdout=subprocess.PIPE,
+                                     stderr=self.log, stdin=subprocess.DEVNULL, text=True,
+                                     start_new_session=True, cwd=ROOT)
+        self.port = self._read_port(timeout=15)
+        self.sampler = procstat.Sampler(self.proc.pid)
+        self.sampler.start()
+        time.sleep(0.2)
+        self.base_rss, _ = procstat.memory(self.proc.pid)
+
+    def _read_port(self, timeout):
+        line = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        text = line[0] if line else ""
+        if " on " not in text or ":" not in text:
+            self.stop()
+            raise RuntimeError(f"did not start: {self.tail() or text.strip() or 'no startup line'}")
+        return int(text.split(" on ", 1)[1].split()[0].rsplit(":", 1)[1])
+
+    def tail(self):
+        self.log.seek(0)
+        lines = self.log.read().strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        peaks = self.sampler.stop() if hasattr(self, "sampler") else (None, None)
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        return peaks
+
+
+def run_load(server, point, duration, warmup, connections=None, limit=None):
+    """One load-generator run against `server`: its JSON result plus server CPU and status."""
+    argv, loadgen = loadgen_command()
+    connections = point.connections if connections is None else connections
+    argv = argv + ["--port", str(server.port), "--connections", str(connections),
+                   "--size", str(point.size), "--depth", str(point.depth),
+                   "--duration", str(duration), "--warmup", str(warmup),
+                   "--framing", point.framing, "--idle", str(point.idle)]
+    limit = limit or (duration + warmup + 40)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    cpu, errors, out = {}, [], []
+
+    def watch_stderr():
+        for line in proc.stderr:
+            mark = line.strip().removeprefix("loadgen: ")
+            if mark in ("measuring", "done"):
+                cpu[mark] = procstat.cpu_seconds(server.proc.pid)
+            else:
+                errors.append(line.strip())
+
+    watchers = [threading.Thread(target=watch_stderr, daemon=True),
+                threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        proc.wait(limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return {"status": "failed", "reason": f"time limit of {limit:.0f} s exceeded"}
+    for watcher in watchers:
+        watcher.join(5)
+    if proc.returncode != 0 or not out or not out[0].strip():
+        return {"status": "failed", "reason": f"load generator exited {proc.returncode}: "
+                                              f"{errors[-1] if errors else ''}".strip()}
+    result = json.loads(out[0])
+    result["loadgen"] = loadgen
+    result.update(judge(result, connections, point, server))
+    if result["messages"] and cpu.get("measuring") is not None and cpu.get("done") is not None:
+        result["cpu_us_per_msg"] = (cpu["done"] - cpu["measuring"]) / result["messages"] * 1e6
+    result.update(Histogram(result.pop("histogram")).summary())
+    return result
+
+
+def settle(servers, quiet=0.01, window=0.25, timeout=30.0):
+    """Wait until no server burns CPU: a thread-per-client server still tearing down
+    10,000 threads would otherwise steal the core from the next model's run."""
+    deadline = time.monotonic() + timeout
+    pids = [server.proc.pid for server in servers if server.alive()]
+    before = [procstat.cpu_seconds(pid) or 0 for pid in pids]
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        after = [procstat.cpu_seconds(pid) or 0 for pid in pids]
+        if all(b - a <= quiet for a, b in zip(before, after)):
+            return True
+        before = after
+    return False
+
+
+def judge(result, connections, point, server):
+    """ok, starved (some clients got nothing: a model's property, not a fault) or failed."""
+    wanted = connections + point.idle
+    if not server.alive():
+        return {"status": "failed", "reason": f"server died: {server.tail()}"}
+    if result["errors"]:
+        return {"status": "failed", "reason": f"{result['errors']} replies did not match what was sent"}
+    if result["connected"] < wanted or result["failed_connections"]:
+        return {"status": "failed", "reason": f"only {result['connected']} of {wanted} connections established"}
+    if result["lost_connections"]:
+        return {"status": "failed", "reason": f"{result['lost_connections']} connections lost"}
+    if not result["messages"]:
+        return {"status": "failed", "reason": "no replies"}
+    if result["active_connections"] < connections:
+        return {"status": "starved",
+                "reason": f"{connections - result['active_connections']} of {connections} clients got no reply"}
+    return {"status": "ok"}
+
+
+FIGURES = ["msgs_per_s", "mb_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_us_per_msg"]
+
+
+def summarize(rounds):
+    """Medians over the rounds that completed; failed if any round failed."""
+    failed = [r for r in rounds if r["status"] == "failed"]
+    if failed:
+        return {"status": "failed", "reason": failed[0]["reason"], "rounds": len(rounds)}
+    summary = {"status": rounds[-1]["status"], "rounds": len(rounds)}
+    if rounds[-1].get("reason"):
+        summary["reason"] = rounds[-1]["reason"]
+    for key in FIGURES:
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        summary[key] = statistics.median(values) if values else None
+    return summary
+
+
+class Progress:
+    def __init__(self, total_runs, quiet=False):
+        self.total, self.done, self.start, self.quiet = total_runs, 0, time.monotonic(), quiet
+
+    def step(self, what):
+        self.done += 1
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.start
+        left = elapsed / self.done * max(self.total - self.done, 0)
+        print(f"\r[{self.done}/{self.total}] {what[:60]:<60} {elapsed / 60:4.1f} min, ~{left / 60:4.1f} min left",
+              end="", file=sys.stderr, flush=True)
+
+
+def run_point(point, models, options, progress, failed_before):
+    """Every model at one point; returns {model: summary}."""
+    entries, servers = {}, {}
+    for model in models:
+        failed_at, reason = failed_before.get(model.name, (None, None))
+        why = model.refuses(point)
+        if not why and failed_at is not None and point.connections + point.idle >= failed_at:
+            why = f"failed at {failed_at} connections: {reason}"
+        if why:
+            entries[model.name] = {"status": "skipped", "reason": why}
+            continue
+        try:
+            servers[model.name] = Server(model, point.handler, point.server_args())
+        except RuntimeError as error:
+            entries[model.name] = {"status": "failed", "reason": str(error)}
+    rounds = {name: [] for name in servers}
+    try:
+        for name, server in servers.items():
+            if point.cold:
+                settle(servers.values())
+                cold = run_load(server, point, options.duration, 0)
+                entries.setdefault("_cold", {})[name] = cold
+            run_load(server, point, 0.2, 0, connections=min(point.connections, 4))
+            settle([server])
+            run_load(server, point, options.warmup, 0)
+            progress.step(f"{name}: warm-up, {point.label()}")
+        for n in range(options.rounds):
+            for name, server in servers.items():
+                if rounds[name] and rounds[name][-1]["status"] == "failed":
+                    continue
+                settle(servers.values())
+                rounds[name].append(run_load(server, point, options.duration, 0))
+                progress.step(f"{name}: round {n + 1}, {point.label()}")
+    finally:
+        for name, server in servers.items():
+            peak_rss, peak_threads = server.stop()
+            summary = summarize(rounds[name]) if rounds[name] else {"status": "failed", "reason": "not run"}
+            summary.update(peak_rss=peak_rss, threads=peak_threads, base_rss=server.base_rss,
+                           raw=rounds[name])
+            entries[name] = summary
+    cold = entries.pop("_cold", {})
+    for name, result in cold.items():
+        entries[name]["cold"] = result
+    return entries
+
+
+def machine_facts():
+    _, loadgen = loadgen_command()
+    return {"cores": os.cpu_count(), "python": platform.python_version(),
+            "implementation": platform.python_implementation(), "kernel": platform.release(),
+            "machine": platform.machine(), "loadgen": loadgen,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Compare concurrency models on the same handlers.")
+    parser.add_argument("--quick", action="store_true", help="fewer points and short rounds (about 3 minutes)")
+    parser.add_argument("--sweep", action="append", choices=list(sweeps(False)),
+                        help="run only this sweep (repeatable; default: all but perf)")
+    parser.add_argument("--models", help="comma-separated models (default: all available)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per point (default: 3)")
+    parser.add_argument("--duration", type=float, help="seconds per measured run (default: 2, quick: 0.5)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.3)")
+    parser.add_argument("--output", help="JSON file to write (default: bench/results/<date>.json)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    options = parser.parse_args(argv)
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    options.duration = options.duration or (0.5 if options.quick else 2.0)
+    options.warmup = options.warmup or (0.3 if options.quick else 1.0)
+    wanted = options.models.split(",") if options.models else list(BY_NAME)
+    unknown = [name for name in wanted if name not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    options.wanted = wanted
+    return options
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    # "perf" repeats points of the other sweeps (issue 5's targets): only on request.
+    plan = {name: spec for name, spec in sweeps(options.quick).items()
+            if (name in options.sweep if options.sweep else name != "perf")}
+    notes, available = [], {}
+    for model in BY_NAME.values():
+        why = model.unavailable()
+        if model.name in options.wanted:
+            if why:
+                notes.append(f"{model.name} skipped: {why}")
+            else:
+                available[model.name] = model
+    facts = machine_facts()
+    if facts["loadgen"] == "python":
+        notes.append("load generator: the pure-Python fallback (no C compiler found); "
+                     "it is often slower than the servers it measures")
+    runs = sum(len(points) * sum(1 for m in names if m in available) * (options.rounds + 1)
+               for names, points in plan.values())
+    progress = Progress(runs, options.quiet)
+    results = {"machine": facts, "notes": notes, "rounds": options.rounds,
+               "duration": options.duration, "reference": REFERENCE, "sweeps": {}}
+    for sweep, (names, points) in plan.items():
+        models = [available[name] for name in names if name in available]
+        failed_before, rows = {}, []
+        for point in points:
+            entries = run_point(point, models, options, progress, failed_before)
+            for name, entry in entries.items():
+                if entry["status"] == "failed":  # skip it at larger points of this sweep
+                    total = point.connections + point.idle
+                    if name not in failed_before or total < failed_before[name][0]:
+                        failed_before[name] = (total, entry["reason"])
+            rows.append({"point": asdict(point), "label": point.label(), "models": entries})
+        results["sweeps"][sweep] = rows
+    if not options.quiet:
+        print(file=sys.stderr)
+    report.add_ratios(results)
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    output = options.output or os.path.join(RESULTS, f"{stamp}{'-quick' if options.quick else ''}.json")
+    with open(output, "w") as f:
+        json.dump(results, f, indent=1)
+    text = report.markdown(results)
+    with open(output.removesuffix(".json") + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    plots = report.plots(results, output.removesuffix(".json"))
+    where = f"results: {os.path.relpath(output)} (and .md)"
+    if plots is None:
+        where += "; no plots: matplotlib is not installed (pip install '.[bench]')"
+    elif plots:
+        where += f"; plots: {', '.join(map(os.path.relpath, plots))}"
+    print(where)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The connection's state machine: its states, and every transition between them.
+
+A connection is always in exactly one of six states, and it changes state
+only through `Connection._transition(event)`, which looks the pair (state,
+event) up in TRANSITIONS below.  A pair missing from the table is a bug and
+raises, so an impossible sequence (EOF after CLOSED, say) is caught where it
+happens instead of corrupting a buffer later.  docs/02-anatomy.md draws this
+table as a diagram, and a test checks the two agree.
+
+States and transitions
+----------------------
+::
+
+    OPEN          reading and writing
+    PAUSED        output above high water: not reading
+    INPUT_CLOSED  the peer sent EOF: flushing the last replies
+    CLOSING       we decided to close: not reading, flushing the replies due
+    LINGERING     FIN sent: discarding input until the peer's EOF
+    CLOSED        socket closed, handler told
+
+    OPEN         --output_high--> PAUSED
+    PAUSED       --output_low---> OPEN
+    OPEN         --peer_eof-----> INPUT_CLOSED
+    OPEN, PAUSED --close--------> CLOSING
+    INPUT_CLOSED --flushed------> CLOSED
+    CLOSING      --flushed------> LINGERING
+    LINGERING    --peer_eof-----> CLOSED
+    LINGERING    --timeout------> CLOSED
+    any but CLOSED --abort------> CLOSED
+
+`close` in INPUT_CLOSED, CLOSING or LINGERING changes nothing: the
+connection is closing already.  `_transition` is the one place the state
+changes; a pair missing from TRANSITIONS is a bug and raises.
+"""
+
+import enum
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    PAUSED = "paused"
+    INPUT_CLOSED = "input_closed"
+    CLOSING = "closing"
+    LINGERING = "lingering"
+    CLOSED = "closed"
+
+    def __repr__(self):
+        return self.name
+
+
+OPEN = State.OPEN
+PAUSED = State.PAUSED
+INPUT_CLOSED = State.INPUT_CLOSED
+CLOSING = State.CLOSING
+LINGERING = State.LINGERING
+CLOSED = State.CLOSED
+
+TRANSITIONS = {
+    (OPEN, "output_high"): PAUSED,
+    (PAUSED, "output_low"): OPEN,
+    (OPEN, "peer_eof"): INPUT_CLOSED,
+    (OPEN, "close"): CLOSING,
+    (PAUSED, "close"): CLOSING,
+    (INPUT_CLOSED, "close"): INPUT_CLOSED,
+    (INPUT_CLOSED, "flushed"): CLOSED,
+    (CLOSING, "close"): CLOSING,
+    (CLOSING, "flushed"): LINGERING,
+    (LINGERING, "close"): LINGERING,
+    (LINGERING, "peer_eof"): CLOSED,
+    (LINGERING, "timeout"): CLOSED,
+}
+TRANSITIONS.update({(state, "abort"): CLOSED for state in State if state is not CLOSED})
+
+READING_STATES = frozenset({OPEN, LINGERING})
+FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})

@@ -1,0 +1,209 @@
+"""`--workers N`: N pre-forked copies of the server, one event loop per core.
+
+An event loop is one thread, so it uses one core however many the machine
+has.  The cheapest way to use the others is the oldest: fork N workers that
+each run the whole single-process server, and let the kernel share out the
+clients.
+
+How the port is shared
+----------------------
+With SO_REUSEPORT (Linux 3.9+, the BSDs, macOS) the parent *reserves* the
+port: it binds a socket with SO_REUSEPORT but never listens on it, so port 0
+resolves to one number and no other program can take it.  Each worker then
+binds and listens on that port itself, and the kernel hashes every new
+connection to one worker's listener: no shared accept queue, no thundering
+herd.  Without SO_REUSEPORT the parent listens and the workers inherit that
+one listener (Apache's prefork model): every worker wakes for every client
+and one of them wins the accept().
+
+Signals and exit codes
+----------------------
+Workers ignore SIGINT (Ctrl-C in a terminal reaches the whole process
+group); the parent turns SIGINT or SIGTERM into one SIGTERM per worker,
+which drains exactly as a single server does, and a second signal is passed
+on as well (reset now).  A worker whose parent vanishes stops by itself.
+The parent exits 0 when every worker did; otherwise with the first failing
+worker's code (128 + N for a worker killed by signal N).  A worker that dies
+while the others serve stops them all: this is prefork for speed, not a
+supervisor.
+"""
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+
+from evloop.server import bind_socket
+
+log = logging.getLogger("evloop")
+
+READY_TIMEOUT = 15.0
+PARENT_CHECK_INTERVAL = 1.0
+HAVE_REUSEPORT = hasattr(socket, "SO_REUSEPORT")
+
+
+class Worker:
+    """What a forked worker knows of its place: its number, and how to say it is up."""
+
+    def __init__(self, index, ready_fd, parent_pid, listener=None, udp_socket=None):
+        self.index = index
+        self.ready_fd = ready_fd
+        self.parent_pid = parent_pid
+        self.listener = listener
+        self.udp_socket = udp_socket
+
+    def started(self, loop, server):
+        """Called by the worker once its server listens: signals, parent watch, ready."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        loop.add_signal_handler(signal.SIGTERM, lambda signum: server.shutdown())
+        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, server)
+        os.write(self.ready_fd, b"!")
+        os.close(self.ready_fd)
+
+    def _check_parent(self, loop, server):
+        if os.getppid() != self.parent_pid:
+            log.warning("worker %d: parent process gone; stopping", self.index)
+            return server.shutdown()
+        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, server)
+
+
+def exit_code(status):
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def reserve(options):
+    """Sockets the parent holds: a reservation (SO_REUSEPORT) or the shared listeners."""
+    if HAVE_REUSEPORT:
+        sock = bind_socket(options.host, options.port, socket.SOCK_STREAM, reuse_port=True,
+                           listen=False)
+        return sock, None, None
+    listener = bind_socket(options.host, options.port, socket.SOCK_STREAM, options.backlog)
+    udp = None
+    if options.udp:
+        udp = bind_socket(options.host, listener.getsockname()[1], socket.SOCK_DGRAM)
+    return listener, listener, udp
+
+
+def run(options, handler_class, fd_limit, serve_one):
+    """Fork `options.workers` workers running `serve_one`; supervise; return the exit code."""
+    try:
+        held, listener, udp = reserve(options)
+    except OSError as exc:
+        from evloop.serve import describe_bind_error
+        print(f"evloop.serve: error: {describe_bind_error(exc, options.host, options.port)}",
+              file=sys.stderr)
+        return 2
+    options.port = held.getsockname()[1]
+    ready_read, ready_write = os.pipe()
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pids = []
+    for index in range(options.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(ready_read)
+                if listener is None:
+                    held.close()
+                _tag_log_lines(index)
+                worker = Worker(index, ready_write, parent, listener, udp)
+                code = serve_one(options, handler_class, fd_limit, worker=worker)
+            except BaseException:
+                log.exception("worker %d crashed", index)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        pids.append(pid)
+    os.close(ready_write)
+    return Supervisor(options, pids, held).run(ready_read)
+
+
+def _tag_log_lines(index):
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(
+            f"%(asctime)s evloop[{index}] %(levelname)s %(message)s"))
+
+
+class Supervisor:
+    """The parent: waits for the workers to be ready, forwards signals, reaps them."""
+
+    def __init__(self, options, pids, held):
+        self.options = options
+        self.live = set(pids)
+        self.held = held
+        self.stopping = False
+        self.code = 0
+
+    def run(self, ready_read):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        if self._wait_ready(ready_read):
+            protocols = "tcp+udp" if self.options.udp else "tcp"
+            from evloop.server import format_address
+            print(f"evloop: serving {self.options.handler_label} on "
+                  f"{format_address(self.held.getsockname())} ({protocols}), selector "
+                  f"{self.options.selector_label}, {len(self.live)} workers"
+                  f"{' (SO_REUSEPORT)' if HAVE_REUSEPORT else ' (shared listener)'}", flush=True)
+        while self.live:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            self._reaped(pid, exit_code(status))
+        self.held.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        log.info("all workers stopped")
+        return self.code
+
+    def _wait_ready(self, ready_read):
+        """True once every worker said it listens; False if one failed first."""
+        ready = 0
+        while ready < len(self.live) and not self.stopping:
+            readable, _, _ = select.select([ready_read], [], [], READY_TIMEOUT)
+            if not readable:
+                log.error("workers not ready after %gs; stopping", READY_TIMEOUT)
+                self.code = self.code or 1
+                self._stop_all()
+                break
+            data = os.read(ready_read, 64)
+            if not data:  # every worker closed its end; one failed before saying ready
+                self.code = self.code or 1
+                self._stop_all()
+                break
+            ready += len(data)
+        os.close(ready_read)
+        return ready == len(self.live) and not self.stopping
+
+    def _on_signal(self, signum, frame):
+        if self.stopping:
+            log.warning("second stop request: asking workers to reset their connections")
+        self.stopping = True
+        self._signal_all()
+
+    def _stop_all(self):
+        self.stopping = True
+        self._signal_all()
+
+    def _signal_all(self):
+        for pid in self.live:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _reaped(self, pid, code):
+        if pid not in self.live:
+            return
+        self.live.discard(pid)
+        if code != 0 and not self.code:
+            self.code = code
+        if not self.stopping:
+            log.error("worker %d exited with code %d while serving; stopping the others", pid, code)
+            self.code = self.code or 1
+            self._stop_all()

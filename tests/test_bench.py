@@ -1,0 +1,244 @@
+"""The benchmark's parts, checked for correctness (never for speed: that is the bench's job).
+
+- the latency histogram and its percentiles;
+- every concurrency model answers a lab client with the same handler;
+- both load generators verify reply content: they count a corrupted reply;
+- the runner's end-to-end run writes its table and JSON;
+- /proc readings.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import procstat
+from bench import report
+from bench import runner
+from bench.histogram import NBUCKETS
+from bench.histogram import Histogram
+from bench.histogram import bucket
+from bench.histogram import upper_bound
+from bench.models import BUILD
+from bench.models import MODELS
+from conftest import ROOT
+from conftest import cli_env
+from conftest import recv_exactly
+from conftest import wait_for
+
+HAVE_CC = any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
+
+
+@pytest.fixture(scope="module")
+def c_built():
+    """The C programs, built as scripts/bench builds them (None without a compiler)."""
+    if not HAVE_CC:
+        return None
+    subprocess.run([os.path.join(ROOT, "scripts", "build-c")], check=True, timeout=120,
+                   stdin=subprocess.DEVNULL)
+    return BUILD
+
+
+# -- histogram ---------------------------------------------------------------------------
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_bucket_bounds_its_value_within_a_sixteenth(us):
+    index = bucket(us)
+    assert 0 <= index < NBUCKETS
+    assert upper_bound(index) >= us
+    assert index == 0 or upper_bound(index - 1) < us
+    if us >= 16:
+        assert upper_bound(index) - us <= us / 16
+
+
+def test_percentiles_of_a_known_distribution():
+    histogram = Histogram()
+    for us in range(1, 1001):  # 1..1000 us, once each
+        histogram.record(us)
+    summary = histogram.summary()
+    assert 500 <= summary["p50_us"] <= 500 * 17 / 16
+    assert 990 <= summary["p99_us"] <= 990 * 17 / 16
+    assert summary["p999_us"] >= 999
+    assert Histogram().percentile(50) is None
+
+
+def test_histogram_merges_and_reads_json_keys():
+    a = Histogram({"3": 2})
+    a.merge(Histogram({3: 1, "20": 1}))
+    assert a.counts == {3: 3, bucket(20): 1}
+    assert a.total == 4
+    assert a.percentile(75) == 3
+    assert a.percentile(100) == upper_bound(bucket(20))
+
+
+# -- every model serves a lab client ---------------------------------------------------
+
+def lab_lenprefix_exchange(port, messages):
+    """The labs' lenprefix client: zfill(3) header, one reply per message, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        wire = b"".join(str(len(m)).zfill(3).encode() + m for m in messages)
+        sock.sendall(wire)
+        replies = []
+        for _ in messages:
+            size = int(recv_exactly(sock, 3))
+            replies.append(recv_exactly(sock, size))
+        return replies
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll"], ids=lambda m: m.name)
+def test_every_python_model_serves_the_lab_lenprefix_client(model):
+    if model.unavailable():
+        pytest.skip(model.unavailable())  # uvloop comes with the bench extra, not the test extra
+    server = runner.Server(model, "lenprefix")
+    try:
+        messages = [b"hello", b"", b"x" * 999, "héllo".encode()]
+        assert lab_lenprefix_exchange(server.port, messages) == messages
+        assert server.alive()
+    finally:
+        server.stop()
+    assert not server.alive()
+
+
+def test_c_reference_server_echoes(c_built):
+    if c_built is None:
+        pytest.skip("no C compiler on this machine")
+    model = next(m for m in MODELS if m.name == "c-epoll")
+    server = runner.Server(model, "echo")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"ping" * 1000)
+            assert recv_exactly(sock, 4000) == b"ping" * 1000
+    finally:
+        server.stop()
+
+
+def test_models_refuse_points_they_cannot_take():
+    by_name = {m.name: m for m in MODELS}
+    big = runner.Point("t", connections=10000)
+    assert "FD_SETSIZE" in by_name["evloop-select"].refuses(big)
+    assert "processes" in by_name["ss-forking"].refuses(big)
+    assert by_name["evloop-epoll"].refuses(big) is None
+    assert "serves only echo" in by_name["c-epoll"].refuses(runner.Point("t", handler="lenprefix"))
+
+
+# -- the load generators check content ---------------------------------------------------
+
+def loadgens(c_built):
+    gens = [("python", [sys.executable, "-m", "bench.loadgen", "--processes", "1"])]
+    if c_built:
+        gens.append(("c", [os.path.join(c_built, "loadgen")]))
+    return gens
+
+
+def run_loadgen(argv, port, *extra):
+    proc = subprocess.run(argv + ["--port", str(port), "--connections", "4", "--duration", "0.4",
+                                  "--warmup", "0", *extra],
+                          capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert "loadgen: measuring" in proc.stderr and "loadgen: done" in proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("framing,handler", [("raw", "echo"), ("lenprefix", "lenprefix"), ("line", "echo")])
+def test_loadgens_measure_a_correct_server(serve, c_built, framing, handler):
+    server = serve("--handler", handler)
+    for name, argv in loadgens(c_built):
+        result = run_loadgen(argv, server.port, "--framing", framing, "--depth", "4", "--idle", "3")
+        assert result["errors"] == 0, name
+        assert result["messages"] > 0 and result["connected"] == 7, (name, result)
+        assert result["active_connections"] == 4, name
+        assert Histogram(result["histogram"]).total == result["messages"], name
+
+
+def test_loadgens_catch_a_corrupted_reply(serve, c_built):
+    server = serve("--handler", "userhandlers.corrupt:CorruptEcho")
+    for name, argv in loadgens(c_built):
+        result = run_loadgen(argv, server.port, "--size", "100")
+        assert result["errors"] >= 1, (name, result)
+
+
+# -- runner and report end to end --------------------------------------------------------
+
+def test_runner_writes_table_json_and_ratios(tmp_path):
+    output = tmp_path / "run.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.runner", "--quick", "--sweep", "pipelined", "--models",
+         "evloop-epoll,threads,iterative", "--rounds", "1", "--duration", "0.3", "--warmup", "0.1",
+         "--output", str(output), "--quiet"],
+        capture_output=True, text=True, timeout=120, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(output.read_text())
+    entries = results["sweeps"]["pipelined"][0]["models"]
+    assert entries["evloop-epoll"]["status"] == "ok"
+    assert entries["evloop-epoll"]["x_ref"] == 1.0
+    assert entries["threads"]["msgs_per_s"] > 0 and entries["threads"]["threads"] > 10  # sampled: a thread per client
+    assert entries["iterative"]["status"] == "starved"  # one client at a time: the lesson
+    assert "| pipelined |" not in proc.stdout and "## pipelined" in proc.stdout
+    assert (tmp_path / "run.md").read_text() in proc.stdout
+    again = subprocess.run([sys.executable, "-m", "bench.report", str(output)], capture_output=True,
+                           text=True, timeout=60, env=cli_env(), cwd=ROOT)
+    assert again.returncode == 0 and "## pipelined" in again.stdout
+
+
+def test_runner_rejects_unknown_models():
+    with pytest.raises(SystemExit) as exit_info:
+        runner.parse_args(["--models", "evloop-epoll,nginx"])
+    assert exit_info.value.code == 2
+
+
+def test_failed_entries_are_reported_with_reason():
+    results = {"machine": {"cores": 2, "implementation": "CPython", "python": "3.11", "kernel": "k",
+                           "machine": "x86_64", "loadgen": "c-epoll", "date": "today"},
+               "notes": ["uvloop-protocol skipped: not installed"], "rounds": 3, "duration": 2,
+               "reference": "evloop-epoll",
+               "sweeps": {"idle": [{"label": "echo, 10 conn", "point": {"idle": 100},
+                                    "models": {
+                                        "evloop-epoll": {"status": "ok", "msgs_per_s": 100.0,
+                                                         "cpu_us_per_msg": 10.0, "mb_per_s": 1.0,
+                                                         "p50_us": 1, "p99_us": 2, "p999_us": 3,
+                                                         "peak_rss": 2 * 1024 * 1024,
+                                                         "base_rss": 1024 * 1024, "threads": 1},
+                                        "threads": {"status": "ok", "msgs_per_s": 50.0,
+                                                    "cpu_us_per_msg": 30.0, "mb_per_s": 0.5,
+                                                    "p50_us": 1, "p99_us": 2, "p999_us": 3,
+                                                    "peak_rss": None, "threads": 11},
+                                        "ss-forking": {"status": "failed", "reason": "server died"}}}]}}
+    report.add_ratios(results)
+    models = results["sweeps"]["idle"][0]["models"]
+    assert models["threads"]["x_ref"] == 0.5 and models["threads"]["cpu_x_ref"] == 3.0
+    assert models["evloop-epoll"]["rss_per_idle"] == 1024 * 1024 / 100
+    text = report.markdown(results)
+    assert "failed: server died" in text
+    assert "0.50x" in text and "3.00x" in text and "10,486 B" in text
+    assert "uvloop-protocol skipped" in text
+
+
+# -- /proc readings ------------------------------------------------------------------------
+
+def test_procstat_reads_cpu_memory_and_children():
+    busy = subprocess.Popen([sys.executable, "-c",
+                             "import os, time\n"
+                             "if os.fork() == 0:\n    time.sleep(30)\n"
+                             "t = time.process_time()\n"
+                             "while time.process_time() - t < 0.3: pass\n"
+                             "time.sleep(30)"])
+    members = []
+    try:
+        assert wait_for(lambda: (procstat.cpu_seconds(busy.pid) or 0) >= 0.25, timeout=20)
+        members = procstat.tree(busy.pid)
+        assert len(members) == 2
+        rss, threads = procstat.memory(busy.pid)
+        assert rss > 1024 * 1024 and threads == 2
+    finally:
+        for pid in members[1:]:
+            os.kill(pid, 9)
+        busy.kill()
+        busy.wait()
+    assert procstat.cpu_seconds(busy.pid) is None

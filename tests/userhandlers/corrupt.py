@@ -1,0 +1,18 @@
+"""A broken echo server's handler: after 5,000 bytes it changes one byte of a reply.
+
+The load generators' tests serve it to prove they check every reply's content.
+"""
+
+from evloop.handlers import Handler
+
+
+class CorruptEcho(Handler):
+    def connection_made(self, peer, push):
+        self.seen = 0
+        return None
+
+    def data_received(self, data):
+        before, self.seen = self.seen, self.seen + len(data)
+        if before < 5000 <= self.seen:
+            return b"!" + bytes(data[1:])
+        return data
