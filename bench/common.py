@@ -14,6 +14,7 @@ import threading
 from evloop.handlers import ProtocolError
 from evloop.handlers import load_handler
 from evloop.handlers import make_factory
+from evloop.serve import default_port
 from evloop.serve import raise_fd_limit
 
 RECV_SIZE = 65536
@@ -23,7 +24,7 @@ def parse_args(model, argv=None):
     parser = argparse.ArgumentParser(description=f"evloop's handlers served by: {model}")
     parser.add_argument("--handler", default="echo")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=12000)
+    parser.add_argument("--port", type=int, default=default_port())
     parser.add_argument("--backlog", type=int, default=4096)
     parser.add_argument("--workers", type=int, default=32, help="pool size, where there is a pool")
     parser.add_argument("--work-ms", type=float, help="slow handler: work per line")

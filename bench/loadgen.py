@@ -18,6 +18,7 @@ from bench.histogram import Histogram
 from evloop.loop import EVENT_READ
 from evloop.loop import EVENT_WRITE
 from evloop.loop import Loop
+from evloop.serve import default_port
 from evloop.serve import raise_fd_limit
 
 PATTERN = bytes(65 + i % 26 for i in range(26 * 2 + 65536))
@@ -140,24 +141,26 @@ def run(options):
         count = share + (1 if n < extra else 0)
         workers.append(multiprocessing.Process(target=worker, args=(options, first, count, results)))
         first += count
+    started = time.monotonic()
+    for proc in workers:
+        proc.start()
     idle = []
+    time.sleep(0.2)  # the busy connections first, as bench/c/loadgen.c does
     for _ in range(options.idle):  # held open, silent, by the parent
         try:
             idle.append(socket.create_connection((options.host, options.port), timeout=10))
         except OSError:
             break
-    started = time.monotonic()
-    for proc in workers:
-        proc.start()
     # The phase marks bench/c/loadgen.c prints, approximated from the parent.
     time.sleep(max(0.0, started + options.warmup - time.monotonic()))
-    print("loadgen: measuring", file=sys.stderr, flush=True)
+    if not options.summary:
+        print("loadgen: measuring", file=sys.stderr, flush=True)
     totals = {"connected": 0, "messages": 0, "bytes": 0, "errors": 0, "failed_connections": 0,
               "lost_connections": 0, "active_connections": 0}
     histogram = Histogram()
     for n, _ in enumerate(workers):
         stats = results.get(timeout=options.warmup + options.duration + 60)
-        if n == 0:
+        if n == 0 and not options.summary:
             print("loadgen: done", file=sys.stderr, flush=True)
         for key in totals:
             totals[key] += stats[key]
@@ -179,13 +182,16 @@ def run(options):
 def build_parser():
     parser = argparse.ArgumentParser(description="Pure-Python load generator (fallback)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=default_port(),
+                        help="server port (default: 12000, or $EVLOOP_PORT)")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--depth", type=int, default=1)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--framing", choices=["raw", "lenprefix", "line"], default="raw")
+    parser.add_argument("--summary", action="store_true",
+                        help="print one line for people instead of the JSON for the runner")
     parser.add_argument("--idle", type=int, default=0, help="extra connections that send nothing")
     parser.add_argument("--processes", type=int, default=multiprocessing.cpu_count())
     return parser
@@ -197,8 +203,20 @@ def main(argv=None):
     if options.framing == "lenprefix" and options.size > 999:
         print("loadgen: lenprefix messages are at most 999 bytes", file=sys.stderr)
         return 2
-    print(json.dumps(run(options)))
-    return 0
+    result = run(options)
+    if options.summary:
+        latency = Histogram(result["histogram"]).summary()
+        ms = {key: (value or 0) / 1000 for key, value in latency.items()}
+        print(f"{result['connected']} of {options.connections + options.idle} connected; "
+              f"{result['msgs_per_s']:,.0f} msg/s; latency p50 {ms['p50_us']:.2f} ms, "
+              f"p99 {ms['p99_us']:.2f} ms; {result['errors']} wrong replies, "
+              f"{result['lost_connections']} lost connections, "
+              f"{options.connections - result['active_connections']} clients got no reply")
+    else:
+        print(json.dumps(result))
+        return 0
+    # For people and scripts: fail when anything went wrong or anyone was starved.
+    return 1 if result["errors"] or result["active_connections"] < options.connections else 0
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ MODELS = [
     evloop("poll"),
     evloop("select"),
     variant("iterative", "iterative"),
+    variant("bare-select", "bare_select", max_connections=1000,
+            why_max="select() cannot watch fds above FD_SETSIZE (1024)"),
     variant("threads", "threads"),
     variant("threadpool", "threadpool"),
     variant("ss-threading", "ss_threading"),

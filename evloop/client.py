@@ -10,7 +10,7 @@ Framings, chosen from `--handler` unless `--framing` says otherwise:
 * raw (echo, uppercase): the line as typed, no newline, sent with one
   `sendall()` as in Kurose and Ross; the reply is as long as the request.
 * lenprefix: `str(n).zfill(3)` then the payload; the reply is one frame.
-* line (chat): the line plus b"\\n"; everything the server sends is printed
+* line (chat, slow): the line plus b"\\n"; everything the server sends is printed
   as it arrives, by a reader thread, because chat lines come from others.
 
 With `--udp`, each line is one datagram and each reply one datagram.
@@ -25,10 +25,12 @@ from evloop.handlers.lenprefix import HEADER_SIZE
 from evloop.handlers.lenprefix import MAX_PAYLOAD
 from evloop.handlers.lenprefix import encode
 from evloop.serve import DEFAULT_PORT
+from evloop.serve import default_port
 from evloop.serve import parse_port
 from evloop.serve import parse_seconds
 
-FRAMINGS = {"echo": "raw", "uppercase": "raw", "lenprefix": "lenprefix", "chat": "line"}
+FRAMINGS = {"echo": "raw", "uppercase": "raw", "lenprefix": "lenprefix", "chat": "line",
+            "slow": "line"}
 
 
 class ClientError(Exception):
@@ -151,8 +153,8 @@ def build_parser():
     parser.add_argument("--framing", choices=["raw", "lenprefix", "line"],
                         help="override the framing the handler implies")
     parser.add_argument("--host", default="127.0.0.1", help="server address (default: 127.0.0.1)")
-    parser.add_argument("--port", type=parse_port, default=DEFAULT_PORT,
-                        help=f"server port (default: {DEFAULT_PORT})")
+    parser.add_argument("--port", type=parse_port, default=default_port(),
+                        help=f"server port (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
     parser.add_argument("--udp", action="store_true", help="one datagram per line")
     parser.add_argument("--timeout", type=parse_seconds, default=5.0,
                         help="seconds to wait for a reply (default: 5)")

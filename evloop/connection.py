@@ -33,9 +33,8 @@ import struct
 from evloop.handlers.base import ProtocolError
 from evloop.loop import EVENT_READ
 from evloop.loop import EVENT_WRITE
-# CLOSING, INPUT_CLOSED and State are re-exported for tests and evloop.trace.
 from evloop.states import (CLOSED, CLOSING, FLUSHING_STATES, INPUT_CLOSED, LINGERING,  # noqa: F401
-                           OPEN, PAUSED, READING_STATES, TRANSITIONS, State)
+                           OPEN, PAUSED, READING_STATES, TRANSITIONS, State)  # (some re-exported)
 
 log = logging.getLogger("evloop")
 
@@ -72,6 +71,7 @@ class Connection:
         self.max_output = limits.max_output
         self.idle_timeout = limits.idle_timeout
         self.last_progress = loop.now
+        self.pending_work = 0  # offloaded calls whose replies are still due
         if offloader is not None:
             offloader.bind(self)
 
@@ -124,11 +124,9 @@ class Connection:
             return self._handler_crashed("data_received")
         if reply is not None:
             self.last_progress = self.loop.now
-            if not reply:
-                pass
-            elif self.out:
+            if reply and self.out:
                 self.write(reply)
-            else:  # write()'s fast path: nothing queued, so send now
+            elif reply:  # write()'s fast path: nothing queued, so send now
                 try:
                     sent = sock.send(reply)
                 except (BlockingIOError, InterruptedError):
@@ -153,7 +151,7 @@ class Connection:
             if len(self.out) <= self.low_water:
                 self._transition("output_low")
         elif not self.out:
-            if self.state in FLUSHING_STATES:
+            if self.state in FLUSHING_STATES and not self.pending_work:
                 self._transition("flushed")
             else:
                 self._update_interest()
@@ -207,6 +205,7 @@ class Connection:
 
     def offloaded(self, future, then):
         """Work the handler offloaded (evloop.offload) is done: answer with it."""
+        self.pending_work -= 1
         if self.state is CLOSED or self.state is LINGERING or future.cancelled():
             return  # the client is gone, or we are closing: nobody wants it
         try:
@@ -219,6 +218,8 @@ class Connection:
                 self.write(reply)
         if self.handler.wants_close:
             self.close()
+        elif self.state in FLUSHING_STATES and not self.out and not self.pending_work:
+            self._transition("flushed")  # that was the last reply due before closing
 
     # -- the state machine ----------------------------------------------------
 
@@ -232,7 +233,7 @@ class Connection:
             self._release()
         elif new is LINGERING:
             self._send_fin()
-        elif new in FLUSHING_STATES and not self.out:
+        elif new in FLUSHING_STATES and not self.out and not self.pending_work:
             self._transition("flushed")
         else:
             self._update_interest()

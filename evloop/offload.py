@@ -59,6 +59,7 @@ class Offloader:
         """Make `connection.handler.offload(fn, *args, then=...)` use this pool;
         `connection.offloaded(future, then)` takes the result in the loop."""
         def offload(fn, *args, then):
+            connection.pending_work += 1  # its reply is due: closing waits for it
             self.submit(fn, args, lambda future: connection.offloaded(future, then))
         connection.handler.offload = offload
 

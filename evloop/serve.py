@@ -34,6 +34,15 @@ log = logging.getLogger("evloop")
 DEFAULT_PORT = 12000  # Kurose and Ross's serverPort
 
 
+def default_port():
+    """12000, or $EVLOOP_PORT: one setting for a shell session's servers and clients."""
+    text = os.environ.get("EVLOOP_PORT", "")
+    try:
+        return parse_port(text) if text else DEFAULT_PORT
+    except argparse.ArgumentTypeError:
+        return DEFAULT_PORT
+
+
 def parse_size(text):
     """ "65536", "64K", "8M" or "1G" -> a number of bytes."""
     units = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
@@ -79,8 +88,8 @@ def build_parser():
         help=f"{', '.join(BUILTIN)}, or package.module:ClassName (default: echo)")
     add("--host", default="127.0.0.1",
         help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
-    add("--port", type=parse_port, default=DEFAULT_PORT,
-        help=f"port to bind; 0 picks a free one (default: {DEFAULT_PORT})")
+    add("--port", type=parse_port, default=default_port(),
+        help=f"port to bind; 0 picks a free one (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
     add("--udp", action="store_true", help="also serve the handler over UDP on the same port")
     add("--backlog", type=int, default=128, help="listen() backlog (default: 128)")
     add("--selector", default="auto", choices=available_selectors(),

@@ -218,6 +218,9 @@ class Server:
             return self._reset_all()
         self.shutting_down = True
         self._close_listeners()
+        if self._refused:  # refusals since the last rate-limited report
+            log.warning("refused %d more connection(s) since the last report", self._refused)
+            self._refused = 0
         log.info("stopping: draining %d connection(s) (--drain-timeout %gs)",
                  len(self.connections), self.drain_timeout)
         for connection in list(self.connections):

@@ -73,3 +73,17 @@ TRANSITIONS.update({(state, "abort"): CLOSED for state in State if state is not 
 
 READING_STATES = frozenset({OPEN, LINGERING})
 FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})
+
+
+def mermaid():
+    """The transitions as a Mermaid state diagram (docs/02-anatomy.md shows it)."""
+    lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted"]
+    for (state, event), new in TRANSITIONS.items():
+        if state is not new:
+            lines.append(f"    {state.name} --> {new.name} : {event}")
+    lines.append("    CLOSED --> [*]")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(mermaid())

@@ -165,3 +165,25 @@ def test_bad_slow_and_offload_options_are_refused(args, message):
     result = subprocess.run([sys.executable, "-m", "evloop.serve", "--port", "0", *args],
                             capture_output=True, text=True, timeout=30, env=cli_env(), cwd=ROOT)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("offload", ["none", "thread"])
+def test_half_close_waits_for_offloaded_replies(serve, offload):
+    server = serve("--handler", "slow", "--work", "sleep", "--work-ms", "50", "--offload", offload)
+    with server.connect() as sock:
+        sock.sendall(b"one\ntwo\nthree\n")
+        sock.shutdown(socket.SHUT_WR)  # EOF while the work is still in the pool
+        assert recv_exactly(sock, 14) == b"one\ntwo\nthree\n"
+        assert sock.recv(10) == b""
+    assert server.stop()[0] == 0
+
+
+def test_shutdown_drains_offloaded_replies(serve):
+    server = serve("--handler", "slow", "--work", "sleep", "--work-ms", "300", "--offload", "thread")
+    with server.connect() as sock:
+        sock.sendall(b"due\n")
+        time.sleep(0.1)  # the line is in the pool
+        server.proc.send_signal(15)
+        assert recv_exactly(sock, 4) == b"due\n"
+        assert sock.recv(10) == b""
+    assert server.stop()[0] == 0

@@ -1,0 +1,41 @@
+"""A bare select() loop: the whole idea of an event loop in thirty lines.
+
+One thread asks the kernel which sockets are ready, then serves exactly
+those.  An idle client costs nothing but a slot in the list.  What it lacks
+is everything evloop adds: replies are sent with a blocking sendall(), so a
+client that stops reading stalls everyone (no output buffer, no
+backpressure); no timeouts; no half-close; select() stops at 1,024 fds.
+"""
+
+import select
+
+from bench import common
+from evloop.handlers import ProtocolError
+
+
+def main():
+    options = common.parse_args("bare-select")
+    listener = common.listen(options)
+    handlers = {}  # socket -> its handler
+    while True:
+        readable, _, _ = select.select([listener, *handlers], [], [])
+        for sock in readable:
+            if sock is listener:
+                client, address = listener.accept()
+                handlers[client] = options.factory()
+                handlers[client].connection_made(f"{address[0]}:{address[1]}", client.sendall)
+                continue
+            data = sock.recv(common.RECV_SIZE)
+            try:
+                reply = handlers[sock].data_received(data) if data else None
+            except ProtocolError:
+                data = b""
+            if reply:
+                sock.sendall(reply)  # blocking: the flaw evloop's output buffer fixes
+            if not data or handlers[sock].wants_close:
+                handlers.pop(sock).connection_lost()
+                sock.close()
+
+
+if __name__ == "__main__":
+    common.run(main)

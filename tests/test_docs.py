@@ -1,0 +1,165 @@
+"""Docs that cannot rot: every shell command in README.md and docs/ is run here.
+
+Each ```sh block is a list of commands, one per line, run in order per
+document with bash, from the repository root, with EVLOOP_PORT set to a free
+port (the default port of evloop.serve, evloop.client, the bench variants
+and the Python load generator).  A document's commands are sorted into:
+
+- servers (`python -m evloop.serve ...`, `python -m bench.<variant> ...`):
+  started in the background; the test waits for their startup line, keeps
+  the server up for the commands after it, and stops it with SIGINT (it must
+  exit 0) when the next server starts or the document ends;
+- long commands (scripts/test, scripts/bench, the bench runner): not run (the
+  first is what runs this test, the others take half an hour), but every flag
+  the docs give them must appear in the --help of what they run: pytest for
+  scripts/test, bench.runner for scripts/bench;
+- everything else: run to completion within a time limit, with "hello" on
+  standard input for interactive clients; exit 0 unless the line ends with
+  a comment `# exits N`.
+
+A ```python block whose first line is `# NAME.py` is written to NAME.py in a
+scratch directory on PYTHONPATH, so a handler shown in the docs is the
+handler the next command serves.  The Mermaid state diagram is compared with
+the state table in the code.
+"""
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from conftest import cli_env
+from evloop import states
+
+DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
+                              if name.endswith(".md"))
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+SERVER = re.compile(r"^python -m (evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
+LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
+        "python -m bench.runner": ["-m", "bench.runner"]}
+EXITS = re.compile(r"#\s*exits (\d+)\s*$")
+
+
+def blocks(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return FENCE.findall(f.read())
+
+
+def commands(path):
+    for lang, body in blocks(path):
+        if lang == "sh":
+            for line in body.splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    yield line.strip()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def without_comment(line):
+    return line.split(" #", 1)[0].strip()
+
+
+class Session:
+    """One document's shell: its scratch dir, its port, its server."""
+
+    def __init__(self, tmp_path):
+        self.env = cli_env()
+        self.env["EVLOOP_PORT"] = str(free_port())
+        self.env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{self.env['PYTHONPATH']}"
+        self.tmp = tmp_path
+        self.server = None
+
+    def start_server(self, line):
+        self.stop_server()
+        self.server = subprocess.Popen(["bash", "-c", "exec " + without_comment(line)], cwd=ROOT,
+                                       env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       stdin=subprocess.DEVNULL, text=True)
+        first = self.server.stdout.readline()
+        assert " on " in first and "serving" in first, f"{line!r} did not start: {first!r}"
+        self.server_line = line
+
+    def stop_server(self):
+        if self.server is None:
+            return
+        self.server.send_signal(signal.SIGINT)
+        try:
+            _, err = self.server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            _, err = self.server.communicate()
+        code, self.server = self.server.returncode, None
+        assert code == 0, f"{self.server_line!r} exited {code} on Ctrl-C: {err[-500:]}"
+        assert "Traceback" not in err, err
+
+    def check_flags(self, line):
+        argv = shlex.split(without_comment(line))
+        program = next(module for prefix, module in LONG.items() if line.startswith(prefix))
+        assert os.access(os.path.join(ROOT, argv[0]), os.X_OK) or argv[0] == "python", line
+        run = subprocess.run([sys.executable, *program, "--help"], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert run.returncode == 0, f"{line!r}: --help failed: {run.stderr[-500:]}"
+        help_text = run.stdout + run.stderr
+        for flag in (arg.split("=")[0] for arg in argv if arg.startswith("--")):
+            assert flag in help_text, f"{line!r}: {flag} is not in {program} --help"
+
+    def run(self, line):
+        match = EXITS.search(line)
+        expected = int(match.group(1)) if match else 0
+        run = subprocess.run(["bash", "-c", without_comment(line)], cwd=ROOT, env=self.env,
+                             input="hello\n", capture_output=True, text=True, timeout=150)
+        assert run.returncode == expected, (
+            f"{line!r} exited {run.returncode}, not {expected}:\n{run.stdout[-800:]}\n{run.stderr[-800:]}")
+        assert "Traceback" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(280)
+@pytest.mark.parametrize("path", DOCS)
+def test_every_command_in_the_docs_runs(path, tmp_path):
+    for lang, body in blocks(path):
+        first = body.splitlines()[0] if body else ""
+        if lang == "python" and re.match(r"# (\w+)\.py$", first):
+            (tmp_path / first[2:]).write_text(body)
+    session = Session(tmp_path)
+    try:
+        for line in commands(path):
+            if SERVER.match(line):
+                session.start_server(line)
+            elif line.startswith(tuple(LONG)):
+                session.check_flags(line)
+            else:
+                session.run(line)
+        session.stop_server()
+    finally:  # a failed command: do not leave its server behind
+        if session.server is not None and session.server.poll() is None:
+            session.server.kill()
+            session.server.communicate()
+
+
+def test_docs_have_commands():
+    counted = {path: len(list(commands(path))) for path in DOCS}
+    assert all(counted.values()), counted
+    assert len(DOCS) >= 6  # the README and five chapters
+
+
+def test_state_diagram_in_the_docs_is_the_state_table():
+    diagrams = [body.strip() for lang, body in blocks("docs/02-anatomy.md") if lang == "mermaid"]
+    assert states.mermaid() in diagrams
+    edges = set(re.findall(r"(\w+) --> (\w+) : (\w+)", states.mermaid()))
+    table = {(s.name, t.name, e) for (s, e), t in states.TRANSITIONS.items() if s is not t}
+    assert table <= edges
+
+
+def test_states_module_prints_the_diagram():
+    run = subprocess.run([sys.executable, "-m", "evloop.states"], capture_output=True, text=True,
+                         cwd=ROOT, env=cli_env(), timeout=30)
+    assert run.stdout.strip() == states.mermaid()
