@@ -93,8 +93,12 @@ def lab_lenprefix_exchange(port, messages):
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll"], ids=lambda m: m.name)
 def test_every_python_model_serves_the_lab_lenprefix_client(model):
-    if model.unavailable():
-        pytest.skip(model.unavailable())  # uvloop comes with the bench extra, not the test extra
+    if model.unavailable():  # uvloop comes with the bench extra, not the test extra
+        assert "not installed" in model.unavailable()
+        run = subprocess.run(model.command("lenprefix"), capture_output=True, text=True, timeout=60,
+                             env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+        assert run.returncode == 1 and "not installed" in run.stderr and "Traceback" not in run.stderr
+        return
     server = runner.Server(model, "lenprefix")
     try:
         messages = [b"hello", b"", b"x" * 999, "héllo".encode()]
