@@ -129,10 +129,14 @@ def plots(results, stem):
             continue
         fig, ax = plt.subplots(figsize=(8, 5))
         models = list(dict.fromkeys(m for row in rows for m in row["models"]))
-        for model in models:
+        colors = plt.get_cmap("tab20").colors  # 20 distinct colours: one per model
+        for index, model in enumerate(models):
             xs, ys = _series(rows, model, key, x_key)
             if xs:
-                ax.plot([max(x, 1) for x in xs], ys, marker="o", label=model)
+                evloop = model.startswith("evloop")
+                ax.plot([max(x, 1) for x in xs], ys, marker="o", label=model,
+                        color=colors[(2 * index) % 20 + (index >= 10)],
+                        linewidth=2.5 if evloop else 1.2, linestyle="-" if evloop else "--")
         ax.set_xscale("log")
         if key in ("p99_us", "peak_rss", "cpu_us_per_msg"):
             ax.set_yscale("log")
