@@ -32,20 +32,18 @@ import struct
 
 from evloop.handlers.base import ProtocolError
 from evloop.loop import EVENT_READ
+from evloop.limits import RESUME_PENDING_WORK
 from evloop.loop import EVENT_WRITE
 from evloop.states import (CLOSED, CLOSING, FLUSHING_STATES, INPUT_CLOSED, LINGERING,  # noqa: F401
                            OPEN, PAUSED, READING_STATES, TRANSITIONS, State)  # (some re-exported)
 
 log = logging.getLogger("evloop")
 
-# 64 KiB per recv(): large enough to batch a pipelined client's messages,
-# small enough that glibc serves it from the heap.  asyncio's 256 KiB reads
-# made glibc mmap and munmap a fresh buffer on every call in a new process
-# (a 3-4x slower small-message echo, measured) until its thresholds adapted.
+# 64 KiB per recv(): enough to batch a pipelined client's messages, small enough
+# for glibc's heap.  asyncio's 256 KiB reads mmap/munmap a buffer per call in a
+# fresh process (3.7x slower small-message echo, bench/results) until glibc adapts.
 RECV_SIZE = 65536
-
-# How long a closing connection waits for the peer's EOF after our FIN.
-LINGER_TIMEOUT = 2.0
+LINGER_TIMEOUT = 2.0  # how long a closing connection waits for EOF after our FIN
 
 
 class Connection:
@@ -66,9 +64,7 @@ class Connection:
         self.out = bytearray()
         self.events = 0
         self.timer = None
-        self.high_water = limits.high_water
-        self.low_water = limits.low_water
-        self.max_output = limits.max_output
+        self.limits = limits  # high_water, low_water, max_output
         self.idle_timeout = limits.idle_timeout
         self.last_progress = loop.now
         self.pending_work = 0  # offloaded calls whose replies are still due
@@ -91,17 +87,15 @@ class Connection:
 
     # -- events from the loop -----------------------------------------------
 
-    def on_event(self, mask):
+    def on_event(self, mask):  # `out` is emptied when CLOSED: no write after close
         if mask & EVENT_READ:
             self.on_readable()
-        if mask & EVENT_WRITE and self.out:  # `out` is emptied when CLOSED
+        if mask & EVENT_WRITE and self.out:
             self.on_writable()
 
     def on_readable(self):
-        # The hot path of every message.  The reply's first send() is inlined
-        # here rather than a call to write().  Together with fastepoll this
-        # took echo from 6.82 to 6.50 us of server CPU per message (100
-        # ping-pong clients, medians of 9 interleaved A/B rounds).
+        # The hot path.  The reply's first send() is inlined (no write() call); with
+        # fastepoll: echo 6.82 -> 6.50 us CPU/msg, 100 clients, 9 A/B rounds.
         if self.state is CLOSED:  # closed by an earlier callback this turn
             return
         sock = self.sock
@@ -148,7 +142,7 @@ class Connection:
         del self.out[:sent]
         self.last_progress = self.loop.now
         if self.state is PAUSED:
-            if len(self.out) <= self.low_water:
+            if len(self.out) <= self.limits.low_water and self.pending_work <= RESUME_PENDING_WORK:
                 self._transition("output_low")
         elif not self.out:
             if self.state in FLUSHING_STATES and not self.pending_work:
@@ -175,16 +169,20 @@ class Connection:
 
     def _queue(self, data, sent):
         """Queue what the kernel did not take (`data[sent:]`); enforce the bounds."""
-        out = self.out
-        was_empty = not out
+        out, was_empty = self.out, not self.out
         out += memoryview(data)[sent:] if sent else data
         if was_empty:
             self._update_interest()
-        if len(out) > self.max_output:
+        if len(out) > self.limits.max_output:
             return self.abort(f"{len(out)} bytes of output pending, over --max-output "
-                              f"{self.max_output}: disconnecting a slow reader",
+                              f"{self.limits.max_output}: disconnecting a slow reader",
                               level=logging.WARNING)
-        if len(out) > self.high_water and self.state is OPEN:
+        if len(out) > self.limits.high_water:
+            self.pause()
+
+    def pause(self):
+        """Backpressure: stop reading until output and offloaded work drain."""
+        if self.state is OPEN:
             self._transition("output_high")
 
     def close(self):
@@ -206,6 +204,9 @@ class Connection:
     def offloaded(self, future, then):
         """Work the handler offloaded (evloop.offload) is done: answer with it."""
         self.pending_work -= 1
+        if (self.state is PAUSED and self.pending_work <= RESUME_PENDING_WORK
+                and len(self.out) <= self.limits.low_water):
+            self._transition("output_low")
         if self.state is CLOSED or self.state is LINGERING or future.cancelled():
             return  # the client is gone, or we are closing: nobody wants it
         try:

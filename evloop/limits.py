@@ -13,6 +13,10 @@ does when clients misbehave:
 * `idle_timeout` (300 s): a connection that completes no message for this
   long is closed, whether it sends nothing or dribbles a byte at a time
   (nginx's client timeouts).
+* `MAX_PENDING_WORK` (64): a client whose offloaded calls (--offload) in
+  flight pass this stops being read until they drop to RESUME_PENDING_WORK,
+  so a client that pipelines faster than the pool works cannot queue
+  unbounded work.
 * `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
   and `max_message` (64 KiB) is the handlers': see `evloop.serve --help`.
 """
@@ -26,6 +30,8 @@ DEFAULT_MAX_OUTPUT = 8 * MIB
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 10000
 DEFAULT_DRAIN_TIMEOUT = 5.0
+MAX_PENDING_WORK = 64
+RESUME_PENDING_WORK = 16
 
 
 class Limits:

@@ -26,6 +26,8 @@ import logging
 import multiprocessing
 import os
 
+from evloop.limits import MAX_PENDING_WORK
+
 log = logging.getLogger("evloop")
 
 KINDS = ("thread", "process")
@@ -60,6 +62,8 @@ class Offloader:
         `connection.offloaded(future, then)` takes the result in the loop."""
         def offload(fn, *args, then):
             connection.pending_work += 1  # its reply is due: closing waits for it
+            if connection.pending_work > MAX_PENDING_WORK:
+                connection.pause()  # backpressure on work, as on output
             self.submit(fn, args, lambda future: connection.offloaded(future, then))
         connection.handler.offload = offload
 

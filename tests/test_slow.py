@@ -187,3 +187,45 @@ def test_shutdown_drains_offloaded_replies(serve):
         assert recv_exactly(sock, 4) == b"due\n"
         assert sock.recv(10) == b""
     assert server.stop()[0] == 0
+
+
+def test_offloaded_work_in_flight_is_bounded_by_backpressure():
+    """A client that pipelines faster than the pool works is paused, then resumed."""
+    from concurrent.futures import Future
+
+    from evloop.connection import OPEN, PAUSED, Connection
+    from evloop.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK, Limits
+
+    class PoolThatWaits:
+        def __init__(self):
+            self.callbacks = []
+
+        bind = Offloader.bind
+
+        def submit(self, fn, args, callback):
+            self.callbacks.append(callback)
+
+    loop = Loop()
+    server_side, client = socket.socketpair()
+    server_side.setblocking(False)
+    pool = PoolThatWaits()
+    conn = Connection(loop, server_side, "peer", SlowHandler(work_ms=0), Limits(idle_timeout=0),
+                      lambda c: None, pool)
+    try:
+        conn.start()
+        client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
+        loop.run_once()
+        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.state is PAUSED
+        done = Future()
+        done.set_result(0)
+        finished = 0
+        while conn.state is PAUSED:
+            pool.callbacks[finished](done)
+            finished += 1
+        assert conn.pending_work == RESUME_PENDING_WORK and conn.state is OPEN
+        client.settimeout(5)
+        assert recv_exactly(client, 2 * finished) == b"x\n" * finished  # in order, as done
+    finally:
+        client.close()
+        conn.abort("test over")
+        loop.close()
