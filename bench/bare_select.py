@@ -1,4 +1,4 @@
-"""A bare select() loop: the whole idea of an event loop in thirty lines.
+"""A bare select() loop: the whole idea of an event loop in forty lines.
 
 One thread asks the kernel which sockets are ready, then serves exactly
 those.  An idle client costs nothing but a slot in the list.  What it lacks
@@ -25,13 +25,13 @@ def main():
                 handlers[client] = options.factory()
                 handlers[client].connection_made(f"{address[0]}:{address[1]}", client.sendall)
                 continue
-            data = sock.recv(common.RECV_SIZE)
             try:
+                data = sock.recv(common.RECV_SIZE)
                 reply = handlers[sock].data_received(data) if data else None
-            except ProtocolError:
+                if reply:
+                    sock.sendall(reply)  # blocking: the flaw evloop's output buffer fixes
+            except (ProtocolError, OSError):  # a bad message or a reset: drop this client
                 data = b""
-            if reply:
-                sock.sendall(reply)  # blocking: the flaw evloop's output buffer fixes
             if not data or handlers[sock].wants_close:
                 handlers.pop(sock).connection_lost()
                 sock.close()

@@ -35,7 +35,11 @@ def tree(pid):
     while todo:
         current = todo.pop()
         pids.append(current)
-        for task in os.listdir(f"/proc/{current}/task") if os.path.isdir(f"/proc/{current}/task") else ():
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue  # exited meanwhile (a forked child finishing): nothing below it
+        for task in tasks:
             children = _read(f"/proc/{current}/task/{task}/children") or ""
             todo.extend(int(child) for child in children.split())
     return pids

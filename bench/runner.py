@@ -90,11 +90,12 @@ SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "thre
 
 def sweeps(quick):
     """name -> (models, points).  --quick keeps every sweep, with fewer points."""
-    conns = [1, 10, 100] if quick else [1, 10, 100, 1000, 10000]
+    conns = [10, 100] if quick else [1, 10, 100, 1000, 10000]
+    sizes = [100, 65536] if quick else [100, 4096, 65536]
     idles = [0, 1000] if quick else [0, 100, 1000, 3000, 10000]
     sweeps = {
         "connections": (ALL, [Point("connections", connections=n, cold=(n == 100)) for n in conns]),
-        "sizes": (ALL, [Point("sizes", connections=10, size=s) for s in (100, 4096, 65536)]),
+        "sizes": (ALL, [Point("sizes", connections=10, size=s) for s in sizes]),
         "pipelined": (ALL, [Point("pipelined", connections=100, depth=16)]),
         "lenprefix": (ALL, [Point("lenprefix", handler="lenprefix")]),
         "perf": (PERF, [Point("perf", cold=True), Point("perf", handler="lenprefix"),
@@ -322,7 +323,7 @@ def machine_facts():
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Compare concurrency models on the same handlers.")
-    parser.add_argument("--quick", action="store_true", help="fewer points and short rounds (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer points and short rounds (about 5 minutes)")
     parser.add_argument("--sweep", action="append", choices=list(sweeps(False)),
                         help="run only this sweep (repeatable; default: all but perf)")
     parser.add_argument("--models", help="comma-separated models (default: all available)")
