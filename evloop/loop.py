@@ -120,6 +120,8 @@ class Loop:
         self._signal_callbacks = {}
         self._old_signal_handlers = {}
         self._old_wakeup_fd = None
+        # epoll's lean selector can call the callbacks itself (see run_once).
+        self._dispatch = getattr(self.selector, "dispatch", None)
         # Made now, not on first use: poll() and select() do not notice a
         # descriptor registered by another thread while they are blocked.
         self._open_waker()
@@ -227,12 +229,19 @@ class Loop:
 
     def run_once(self):
         timeout = self._next_timeout()
-        events = self.selector.select(timeout)
-        self.now = time.monotonic()
-        if self.tracer is not None:
-            self.tracer.on_wakeup(self, events, timeout)
-        for key, mask in events:
-            key.data(mask)
+        if self._dispatch is not None and self.tracer is None:
+            # Fast path (evloop.fastepoll): the callbacks are called straight
+            # from the kernel's (fd, events) list, with no (key, mask) list.
+            ready = self.selector.poll(timeout)
+            self.now = time.monotonic()
+            self._dispatch(ready)
+        else:
+            events = self.selector.select(timeout)
+            self.now = time.monotonic()
+            if self.tracer is not None:
+                self.tracer.on_wakeup(self, events, timeout)
+            for key, mask in events:
+                key.data(mask)
         if self._timers:
             self._run_due_timers()
         if self._ready:
