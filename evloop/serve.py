@@ -250,12 +250,25 @@ def serve(options, handler_class, fd_limit, worker=None):
     finally:
         if server.offloader is not None:
             server.offloader.close()
-        loop.close()
-        # Drained and exiting: a late second signal must not turn exit 0 into a kill.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        _close_ignoring_signals(loop)
     log.info("stopped")
     return 0
+
+
+def _close_ignoring_signals(loop):
+    """Close the loop, then ignore SIGINT/SIGTERM: drained and exiting, a late
+    second signal must not turn exit 0 into death by signal.  They are blocked
+    meanwhile, because loop.close() first puts back the default action (a
+    --workers parent forwards every signal it gets, so this race was seen)."""
+    stops = {signal.SIGINT, signal.SIGTERM}
+    blocking = hasattr(signal, "pthread_sigmask")
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    loop.close()
+    for signum in stops:
+        signal.signal(signum, signal.SIG_IGN)  # also drops one that came while blocked
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 if __name__ == "__main__":

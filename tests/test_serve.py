@@ -34,6 +34,31 @@ def test_signal_stops_cleanly_with_exit_0(serve, sig):
     assert "stopped" in err
 
 
+LATE_SIGNAL = """
+import os, signal
+from evloop.loop import Loop
+from evloop.serve import _close_ignoring_signals
+loop = Loop()
+loop.add_signal_handler(signal.SIGTERM, print)
+close = loop.close
+def close_then_signal():  # the worst moment: the default action is back
+    close()
+    os.kill(os.getpid(), signal.SIGTERM)
+loop.close = close_then_signal
+_close_ignoring_signals(loop)
+assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+print("survived")
+"""
+
+
+def test_a_late_signal_while_the_loop_closes_does_not_kill_the_server():
+    # A --workers parent forwards a second SIGTERM; one landing just as a
+    # worker's loop closed made it exit 143 instead of 0.
+    result = subprocess.run([sys.executable, "-c", LATE_SIGNAL], capture_output=True,
+                            text=True, timeout=30, cwd=ROOT, env=cli_env())
+    assert (result.returncode, result.stdout) == (0, "survived\n"), result.stderr
+
+
 def test_lab_echo_client(serve):
     server = serve("--handler", "echo")
     with server.connect() as sock:
