@@ -58,11 +58,8 @@ class LeanEpollSelector(selectors.EpollSelector):
             key = get(fd)
             if key is None:
                 continue
-            if event == EPOLLIN:
-                append((key, EVENT_READ))  # registered for reading, or it would not come
-            else:
-                mask = ((event & ~EPOLLIN and EVENT_WRITE) | (event & ~EPOLLOUT and EVENT_READ))
-                append((key, mask & key.events))
+            # A pure EPOLLIN needs no conversion: registered for reading, or it would not come.
+            append((key, EVENT_READ if event == EPOLLIN else _mask(event, key)))
         return ready
 
     def dispatch(self, fd_event_list):
@@ -80,12 +77,14 @@ class LeanEpollSelector(selectors.EpollSelector):
             key = get(fd)
             if key is None:
                 continue
-            if event == EPOLLIN:
-                key.data(EVENT_READ)
-            else:
-                mask = ((event & ~EPOLLIN and EVENT_WRITE) | (event & ~EPOLLOUT and EVENT_READ))
-                if mask & key.events:
-                    key.data(mask & key.events)
+            mask = EVENT_READ if event == EPOLLIN else _mask(event, key)
+            if mask:
+                key.data(mask)
+
+
+def _mask(event, key):
+    """The selectors mask for any other epoll bits, limited to what `key` watches."""
+    return ((event & ~EPOLLIN and EVENT_WRITE) | (event & ~EPOLLOUT and EVENT_READ)) & key.events
 
 
 def make():

@@ -25,7 +25,6 @@ from evloop.handlers import ProtocolError
 from evloop.handlers import load_handler
 from evloop.handlers import make_factory
 from evloop.loop import Loop
-import evloop.server
 from evloop.server import ACCEPTS_PER_EVENT
 from evloop.server import Server
 from splits import cuts
@@ -180,7 +179,7 @@ def test_max_connections_refuses_at_once_and_reuses_room(serve):
 
 def test_accepts_per_event_are_bounded(monkeypatch):
     assert ACCEPTS_PER_EVENT == 1000  # Redis's bound; patched small below to keep the test light
-    monkeypatch.setattr(evloop.server, "ACCEPTS_PER_EVENT", 20)
+    monkeypatch.setattr("evloop.server.ACCEPTS_PER_EVENT", 20)
     loop = Loop("poll")
     server = Server(loop, make_factory(load_handler("echo")), port=0, backlog=128,
                     max_connections=100000)
