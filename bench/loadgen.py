@@ -15,8 +15,6 @@ import sys
 import time
 
 from bench.histogram import Histogram
-from evloop.loop import EVENT_READ
-from evloop.loop import EVENT_WRITE
 from evloop.loop import Loop
 from evloop.serve import default_port
 from evloop.serve import raise_fd_limit
@@ -48,20 +46,17 @@ class Client:
         self.inbox = bytearray()
         self.connected = False
         self.sock.connect_ex((options.host, options.port))
-        loop.register(self.sock, EVENT_WRITE, self.on_event)
+        loop.add_writer(self.sock, self.on_connected)
 
-    def on_event(self, mask):
-        if not self.connected:
-            if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                return self.fail("failed_connections")
-            self.connected = True
-            self.stats["connected"] += 1
-            for _ in range(self.options.depth):
-                self.queue()
-        if mask & EVENT_READ:
-            self.on_readable()
-        if self.out:
-            self.flush()
+    def on_connected(self):
+        if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            return self.fail("failed_connections")
+        self.connected = True
+        self.stats["connected"] += 1
+        self.loop.add_reader(self.sock, self.on_readable)
+        for _ in range(self.options.depth):
+            self.queue()
+        self.flush()
 
     def queue(self):
         self.out += make_message(self.options, self.id, self.sent)
@@ -76,8 +71,10 @@ class Client:
         except OSError:
             return self.fail("lost_connections")
         del self.out[:sent]
-        events = EVENT_READ | (EVENT_WRITE if self.out else 0)
-        self.loop.modify(self.sock, events, self.on_event)
+        if self.out:
+            self.loop.add_writer(self.sock, self.flush)
+        else:
+            self.loop.remove_writer(self.sock)
 
     def on_readable(self):
         try:
@@ -105,11 +102,15 @@ class Client:
                 self.stats["bytes"] += len(expected)
             del self.queued_at[self.done]
             self.done += 1
+            pending = bool(self.out)
             self.queue()
+            if not pending:  # otherwise the writer is installed and will send it
+                self.flush()
 
     def fail(self, counter):
         self.stats[counter] += 1
-        self.loop.unregister(self.sock)
+        self.loop.remove_reader(self.sock)
+        self.loop.remove_writer(self.sock)
         self.sock.close()
         self.connected = False
 

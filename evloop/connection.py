@@ -1,17 +1,18 @@
 """One TCP connection: a socket, a handler, an output buffer, a state machine.
 
 The connection moves bytes between its socket and its handler.  It is
-driven by the loop (`on_event`) and by timers, and it is the only place
-that calls `recv()` and `send()` on a client socket.
+driven by the loop (`on_readable`, `on_writable`) and by timers, and it is
+the only place that reads or writes a client socket.
 
 Rules
 -----
-* Read: at most RECV_SIZE bytes per `recv()`, handed to the handler as they
-  are.  A ready socket is read once per wake-up, so one busy client cannot
-  starve the others.
-* Write: `send()` is tried at once when nothing is queued (most replies
+* Read: one `read()` per wake-up, so one busy client cannot starve the
+  others, handed to the handler as it is.  What is read depends on the
+  state, and so does the reader the loop holds: `on_readable` while OPEN,
+  `_discard_input` while LINGERING, none in the other states.
+* Write: `write()` is tried at once when nothing is queued (most replies
   leave right there, with no selector call); what the kernel does not take is
-  queued in `out`, and EVENT_WRITE is watched only while `out` is not empty.
+  queued in `out`, and a writer is watched only while `out` is not empty.
 * Backpressure: when `out` grows past `high_water`, reading stops (PAUSED)
   until it drains to `low_water`, so a client that sends and never reads
   cannot grow the server's memory.  `max_output` is the hard bound for bytes
@@ -23,30 +24,58 @@ Rules
 * ECONNRESET, EPIPE and friends are ordinary disconnects, logged at debug.
 
 The states and their transitions are in evloop.states; `_transition` below
-is the one place the state changes.
+is the one place the state changes, and `_update_interest` the one place
+that tells the loop what to watch.
+
+The hot path
+------------
+Ping-pong echo spends about 85% of the server's CPU in the kernel (the
+recv(), the send() and the loopback delivery to the peer), so the Python
+around them is what this module can save.  `on_readable` is written for
+that, and each choice was counted with callgrind (user-space instructions
+per 100-byte message, 100 clients; `scripts/count-instructions`):
+
+* `os.read()` / `os.write()` on the descriptor instead of `sock.recv()` /
+  `sock.send()`: the same system calls (strace), without the socket
+  methods' argument parsing and timeout handling: about 1,000 fewer
+  instructions per message.  The descriptor is set to -1 when the socket
+  closes, so a late call fails with EBADF instead of reaching whatever
+  file reuses the number.
+* Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
+  from Python's own small-object allocator, a 64 KiB one from malloc() and
+  is then shrunk with realloc(): about 700 instructions more.  A read that
+  fills the buffer switches to LARGE_READ (more may be waiting, and large
+  messages want few system calls); a large read that brings no more than a
+  small one would switches back.
+* No state test: the loop calls `on_readable` only while it is the
+  installed reader, that is, while OPEN.
 """
 
 import logging
+import os
 import socket
 import struct
 
 from evloop.handlers.base import ProtocolError
-from evloop.loop import EVENT_READ
 from evloop.limits import RESUME_PENDING_WORK
-from evloop.loop import EVENT_WRITE
 from evloop.states import (CLOSED, CLOSING, FLUSHING_STATES, INPUT_CLOSED, LINGERING,  # noqa: F401
-                           OPEN, PAUSED, READING_STATES, TRANSITIONS, State)  # (some re-exported)
+                           OPEN, PAUSED, TRANSITIONS, State)  # (some re-exported)
+from evloop.timeouts import ConnectionTimeouts
 
 log = logging.getLogger("evloop")
 
-# 64 KiB per recv(): enough to batch a pipelined client's messages, small enough
-# for glibc's heap.  asyncio's 256 KiB reads mmap/munmap a buffer per call in a
-# fresh process (3.7x slower small-message echo, bench/results) until glibc adapts.
-RECV_SIZE = 65536
-LINGER_TIMEOUT = 2.0  # how long a closing connection waits for EOF after our FIN
+# 64 KiB per large read: enough to batch a pipelined client's messages, small
+# enough for glibc's heap.  asyncio's 256 KiB reads mmap/munmap a buffer per call
+# in a fresh process (3.7x slower small-message echo, bench/results) until glibc adapts.
+LARGE_READ = 65536
+# 479 bytes + the bytes object's 33-byte header = 512, pymalloc's largest block.
+SMALL_READ = 479
+
+# The reader the loop holds in each state; the other states do not read.
+READERS = {OPEN: "on_readable", LINGERING: "_discard_input"}
 
 
-class Connection:
+class Connection(ConnectionTimeouts):
     """A client connection.  The server calls `start()`; the loop does the rest.
 
     `write(data)` queues bytes (handlers' `push` is this method), `close()`
@@ -57,13 +86,19 @@ class Connection:
     def __init__(self, loop, sock, peer, handler, limits, on_closed, offloader=None):
         self.loop = loop
         self.sock = sock
+        self.fd = sock.fileno()
+        # The hot path's two system calls (see the module docstring); --trace
+        # replaces them with versions that report what they did.
+        self.sys_read = os.read
+        self.sys_write = os.write
+        self.read_size = SMALL_READ
         self.peer = peer
         self.handler = handler
         self.on_closed = on_closed
         self.state = OPEN
         self.out = bytearray()
-        self.events = 0
-        self.timer = None
+        self.reader = None  # the name of the reader the loop holds, or None
+        self.writing = False  # is on_writable installed?
         self.limits = limits  # high_water, low_water, max_output
         self.idle_timeout = limits.idle_timeout
         self.last_progress = loop.now
@@ -76,8 +111,7 @@ class Connection:
 
     def start(self):
         self._update_interest()
-        if self.idle_timeout:
-            self._arm_timer(self.idle_timeout, self._on_idle_timer)
+        self._arm_idle_timer()
         try:
             greeting = self.handler.connection_made(self.peer, self.write)
         except Exception:
@@ -87,28 +121,22 @@ class Connection:
 
     # -- events from the loop -----------------------------------------------
 
-    def on_event(self, mask):  # `out` is emptied when CLOSED: no write after close
-        if mask & EVENT_READ:
-            self.on_readable()
-        if mask & EVENT_WRITE and self.out:
-            self.on_writable()
-
     def on_readable(self):
-        # The hot path.  The reply's first send() is inlined (no write() call); with
-        # fastepoll: echo 6.82 -> 6.50 us CPU/msg, 100 clients, 9 A/B rounds.
-        if self.state is CLOSED:  # closed by an earlier callback this turn
-            return
-        sock = self.sock
+        """The reader while OPEN: the hot path (see the module docstring)."""
+        size = self.read_size
+        read = self.sys_read
         try:
-            data = sock.recv(RECV_SIZE)
+            data = read(self.fd, size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             return self.abort(f"recv: {exc.strerror or exc}")
         if not data:
             return self._on_peer_eof()
-        if self.state is LINGERING:
-            return  # discarding input after our FIN
+        if len(data) == size:
+            self.read_size = LARGE_READ  # the buffer was full: more may be waiting
+        elif size == LARGE_READ and len(data) <= SMALL_READ:
+            self.read_size = SMALL_READ
         handler = self.handler
         try:
             reply = handler.data_received(data)
@@ -118,23 +146,37 @@ class Connection:
             return self._handler_crashed("data_received")
         if reply is not None:
             self.last_progress = self.loop.now
-            if reply and self.out:
-                self.write(reply)
-            elif reply:  # write()'s fast path: nothing queued, so send now
-                try:
-                    sent = sock.send(reply)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                except OSError as exc:
-                    return self.abort(f"send: {exc.strerror or exc}")
-                if sent != len(reply):
-                    self._queue(reply, sent)
+            if reply:
+                if self.out:
+                    self._queue(reply, 0)
+                else:  # write()'s fast path, inlined: most replies leave here
+                    write = self.sys_write
+                    try:
+                        sent = write(self.fd, reply)
+                    except (BlockingIOError, InterruptedError):
+                        sent = 0
+                    except OSError as exc:
+                        return self.abort(f"send: {exc.strerror or exc}")
+                    if sent != len(reply):
+                        self._queue(reply, sent)
         if handler.wants_close:
             self.close()
 
-    def on_writable(self):
+    def _discard_input(self):
+        """The reader while LINGERING: drop what the peer still sends, until its EOF."""
         try:
-            sent = self.sock.send(self.out)
+            data = self.sys_read(self.fd, LARGE_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self.abort(f"recv: {exc.strerror or exc}")
+        if not data:
+            self._transition("peer_eof")
+
+    def on_writable(self):
+        """The writer, installed while `out` holds bytes the kernel did not take."""
+        try:
+            sent = self.sys_write(self.fd, self.out)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -159,7 +201,7 @@ class Connection:
         if self.out:
             return self._queue(data, 0)
         try:
-            sent = self.sock.send(data)
+            sent = self.sys_write(self.fd, data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
@@ -240,18 +282,22 @@ class Connection:
             self._update_interest()
 
     def _update_interest(self):
-        events = EVENT_READ if self.state in READING_STATES else 0
-        if self.out:
-            events |= EVENT_WRITE
-        if events == self.events:
-            return
-        if not self.events:
-            self.loop.register(self.sock, events, self.on_event)
-        elif not events:
-            self.loop.unregister(self.sock)
-        else:
-            self.loop.modify(self.sock, events, self.on_event)
-        self.events = events
+        """Make the loop hold the reader the state calls for, and a writer while
+        output is pending.  The only place that adds or removes them."""
+        reader = READERS.get(self.state)
+        if reader != self.reader:
+            if reader is None:
+                self.loop.remove_reader(self.fd)
+            else:
+                self.loop.add_reader(self.fd, getattr(self, reader))
+            self.reader = reader
+        writing = bool(self.out)
+        if writing != self.writing:
+            if writing:
+                self.loop.add_writer(self.fd, self.on_writable)
+            else:
+                self.loop.remove_writer(self.fd)
+            self.writing = writing
 
     def _send_fin(self):
         try:
@@ -259,17 +305,19 @@ class Connection:
         except OSError as exc:
             return self.abort(f"shutdown: {exc.strerror or exc}")
         self._update_interest()
-        self._arm_timer(LINGER_TIMEOUT, self._transition, "timeout")
+        self._arm_linger_timer()
 
     def _release(self):
-        if self.events:
-            self.loop.unregister(self.sock)
-            self.events = 0
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.reader is not None:
+            self.loop.remove_reader(self.fd)
+            self.reader = None
+        if self.writing:
+            self.loop.remove_writer(self.fd)
+            self.writing = False
+        self._cancel_timer()
         self.out.clear()
         self.sock.close()
+        self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
         try:
             self.handler.connection_lost()
         except Exception:
@@ -277,7 +325,7 @@ class Connection:
                           self.peer, type(self.handler).__name__)
         self.on_closed(self)
 
-    # -- peer EOF, errors, timers -------------------------------------------
+    # -- peer EOF and errors -------------------------------------------------
 
     def _on_peer_eof(self):
         if self.state is OPEN:
@@ -303,26 +351,3 @@ class Connection:
         log.exception("%s: handler %s raised in %s; closing this connection",
                       self.peer, type(self.handler).__name__, method)
         self.close()
-
-    def _arm_timer(self, delay, callback, *args):
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_later(delay, callback, *args)
-
-    def _on_idle_timer(self):
-        # One timer per connection, re-armed only when it fires: a message
-        # costs one attribute store (last_progress), not a heap operation.
-        self.timer = None
-        remaining = self.last_progress + self.idle_timeout - self.loop.now
-        if remaining > 0:
-            return self._arm_timer(remaining, self._on_idle_timer)
-        if self.state is OPEN:
-            log.info("%s: no complete message for %gs (--idle-timeout): closing",
-                     self.peer, self.idle_timeout)
-            self.last_progress = self.loop.now
-            self.close()
-            if self.state is not CLOSED and self.state is not LINGERING:
-                self._arm_timer(self.idle_timeout, self._on_idle_timer)
-        elif self.state is not LINGERING:
-            self.abort(f"no progress for {self.idle_timeout:g}s while {self.state.value} "
-                       f"(--idle-timeout): dropping", level=logging.INFO)

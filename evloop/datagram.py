@@ -16,7 +16,6 @@ and the server refuses to start them over UDP.
 import logging
 
 from evloop.handlers.base import ProtocolError
-from evloop.loop import EVENT_READ
 
 log = logging.getLogger("evloop")
 
@@ -35,9 +34,9 @@ class DatagramEndpoint:
         self.handler_factory = handler_factory
 
     def start(self):
-        self.loop.register(self.sock, EVENT_READ, self.on_readable)
+        self.loop.add_reader(self.sock, self.on_readable)
 
-    def on_readable(self, mask):
+    def on_readable(self):
         for _ in range(DATAGRAMS_PER_EVENT):
             try:
                 data, address = self.sock.recvfrom(MAX_DATAGRAM)
@@ -68,5 +67,5 @@ class DatagramEndpoint:
                       address[0], address[1], len(reply), exc.strerror or exc)
 
     def close(self):
-        self.loop.unregister(self.sock)
+        self.loop.remove_reader(self.sock)
         self.sock.close()

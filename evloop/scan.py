@@ -26,7 +26,6 @@ import socket
 import sys
 import time
 
-from evloop.loop import EVENT_WRITE
 from evloop.loop import Loop
 
 MAX_PORT = 65535
@@ -103,8 +102,7 @@ class Scanner:
             if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
                 self.in_flight += 1
                 timer = self.loop.call_later(self.timeout, self._give_up, sock, port)
-                self.loop.register(sock, EVENT_WRITE,
-                                   lambda mask, s=sock, p=port, t=timer: self._connected(s, p, t))
+                self.loop.add_writer(sock, lambda s=sock, p=port, t=timer: self._connected(s, p, t))
             else:
                 self.results[port] = "closed" if code == errno.ECONNREFUSED else "filtered"
                 sock.close()
@@ -123,7 +121,7 @@ class Scanner:
         self._finish(sock)
 
     def _finish(self, sock):
-        self.loop.unregister(sock)
+        self.loop.remove_writer(sock)
         sock.close()
         self.in_flight -= 1
         self._start_more()

@@ -23,9 +23,9 @@ from evloop.handlers import make_factory
 from evloop import limits as bounds
 from evloop.limits import Limits
 from evloop.loop import Loop
-from evloop.loop import available_selectors
-from evloop.loop import make_selector
-from evloop.loop import selector_name
+from evloop.selecting import available_selectors
+from evloop.selecting import make_selector
+from evloop.selecting import selector_name
 from evloop.server import Server
 from evloop.server import format_address
 

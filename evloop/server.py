@@ -41,8 +41,7 @@ from evloop.datagram import DatagramEndpoint
 from evloop.limits import DEFAULT_DRAIN_TIMEOUT
 from evloop.limits import DEFAULT_MAX_CONNECTIONS
 from evloop.limits import Limits
-from evloop.loop import EVENT_READ
-from evloop.loop import FdLimitError
+from evloop.selecting import FdLimitError
 
 log = logging.getLogger("evloop")
 
@@ -143,7 +142,7 @@ class Server:
 
     # -- accepting ------------------------------------------------------------
 
-    def on_acceptable(self, mask):
+    def on_acceptable(self):
         for _ in range(ACCEPTS_PER_EVENT):
             try:
                 sock, address = self.listener.accept()
@@ -198,13 +197,13 @@ class Server:
             log.warning("out of file descriptors (%s) with %d connections open: "
                         "pausing accept until some close", exc.strerror, len(self.connections))
         self._accept_pause = min(max(self._accept_pause * 2, ACCEPT_PAUSE_MIN), ACCEPT_PAUSE_MAX)
-        self.loop.unregister(self.listener)
+        self.loop.remove_reader(self.listener)
         self._accepting = False
         self.loop.call_later(self._accept_pause, self._resume_accepting)
 
     def _resume_accepting(self):
         if self.listener is not None and not self._accepting:
-            self.loop.register(self.listener, EVENT_READ, self.on_acceptable)
+            self.loop.add_reader(self.listener, self.on_acceptable)
             self._accepting = True
 
     # -- closing --------------------------------------------------------------
@@ -247,7 +246,7 @@ class Server:
     def _close_listeners(self):
         if self.listener is not None:
             if self._accepting:
-                self.loop.unregister(self.listener)
+                self.loop.remove_reader(self.listener)
                 self._accepting = False
             self.listener.close()
             self.listener = None

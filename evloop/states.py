@@ -71,7 +71,6 @@ TRANSITIONS = {
 }
 TRANSITIONS.update({(state, "abort"): CLOSED for state in State if state is not CLOSED})
 
-READING_STATES = frozenset({OPEN, LINGERING})
 FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})
 
 

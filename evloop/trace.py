@@ -2,9 +2,10 @@
 
 Each wake-up prints the ready file descriptors; each connection prints what
 it received, what its handler answered, what `send()` took, and every state
-change.  Tracing is added by wrapping (a socket proxy, a handler proxy, a
-Connection subclass) only when asked for, so the untraced hot path carries
-no `if tracing:` test at all.  Lines go to stderr, one per step::
+change.  Tracing is added by wrapping (the connection's two system calls, a
+handler proxy, a Connection subclass) only when asked for, so the untraced
+hot path carries no `if tracing:` test at all.  Lines go to stderr, one per
+step::
 
     trace: wake-up: 1 ready: fd 6 R
     trace: fd 7 127.0.0.1:50122: recv 19 B
@@ -26,45 +27,35 @@ def say(text):
 
 
 class Tracer:
-    """Called by the loop after every select()."""
+    """Called by the loop after every wait, with the (fd, event) pairs it got."""
 
-    def on_wakeup(self, loop, events, timeout):
+    def on_wakeup(self, loop, ready, timeout):
         waited = "no timeout" if timeout is None else f"timeout {timeout * 1000:.0f} ms"
-        ready = ", ".join(f"fd {key.fd} {mask_name(mask)}" for key, mask in events)
-        say(f"wake-up ({waited}): {len(events)} ready" + (f": {ready}" if ready else ""))
+        names = ", ".join(f"fd {fd} {mask_name(loop.event_mask(event))}" for fd, event in ready)
+        say(f"wake-up ({waited}): {len(ready)} ready" + (f": {names}" if names else ""))
 
 
 def mask_name(mask):
     return ("R" if mask & EVENT_READ else "") + ("W" if mask & EVENT_WRITE else "")
 
 
-class TracedSocket:
-    """A socket proxy that reports recv, send and shutdown."""
-
-    def __init__(self, sock, label):
-        self._sock = sock
-        self._label = label
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-    def fileno(self):
-        return self._sock.fileno()
-
-    def recv(self, size):
-        data = self._sock.recv(size)
-        say(f"{self._label}: recv {len(data)} B" + (" (EOF: the peer closed its side)" if not data else ""))
+def traced_read(label, read):
+    """A read(fd, size) that reports what it got."""
+    def sys_read(fd, size):
+        data = read(fd, size)
+        say(f"{label}: recv {len(data)} B" + (" (EOF: the peer closed its side)" if not data else ""))
         return data
+    return sys_read
 
-    def send(self, data):
-        sent = self._sock.send(data)
+
+def traced_write(label, write):
+    """A write(fd, data) that reports how much the kernel took."""
+    def sys_write(fd, data):
+        sent = write(fd, data)
         rest = len(data) - sent
-        say(f"{self._label}: send {sent} B" + (f", {rest} B left queued" if rest else ", all sent"))
+        say(f"{label}: send {sent} B" + (f", {rest} B left queued" if rest else ", all sent"))
         return sent
-
-    def shutdown(self, how):
-        say(f"{self._label}: shutdown(SHUT_WR): FIN sent")
-        return self._sock.shutdown(how)
+    return sys_write
 
 
 class TracedHandler:
@@ -92,14 +83,16 @@ class TracedHandler:
 
 
 class TracedConnection(Connection):
-    """A Connection that reports its state changes."""
+    """A Connection that reports its system calls and state changes."""
 
     def __init__(self, loop, sock, peer, handler, limits, on_closed, offloader=None):
         label = f"fd {sock.fileno()} {peer}"
         say(f"{label}: accepted")
-        super().__init__(loop, TracedSocket(sock, label), peer,
-                         TracedHandler(handler, label), limits, on_closed, offloader)
+        super().__init__(loop, sock, peer, TracedHandler(handler, label), limits, on_closed,
+                         offloader)
         self.label = label
+        self.sys_read = traced_read(label, self.sys_read)
+        self.sys_write = traced_write(label, self.sys_write)
 
     def _transition(self, event):
         # Report before acting, so the steps print in the order they happen.
@@ -108,10 +101,15 @@ class TracedConnection(Connection):
         super()._transition(event)
 
     def _update_interest(self):
-        before = self.events
+        before = self.loop.watching(self.fd)
         super()._update_interest()
-        if self.events != before:
-            say(f"{self.label}: watching {mask_name(self.events) or 'nothing'}")
+        after = self.loop.watching(self.fd)
+        if after != before:
+            say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
+
+    def _send_fin(self):
+        say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
+        super()._send_fin()
 
 
 def enable(loop, server):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from evloop.loop import available_selectors
+from evloop.selecting import available_selectors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTUP = re.compile(r"serving (\S+) on (\S+):(\d+) \((\S+)\), selector (\S+)")

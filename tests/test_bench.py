@@ -246,3 +246,42 @@ def test_procstat_reads_cpu_memory_and_children():
         busy.kill()
         busy.wait()
     assert procstat.cpu_seconds(busy.pid) is None
+
+
+# -- instruction counts (callgrind) ------------------------------------------------------
+
+def test_instruction_driver_checks_every_reply(serve):
+    from bench import instructions
+    instructions.ping_pong(serve("--handler", "lenprefix").port, 3, 5, "lenprefix", 100)
+    instructions.ping_pong(serve("--handler", "uppercase").port, 2, 5, "uppercase", 10)
+    with pytest.raises(RuntimeError, match="wrong reply"):
+        instructions.ping_pong(serve("--handler", "userhandlers.corrupt:CorruptEcho").port,
+                               1, 50, "echo", 100)
+
+
+def test_instruction_counter_rejects_bad_arguments():
+    from bench import instructions
+    for argv in (["--models", "nginx"], ["--tree", "nowhere"], ["--handler", "lenprefix", "--size", "1000"],
+                 ["--models", "", "--messages", "5"], ["--connections", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            instructions.parse_args(argv)
+        assert exit_info.value.code == 2, argv
+
+
+@pytest.mark.timeout(180)
+def test_instruction_counter_counts_a_real_server():
+    if shutil.which("valgrind") is None:  # the machines have it (see scripts/count-instructions)
+        pytest.fail("valgrind is not installed: apt-get install valgrind")
+    env = cli_env()
+    env.pop("COVERAGE_PROCESS_START", None)  # count the server, not coverage's tracer
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--models", "evloop-epoll", "--tree", f"again={ROOT}",
+         "--connections", "4", "--messages", "400"],
+        capture_output=True, text=True, timeout=170, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = dict(line.split() for line in proc.stdout.splitlines()[1:])
+    per_message = {name: int(value.replace(",", "")) for name, value in counts.items()}
+    assert set(per_message) == {"evloop-epoll", "again"}
+    # The same code counted twice: callgrind's count does not depend on the machine's load.
+    assert 1000 < per_message["evloop-epoll"] < 100000
+    assert abs(per_message["again"] - per_message["evloop-epoll"]) < per_message["evloop-epoll"] * 0.1

@@ -1,4 +1,5 @@
 import hashlib
+import os
 import logging
 import re
 import socket
@@ -78,21 +79,21 @@ def test_echo_round_trip_sends_at_once_without_write_interest(pair):
     p.client.sendall(b"Hello, world")
     p.turn()
     assert p.client.recv(1024) == b"Hello, world"
-    assert p.conn.events == EVENT_READ  # the reply left in write(): no EVENT_WRITE
+    assert p.loop.watching(p.conn.fd) == EVENT_READ  # the reply left in write(): no EVENT_WRITE
 
 
 def test_partial_writes_are_queued_and_write_interest_dropped_after(pair):
     p = pair(sndbuf=4096, limits=Limits(high_water=1 << 30, low_water=1, max_output=1 << 31))
     blob = bytes(range(256)) * 4096  # 1 MiB
     p.conn.write(blob)
-    assert p.conn.out and p.conn.events == EVENT_READ | EVENT_WRITE
+    assert p.conn.out and p.loop.watching(p.conn.fd) == EVENT_READ | EVENT_WRITE
     received = bytearray()
     while len(received) < len(blob):
         p.turn()
         received += p.client.recv(1 << 20)
     assert bytes(received) == blob
     p.run_until(lambda: not p.conn.out)
-    assert p.conn.events == EVENT_READ
+    assert p.loop.watching(p.conn.fd) == EVENT_READ
 
 
 def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
@@ -114,8 +115,8 @@ def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
         total_sent += n
         p.turn()
     assert p.conn.state is PAUSED
-    assert not p.conn.events & EVENT_READ
-    assert len(p.conn.out) <= limits.high_water + connection_module.RECV_SIZE
+    assert not p.loop.watching(p.conn.fd) & EVENT_READ
+    assert len(p.conn.out) <= limits.high_water + connection_module.LARGE_READ
     # Now read everything back while finishing the upload.
     p.client.shutdown(socket.SHUT_WR)
     got = hashlib.sha256()
@@ -268,6 +269,71 @@ def test_docstring_lists_exactly_the_transition_table():
     assert {s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()) == set(State)
 
 
-def test_reading_states():
-    assert connection_module.READING_STATES == {OPEN, LINGERING}
+def test_the_reader_follows_the_state(pair):
     assert connection_module.FLUSHING_STATES == {INPUT_CLOSED, CLOSING}
+    p = pair()
+    fd = p.conn.fd
+    assert p.conn.state is OPEN and p.loop._readers[fd] == p.conn.on_readable
+    p.conn.pause()
+    assert p.conn.state is PAUSED and fd not in p.loop._readers
+    assert p.loop.watching(fd) == 0
+    p.conn.close()  # nothing pending: FIN at once, then discard input until EOF
+    assert p.conn.state is LINGERING and p.loop._readers[fd] == p.conn._discard_input
+    p.client.sendall(b"late input, dropped")
+    p.turn()
+    assert p.conn.state is LINGERING
+    p.client.shutdown(socket.SHUT_WR)
+    p.run_until(lambda: p.conn.state is CLOSED)
+    assert fd not in p.loop._readers and p.loop.watching(fd) == 0
+    assert p.conn.fd == -1  # a late read or write fails with EBADF
+    assert p.client.recv(100) == b""
+
+
+def test_spurious_wakeups_read_nothing_and_change_nothing(pair):
+    p = pair()
+    p.conn.on_readable()  # nothing to read: EAGAIN, no state change
+    assert p.conn.state is OPEN
+    p.conn.close()
+    assert p.conn.state is LINGERING
+    p.conn._discard_input()
+    assert p.conn.state is LINGERING
+
+
+def test_a_read_error_while_lingering_drops_the_connection(pair):
+    p = pair()
+    p.conn.close()
+
+    def reset(fd, size):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    p.conn.sys_read = reset
+    p.conn._discard_input()
+    assert p.conn.state is CLOSED and p.closed == [p.conn]
+
+
+class PushesFirst(EchoHandler):
+    """Pushes a line before answering: a chat-like handler."""
+
+    def data_received(self, data):
+        self.push(b"pushed\n")
+        return data
+
+    def connection_made(self, peer, push):
+        self.push = push
+
+
+def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pair):
+    p = pair(handler=PushesFirst())
+    calls = []
+
+    def write(fd, data):
+        calls.append(fd)
+        if len(calls) == 1:  # the push: the peer is gone
+            raise BrokenPipeError(32, "Broken pipe")
+        return os.write(fd, data)  # the reply: fd is -1 by now, so EBADF
+
+    p.conn.sys_write = write
+    p.client.sendall(b"hello")
+    p.turn()
+    assert p.conn.state is CLOSED
+    assert calls[0] >= 0 and calls[1:] == [-1]

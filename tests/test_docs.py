@@ -9,10 +9,12 @@ and the Python load generator).  A document's commands are sorted into:
   started in the background; the test waits for their startup line, keeps
   the server up for the commands after it, and stops it with SIGINT (it must
   exit 0) when the next server starts or the document ends;
-- long commands (scripts/test, scripts/bench, the bench runner): not run (the
-  first is what runs this test, the others take half an hour), but every flag
+- long commands (scripts/test, scripts/bench, the bench runner,
+  scripts/count-instructions): not run (the first is what runs this test,
+  the others take minutes to half an hour), but every flag
   the docs give them must appear in the --help of what they run: pytest for
-  scripts/test, bench.runner for scripts/bench;
+  scripts/test, bench.runner for scripts/bench, bench.instructions for
+  scripts/count-instructions;
 - everything else: run to completion within a time limit, with "hello" on
   standard input for interactive clients; exit 0 unless the line ends with
   a comment `# exits N`.
@@ -42,7 +44,8 @@ DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 SERVER = re.compile(r"^python -m (evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
 LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
-        "python -m bench.runner": ["-m", "bench.runner"]}
+        "python -m bench.runner": ["-m", "bench.runner"],
+        "scripts/count-instructions": ["-m", "bench.instructions"]}
 EXITS = re.compile(r"#\s*exits (\d+)\s*$")
 
 

@@ -1,29 +1,35 @@
-"""LeanEpollSelector answers exactly what the stock EpollSelector answers,
-and its dispatch() calls exactly the callbacks select() would have named."""
+"""LeanEpollSelector.poll() reports exactly what the stock EpollSelector reports,
+and the loop drives it without building (key, mask) pairs."""
 
 import selectors
+import signal
 import socket
+import time
 from unittest import mock
 
 import pytest
 
 from evloop import fastepoll
 from evloop.loop import Loop
-from evloop.loop import make_selector
+from evloop.selecting import make_selector
 
 pytestmark = pytest.mark.skipif(not hasattr(selectors, "EpollSelector"), reason="Linux only")
 
 
-def ready(selector, timeout=0):
-    return sorted((key.fileobj.fileno(), mask) for key, mask in selector.select(timeout))
+def stock_answer(selector, timeout=0):
+    return sorted((key.fd, mask) for key, mask in selector.select(timeout))
 
 
-def dispatched(selector, timeout=0):
-    calls = []
-    for key in selector.get_map().values():  # each callback records its fd and mask
-        selector.modify(key.fileobj, key.events, lambda mask, fd=key.fd: calls.append((fd, mask)))
-    selector.dispatch(selector.poll(timeout))
-    return sorted(calls)
+def lean_answer(selector, timeout=0):
+    """poll()'s raw bits through event_mask(), limited to what each fd watches,
+    which is what the loop does by calling only the installed callbacks."""
+    watched = {key.fd: key.events for key in selector.get_map().values()}
+    answer = []
+    for fd, event in selector.poll(timeout):
+        mask = selector.event_mask(event) & watched[fd]
+        if mask:
+            answer.append((fd, mask))
+    return sorted(answer)
 
 
 def test_same_answers_as_the_stock_selector():
@@ -31,7 +37,8 @@ def test_same_answers_as_the_stock_selector():
     try:
         pairs[0][1].send(b"x")                     # readable
         pairs[2][1].send(b"y")                     # readable, and watched for writing too
-        pairs[3][1].close()                        # EOF (EPOLLIN|EPOLLRDHUP) on a reader
+        pairs[3][1].close()                        # EOF (EPOLLIN|EPOLLHUP) on a reader
+        answers = {}
         for cls in (selectors.EpollSelector, fastepoll.LeanEpollSelector):
             with cls() as selector:
                 selector.register(pairs[0][0], selectors.EVENT_READ)
@@ -39,14 +46,15 @@ def test_same_answers_as_the_stock_selector():
                 selector.register(pairs[2][0], selectors.EVENT_READ | selectors.EVENT_WRITE)
                 selector.register(pairs[3][0], selectors.EVENT_READ)
                 selector.register(pairs[4][0], selectors.EVENT_WRITE)         # writable
-                answers = {cls: ready(selector)}
-                answers[cls] = ready(selector, timeout=0.001)
                 if cls is selectors.EpollSelector:
-                    expected = answers[cls]
+                    expected = stock_answer(selector)
+                    assert stock_answer(selector, timeout=0.001) == expected
                 else:
-                    assert answers[cls] == expected
-                    assert dispatched(selector) == expected
-                    assert dispatched(selector, timeout=0.001) == expected
+                    assert lean_answer(selector) == expected
+                    assert lean_answer(selector, timeout=0.001) == expected
+                    # The hot case arrives untouched: EPOLLIN is EVENT_READ.
+                    raw = dict(selector.poll(0))
+                    assert raw[pairs[0][0].fileno()] == selectors.EVENT_READ
         fds = dict(expected)
         assert fds[pairs[0][0].fileno()] == selectors.EVENT_READ
         assert fds[pairs[2][0].fileno()] == selectors.EVENT_READ | selectors.EVENT_WRITE
@@ -58,69 +66,56 @@ def test_same_answers_as_the_stock_selector():
             b.close()
 
 
-def test_an_empty_wait_times_out_and_an_interrupted_one_is_empty():
+def test_event_mask_maps_every_bit_as_the_stock_class_does():
+    mask = fastepoll.LeanEpollSelector.event_mask
+    read, write = selectors.EVENT_READ, selectors.EVENT_WRITE
+    assert mask(fastepoll.EPOLLIN) == read
+    assert mask(fastepoll.EPOLLOUT) == write
+    assert mask(fastepoll.EPOLLIN | fastepoll.EPOLLOUT) == read | write
+    import select
+    for trouble in (select.EPOLLERR, select.EPOLLHUP):  # wake whoever is watching
+        assert mask(trouble) == read | write
+
+
+def test_a_wait_times_out_rounding_up_and_survives_a_signal():
     with fastepoll.LeanEpollSelector() as selector:
         a, b = socket.socketpair()
         selector.register(a, selectors.EVENT_READ)
-        assert selector.select(0.01) == []
-        with mock.patch.object(selector, "_selector") as epoll:
-            epoll.poll.side_effect = InterruptedError
-            assert selector.select(None) == []
+        start = time.monotonic()
+        assert selector.poll(0.0001) == []  # rounded up to 1 ms, never down to 0
+        assert time.monotonic() - start >= 0.001
+        # A signal in the middle of the wait: PEP 475 resumes it, no InterruptedError.
+        old = signal.signal(signal.SIGALRM, lambda *args: None)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+            start = time.monotonic()
+            assert selector.poll(0.1) == []
+            assert time.monotonic() - start >= 0.1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
         a.close()
         b.close()
 
 
-def test_a_key_unregistered_meanwhile_is_skipped():
-    with fastepoll.LeanEpollSelector() as selector:
-        a, b = socket.socketpair()
-        selector.register(a, selectors.EVENT_READ)
-        b.send(b"x")
-        with mock.patch.object(selector, "_selector") as epoll:
-            epoll.poll.return_value = [(a.fileno(), 1), (9999, 1)]
-            assert [key.fileobj for key, _ in selector.select(0)] == [a]
-        a.close()
-        b.close()
-
-
-def test_dispatch_skips_a_descriptor_unregistered_by_an_earlier_callback():
-    with fastepoll.LeanEpollSelector() as selector:
-        pairs = [socket.socketpair() for _ in range(2)]
-        calls = []
-
-        def first(mask):
-            calls.append("first")
-            selector.unregister(pairs[1][0])  # e.g. a chat broadcast aborting a slow reader
-
-        selector.register(pairs[0][0], selectors.EVENT_READ, first)
-        selector.register(pairs[1][0], selectors.EVENT_READ, lambda mask: calls.append("second"))
-        for _, b in pairs:
-            b.send(b"x")
-        with mock.patch.object(selector, "_selector") as epoll:  # fix the order: first, second
-            epoll.poll.return_value = [(pairs[0][0].fileno(), 1), (pairs[1][0].fileno(), 1)]
-            selector.dispatch(selector.poll(0))
-        assert calls == ["first"]
-        for a, b in pairs:
-            a.close()
-            b.close()
-
-
-def test_the_loop_dispatches_directly_unless_tracing():
+def test_the_loop_waits_with_poll_and_tells_the_tracer_the_raw_events():
     loop = Loop("epoll")
     a, b = socket.socketpair()
     try:
         heard = []
-        loop.register(a, selectors.EVENT_READ, heard.append)
+        loop.add_reader(a, lambda: heard.append(a.recv(10)))
         b.send(b"x")
         with mock.patch.object(loop.selector, "select", side_effect=AssertionError("slow path")):
             loop.run_once()
-        assert heard == [selectors.EVENT_READ]
-        loop.tracer = mock.Mock()  # --trace needs the (key, mask) list: the stock path
+        assert heard == [b"x"]
+        loop.tracer = mock.Mock()
+        b.send(b"y")
         loop.run_once()
-        assert heard == [selectors.EVENT_READ] * 2
-        (_, events, _), _ = loop.tracer.on_wakeup.call_args
-        assert [(key.fileobj, mask) for key, mask in events] == [(a, selectors.EVENT_READ)]
+        assert heard == [b"x", b"y"]
+        (_, ready, _), _ = loop.tracer.on_wakeup.call_args
+        assert ready == [(a.fileno(), selectors.EVENT_READ)]
     finally:
-        loop.unregister(a)
+        loop.remove_reader(a)
         loop.close()
         a.close()
         b.close()
@@ -136,3 +131,43 @@ def test_epoll_and_auto_use_the_lean_selector_and_fall_back_if_internals_move():
         selector = fastepoll.make()
     assert type(selector) is selectors.EpollSelector
     selector.close()
+
+
+def test_the_loop_drives_the_stock_epoll_class_too():
+    """The fallback above has no poll(): the loop then uses select(), as for poll."""
+    with mock.patch.object(fastepoll, "make", selectors.EpollSelector):
+        loop = Loop("epoll")
+    assert type(loop.selector) is selectors.EpollSelector
+    a, b = socket.socketpair()
+    heard = []
+    loop.add_reader(a, lambda: heard.append(a.recv(10)))
+    b.send(b"z")
+    loop.run_once()
+    assert heard == [b"z"]
+    loop.remove_reader(a)
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_each_wait_asks_for_as_many_events_as_are_registered_up_to_a_cap(monkeypatch):
+    monkeypatch.setattr(fastepoll, "MAX_EVENTS", 3)
+    pairs = [socket.socketpair() for _ in range(5)]
+    with fastepoll.LeanEpollSelector() as selector:
+        assert selector.max_events == 1
+        for n, (a, b) in enumerate(pairs, 1):
+            selector.register(a, selectors.EVENT_READ)
+            b.send(b"x")
+            assert selector.max_events == min(n, 3)
+        first = selector.poll(0)
+        assert len(first) == 3
+        for fd, _ in first:  # drain the ones reported: the other two come next
+            selector.get_map()[fd].fileobj.recv(1)
+        second = selector.poll(0)
+        assert len(second) == 2 and not {fd for fd, _ in first} & {fd for fd, _ in second}
+        for a, _ in pairs:
+            selector.unregister(a)
+        assert selector.max_events == 1
+    for a, b in pairs:
+        a.close()
+        b.close()

@@ -186,9 +186,9 @@ def test_accepts_per_event_are_bounded(monkeypatch):
     server.start()
     clients = [socket.create_connection(server.address) for _ in range(20 + 7)]
     time.sleep(0.1)
-    server.on_acceptable(1)  # one readiness event
+    server.on_acceptable()  # one readiness event
     assert len(server.connections) == 20
-    server.on_acceptable(1)
+    server.on_acceptable()
     assert len(server.connections) == 20 + 7
     for conn in list(server.connections):
         conn.abort("test over")

@@ -7,12 +7,9 @@ import pytest
 
 from evloop.loop import EVENT_READ
 from evloop.loop import EVENT_WRITE
-from evloop.loop import FD_SETSIZE
-from evloop.loop import FdLimitError
 from evloop.loop import Loop
-from evloop.loop import available_selectors
-from evloop.loop import make_selector
-from evloop.loop import selector_name
+from evloop.selecting import FD_SETSIZE
+from evloop.selecting import FdLimitError
 
 
 def run_until(loop, predicate, turns=200):
@@ -23,30 +20,22 @@ def run_until(loop, predicate, turns=200):
     raise AssertionError("condition not reached")
 
 
-def test_selector_names_round_trip(selector):
-    sel = make_selector(selector)
-    assert selector_name(sel) == selector
-    sel.close()
-    assert available_selectors()[0] == "auto"
-
-
-def test_unknown_selector_lists_the_choices():
-    with pytest.raises(ValueError, match="choose from: auto"):
-        make_selector("iocp")
-
-
-def test_register_modify_unregister(selector):
+def test_readers_and_writers_are_called_while_installed(selector):
     loop = Loop(selector)
     a, b = socket.socketpair()
     seen = []
-    loop.register(a, EVENT_WRITE, lambda mask: seen.append(("w", mask)))
+    loop.add_writer(a, lambda: seen.append("w"))
+    assert loop.watching(a) == EVENT_WRITE
     loop.run_once()
-    assert seen == [("w", EVENT_WRITE)]
-    loop.modify(a, EVENT_READ, lambda mask: seen.append(("r", mask)))
+    assert seen == ["w"]
+    loop.remove_writer(a)
+    loop.add_reader(a, lambda: seen.append("r"))
+    assert loop.watching(a) == EVENT_READ
     b.send(b"x")
     loop.run_once()
-    assert seen[-1] == ("r", EVENT_READ)
-    loop.unregister(a)
+    assert seen == ["w", "r"]
+    loop.remove_reader(a)
+    assert loop.watching(a) == 0 and a.fileno() not in loop.selector.get_map()
     seen.clear()
     loop.call_later(0.01, lambda: None)
     loop.run_once()
@@ -54,6 +43,70 @@ def test_register_modify_unregister(selector):
     loop.close()
     a.close()
     b.close()
+
+
+def test_reader_runs_before_writer_and_a_removed_writer_is_skipped(selector):
+    loop = Loop(selector)
+    a, b = socket.socketpair()
+    seen = []
+
+    def reader():
+        seen.append("r")
+        a.recv(10)
+        loop.remove_writer(a)  # ae.c re-checks between the two: so do we
+
+    loop.add_reader(a, reader)
+    loop.add_writer(a, lambda: seen.append("w"))
+    assert loop.watching(a.fileno()) == EVENT_READ | EVENT_WRITE
+    b.send(b"x")  # readable and writable in the same turn
+    loop.run_once()
+    assert seen == ["r"]
+    loop.add_writer(a, lambda: seen.append("w"))
+    loop.run_once()
+    assert seen == ["r", "w"]
+    loop.remove_reader(a)
+    loop.remove_writer(a)
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_a_reader_removed_by_an_earlier_callback_is_not_called(selector):
+    loop = Loop(selector)
+    pairs = [socket.socketpair() for _ in range(2)]
+    calls = []
+
+    def make_reader(me, other):
+        def reader():
+            calls.append(me)
+            pairs[me][0].recv(10)
+            loop.remove_reader(pairs[other][0])  # e.g. a chat line aborting a slow reader
+        return reader
+
+    loop.add_reader(pairs[0][0], make_reader(0, 1))
+    loop.add_reader(pairs[1][0], make_reader(1, 0))
+    for _, b in pairs:
+        b.send(b"x")
+    loop.run_once()
+    assert len(calls) == 1  # whichever came first removed the other
+    for a, b in pairs:
+        loop.remove_reader(a)
+        a.close()
+        b.close()
+    loop.close()
+
+
+def test_errors_and_hangups_reach_whoever_watches(selector):
+    loop = Loop(selector)
+    a, b = socket.socketpair()
+    seen = []
+    loop.add_reader(a, lambda: seen.append(a.recv(10)))
+    b.close()  # EOF: readable, with b"" to read
+    loop.run_once()
+    assert seen == [b""]
+    loop.remove_reader(a)
+    loop.close()
+    a.close()
 
 
 def test_call_soon_runs_in_order_after_events(selector):
@@ -138,7 +191,8 @@ def test_select_refuses_fds_beyond_fd_setsize():
     high = os.dup2(a.fileno(), FD_SETSIZE + 5)
     try:
         with pytest.raises(FdLimitError, match=f"FD_SETSIZE={FD_SETSIZE}.*--selector poll or epoll"):
-            loop.register(high, EVENT_READ, lambda mask: None)
+            loop.add_reader(high, lambda: None)
+        assert loop.watching(high) == 0
     finally:
         os.close(high)
         loop.close()
@@ -151,8 +205,9 @@ def test_poll_has_no_fd_setsize_limit():
     a, b = socket.socketpair()
     high = os.dup2(a.fileno(), FD_SETSIZE + 5)
     try:
-        loop.register(high, EVENT_READ, lambda mask: None)
-        loop.unregister(high)
+        loop.add_reader(high, lambda: None)
+        assert loop.watching(high) == EVENT_READ
+        loop.remove_reader(high)
     finally:
         os.close(high)
         loop.close()

@@ -1,0 +1,200 @@
+"""Count the user-space instructions a server spends per message, with callgrind.
+
+    python -m bench.instructions [--models evloop-epoll,uvloop-protocol] [--tree NAME=DIR]
+                                 [--handler echo] [--connections 100] [--messages 20000]
+
+Throughput on a shared machine moves by 10% from one run to the next, which
+hides any change worth less than that.  An instruction count does not move:
+valgrind's callgrind counts every instruction the server executes in user
+space, and the same code, fed the same messages, gives the same count within
+about 1% whatever else the machine is doing.  So this is how evloop's hot
+path was tuned, change by change; `bench.runner` then checks, side by side,
+that the saving shows in messages per second.
+
+What it does not count is the kernel: the recv(), the send() and the
+loopback delivery, which are most of a message's cost (see the README's
+performance section).  Under valgrind a server runs some 50 times slower,
+so every client is ready at every wake-up; the count is the per-message work
+with the loop's per-wake-up work spread thin.
+
+For each model: start the server under callgrind, warm it up with 20 round
+trips per connection, zero the counters (`callgrind_control -z`), run the
+measured round trips, dump the counters (`callgrind_control -d`), stop the
+server, and divide.  The client is plain Python outside valgrind: N
+connections, each sending its next message when the last reply is complete,
+every reply checked.
+"""
+
+import argparse
+import glob
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.models import BY_NAME
+from bench.models import Model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def message(handler, size):
+    payload = bytes(65 + i % 26 for i in range(size))
+    if handler == "lenprefix":
+        return str(size).zfill(3).encode() + payload
+    return payload.upper() if handler == "uppercase" else payload
+
+
+def ping_pong(port, connections, rounds, handler, size, timeout=600):
+    """`rounds` round trips on each of `connections` connections; raises on a wrong reply."""
+    request = message(handler, size)
+    expected = request.upper() if handler == "uppercase" else request
+    poller = select.epoll()
+    clients = {}
+    try:
+        for _ in range(connections):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            clients[sock.fileno()] = [sock, rounds, bytearray()]
+            poller.register(sock.fileno(), select.EPOLLIN)
+            sock.sendall(request)
+        deadline = time.monotonic() + timeout
+        left = connections
+        while left:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server stopped answering")
+            for fd, _ in poller.poll(1.0):
+                client = clients[fd]
+                data = client[0].recv(65536)
+                if not data:
+                    raise RuntimeError("the server closed a connection")
+                client[2] += data
+                if len(client[2]) < len(expected):
+                    continue
+                if client[2] != expected:
+                    raise RuntimeError(f"wrong reply: {bytes(client[2][:40])!r}")
+                client[2].clear()
+                client[1] -= 1
+                if client[1]:
+                    client[0].sendall(request)
+                else:
+                    left -= 1
+                    poller.unregister(fd)
+    finally:
+        for client in clients.values():
+            client[0].close()
+        poller.close()
+
+
+def tree_model(name, tree):
+    """evloop from another source tree (e.g. a `git worktree` of an older commit)."""
+    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
+    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
+                        "--log-level", "warning"])
+
+
+def count(model, options, workdir):
+    out = os.path.join(workdir, f"{model.name}.%p")
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    argv += model.command(options.handler)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r" on \S+:(\d+) ", line)
+        if not found:
+            raise RuntimeError(f"{model.name} did not start under valgrind: {line.strip()!r}")
+        port = int(found.group(1))
+        ping_pong(port, options.connections, 20, options.handler, options.size)
+        control(proc.pid, "-z")
+        rounds = max(1, options.messages // options.connections)
+        ping_pong(port, options.connections, rounds, options.handler, options.size)
+        control(proc.pid, "-d")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    dumps = sorted(glob.glob(os.path.join(workdir, f"{model.name}.*.1")))
+    if not dumps:
+        raise RuntimeError(f"callgrind wrote no dump for {model.name}")
+    with open(dumps[-1]) as f:
+        totals = [int(line.split()[1]) for line in f if line.startswith("summary:")]
+    return totals[0] / (rounds * options.connections)
+
+
+def control(pid, flag):
+    # callgrind_control finds the process by pid; the server's pid is valgrind's own.
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True, timeout=60)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="evloop-epoll",
+                        help="comma-separated models of bench.models (default: evloop-epoll)")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                        help="also count evloop from the source tree DIR (repeatable)")
+    parser.add_argument("--handler", default="echo", choices=["echo", "uppercase", "lenprefix"])
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=20000, help="measured round trips in all")
+    parser.add_argument("--size", type=int, default=100, help="payload bytes per message")
+    options = parser.parse_args(argv)
+    models = []
+    for name in filter(None, options.models.split(",")):
+        if name not in BY_NAME:
+            parser.error(f"unknown model {name}; choose from {', '.join(BY_NAME)}")
+        models.append(BY_NAME[name])
+    for spec in options.tree:
+        name, _, tree = spec.partition("=")
+        if not tree or not os.path.isdir(os.path.join(tree, "evloop")):
+            parser.error(f"--tree wants NAME=DIR, DIR holding an evloop package: {spec!r}")
+        models.append(tree_model(name, os.path.abspath(tree)))
+    if not models:
+        parser.error("nothing to count")
+    if options.handler == "lenprefix" and not 0 <= options.size <= 999:
+        parser.error("lenprefix payloads are 0 to 999 bytes")
+    if options.connections < 1 or options.messages < 1 or options.size < 1:
+        parser.error("--connections, --messages and --size must be positive")
+    options.models = models
+    return options
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench.instructions: needs valgrind's callgrind ({', '.join(missing)} not found; "
+              f"apt-get install valgrind)", file=sys.stderr)
+        return 2
+    print(f"{options.handler}, {options.connections} connections, {options.size} B, "
+          f"{options.messages:,} round trips; user-space instructions per message (callgrind)")
+    status = 0
+    with tempfile.TemporaryDirectory() as workdir:
+        for model in options.models:
+            why = model.unavailable()
+            if not why and options.handler not in model.handlers:
+                why = f"serves only {', '.join(model.handlers)}"
+            if why:
+                print(f"{model.name:20} skipped: {why}")
+                continue
+            try:
+                per_message = count(model, options, workdir)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                print(f"{model.name:20} failed: {error}")
+                status = 1
+                continue
+            print(f"{model.name:20} {per_message:8,.0f}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
