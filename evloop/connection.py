@@ -44,9 +44,14 @@ per 100-byte message, 100 clients; `scripts/count-instructions`):
 * Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
   from Python's own small-object allocator, a 64 KiB one from malloc() and
   is then shrunk with realloc(): about 700 instructions more.  A read that
-  fills the buffer switches to LARGE_READ (more may be waiting, and large
-  messages want few system calls); a large read that brings no more than a
-  small one would switches back.
+  fills the buffer switches to LARGE_READ, 64 KiB (more may be waiting,
+  and large messages want few system calls): enough to batch a pipelined
+  client's messages, small enough for glibc's heap (asyncio's 256 KiB reads
+  mmap and munmap a buffer per call in a fresh process until glibc adapts).
+  SMALL_READS_TO_SHRINK small reads in a row switch back; not one, because
+  a 64 KiB message crosses loopback in two segments, of 65,483 and 53
+  bytes, and its tail alone must not make the next message cost two reads
+  (it did: 10 clients of 64 KiB messages lost 10% of their MB/s).
 * No state test: the loop calls `on_readable` only while it is the
   installed reader, that is, while OPEN.
 """
@@ -60,22 +65,17 @@ from evloop.handlers.base import ProtocolError
 from evloop.limits import RESUME_PENDING_WORK
 from evloop.states import (CLOSED, CLOSING, FLUSHING_STATES, INPUT_CLOSED, LINGERING,  # noqa: F401
                            OPEN, PAUSED, TRANSITIONS, State)  # (some re-exported)
-from evloop.timeouts import ConnectionTimeouts
+from evloop.closing import ConnectionClosing
 
 log = logging.getLogger("evloop")
 
-# 64 KiB per large read: enough to batch a pipelined client's messages, small
-# enough for glibc's heap.  asyncio's 256 KiB reads mmap/munmap a buffer per call
-# in a fresh process (3.7x slower small-message echo, bench/results) until glibc adapts.
 LARGE_READ = 65536
-# 479 bytes + the bytes object's 33-byte header = 512, pymalloc's largest block.
-SMALL_READ = 479
-
-# The reader the loop holds in each state; the other states do not read.
-READERS = {OPEN: "on_readable", LINGERING: "_discard_input"}
+SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's largest block
+SMALL_READS_TO_SHRINK = 4
+READERS = {OPEN: "on_readable", LINGERING: "_discard_input"}  # by state; others do not read
 
 
-class Connection(ConnectionTimeouts):
+class Connection(ConnectionClosing):
     """A client connection.  The server calls `start()`; the loop does the rest.
 
     `write(data)` queues bytes (handlers' `push` is this method), `close()`
@@ -92,6 +92,7 @@ class Connection(ConnectionTimeouts):
         self.sys_read = os.read
         self.sys_write = os.write
         self.read_size = SMALL_READ
+        self.small_reads = 0  # small reads in a row while reading large
         self.peer = peer
         self.handler = handler
         self.on_closed = on_closed
@@ -135,8 +136,8 @@ class Connection(ConnectionTimeouts):
             return self._on_peer_eof()
         if len(data) == size:
             self.read_size = LARGE_READ  # the buffer was full: more may be waiting
-        elif size == LARGE_READ and len(data) <= SMALL_READ:
-            self.read_size = SMALL_READ
+        elif size == LARGE_READ:
+            self._after_large_read(len(data))
         handler = self.handler
         try:
             reply = handler.data_received(data)
@@ -162,16 +163,11 @@ class Connection(ConnectionTimeouts):
         if handler.wants_close:
             self.close()
 
-    def _discard_input(self):
-        """The reader while LINGERING: drop what the peer still sends, until its EOF."""
-        try:
-            data = self.sys_read(self.fd, LARGE_READ)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            return self.abort(f"recv: {exc.strerror or exc}")
-        if not data:
-            self._transition("peer_eof")
+    def _after_large_read(self, size):
+        """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
+        self.small_reads = self.small_reads + 1 if size <= SMALL_READ else 0
+        if self.small_reads >= SMALL_READS_TO_SHRINK:
+            self.read_size, self.small_reads = SMALL_READ, 0
 
     def on_writable(self):
         """The writer, installed while `out` holds bytes the kernel did not take."""
@@ -298,14 +294,6 @@ class Connection(ConnectionTimeouts):
             else:
                 self.loop.remove_writer(self.fd)
             self.writing = writing
-
-    def _send_fin(self):
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError as exc:
-            return self.abort(f"shutdown: {exc.strerror or exc}")
-        self._update_interest()
-        self._arm_linger_timer()
 
     def _release(self):
         if self.reader is not None:

@@ -114,20 +114,28 @@ class Loop:
     def _set(self, callbacks, fileobj, callback):
         """Install or drop one callback, then tell the selector what is watched."""
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        before = callbacks.get(fd)
         if callback is not None:
             self._check_fd_limit(fd)
             callbacks[fd] = callback
         else:
             callbacks.pop(fd, None)
-        events = (EVENT_READ if fd in self._readers else 0) | (EVENT_WRITE if fd in self._writers else 0)
+        events = self.watching(fd)
         key = self.selector.get_map().get(fd)
-        if key is None:
-            if events:
-                self.selector.register(fileobj, events)
-        elif not events:
-            self.selector.unregister(fd)
-        elif events != key.events:
-            self.selector.modify(fd, events)
+        try:
+            if key is None:
+                if events:
+                    self.selector.register(fileobj, events)
+            elif not events:
+                self.selector.unregister(fd)
+            elif events != key.events:
+                self.selector.modify(fd, events)
+        except BaseException:  # e.g. ENOSPC from epoll_ctl: leave things as they were
+            if before is None:
+                callbacks.pop(fd, None)
+            else:
+                callbacks[fd] = before
+            raise
 
     def watching(self, fileobj):
         """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""

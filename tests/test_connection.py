@@ -337,3 +337,32 @@ def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pai
     p.turn()
     assert p.conn.state is CLOSED
     assert calls[0] >= 0 and calls[1:] == [-1]
+
+
+def test_reads_grow_when_full_and_shrink_after_small_reads_in_a_row(pair):
+    p = pair()
+    small, large = connection_module.SMALL_READ, connection_module.LARGE_READ
+    assert p.conn.read_size == small
+    p.client.sendall(b"x" * 2000)  # fills a small read: the next one is large
+    p.turn()
+    assert p.conn.read_size == large
+    p.turn()  # the other 1,521 bytes, in one large read
+    assert recv_all(p.client, 2000) == b"x" * 2000
+    # A large message's short tail, then large reads again: stays large.
+    for size in (100, 5000, 100, 5000):
+        p.client.sendall(b"y" * size)
+        p.turn()
+        assert recv_all(p.client, size) == b"y" * size
+        assert p.conn.read_size == large
+    for n in range(1, connection_module.SMALL_READS_TO_SHRINK + 1):
+        p.client.sendall(b"z" * 10)
+        p.turn()
+        assert recv_all(p.client, 10) == b"z" * 10
+        assert p.conn.read_size == (small if n == connection_module.SMALL_READS_TO_SHRINK else large)
+
+
+def recv_all(sock, size):
+    data = b""
+    while len(data) < size:
+        data += sock.recv(size - len(data))
+    return data

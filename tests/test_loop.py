@@ -213,3 +213,27 @@ def test_poll_has_no_fd_setsize_limit():
         loop.close()
         a.close()
         b.close()
+
+
+def test_a_refusal_by_the_selector_leaves_the_callbacks_as_they_were(selector, monkeypatch):
+    import errno
+    from unittest import mock
+    loop = Loop(selector)
+    a, b = socket.socketpair()
+    refuse = mock.Mock(side_effect=OSError(errno.ENOSPC, "No space left on device"))
+    monkeypatch.setattr(loop.selector, "register", refuse)
+    with pytest.raises(OSError):
+        loop.add_reader(a, lambda: None)  # e.g. epoll's max_user_watches reached
+    assert loop.watching(a) == 0 and a.fileno() not in loop._readers
+    monkeypatch.undo()
+    reader = lambda: None  # noqa: E731
+    loop.add_reader(a, reader)
+    monkeypatch.setattr(loop.selector, "modify", refuse)
+    with pytest.raises(OSError):
+        loop.add_writer(a, lambda: None)
+    assert loop.watching(a) == EVENT_READ and loop._readers[a.fileno()] is reader
+    monkeypatch.undo()
+    loop.remove_reader(a)
+    loop.close()
+    a.close()
+    b.close()

@@ -1,13 +1,16 @@
-"""A connection's clock: the idle timeout and the linger timeout.
+"""How a connection ends without being asked to: idle timeout and lingering close.
 
-A server must not wait forever on a client.  Two waits can last forever:
+A server must not wait forever on a client, and must not lose the replies
+it owes one.  Two things end a connection on the server's own initiative:
 
 * idle (`--idle-timeout`, 300 s): a client that completes no message, whether
   it sends nothing or dribbles a byte at a time (a slowloris), is closed;
-* linger (LINGER_TIMEOUT, 2 s): after our FIN the connection reads and drops
-  input until the peer's EOF, so that the kernel does not answer unread
-  input with an RST that could destroy replies still in flight; a peer that
-  never closes its side is dropped when this runs out.
+* the lingering close: once the replies due are flushed, the connection
+  sends FIN (`shutdown(SHUT_WR)`), then reads and drops input until the
+  peer's EOF (state LINGERING).  Closing a socket with unread input makes
+  the kernel send RST, and an RST can destroy replies still in flight to
+  the client.  A peer that never closes its side is dropped after
+  LINGER_TIMEOUT (2 s).
 
 Theory of operation: each connection holds at most one timer on the loop's
 heap (`self.timer`).  The idle timer is not pushed again for every message:
@@ -17,13 +20,15 @@ progress meanwhile, re-arms itself for the time that is left.  So a busy
 connection costs one attribute store per message and one heap push per
 idle period, and there is no periodic scan of all connections.
 
-`ConnectionTimeouts` is a mixin of `evloop.connection.Connection`, kept in
-its own module because it is the connection's clock, not its I/O.  It uses
-the connection's `loop`, `state`, `peer`, `idle_timeout`, `last_progress`,
-`close()` and `abort()`.
+`ConnectionClosing` is a mixin of `evloop.connection.Connection`, kept in
+its own module because it is the connection's clock and its ending, not its
+hot path.  It uses the connection's `loop`, `sock`, `fd`, `sys_read`,
+`state`, `peer`, `idle_timeout`, `last_progress`, `close()`, `abort()`,
+`_transition()` and `_update_interest()`.
 """
 
 import logging
+import socket
 
 from evloop.states import CLOSED
 from evloop.states import LINGERING
@@ -32,10 +37,34 @@ from evloop.states import OPEN
 log = logging.getLogger("evloop")
 
 LINGER_TIMEOUT = 2.0  # how long a closing connection waits for EOF after our FIN
+DISCARD_READ = 65536  # bytes dropped per read while lingering
 
 
-class ConnectionTimeouts:
+class ConnectionClosing:
     timer = None
+
+    # -- the lingering close ---------------------------------------------------
+
+    def _send_fin(self):
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            return self.abort(f"shutdown: {exc.strerror or exc}")
+        self._update_interest()  # the LINGERING reader: _discard_input
+        self._arm_linger_timer()
+
+    def _discard_input(self):
+        """The reader while LINGERING: drop what the peer still sends, until its EOF."""
+        try:
+            data = self.sys_read(self.fd, DISCARD_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self.abort(f"recv: {exc.strerror or exc}")
+        if not data:
+            self._transition("peer_eof")
+
+    # -- the one timer ---------------------------------------------------------
 
     def _arm_timer(self, delay, callback, *args):
         if self.timer is not None:
