@@ -15,13 +15,15 @@ through `event_mask()`, which maps them as the stock class does: EPOLLOUT to
 EVENT_WRITE, and an error or hang-up to both, so that whichever callback
 is watching hears of it.
 
-Measured on this machine with 100 ready sockets (`python -m
-bench.micro_selectors`): see that module's docstring for the figures.
+Measured on this machine with 100 ready sockets, from the wait to a no-op
+callback (`python -m bench.micro_selectors`, three pairings): 389-395 ns
+per ready event for the stock select() and a loop over its (key, mask)
+pairs, 213-218 ns for poll() and the loop's own dispatch.
 
 It reads one attribute CPython's selectors module keeps private
 (`_selector`, the epoll object); `make()` checks it is there and falls back
-to the stock class, which the loop then drives through `select()`, if a
-future Python renames it.
+to the stock class, which the loop then drives through `select()` as it
+drives poll and select, if a future Python renames it.
 """
 
 import select
@@ -56,12 +58,12 @@ class LeanEpollSelector(selectors.EpollSelector):
 
     def register(self, fileobj, events, data=None):
         key = super().register(fileobj, events, data)
-        self.max_events = min(max(len(self._fd_to_key), 1), MAX_EVENTS)
+        self.max_events = min(max(len(self.get_map()), 1), MAX_EVENTS)
         return key
 
     def unregister(self, fileobj):
         key = super().unregister(fileobj)
-        self.max_events = min(max(len(self._fd_to_key), 1), MAX_EVENTS)
+        self.max_events = min(max(len(self.get_map()), 1), MAX_EVENTS)
         return key
 
     @staticmethod
@@ -74,7 +76,7 @@ class LeanEpollSelector(selectors.EpollSelector):
 def make():
     """A LeanEpollSelector, or the stock EpollSelector if CPython's internals moved."""
     selector = LeanEpollSelector()
-    if hasattr(selector, "_selector") and isinstance(getattr(selector, "_fd_to_key", None), dict):
+    if isinstance(getattr(selector, "_selector", None), select.epoll):
         return selector
     try:
         selector.close()

@@ -127,7 +127,7 @@ def test_epoll_and_auto_use_the_lean_selector_and_fall_back_if_internals_move():
             assert isinstance(selector, fastepoll.LeanEpollSelector)
     with mock.patch.object(fastepoll.LeanEpollSelector, "__init__",
                            lambda self: selectors.EpollSelector.__init__(self) or
-                           delattr(self, "_fd_to_key")):
+                           delattr(self, "_selector")):
         selector = fastepoll.make()
     assert type(selector) is selectors.EpollSelector
     selector.close()
