@@ -13,13 +13,7 @@ import statistics
 import sys
 
 from bench import runner
-from bench.models import Model
-
-
-def model(name, tree):
-    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
-    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
-                        "--log-level", "warning", "--backlog", "4096", "--max-connections", "20000"])
+from bench.models import evloop_tree
 
 
 def main(argv=None):
@@ -34,8 +28,8 @@ def main(argv=None):
     options = parser.parse_args(argv)
     point = runner.Point("ab", handler=options.handler, connections=options.connections,
                          size=options.size)
-    servers = {"before": runner.Server(model("before", options.before), options.handler),
-               "after": runner.Server(model("after", options.after), options.handler)}
+    servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler),
+               "after": runner.Server(evloop_tree("after", options.after), options.handler)}
     results = {name: [] for name in servers}
     try:
         for server in servers.values():

@@ -39,7 +39,7 @@ import tempfile
 import time
 
 from bench.models import BY_NAME
-from bench.models import Model
+from bench.models import evloop_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,13 +91,6 @@ def ping_pong(port, connections, rounds, handler, size, timeout=600):
         for client in clients.values():
             client[0].close()
         poller.close()
-
-
-def tree_model(name, tree):
-    """evloop from another source tree (e.g. a `git worktree` of an older commit)."""
-    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
-    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
-                        "--log-level", "warning"])
 
 
 def count(model, options, workdir):
@@ -157,7 +150,7 @@ def parse_args(argv=None):
         name, _, tree = spec.partition("=")
         if not tree or not os.path.isdir(os.path.join(tree, "evloop")):
             parser.error(f"--tree wants NAME=DIR, DIR holding an evloop package: {spec!r}")
-        models.append(tree_model(name, os.path.abspath(tree)))
+        models.append(evloop_tree(name, os.path.abspath(tree)))
     if not models:
         parser.error("nothing to count")
     if options.handler == "lenprefix" and not 0 <= options.size <= 999:

@@ -64,6 +64,15 @@ def evloop(selector, *more, name=None):
     )
 
 
+def evloop_tree(name, tree):
+    """evloop from another source tree (e.g. a `git worktree` of an older
+    commit), run as the evloop-epoll model is: bench.ab and bench.instructions
+    compare trees with it."""
+    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
+    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
+                        "--log-level", "warning", "--backlog", "4096", "--max-connections", "20000"])
+
+
 def variant(name, module, **extra):
     return Model(name, [sys.executable, "-m", f"bench.{module}", "--handler", "{handler}",
                         "--port", "0"], **extra)

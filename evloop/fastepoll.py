@@ -58,13 +58,16 @@ class LeanEpollSelector(selectors.EpollSelector):
 
     def register(self, fileobj, events, data=None):
         key = super().register(fileobj, events, data)
-        self.max_events = min(max(len(self.get_map()), 1), MAX_EVENTS)
+        self._count_events()
         return key
 
     def unregister(self, fileobj):
         key = super().unregister(fileobj)
-        self.max_events = min(max(len(self.get_map()), 1), MAX_EVENTS)
+        self._count_events()
         return key
+
+    def _count_events(self):
+        self.max_events = min(max(len(self.get_map()), 1), MAX_EVENTS)
 
     @staticmethod
     def event_mask(event):
