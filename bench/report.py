@@ -61,7 +61,7 @@ def markdown(results):
         lines += ["", f"## {sweep}", ""]
         idle = sweep == "idle"
         header = ["point", "model", "msg/s", "x evloop", "MB/s", "p50 us", "p99 us", "p99.9 us",
-                  "CPU us/msg", "CPU x evloop", "peak RSS MiB", "threads"]
+                  "CPU us/msg", "user us/msg", "CPU x evloop", "peak RSS MiB", "threads"]
         if idle:
             header.append("RSS/idle conn")
         header.append("status")
@@ -73,6 +73,7 @@ def markdown(results):
                     cells += [_num(entry["msgs_per_s"]), _num(entry["x_ref"], 2, "x"),
                               _num(entry["mb_per_s"], 1), _num(entry["p50_us"]), _num(entry["p99_us"]),
                               _num(entry["p999_us"]), _num(entry["cpu_us_per_msg"], 1),
+                              _num(entry.get("user_us_per_msg"), 2),
                               _num(entry["cpu_x_ref"], 2, "x"),
                               _num(entry["peak_rss"] and entry["peak_rss"] / MiB, 1),
                               _num(entry["threads"])]

@@ -174,7 +174,7 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
         for line in proc.stderr:
             mark = line.strip().removeprefix("loadgen: ")
             if mark in ("measuring", "done"):
-                cpu[mark] = procstat.cpu_seconds(server.proc.pid)
+                cpu[mark] = procstat.cpu_times(server.proc.pid)
             else:
                 errors.append(line.strip())
 
@@ -197,7 +197,10 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
     result["loadgen"] = loadgen
     result.update(judge(result, connections, point, server))
     if result["messages"] and cpu.get("measuring") is not None and cpu.get("done") is not None:
-        result["cpu_us_per_msg"] = (cpu["done"] - cpu["measuring"]) / result["messages"] * 1e6
+        (user0, system0), (user1, system1) = cpu["measuring"], cpu["done"]
+        per_message = 1e6 / result["messages"]
+        result["cpu_us_per_msg"] = (user1 - user0 + system1 - system0) * per_message
+        result["user_us_per_msg"] = (user1 - user0) * per_message
     result.update(Histogram(result.pop("histogram")).summary())
     return result
 
@@ -236,7 +239,8 @@ def judge(result, connections, point, server):
     return {"status": "ok"}
 
 
-FIGURES = ["msgs_per_s", "mb_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_us_per_msg"]
+FIGURES = ["msgs_per_s", "mb_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_us_per_msg",
+           "user_us_per_msg"]
 
 
 def summarize(rounds):

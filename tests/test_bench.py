@@ -182,6 +182,9 @@ def test_runner_writes_table_json_and_ratios(tmp_path):
     entries = results["sweeps"]["pipelined"][0]["models"]
     assert entries["evloop-epoll"]["status"] == "ok"
     assert entries["evloop-epoll"]["x_ref"] == 1.0
+    evloop = entries["evloop-epoll"]
+    assert 0 <= evloop["user_us_per_msg"] <= evloop["cpu_us_per_msg"]  # user is part of the total
+    assert "user us/msg" in proc.stdout
     assert entries["threads"]["msgs_per_s"] > 0 and entries["threads"]["threads"] > 10  # sampled: a thread per client
     assert entries["iterative"]["status"] == "starved"  # one client at a time: the lesson
     assert "| pipelined |" not in proc.stdout and "## pipelined" in proc.stdout
@@ -206,6 +209,7 @@ def test_failed_entries_are_reported_with_reason():
                                     "models": {
                                         "evloop-epoll": {"status": "ok", "msgs_per_s": 100.0,
                                                          "cpu_us_per_msg": 10.0, "mb_per_s": 1.0,
+                                                         "user_us_per_msg": 1.25,
                                                          "p50_us": 1, "p99_us": 2, "p999_us": 3,
                                                          "peak_rss": 2 * 1024 * 1024,
                                                          "base_rss": 1024 * 1024, "threads": 1},
@@ -221,6 +225,8 @@ def test_failed_entries_are_reported_with_reason():
     text = report.markdown(results)
     assert "failed: server died" in text
     assert "0.50x" in text and "3.00x" in text and "10,486 B" in text
+    assert "| 10.0 | 1.25 | 1.00x |" in text  # CPU us/msg, then its user part
+    assert "| 30.0 | n/a | 3.00x |" in text  # an old result without the split
     assert "uvloop-protocol skipped" in text
 
 
@@ -231,11 +237,13 @@ def test_procstat_reads_cpu_memory_and_children():
                              "import os, time\n"
                              "if os.fork() == 0:\n    time.sleep(30)\n"
                              "t = time.process_time()\n"
-                             "while time.process_time() - t < 0.3: pass\n"
+                             "while time.process_time() - t < 0.3: sum(range(20000))\n"
                              "time.sleep(30)"])
     members = []
     try:
         assert wait_for(lambda: (procstat.cpu_seconds(busy.pid) or 0) >= 0.25, timeout=20)
+        user, system = procstat.cpu_times(busy.pid)
+        assert user >= 0.2 and user + system == pytest.approx(procstat.cpu_seconds(busy.pid), abs=0.05)
         members = procstat.tree(busy.pid)
         assert len(members) == 2
         rss, threads = procstat.memory(busy.pid)
