@@ -39,9 +39,11 @@ def _num(value, digits=0, suffix=""):
 
 
 def _status(entry):
-    if entry["status"] == "ok":
-        return "ok"
-    return f"{entry['status']}: {entry.get('reason', '')}"
+    status = "ok" if entry["status"] == "ok" else f"{entry['status']}: {entry.get('reason', '')}"
+    if entry.get("unsettled_rounds"):
+        status += (f" ({entry['unsettled_rounds']} of {entry['rounds']} rounds ran while another"
+                   f" server was still busy)")
+    return status
 
 
 def markdown(results):

@@ -205,9 +205,16 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
     return result
 
 
-def settle(servers, quiet=0.01, window=0.25, timeout=30.0):
+# A thread-per-client server needed 14-63 s here to wind down after a round with
+# 10,000 clients.  With 30 s the runner gave up 2 times in 5, and the next model's
+# round ran beside it: the C server fell from 100,000 to 5,600 msg/s in that round.
+SETTLE_TIMEOUT = 120.0
+
+
+def settle(servers, quiet=0.01, window=0.25, timeout=SETTLE_TIMEOUT):
     """Wait until no server burns CPU: a thread-per-client server still tearing down
-    10,000 threads would otherwise steal the core from the next model's run."""
+    10,000 threads would otherwise steal the core from the next model's run.
+    False if one was still busy after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     pids = [server.proc.pid for server in servers if server.alive()]
     before = [procstat.cpu_seconds(pid) or 0 for pid in pids]
@@ -254,6 +261,9 @@ def summarize(rounds):
     for key in FIGURES:
         values = [r[key] for r in rounds if r.get(key) is not None]
         summary[key] = statistics.median(values) if values else None
+    unsettled = sum(1 for r in rounds if r.get("unsettled"))
+    if unsettled:
+        summary["unsettled_rounds"] = unsettled
     return summary
 
 
@@ -301,8 +311,11 @@ def run_point(point, models, options, progress, failed_before):
             for name, server in servers.items():
                 if rounds[name] and rounds[name][-1]["status"] == "failed":
                     continue
-                settle(servers.values())
-                rounds[name].append(run_load(server, point, options.duration, 0))
+                quiet = settle(servers.values())
+                result = run_load(server, point, options.duration, 0)
+                if not quiet:
+                    result["unsettled"] = True  # said in the report: this round is suspect
+                rounds[name].append(result)
                 progress.step(f"{name}: round {n + 1}, {point.label()}")
     finally:
         for name, server in servers.items():

@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import types
 
 import pytest
 from hypothesis import given
@@ -228,6 +230,29 @@ def test_failed_entries_are_reported_with_reason():
     assert "| 10.0 | 1.25 | 1.00x |" in text  # CPU us/msg, then its user part
     assert "| 30.0 | n/a | 3.00x |" in text  # an old result without the split
     assert "uvloop-protocol skipped" in text
+
+
+def test_rounds_run_beside_a_busy_server_are_counted_and_reported():
+    rounds = [{"status": "ok", "msgs_per_s": 100.0}, {"status": "ok", "msgs_per_s": 5.0, "unsettled": True},
+              {"status": "ok", "msgs_per_s": 90.0}]
+    summary = runner.summarize(rounds)
+    assert summary["msgs_per_s"] == 90.0 and summary["unsettled_rounds"] == 1
+    assert "unsettled_rounds" not in runner.summarize(rounds[:1])
+    assert report._status(summary) == "ok (1 of 3 rounds ran while another server was still busy)"
+    assert report._status({"status": "ok"}) == "ok"
+
+
+def test_settle_gives_up_on_a_server_that_stays_busy():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        server = types.SimpleNamespace(proc=busy, alive=lambda: busy.poll() is None)
+        started = time.monotonic()
+        assert runner.settle([server], window=0.1, timeout=0.5) is False
+        assert time.monotonic() - started < 5
+    finally:
+        busy.kill()
+        busy.wait()
+    assert runner.settle([server], window=0.1, timeout=0.5) is True  # nothing alive: quiet
 
 
 # -- /proc readings ------------------------------------------------------------------------
