@@ -255,6 +255,28 @@ def test_settle_gives_up_on_a_server_that_stays_busy():
     assert runner.settle([server], window=0.1, timeout=0.5) is True  # nothing alive: quiet
 
 
+def test_micro_io_measures_both_ways_on_both_sides(c_built, capsys):
+    from bench import micro_io
+    assert micro_io.main(["--rounds", "300", "--repeats", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    figures = {" ".join(line.split()[:2]): float(line.split()[-1]) for line in lines[1:]
+               if line.split()[-1].replace(".", "").isdigit()}
+    assert figures["Python os.read/os.write"] > 0 and figures["Python sock.recv/sock.send"] > 0
+    if c_built is None:
+        assert "not built" in lines[-1]
+    else:
+        assert figures["C read/write"] > 0 and figures["C recv/send"] > 0
+
+
+def test_pingpong_refuses_bad_arguments(c_built):
+    if c_built is None:
+        pytest.skip("no C compiler: bench/build/pingpong is not built")
+    for argv in (["write"], ["read", "0"], []):
+        proc = subprocess.run([os.path.join(c_built, "pingpong"), *argv], capture_output=True,
+                              text=True, timeout=30)
+        assert proc.returncode == 2 and "pingpong" in proc.stderr
+
+
 # -- /proc readings ------------------------------------------------------------------------
 
 def test_procstat_reads_cpu_memory_and_children():
