@@ -207,7 +207,7 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
 
 # A thread-per-client server needed 14-63 s here to wind down after a round with
 # 10,000 clients.  With 30 s the runner gave up 2 times in 5, and the next model's
-# round ran beside it: the C server fell from 100,000 to 5,600 msg/s in that round.
+# round ran beside it: the C server fell from 100,000 to 5,600 msg/s in one of them.
 SETTLE_TIMEOUT = 120.0
 
 
