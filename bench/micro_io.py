@@ -27,8 +27,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PINGPONG = os.path.join(ROOT, "bench", "build", "pingpong")
+from bench.models import BUILD
+
+PINGPONG = os.path.join(BUILD, "pingpong")
 MESSAGE = b"a" * 100
 
 
@@ -61,32 +62,42 @@ def by_socket(client, server, rounds):
             raise RuntimeError("loopback split a 100-byte message")
 
 
+def alternated(ways, repeats, measure):
+    """{name: median of measure(way)}, the ways taken in turn `repeats` times."""
+    times = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            times[name].append(measure(way))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def python_figures(rounds, repeats):
     client, server = connected_pair()
-    times = {"os.read/os.write": [], "sock.recv/sock.send": []}
+
+    def measure(way):
+        start = time.perf_counter()
+        way(client, server, rounds)
+        return (time.perf_counter() - start) / rounds / 2 * 1e9
+
     try:
-        for _ in range(repeats):
-            for name, way in (("os.read/os.write", by_os), ("sock.recv/sock.send", by_socket)):
-                start = time.perf_counter()
-                way(client, server, rounds)
-                times[name].append((time.perf_counter() - start) / rounds / 2 * 1e9)
+        return alternated({"os.read/os.write": by_os, "sock.recv/sock.send": by_socket},
+                          repeats, measure)
     finally:
         client.close()
         server.close()
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def c_figures(rounds, repeats):
     """{way: median ns}, or None when the C program is not built."""
     if not os.access(PINGPONG, os.X_OK):
         return None
-    times = {"read/write": [], "recv/send": []}
-    for _ in range(repeats):
-        for name, way in (("read/write", "read"), ("recv/send", "recv")):
-            out = subprocess.run([PINGPONG, way, str(rounds)], capture_output=True, text=True,
-                                 timeout=600, check=True, stdin=subprocess.DEVNULL).stdout
-            times[name].append(float(out.split()[1]))
-    return {name: statistics.median(values) for name, values in times.items()}
+
+    def measure(way):
+        out = subprocess.run([PINGPONG, way, str(rounds)], capture_output=True, text=True,
+                             timeout=600, check=True, stdin=subprocess.DEVNULL).stdout
+        return float(out.split()[1])
+
+    return alternated({"read/write": "read", "recv/send": "recv"}, repeats, measure)
 
 
 def main(argv=None):

@@ -36,9 +36,11 @@ that, and each choice was counted with callgrind (user-space instructions
 per 100-byte message, 100 clients; `scripts/count-instructions`):
 
 * `os.read()` / `os.write()` on the descriptor instead of `sock.recv()` /
-  `sock.send()`: the same system calls (strace), without the socket
+  `sock.send()`: as many system calls (strace), without the socket
   methods' argument parsing and timeout handling: about 1,000 fewer
-  instructions per message.  The descriptor is set to -1 when the socket
+  instructions per message.  The kernel's read()/write() path is a little
+  longer than recvfrom()/sendto()'s, but less so than the parsing saved
+  (`python -m bench.micro_io`; the README gives the figures).  The descriptor is set to -1 when the socket
   closes, so a late call fails with EBADF instead of reaching whatever
   file reuses the number.
 * Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
