@@ -295,10 +295,11 @@ class Loop:
             if not timer.cancelled:
                 timer.callback(*timer.args)
 
-    def close(self):
-        """Restore signal handlers and release the selector."""
+    def close(self, ignore=()):
+        """Restore signal handlers, except that the signals in `ignore` are
+        ignored from now on, and release the selector."""
         for signum, old in self._old_signal_handlers.items():
-            signal.signal(signum, old)
+            signal.signal(signum, signal.SIG_IGN if signum in ignore else old)
         self._old_signal_handlers.clear()
         if self._old_wakeup_fd is not None:
             signal.set_wakeup_fd(self._old_wakeup_fd)

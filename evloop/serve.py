@@ -256,19 +256,16 @@ def serve(options, handler_class, fd_limit, worker=None):
 
 
 def _close_ignoring_signals(loop):
-    """Close the loop, then ignore SIGINT/SIGTERM: drained and exiting, a late
-    second signal must not turn exit 0 into death by signal.  They are blocked
-    meanwhile, because loop.close() first puts back the default action (a
-    --workers parent forwards every signal it gets, so this race was seen)."""
-    stops = {signal.SIGINT, signal.SIGTERM}
-    blocking = hasattr(signal, "pthread_sigmask")
-    if blocking:
-        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-    loop.close()
+    """Close the loop, ignoring SIGINT/SIGTERM from then on: drained and exiting,
+    a late second signal (a --workers parent forwards every one it gets) must
+    not turn exit 0 into death by signal.  The loop's handlers give way to
+    SIG_IGN at once, never to the default action in between: the kernel may
+    hand a signal to any thread, an --offload pool thread included, so
+    blocking it in the main thread meanwhile was not enough (seen in the tests)."""
+    stops = (signal.SIGINT, signal.SIGTERM)
     for signum in stops:
-        signal.signal(signum, signal.SIG_IGN)  # also drops one that came while blocked
-    if blocking:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        signal.signal(signum, signal.SIG_IGN)
+    loop.close(ignore=stops)
 
 
 if __name__ == "__main__":

@@ -174,6 +174,18 @@ def test_signal_wakes_a_blocked_select(selector):
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
 
 
+def test_close_restores_signal_handlers_or_ignores_the_ones_asked():
+    loop = Loop()
+    loop.add_signal_handler(signal.SIGUSR1, print)
+    loop.add_signal_handler(signal.SIGUSR2, print)
+    try:
+        loop.close(ignore=(signal.SIGUSR2,))
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+        assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+
+
 def test_call_soon_threadsafe_wakes_the_loop(selector):
     loop = Loop(selector)
     got = []
