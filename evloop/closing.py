@@ -41,7 +41,7 @@ DISCARD_READ = 65536  # bytes dropped per read while lingering
 
 
 class ConnectionClosing:
-    timer = None
+    __slots__ = ()  # Connection declares them all, `timer` included
 
     # -- the lingering close ---------------------------------------------------
 

