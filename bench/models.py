@@ -85,6 +85,7 @@ MODELS = [
     variant("iterative", "iterative"),
     variant("bare-select", "bare_select", max_connections=1000,
             why_max="select() cannot watch fds above FD_SETSIZE (1024)"),
+    variant("bare-epoll", "bare_epoll"),
     variant("threads", "threads"),
     variant("threadpool", "threadpool"),
     variant("ss-threading", "ss_threading"),

@@ -82,9 +82,10 @@ class Point:
 
 ALL = [m.name for m in MODELS]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
-# The points and rivals of issue 5's targets, in one short sweep.
-PERF = ["evloop-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol", "threads",
-        "ss-threading", "c-epoll"]
+# The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
+# the featureless floor, so the gap to it is what evloop's features cost.
+PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol",
+        "threads", "ss-threading", "c-epoll"]
 SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads"]
 
 
