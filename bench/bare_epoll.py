@@ -38,10 +38,10 @@ def main():
                 except OSError:
                     continue
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                clients[client.fileno()] = client, options.factory()
+                handler = options.factory()
+                clients[client.fileno()] = client, handler
                 poller.register(client, select.EPOLLIN)
-                greeting = clients[client.fileno()][1].connection_made(
-                    f"{address[0]}:{address[1]}", client.sendall)
+                greeting = handler.connection_made(f"{address[0]}:{address[1]}", client.sendall)
                 if greeting:
                     client.sendall(greeting)
                 continue
