@@ -40,9 +40,9 @@ per 100-byte message, 100 clients; `scripts/count-instructions`):
   methods' argument parsing and timeout handling: about 1,000 fewer
   instructions per message.  The kernel's read()/write() path is a little
   longer than recvfrom()/sendto()'s, but less so than the parsing saved
-  (`python -m bench.micro_io`; the README gives the figures).  The descriptor is set to -1 when the socket
-  closes, so a late call fails with EBADF instead of reaching whatever
-  file reuses the number.
+  (`python -m bench.micro_io`; the README gives the figures).  The
+  descriptor is set to -1 when the socket closes, so a late call fails
+  with EBADF instead of reaching whatever file reuses the number.
 * Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
   from Python's own small-object allocator, a 64 KiB one from malloc() and
   is then shrunk with realloc(): about 700 instructions more.  A read that

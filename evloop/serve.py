@@ -261,11 +261,10 @@ def _close_ignoring_signals(loop):
     not turn exit 0 into death by signal.  The loop's handlers give way to
     SIG_IGN at once, never to the default action in between: the kernel may
     hand a signal to any thread, an --offload pool thread included, so
-    blocking it in the main thread meanwhile was not enough (seen in the tests)."""
-    stops = (signal.SIGINT, signal.SIGTERM)
-    for signum in stops:
-        signal.signal(signum, signal.SIG_IGN)
-    loop.close(ignore=stops)
+    blocking it in the main thread meanwhile was not enough (seen in the tests).
+    Both are the loop's here: serve() gives it both, and a --workers child
+    gives it SIGTERM and ignores SIGINT from the start."""
+    loop.close(ignore=(signal.SIGINT, signal.SIGTERM))
 
 
 if __name__ == "__main__":

@@ -108,9 +108,7 @@ def test_every_python_model_serves_the_lab_lenprefix_client(model):
         assert server.alive()
         # ForkingTCPServer's child for this client exits on its own, saving its
         # coverage on the way; killed with the server midway, it left a torn file.
-        deadline = time.monotonic() + 5
-        while len(procstat.tree(server.proc.pid)) > 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(procstat.tree(server.proc.pid)) == 1, timeout=5)
     finally:
         server.stop()
     assert not server.alive()
