@@ -3,7 +3,7 @@
 import asyncio
 
 from bench import common
-from evloop.handlers import ProtocolError
+import evloop
 
 
 class HandlerProtocol(asyncio.Protocol):
@@ -15,31 +15,33 @@ class HandlerProtocol(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
-        greeting = self.handler.connection_made(f"{host}:{port}", transport.write)
+        self.context = common.SimpleContext(f"{host}:{port}", transport.write,
+                                            asyncio.get_running_loop().call_later)
+        greeting = self.handler.connection_made(self.context)
         if greeting:
             transport.write(greeting)
 
     def data_received(self, data):
         try:
             reply = self.handler.data_received(data)
-        except ProtocolError:
+        except evloop.ProtocolError:
             return self.transport.close()
         if reply:
             self.transport.write(reply)
-        if self.handler.wants_close:
+        if self.context.closing:
             self.transport.close()
 
     def eof_received(self):
         try:
             final = self.handler.eof_received()
-        except ProtocolError:
+        except evloop.ProtocolError:
             final = None
         if final:
             self.transport.write(final)
         return False  # close once the replies are written
 
     def connection_lost(self, exc):
-        self.handler.connection_lost()
+        self.handler.connection_lost(exc)
 
 
 async def serve(options):

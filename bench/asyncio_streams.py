@@ -2,18 +2,20 @@
 
 import asyncio
 
+import evloop
 from bench import common
-from evloop.handlers import ProtocolError
 
 
 async def serve_client(reader, writer, factory):
     handler = factory()
     host, port = writer.get_extra_info("peername")[:2]
-    greeting = handler.connection_made(f"{host}:{port}", writer.write)
+    context = common.SimpleContext(f"{host}:{port}", writer.write,
+                                   asyncio.get_running_loop().call_later)
+    greeting = handler.connection_made(context)
     try:
         if greeting:
             writer.write(greeting)
-        while not handler.wants_close:
+        while not context.closing:
             data = await reader.read(common.RECV_SIZE)
             reply = handler.data_received(data) if data else handler.eof_received()
             if reply:
@@ -21,10 +23,10 @@ async def serve_client(reader, writer, factory):
                 await writer.drain()
             if not data:
                 break
-    except (ProtocolError, ConnectionError):
+    except (evloop.ProtocolError, ConnectionError):
         pass
     finally:
-        handler.connection_lost()
+        handler.connection_lost(None)
         writer.close()
 
 

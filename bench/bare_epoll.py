@@ -18,8 +18,8 @@ import os
 import select
 import socket
 
+import evloop
 from bench import common
-from evloop.handlers import ProtocolError
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
     listener.setblocking(False)  # a client gone before accept() must not hang the loop
     poller = select.epoll()
     poller.register(listener, select.EPOLLIN)
-    clients = {}  # fd -> (socket, handler)
+    clients = {}  # fd -> (socket, handler, context)
     read, write = os.read, os.write
     while True:
         for fd, _ in poller.poll(-1, 1024):
@@ -39,13 +39,14 @@ def main():
                     continue
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 handler = options.factory()
-                clients[client.fileno()] = client, handler
+                context = common.SimpleContext(f"{address[0]}:{address[1]}", client.sendall)
+                clients[client.fileno()] = client, handler, context
                 poller.register(client, select.EPOLLIN)
-                greeting = handler.connection_made(f"{address[0]}:{address[1]}", client.sendall)
+                greeting = handler.connection_made(context)
                 if greeting:
                     client.sendall(greeting)
                 continue
-            sock, handler = clients[fd]
+            sock, handler, context = clients[fd]
             try:
                 data = read(fd, common.RECV_SIZE)
                 reply = handler.data_received(data) if data else None
@@ -53,12 +54,12 @@ def main():
                     sent = write(fd, reply)
                     if sent < len(reply):  # blocking socket: only a signal cuts it short
                         sock.sendall(memoryview(reply)[sent:])
-            except (ProtocolError, OSError):  # a bad message or a reset: drop this client
+            except (evloop.ProtocolError, OSError):  # a bad message or a reset: drop this client
                 data = b""
-            if not data or handler.wants_close:
+            if not data or context.closing:
                 poller.unregister(fd)
                 del clients[fd]
-                handler.connection_lost()
+                handler.connection_lost(None)
                 sock.close()
 
 

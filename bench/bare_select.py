@@ -9,31 +9,37 @@ backpressure); no timeouts; no half-close; select() stops at 1,024 fds.
 
 import select
 
+import evloop
 from bench import common
-from evloop.handlers import ProtocolError
 
 
 def main():
     options = common.parse_args("bare-select")
     listener = common.listen(options)
-    handlers = {}  # socket -> its handler
+    handlers = {}  # socket -> (its handler, its context)
     while True:
         readable, _, _ = select.select([listener, *handlers], [], [])
         for sock in readable:
             if sock is listener:
                 client, address = listener.accept()
-                handlers[client] = options.factory()
-                handlers[client].connection_made(f"{address[0]}:{address[1]}", client.sendall)
+                handler = options.factory()
+                context = common.SimpleContext(f"{address[0]}:{address[1]}", client.sendall)
+                handlers[client] = handler, context
+                greeting = handler.connection_made(context)
+                if greeting:
+                    client.sendall(greeting)
                 continue
+            handler, context = handlers[sock]
             try:
                 data = sock.recv(common.RECV_SIZE)
-                reply = handlers[sock].data_received(data) if data else None
+                reply = handler.data_received(data) if data else None
                 if reply:
                     sock.sendall(reply)  # blocking: the flaw evloop's output buffer fixes
-            except (ProtocolError, OSError):  # a bad message or a reset: drop this client
+            except (evloop.ProtocolError, OSError):  # a bad message or a reset: drop this client
                 data = b""
-            if not data or handlers[sock].wants_close:
-                handlers.pop(sock).connection_lost()
+            if not data or context.closing:
+                del handlers[sock]
+                handler.connection_lost(None)
                 sock.close()
 
 

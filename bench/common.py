@@ -1,23 +1,63 @@
 """What every concurrency-model variant shares, so that each file shows only its model.
 
-The protocol is evloop's own handler classes, loaded by name; the blocking
-loop `serve_blocking` feeds a handler from a blocking socket, as the labs'
-servers do, and is reused by the iterative, threaded, pooled and
-socketserver variants.  `announce` prints the startup line the runner reads.
+The protocol is evloop's own handler classes, loaded by name through the
+public API (`evloop.load_handler`); the blocking loop `serve_blocking` feeds
+a handler from a blocking socket, as the labs' servers do, and is reused by
+the iterative, threaded, pooled and socketserver variants.  A handler is
+given a context in `connection_made` (evloop.Context): `SimpleContext` is
+the one these servers give, with `push` as each model sends and the work
+of `offload` done inline.  `announce` prints the startup line the runner
+reads.
 """
 
 import argparse
+import os
 import socket
 import sys
 import threading
 
-from evloop.handlers import ProtocolError
-from evloop.handlers import load_handler
-from evloop.handlers import make_factory
-from evloop.serve import default_port
-from evloop.serve import raise_fd_limit
+import evloop
 
 RECV_SIZE = 65536
+DEFAULT_PORT = 12000  # evloop's, or $EVLOOP_PORT, as the runner and docs expect
+
+
+class SimpleContext:
+    """evloop.Context for the bench's own servers: push sends now, close and
+    abort mark the connection as ending (the server acts after the reply),
+    offloaded work runs inline, and timers come from `call_later` if the
+    model has a loop (asyncio's), or a thread's timer otherwise."""
+
+    def __init__(self, peer, push, call_later=None):
+        self.peer = peer
+        self.push = push
+        self.closing = False
+        self._call_later = call_later
+
+    def close(self):
+        self.closing = True
+
+    def abort(self):
+        self.closing = True
+
+    def is_closing(self):
+        return self.closing
+
+    def call_later(self, delay, callback, *args):
+        if self._call_later is not None:
+            return self._call_later(delay, callback, *args)
+        timer = threading.Timer(delay, callback, args)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def offload(self, fn, *args, then):
+        return then(fn(*args))
+
+
+def default_port():
+    text = os.environ.get("EVLOOP_PORT", "")
+    return int(text) if text.isdigit() else DEFAULT_PORT
 
 
 def parse_args(model, argv=None):
@@ -31,9 +71,12 @@ def parse_args(model, argv=None):
     parser.add_argument("--work", choices=["cpu", "sleep"], help="slow handler: cpu or sleep")
     options = parser.parse_args(argv)
     options.model = model
-    options.factory = make_factory(load_handler(options.handler), work_ms=options.work_ms,
-                                   work=options.work)
-    raise_fd_limit()
+    handler = evloop.load_handler(options.handler)
+    given = {"work_ms": options.work_ms, "work": options.work}
+    handler_options = {name: option.check(name, given[name])
+                       for name, option in handler.options.items() if given.get(name) is not None}
+    options.factory = handler.factory(**handler_options)
+    evloop.raise_fd_limit()
     return options
 
 
@@ -61,21 +104,22 @@ def serve_blocking(sock, address, factory):
             sock.sendall(data)
 
     handler = factory()
+    context = SimpleContext(f"{address[0]}:{address[1]}", push)
     try:
-        greeting = handler.connection_made(f"{address[0]}:{address[1]}", push)
+        greeting = handler.connection_made(context)
         if greeting:
             push(greeting)
-        while not handler.wants_close:
+        while not context.closing:
             data = sock.recv(RECV_SIZE)
             reply = handler.data_received(data) if data else handler.eof_received()
             if reply:
                 push(reply)
             if not data:
                 break
-    except (ProtocolError, ConnectionError, OSError):
+    except (evloop.ProtocolError, ConnectionError, OSError):
         pass  # a protocol error or a vanished client ends this client only
     finally:
-        handler.connection_lost()
+        handler.connection_lost(None)
         sock.close()
 
 

@@ -14,10 +14,9 @@ import socket
 import sys
 import time
 
+import evloop
+from bench.common import default_port
 from bench.histogram import Histogram
-from evloop.loop import Loop
-from evloop.serve import default_port
-from evloop.serve import raise_fd_limit
 
 PATTERN = bytes(65 + i % 26 for i in range(26 * 2 + 65536))
 
@@ -116,7 +115,7 @@ class Client:
 
 
 def worker(options, first_id, count, results):
-    loop = Loop("auto")
+    loop = evloop.Loop("auto")
     stats = {"connected": 0, "messages": 0, "bytes": 0, "errors": 0, "failed_connections": 0,
              "lost_connections": 0, "measuring": options.warmup <= 0, "histogram": Histogram()}
     clients = [Client(loop, options, first_id + i, stats) for i in range(count)]
@@ -200,7 +199,7 @@ def build_parser():
 
 def main(argv=None):
     options = build_parser().parse_args(argv)
-    raise_fd_limit()
+    evloop.raise_fd_limit()
     if options.framing == "lenprefix" and options.size > 999:
         print("loadgen: lenprefix messages are at most 999 bytes", file=sys.stderr)
         return 2

@@ -68,7 +68,10 @@ def evloop_tree(name, tree):
     """evloop from another source tree (e.g. a `git worktree` of an older
     commit), run as the evloop-epoll model is: bench.ab and bench.instructions
     compare trees with it."""
-    code = f"import sys; sys.path.insert(0, {tree!r}); from evloop.serve import main; sys.exit(main())"
+    # runpy, as `python3 -m evloop.serve` would: the command line moved
+    # (evloop.cli) and older trees have it in evloop/serve.py itself.
+    code = (f"import runpy, sys; sys.path.insert(0, {tree!r}); sys.argv[0] = 'evloop.serve'; "
+            f"runpy.run_module('evloop.serve', run_name='__main__', alter_sys=True)")
     return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
                         "--log-level", "warning", "--backlog", "4096", "--max-connections", "20000"])
 

@@ -44,6 +44,7 @@ from bench.histogram import Histogram
 from bench.models import BY_NAME
 from bench.models import MODELS
 from bench.models import REFERENCE
+from bench.models import evloop_tree
 from bench.models import loadgen_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -350,12 +351,22 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.3)")
     parser.add_argument("--output", help="JSON file to write (default: bench/results/<date>.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                        help="also run evloop from the source tree DIR as model NAME, in every "
+                             "sweep beside evloop-epoll (e.g. a git worktree of an older commit)")
     options = parser.parse_args(argv)
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
+    options.trees = []
+    for spec in options.tree:
+        name, sep, tree = spec.partition("=")
+        if not sep or not os.path.isdir(os.path.join(tree, "evloop")):
+            parser.error(f"--tree {spec}: give NAME=DIR, DIR holding an evloop package")
+        BY_NAME[name] = evloop_tree(name, os.path.abspath(tree))
+        options.trees.append(name)
     options.duration = options.duration or (0.5 if options.quick else 2.0)
     options.warmup = options.warmup or (0.3 if options.quick else 1.0)
-    wanted = options.models.split(",") if options.models else list(BY_NAME)
+    wanted = (options.models.split(",") if options.models else list(BY_NAME)) + options.trees
     unknown = [name for name in wanted if name not in BY_NAME]
     if unknown:
         parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
@@ -386,6 +397,7 @@ def main(argv=None):
     results = {"machine": facts, "notes": notes, "rounds": options.rounds,
                "duration": options.duration, "reference": REFERENCE, "sweeps": {}}
     for sweep, (names, points) in plan.items():
+        names = names[:1] + options.trees + names[1:]  # older trees right beside evloop
         models = [available[name] for name in names if name in available]
         failed_before, rows = {}, []
         for point in points:

@@ -1,12 +1,66 @@
 """evloop: a hand-written, single-process event-loop server framework.
 
-The layers, bottom up:
+The public API, all importable from here::
 
-* `evloop.loop`: a selector, timers and signals; it calls callables.
-* `evloop.connection`: one client's socket, output buffer and state machine.
-* `evloop.server` and `evloop.datagram`: listening, accepting, UDP, shutdown.
-* `evloop.handlers`: the protocols, sans-IO: bytes in, bytes out.
-* `evloop.serve`, `evloop.client`: the command lines.
+    import evloop
+
+    class Reverse(evloop.LineHandler):
+        def line_received(self, line):
+            return line[::-1] + b"\\n"
+
+    evloop.run(Reverse, evloop.Config(port=12000))
+
+* `Handler`, `LineHandler`: subclass one to write a protocol (sans-IO);
+  `Context` is what a handler is given in `connection_made`; `Option`
+  declares a handler's own settings; `ProtocolError` rejects bad input.
+* `Config`: every server setting, validated when built.
+* `Server`: one handler served on one loop; `run()` serves until SIGINT or
+  SIGTERM, as `python3 -m evloop.serve` does.
+* `Loop`: the event loop itself, for programs of your own (evloop.loop).
+* `load_handler()`: a handler class by name ("lenprefix", "module:Class").
+
+The layers, bottom up (each module opens with an essay):
+
+1. `evloop.backends` (select, poll, epoll), `evloop.states`, `evloop.limits`,
+   and `evloop.handlers`: no I/O at all;
+2. `evloop.loop`: a backend, timers, signals and one error path;
+3. `evloop.connection` and `evloop.closing`, `evloop.datagram`,
+   `evloop.offload`: one client's bytes, state and clock;
+4. `evloop.server`, `evloop.trace`, `evloop.workers`, `evloop.serving`;
+5. `evloop.cli`: the command lines, on top.  The library never imports them.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from evloop.config import Config
+from evloop.handlers.base import Handler
+from evloop.handlers.base import Option
+from evloop.handlers.base import ProtocolError
+from evloop.handlers.context import Context
+from evloop.handlers.lines import LineHandler
+from evloop.loading import HandlerLoadError
+from evloop.loading import load_handler
+from evloop.loop import Loop
+from evloop.timers import Timer
+from evloop.server import Server
+from evloop.serving import run
+from evloop.sockets import raise_fd_limit
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "Config",
+    "Context",
+    "Handler",
+    "HandlerLoadError",
+    "LineHandler",
+    "Loop",
+    "Option",
+    "ProtocolError",
+    "Server",
+    "Timer",
+    "__version__",
+    "load_handler",
+    "raise_fd_limit",
+    "run",
+]

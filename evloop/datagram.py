@@ -1,21 +1,34 @@
 """UDP: one datagram in, one datagram out, on the same loop as TCP.
 
 A datagram is a whole conversation: there is no connection, no stream to
-split, no EOF to wait for.  Each datagram gets a fresh handler, which is fed
-the datagram and then end-of-input (`Handler.datagram_received`), and the
-reply goes back to the sender's address in one datagram.  So lenprefix works
-per datagram, and a datagram holding half a message is a protocol error.
+split, no EOF to wait for.  Each datagram gets a fresh handler and a
+`DatagramContext`, and `handler.datagram_received(data, context)` answers
+it (by default: connection_made, data_received, eof_received,
+connection_lost, in one go).  The reply goes back to the sender's address
+in one datagram.  So lenprefix works per datagram, and a datagram holding
+half a message is a protocol error.
 
 UDP may drop datagrams, and so may we: a reply the kernel will not take
 right now (a full send buffer) is dropped and logged at debug, never queued,
 because a UDP client must cope with loss anyway and a queue would be
-unbounded.  Handlers that need a connection (chat) say `supports_udp = False`
-and the server refuses to start them over UDP.
+unbounded.  A handler that raises, answers something other than bytes, or
+cannot even be constructed costs only its datagram.  Handlers that need a
+connection (chat) say `supports_udp = False` and the server refuses to
+start them over UDP.
 """
 
-import logging
+from __future__ import annotations
 
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from evloop.handlers.base import BYTES_TYPES
+from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
+from evloop.handlers.context import Reply
+from evloop.loop import Loop
 
 log = logging.getLogger("evloop")
 
@@ -25,18 +38,63 @@ MAX_DATAGRAM = 65535
 DATAGRAMS_PER_EVENT = 64
 
 
+class DatagramContext:
+    """The context of one datagram's conversation (see evloop.handlers.context).
+
+    `push` sends one more datagram to the peer; `close` and `abort` only
+    mark the conversation as over (it ends with the answer anyway); work is
+    offloaded inline; timers are refused, since the conversation is over
+    before any could fire.
+    """
+
+    __slots__ = ("endpoint", "address", "closing")
+
+    def __init__(self, endpoint: DatagramEndpoint, address: Any) -> None:
+        self.endpoint = endpoint
+        self.address = address
+        self.closing = False
+
+    @property
+    def peer(self) -> str:
+        return self.endpoint.format_peer(self.address)
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, BYTES_TYPES):
+            raise TypeError(f"push() takes bytes, not {type(data).__name__}")
+        self.endpoint.send(data, self.address)
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any:
+        raise RuntimeError("call_later needs a connection: over UDP each datagram is "
+                           "answered at once (set supports_udp = False)")
+
+    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply]) -> Reply:
+        return then(fn(*args))
+
+
 class DatagramEndpoint:
     """A bound UDP socket answering each datagram through a fresh handler."""
 
-    def __init__(self, loop, sock, handler_factory):
+    def __init__(self, loop: Loop, sock: socket.socket, factory: Callable[[], Handler],
+                 format_peer: Callable[[Any], str], handler_name: str = "?") -> None:
         self.loop = loop
+        self.handler_name = handler_name
         self.sock = sock
-        self.handler_factory = handler_factory
+        self.factory = factory
+        self.format_peer = format_peer
 
-    def start(self):
+    def start(self) -> None:
         self.loop.add_reader(self.sock, self.on_readable)
 
-    def on_readable(self):
+    def on_readable(self) -> None:
         for _ in range(DATAGRAMS_PER_EVENT):
             try:
                 data, address = self.sock.recvfrom(MAX_DATAGRAM)
@@ -49,23 +107,37 @@ class DatagramEndpoint:
             if reply:
                 self.send(reply, address)
 
-    def answer(self, data, address):
+    def answer(self, data: bytes, address: Any) -> Reply:
+        """The handler's answer to one datagram, or None if it failed."""
+        reply = None
+        stage = "() (its constructor)"
         try:
-            return self.handler_factory().datagram_received(data)
+            handler = self.factory()
+            stage = ".datagram_received"
+            reply = handler.datagram_received(data, DatagramContext(self, address))
+            if reply is not None and not isinstance(reply, BYTES_TYPES):
+                raise TypeError(f"the answer must be bytes or None, not {type(reply).__name__}")
+            return reply
         except ProtocolError as err:
-            log.info("udp %s:%s: protocol error: %s", address[0], address[1], err.reason)
+            log.info("udp %s: protocol error: %s", self.format_peer(address), err.reason)
             return err.reply
-        except Exception:
-            log.exception("udp %s:%s: handler raised; datagram dropped", address[0], address[1])
+        except Exception as exc:
+            peer = self.format_peer(address)
+            what = (f"returned {type(reply).__name__}, not bytes" if reply is not None
+                    else "raised")
+            self.loop.call_exception_handler({
+                "message": f"udp {peer}: handler {self.handler_name}{stage} {what}; "
+                           f"datagram dropped",
+                "exception": exc, "peer": peer})
             return None
 
-    def send(self, reply, address):
+    def send(self, reply: bytes | bytearray | memoryview, address: Any) -> None:
         try:
             self.sock.sendto(reply, address)
         except OSError as exc:
-            log.debug("udp %s:%s: reply of %d bytes dropped: %s",
-                      address[0], address[1], len(reply), exc.strerror or exc)
+            log.debug("udp %s: reply of %d bytes dropped: %s", self.format_peer(address), len(reply),
+                      exc.strerror or exc)
 
-    def close(self):
+    def close(self) -> None:
         self.loop.remove_reader(self.sock)
         self.sock.close()

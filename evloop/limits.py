@@ -18,8 +18,13 @@ does when clients misbehave:
   so a client that pipelines faster than the pool works cannot queue
   unbounded work.
 * `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
-  and `max_message` (64 KiB) is the handlers': see `evloop.serve --help`.
+  and `max_message` (64 KiB) is the handlers'.
+
+evloop.config.Config holds the values a server uses, checks them when it is
+built, and takes its defaults from here.
 """
+
+from __future__ import annotations
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -32,14 +37,8 @@ DEFAULT_MAX_CONNECTIONS = 10000
 DEFAULT_DRAIN_TIMEOUT = 5.0
 MAX_PENDING_WORK = 64
 RESUME_PENDING_WORK = 16
-
-
-class Limits:
-    """The per-connection bounds, shared by every connection of a server."""
-
-    def __init__(self, high_water=DEFAULT_HIGH_WATER, low_water=DEFAULT_LOW_WATER,
-                 max_output=DEFAULT_MAX_OUTPUT, idle_timeout=DEFAULT_IDLE_TIMEOUT):
-        self.high_water = high_water
-        self.low_water = low_water
-        self.max_output = max_output
-        self.idle_timeout = idle_timeout
+DEFAULT_MAX_MESSAGE = 64 * KIB
+DEFAULT_BACKLOG = 128
+DEFAULT_PORT = 12000  # Kurose and Ross's serverPort
+MAX_WORKERS = 256
+MAX_OFFLOAD_WORKERS = 1024

@@ -1,19 +1,24 @@
-"""The event loop: one selector, a heap of timers, and signals.
+"""The event loop: one backend, a heap of timers, signals, and one error path.
 
 An event loop answers one question over and over: *which of my sockets can
 make progress right now?*  The kernel answers it (select, poll, epoll,
-kqueue), Python's `selectors` module hides the differences between those
-system calls, and this module adds the three things a server needs around it:
+kqueue; see evloop.backends), and this module adds what a server needs
+around it:
 
 * callbacks: as in Redis's ae.c and asyncio, each file descriptor has at most
   one reader and one writer, zero-argument callables set with `add_reader` /
-  `add_writer`; the loop keeps the selector's interest (EVENT_READ,
-  EVENT_WRITE) in step with them;
+  `add_writer`.  As trio does, the loop keeps one record per descriptor
+  (reader, writer, the events the kernel watches) and tells the backend in
+  one place (`_sync`) when what is watched changes;
 * timers: `call_later()` pushes onto a heap, and the nearest deadline becomes
-  the selector's timeout, as in ae.c's `aeProcessEvents`;
-* signals: `signal.set_wakeup_fd()` makes the C-level signal handler write the
-  signal number into a socket the selector watches, so SIGINT or SIGTERM wakes
-  the loop at once instead of waiting for the next timeout.
+  the backend's timeout, as in ae.c's `aeProcessEvents` (evloop.timers);
+* waking: a socket the backend watches, written by `call_soon_threadsafe`
+  and by the C-level handler of a signal, so another thread or SIGTERM wakes
+  the loop at once instead of at its next timeout (evloop.waking);
+* one error path: a callback that raises is reported through
+  `call_exception_handler()` (by default: logged once, with its traceback)
+  and the loop goes on, as asyncio's does.  Only KeyboardInterrupt and
+  SystemExit leave `run()`.
 
 One turn of the loop (`run_once`) is: compute the timeout, wait, call the
 ready callbacks (the reader, then the writer if it is still there, as ae.c
@@ -21,296 +26,315 @@ does), run the timers that are due, run the `call_soon` queue.
 
 The hot path is the loop over ready descriptors.  A descriptor that is
 readable and nothing else is by far the most common event, so it costs one
-comparison, one dict lookup and the call; anything else (writable, both,
-an error or a hang-up) goes through `_dispatch_other`.  With epoll the loop
-reads the kernel's own (fd, events) list (evloop.fastepoll), and EPOLLIN is
-1, the same number as EVENT_READ, so that comparison serves every selector.
+comparison, one dict lookup, one attribute and the call; anything else
+(writable, both, an error or a hang-up) goes through `_dispatch_other`.  An
+absent reader or writer is the do-nothing `_idle`, never None, so the hot
+path needs no test: an event left over for a callback removed earlier in
+the same turn calls `_idle`.
 
 The loop knows nothing about connections or handlers: it calls callables.
-Users call `add_reader` / `remove_reader`, `add_writer` / `remove_writer`,
-`call_soon`, `call_later`, `call_soon_threadsafe`, `add_signal_handler`,
-`run` and `stop`.
+Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
+`remove_writer`, `watching`, `call_soon`, `call_later`,
+`call_soon_threadsafe`, `add_signal_handler`, `set_exception_handler`,
+`call_exception_handler`, `statistics`, `run`, `run_once`, `stop`, `close`.
 """
 
-import collections
-import heapq
-import logging
-import signal
-import socket
-import time
+from __future__ import annotations
 
-from evloop.selecting import EVENT_READ
-from evloop.selecting import EVENT_WRITE
-from evloop.selecting import FD_SETSIZE
-from evloop.selecting import FdLimitError
-from evloop.selecting import make_selector
-from evloop.selecting import same_mask
-from evloop.selecting import selector_name
+import collections
+import logging
+import time
+from collections.abc import Callable
+from collections.abc import Collection
+from typing import Any
+from typing import NamedTuple
+from typing import Protocol
+
+from evloop.backends import EVENT_READ
+from evloop.backends import EVENT_WRITE
+from evloop.backends import READABLE
+from evloop.backends import Backend
+from evloop.backends import event_mask
+from evloop.backends import make_backend
+from evloop.timers import Timer
+from evloop.timers import TimerHeap
+from evloop.waking import Waker
 
 log = logging.getLogger("evloop")
 
+#: A loop's exception handler: called with the loop and a context dict
+#: holding at least "message", and "exception" when there is one.
+ExceptionHandler = Callable[["Loop", dict[str, Any]], None]
 
-class Timer:
-    """A callback due at `when` (time.monotonic()); `cancel()` to drop it."""
 
-    __slots__ = ("when", "callback", "args", "cancelled")
+class FileLike(Protocol):
+    def fileno(self) -> int: ...
 
-    def __init__(self, when, callback, args):
-        self.when = when
-        self.callback = callback
-        self.args = args
-        self.cancelled = False
 
-    def __lt__(self, other):
-        return self.when < other.when
+class LoopStatistics(NamedTuple):
+    """What `Loop.statistics()` reports, so that tests need not read private state."""
 
-    def cancel(self):
-        self.cancelled = True
+    selector: str
+    descriptors: int  # watched by the backend
+    readers: int
+    writers: int
+    timers: int  # on the heap, not cancelled
+    ready: int  # call_soon callbacks waiting for the end of the turn
+
+
+class Tracer(Protocol):
+    def on_wakeup(self, loop: Loop, ready: list[tuple[int, int]], timeout: float | None) -> None: ...
+
+
+def _idle() -> None:
+    """The reader or writer of a descriptor that has none."""
+
+
+class _FdRecord:
+    """One watched descriptor: its callbacks, and the events the backend watches."""
+
+    __slots__ = ("reader", "writer", "events")
+
+    def __init__(self) -> None:
+        self.reader: Callable[[], object] = _idle
+        self.writer: Callable[[], object] = _idle
+        self.events = 0
+
+
+def _fileno(fileobj: int | FileLike) -> int:
+    return fileobj if isinstance(fileobj, int) else fileobj.fileno()
 
 
 class Loop:
-    """A single-threaded event loop over one `selectors` selector."""
+    """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...)."""
 
-    def __init__(self, selector="auto"):
-        self.selector = make_selector(selector)
-        self.selector_name = selector_name(self.selector)
-        # Only select() has a hard ceiling on descriptor numbers.
-        self.fd_limit = FD_SETSIZE if self.selector_name == "select" else None
+    def __init__(self, selector: str | Backend = "auto") -> None:
+        self.backend = selector if isinstance(selector, Backend) else make_backend(selector)
+        self.selector_name = self.backend.name
         self.now = time.monotonic()
-        self.tracer = None
-        self._timers = []
-        self._ready = collections.deque()
+        self.tracer: Tracer | None = None
+        self._fds: dict[int, _FdRecord] = {}
+        self._timers = TimerHeap()
+        self._ready: collections.deque[Timer] = collections.deque()
         self._running = False
-        self._waker = None
-        self._signal_callbacks = {}
-        self._old_signal_handlers = {}
-        self._old_wakeup_fd = None
-        self._readers = {}  # fd -> callback()
-        self._writers = {}
-        # epoll's lean selector answers with the kernel's (fd, events) list; the
-        # others answer (key, mask) pairs, which _select() turns into (fd, mask).
-        self._wait = getattr(self.selector, "poll", self._select)
-        self.event_mask = getattr(self.selector, "event_mask", same_mask)
-        # Made now, not on first use: poll() and select() do not notice a
-        # descriptor registered by another thread while they are blocked.
-        self._open_waker()
+        self._exception_handler: ExceptionHandler | None = None
+        self._closed = False
+        self._waker = Waker(self.call_soon)
+        self.add_reader(self._waker.reader, self._waker.on_readable)
 
-    # -- file objects ---------------------------------------------------------
+    # -- file descriptors -----------------------------------------------------
 
-    def add_reader(self, fileobj, callback):
+    def add_reader(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is readable (or has hung up)."""
-        self._set(self._readers, fileobj, callback)
+        self._set(_fileno(fileobj), callback, None)
 
-    def remove_reader(self, fileobj):
-        self._set(self._readers, fileobj, None)
+    def remove_reader(self, fileobj: int | FileLike) -> None:
+        self._set(_fileno(fileobj), _idle, None)
 
-    def add_writer(self, fileobj, callback):
+    def add_writer(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is writable (or has failed)."""
-        self._set(self._writers, fileobj, callback)
+        self._set(_fileno(fileobj), None, callback)
 
-    def remove_writer(self, fileobj):
-        self._set(self._writers, fileobj, None)
+    def remove_writer(self, fileobj: int | FileLike) -> None:
+        self._set(_fileno(fileobj), None, _idle)
 
-    def _set(self, callbacks, fileobj, callback):
-        """Install or drop one callback, then tell the selector what is watched."""
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        before = callbacks.get(fd)
-        if callback is not None:
-            self._check_fd_limit(fd)
-            callbacks[fd] = callback
-        else:
-            callbacks.pop(fd, None)
-        events = self.watching(fd)
-        key = self.selector.get_map().get(fd)
+    def watching(self, fileobj: int | FileLike) -> int:
+        """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
+        record = self._fds.get(_fileno(fileobj))
+        return 0 if record is None else record.events
+
+    def _set(self, fd: int, reader: Callable[[], object] | None,
+             writer: Callable[[], object] | None) -> None:
+        """Install or drop a callback (None: leave it), then tell the backend."""
+        record = self._fds.get(fd)
+        if record is None:
+            if reader is _idle or writer is _idle or (reader is None and writer is None):
+                return  # removing what was never there
+            self.backend.check_fd(fd)
+            record = self._fds[fd] = _FdRecord()
+        before = record.reader, record.writer
+        if reader is not None:
+            record.reader = reader
+        if writer is not None:
+            record.writer = writer
         try:
-            if key is None:
-                if events:
-                    self.selector.register(fileobj, events)
-            elif not events:
-                self.selector.unregister(fd)
-            elif events != key.events:
-                self.selector.modify(fd, events)
+            self._sync(fd, record)
         except BaseException:  # e.g. ENOSPC from epoll_ctl: leave things as they were
-            if before is None:
-                callbacks.pop(fd, None)
-            else:
-                callbacks[fd] = before
+            record.reader, record.writer = before
+            if not record.events:
+                del self._fds[fd]
             raise
 
-    def watching(self, fileobj):
-        """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        return (EVENT_READ if fd in self._readers else 0) | (EVENT_WRITE if fd in self._writers else 0)
-
-    def _check_fd_limit(self, fd):
-        if self.fd_limit is not None and fd >= self.fd_limit:
-            raise FdLimitError(
-                f"select() can only watch file descriptors below FD_SETSIZE={self.fd_limit}, "
-                f"and this one is {fd}; use --selector poll or epoll for more connections")
+    def _sync(self, fd: int, record: _FdRecord) -> None:
+        """The one place that tells the backend what a descriptor is watched for."""
+        events = ((EVENT_READ if record.reader is not _idle else 0)
+                  | (EVENT_WRITE if record.writer is not _idle else 0))
+        if events == record.events:
+            return
+        if not record.events:
+            self.backend.register(fd, events)
+        elif not events:
+            self.backend.unregister(fd)
+            del self._fds[fd]
+        else:
+            self.backend.modify(fd, events)
+        record.events = events
 
     # -- callbacks and timers -----------------------------------------------
 
-    def call_soon(self, callback, *args):
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> Timer:
         """Run `callback(*args)` after the current turn's events."""
         timer = Timer(0.0, callback, args)
         self._ready.append(timer)
         return timer
 
-    def call_later(self, delay, callback, *args):
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
         """Run `callback(*args)` in `delay` seconds; returns a cancellable Timer."""
-        timer = Timer(time.monotonic() + delay, callback, args)
-        heapq.heappush(self._timers, timer)
-        return timer
+        return self._timers.push(delay, callback, args)
 
-    def call_soon_threadsafe(self, callback, *args):
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Timer:
         """From another thread: run `callback(*args)` in the loop's thread."""
         timer = self.call_soon(callback, *args)  # deque.append is atomic
-        self._wake()
+        self._waker.wake()
         return timer
 
-    def _wake(self):
-        waker = self._waker
-        if waker is None:
-            return  # the loop is closed: nothing will run the callback anyway
+    # -- errors ---------------------------------------------------------------
+
+    def set_exception_handler(self, handler: ExceptionHandler | None) -> None:
+        """Call `handler(loop, context)` for every callback that raises; None
+        restores the default, which logs the message and the traceback."""
+        self._exception_handler = handler
+
+    def get_exception_handler(self) -> ExceptionHandler | None:
+        return self._exception_handler
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Report an error that a callback did not handle: the one error path."""
+        handler = self._exception_handler
+        if handler is None:
+            return self.default_exception_handler(context)
         try:
-            waker[1].send(b"\0")
-        except (BlockingIOError, InterruptedError):
-            pass  # the socket is full of wake-ups already: the loop will wake
-        except OSError:
-            pass  # closed by close() in the loop's thread meanwhile
+            handler(self, context)
+        except Exception as exc:  # a broken handler must not stop the loop either
+            self.default_exception_handler({"message": "the loop's exception handler raised",
+                                            "exception": exc})
+            self.default_exception_handler(context)
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log `context["message"]` at ERROR, with the exception's traceback."""
+        exc = context.get("exception")
+        message = context.get("message") or "a loop callback raised"
+        log.error("%s", message, exc_info=(type(exc), exc, exc.__traceback__)
+                  if isinstance(exc, BaseException) else None)
+
+    def _callback_raised(self, exc: Exception, callback: Callable[..., object],
+                         what: str) -> None:
+        self.call_exception_handler({"message": f"{what} {_name(callback)} raised",
+                                     "exception": exc, "callback": callback})
 
     # -- signals ------------------------------------------------------------
 
-    def add_signal_handler(self, signum, callback):
+    def add_signal_handler(self, signum: int, callback: Callable[[int], object]) -> None:
         """Run `callback(signum)` in the loop when signal `signum` arrives.
 
-        Must be called from the main thread.  The C-level handler writes the
-        signal number into the waker socket (`signal.set_wakeup_fd`), so a
-        blocked select() returns at once; the Python-level handler does
-        nothing, because the loop dispatches from the number it reads.
+        Must be called from the main thread; see evloop.waking for how.
         """
-        if self._old_wakeup_fd is None:
-            fd = self._waker[1].fileno()
-            self._old_wakeup_fd = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-        self._signal_callbacks[signum] = callback
-        old = signal.signal(signum, _ignore_signal)
-        self._old_signal_handlers.setdefault(signum, old)
-
-    def _open_waker(self):
-        if self._waker is not None:
-            return
-        reader, writer = socket.socketpair()
-        reader.setblocking(False)
-        writer.setblocking(False)
-        self._waker = (reader, writer)
-        self.add_reader(reader, self._on_waker_readable)
-
-    def _on_waker_readable(self):
-        try:
-            data = self._waker[0].recv(4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        for signum in data:
-            callback = self._signal_callbacks.get(signum)
-            if callback is not None:  # 0 is a call_soon_threadsafe wake-up
-                self.call_soon(callback, signum)
+        self._waker.add_signal_handler(signum, callback)
 
     # -- running ------------------------------------------------------------
 
-    def run(self):
+    def run(self) -> None:
         """Run until `stop()` is called."""
         self._running = True
         while self._running:
             self.run_once()
 
-    def stop(self):
+    def stop(self) -> None:
         """Make `run()` return after the current turn."""
         self._running = False
 
-    def run_once(self):
+    def run_once(self) -> None:
+        """One turn: wait, call the ready callbacks, the due timers, the call_soon queue."""
         timeout = self._next_timeout()
-        ready = self._wait(timeout)
+        ready = self.backend.poll(timeout)
         self.now = time.monotonic()
         if self.tracer is not None:
             self.tracer.on_wakeup(self, ready, timeout)
-        readers = self._readers
+        fds = self._fds
         for fd, event in ready:
-            if event == EVENT_READ:  # readable, nothing else: most events by far
+            if event == READABLE:  # readable, nothing else: most events by far
                 # Subscript in a try costs ~170 instructions less per event than
-                # readers.get(fd) and a test for None (callgrind).
+                # fds.get(fd) and a test for None (callgrind).
                 try:
-                    reader = readers[fd]
+                    reader = fds[fd].reader
                 except KeyError:  # removed by an earlier callback this turn
                     continue
-                reader()
+                try:
+                    reader()
+                except Exception as exc:  # free in CPython 3.11+ until one is raised
+                    self._callback_raised(exc, reader, f"the reader of fd {fd}")
             else:
                 self._dispatch_other(fd, event)
-        timers = self._timers
-        if timers and timers[0].when <= self.now:
-            self._run_due_timers()
+        if self._timers.due(self.now):
+            self._ready.extend(self._timers.pop_due(self.now))
         if self._ready:
             self._run_ready()
 
-    def _dispatch_other(self, fd, event):
+    def _dispatch_other(self, fd: int, event: int) -> None:
         """Writable, both, or an error/hang-up (which wakes whichever is watching)."""
-        mask = self.event_mask(event)
-        if mask & EVENT_READ:
-            reader = self._readers.get(fd)
-            if reader is not None:
-                reader()
-        if mask & EVENT_WRITE:
-            writer = self._writers.get(fd)  # looked up after the reader, which may have removed it
-            if writer is not None:
-                writer()
+        mask = event_mask(event)
+        for role, wanted in (("reader", EVENT_READ), ("writer", EVENT_WRITE)):
+            record = self._fds.get(fd)  # looked up again: the reader may have removed it
+            if record is None or not mask & wanted:
+                continue
+            callback = record.reader if wanted == EVENT_READ else record.writer
+            try:
+                callback()
+            except Exception as exc:
+                self._callback_raised(exc, callback, f"the {role} of fd {fd}")
 
-    def _select(self, timeout):
-        """The stock selectors' answer as (fd, mask) pairs, like fastepoll's poll()."""
-        return [(key.fd, mask) for key, mask in self.selector.select(timeout)]
-
-    def _next_timeout(self):
+    def _next_timeout(self) -> float | None:
         if self._ready or not self._running:
             return 0
-        timers = self._timers
-        while timers and timers[0].cancelled:
-            heapq.heappop(timers)
-        if not timers:
-            return None
-        timeout = timers[0].when - time.monotonic()
-        return timeout if timeout > 0 else 0
+        return self._timers.next_timeout()
 
-    def _run_due_timers(self):
-        timers = self._timers
-        now = self.now
-        while timers and timers[0].when <= now:
-            timer = heapq.heappop(timers)
-            if not timer.cancelled:
-                self._ready.append(timer)
-
-    def _run_ready(self):
+    def _run_ready(self) -> None:
         # Only what was queued before this pass runs now; callbacks that
         # queue more wait for the next turn, so the selector is never starved.
         ready = self._ready
         for _ in range(len(ready)):
             timer = ready.popleft()
             if not timer.cancelled:
-                timer.callback(*timer.args)
+                try:
+                    timer.callback(*timer.args)
+                except Exception as exc:
+                    self._callback_raised(exc, timer.callback, "the callback")
 
-    def close(self, ignore=()):
+    def statistics(self) -> LoopStatistics:
+        """How much the loop is watching and holding, for tests and metrics."""
+        records = self._fds.values()
+        return LoopStatistics(
+            selector=self.selector_name,
+            descriptors=len(records),
+            readers=sum(record.reader is not _idle for record in records),
+            writers=sum(record.writer is not _idle for record in records),
+            timers=len(self._timers),
+            ready=sum(not timer.cancelled for timer in self._ready))
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self, ignore: Collection[int] = ()) -> None:
         """Restore signal handlers, except that the signals in `ignore` are
-        ignored from now on, and release the selector."""
-        for signum, old in self._old_signal_handlers.items():
-            signal.signal(signum, signal.SIG_IGN if signum in ignore else old)
-        self._old_signal_handlers.clear()
-        if self._old_wakeup_fd is not None:
-            signal.set_wakeup_fd(self._old_wakeup_fd)
-            self._old_wakeup_fd = None
-        if self._waker is not None:
-            self.remove_reader(self._waker[0])
-            for sock in self._waker:
-                sock.close()
-            self._waker = None
-        self.selector.close()
+        ignored from now on, and release the backend.  A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.remove_reader(self._waker.reader)
+        self._waker.close(ignore)
+        self.backend.close()
 
 
-def _ignore_signal(signum, frame):
-    """Python-level handler: the wake-up fd already carries the signal."""
+def _name(callback: Callable[..., object]) -> str:
+    return getattr(callback, "__qualname__", None) or repr(callback)
+

@@ -17,16 +17,23 @@ thread like any other callback.
 args, callback)` runs `fn(*args)` there and later calls `callback(future)`
 in the loop.  A process pool escapes the GIL for CPU-bound work but needs
 `fn` and its arguments to be picklable (module-level functions).  Handlers
-never see this module: they call `self.offload(fn, *args, then=...)` (see
-evloop.handlers.base), which the connection binds to its server's offloader.
+never see this module: they call `context.offload(fn, *args, then=...)`,
+which the connection passes to its server's offloader.
 """
+
+from __future__ import annotations
 
 import concurrent.futures
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+from typing import Any
 
-from evloop.limits import MAX_PENDING_WORK
+if TYPE_CHECKING:
+    from evloop.loop import Loop
 
 log = logging.getLogger("evloop")
 
@@ -34,7 +41,11 @@ KINDS = ("thread", "process")
 
 
 class Offloader:
-    def __init__(self, loop, kind="thread", workers=None):
+    """A pool for offloaded calls.  Methods for the caller: `submit`, `close`."""
+
+    executor: concurrent.futures.Executor
+
+    def __init__(self, loop: Loop, kind: str = "thread", workers: int | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"offload kind must be one of {', '.join(KINDS)}, not {kind!r}")
         self.loop = loop
@@ -50,33 +61,25 @@ class Offloader:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
         self.pending = 0
 
-    def submit(self, fn, args, callback):
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...],
+               callback: Callable[[Future[Any]], object]) -> Future[Any]:
         """Run fn(*args) in the pool; then callback(future) in the loop's thread."""
         future = self.executor.submit(fn, *args)
         self.pending += 1
         future.add_done_callback(self._done_in_pool_thread(callback))
         return future
 
-    def bind(self, connection):
-        """Make `connection.handler.offload(fn, *args, then=...)` use this pool;
-        `connection.offloaded(future, then)` takes the result in the loop."""
-        def offload(fn, *args, then):
-            connection.pending_work += 1  # its reply is due: closing waits for it
-            if connection.pending_work > MAX_PENDING_WORK:
-                connection.pause()  # backpressure on work, as on output
-            self.submit(fn, args, lambda future: connection.offloaded(future, then))
-        connection.handler.offload = offload
-
-    def _done_in_pool_thread(self, callback):
-        def done(future):
+    def _done_in_pool_thread(self, callback: Callable[[Future[Any]], object]
+                             ) -> Callable[[Future[Any]], None]:
+        def done(future: Future[Any]) -> None:
             # Runs in a pool (or pool-manager) thread: only hand over to the loop.
             self.loop.call_soon_threadsafe(self._finish, callback, future)
         return done
 
-    def _finish(self, callback, future):
+    def _finish(self, callback: Callable[[Future[Any]], object], future: Future[Any]) -> None:
         self.pending -= 1
         callback(future)
 
-    def close(self):
+    def close(self) -> None:
         """Stop the pool without waiting for work nobody will read."""
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -29,9 +29,12 @@ States and transitions
     any but CLOSED --abort------> CLOSED
 
 `close` in INPUT_CLOSED, CLOSING or LINGERING changes nothing: the
-connection is closing already.  `_transition` is the one place the state
+connection is closing already.  The handler hears `pause_writing()` on
+output_high and `resume_writing()` on output_low.  `_transition` is the one place the state
 changes; a pair missing from TRANSITIONS is a bug and raises.
 """
+
+from __future__ import annotations
 
 import enum
 
@@ -44,7 +47,7 @@ class State(enum.Enum):
     LINGERING = "lingering"
     CLOSED = "closed"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.name
 
 
@@ -55,7 +58,7 @@ CLOSING = State.CLOSING
 LINGERING = State.LINGERING
 CLOSED = State.CLOSED
 
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[State, str], State] = {
     (OPEN, "output_high"): PAUSED,
     (PAUSED, "output_low"): OPEN,
     (OPEN, "peer_eof"): INPUT_CLOSED,
@@ -74,7 +77,7 @@ TRANSITIONS.update({(state, "abort"): CLOSED for state in State if state is not 
 FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})
 
 
-def mermaid():
+def mermaid() -> str:
     """The transitions as a Mermaid state diagram (docs/02-anatomy.md shows it)."""
     lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted"]
     for (state, event), new in TRANSITIONS.items():

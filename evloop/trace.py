@@ -14,43 +14,63 @@ step::
     trace: fd 7 127.0.0.1:50122: OPEN -> INPUT_CLOSED (peer_eof)
 """
 
+from __future__ import annotations
+
+import socket
 import sys
+from collections.abc import Callable
+from typing import Any
+from typing import Protocol
 
-from evloop.connection import TRANSITIONS
+from evloop.backends import EVENT_READ
+from evloop.backends import EVENT_WRITE
+from evloop.backends import event_mask
+from evloop.config import Config
 from evloop.connection import Connection
-from evloop.loop import EVENT_READ
-from evloop.loop import EVENT_WRITE
+from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
+from evloop.handlers.context import Reply
+from evloop.loop import Loop
+from evloop.offload import Offloader
+from evloop.states import TRANSITIONS
 
 
-def say(text):
+
+class Traceable(Protocol):
+    """A server, as far as tracing it goes: it builds connections of this class."""
+
+    connection_class: type[Connection]
+
+
+def say(text: str) -> None:
     print(f"trace: {text}", file=sys.stderr, flush=True)
 
 
 class Tracer:
     """Called by the loop after every wait, with the (fd, event) pairs it got."""
 
-    def on_wakeup(self, loop, ready, timeout):
+    def on_wakeup(self, loop: Loop, ready: list[tuple[int, int]], timeout: float | None) -> None:
         waited = "no timeout" if timeout is None else f"timeout {timeout * 1000:.0f} ms"
-        names = ", ".join(f"fd {fd} {mask_name(loop.event_mask(event))}" for fd, event in ready)
+        names = ", ".join(f"fd {fd} {mask_name(event_mask(event))}" for fd, event in ready)
         say(f"wake-up ({waited}): {len(ready)} ready" + (f": {names}" if names else ""))
 
 
-def mask_name(mask):
+def mask_name(mask: int) -> str:
     return ("R" if mask & EVENT_READ else "") + ("W" if mask & EVENT_WRITE else "")
 
 
-def traced_read(label, read):
+def traced_read(label: str, read: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
     """A read(fd, size) that reports what it got."""
-    def sys_read(fd, size):
+    def sys_read(fd: int, size: int) -> bytes:
         data = read(fd, size)
         say(f"{label}: recv {len(data)} B" + (" (EOF: the peer closed its side)" if not data else ""))
         return data
     return sys_read
 
 
-def traced_write(label, write):
+def traced_write(label: str, write: Callable[[int, Any], int]) -> Callable[[int, Any], int]:
     """A write(fd, data) that reports how much the kernel took."""
-    def sys_write(fd, data):
+    def sys_write(fd: int, data: Any) -> int:
         sent = write(fd, data)
         rest = len(data) - sent
         say(f"{label}: send {sent} B" + (f", {rest} B left queued" if rest else ", all sent"))
@@ -58,60 +78,77 @@ def traced_write(label, write):
     return sys_write
 
 
-class TracedHandler:
-    """A handler proxy that reports each answer."""
+class TracedHandler(Handler):
+    """A handler proxy that reports each answer; every other call goes through."""
 
-    def __init__(self, handler, label):
+    def __init__(self, handler: Handler, label: str) -> None:
         self._handler = handler
         self._label = label
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._handler, name)
 
-    def __setattr__(self, name, value):
-        # The connection sets `offload` on its handler (--offload): the real one.
-        if name.startswith("_"):
-            return super().__setattr__(name, value)
-        setattr(self._handler, name, value)
+    def connection_made(self, context: Context) -> Reply:
+        return self._handler.connection_made(context)
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> Reply:
         reply = self._handler.data_received(data)
         name = type(self._handler).__name__
-        answer = "no complete message yet" if reply is None else f"{len(reply)} B reply"
+        answer = "no complete message yet" if reply is None else (
+            f"{len(reply)} B reply" if isinstance(reply, (bytes, bytearray, memoryview))
+            else f"a {type(reply).__name__}, not bytes")
         say(f"{self._label}: handler {name} -> {answer}")
         return reply
+
+    def eof_received(self) -> Reply:
+        return self._handler.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._handler.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        say(f"{self._label}: handler told pause_writing()")
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        say(f"{self._label}: handler told resume_writing()")
+        self._handler.resume_writing()
 
 
 class TracedConnection(Connection):
     """A Connection that reports its system calls and state changes."""
 
-    def __init__(self, loop, sock, peer, handler, limits, on_closed, offloader=None):
+    __slots__ = ("label",)
+
+    def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
+                 config: Config, on_closed: Callable[[Connection], object],
+                 offloader: Offloader | None = None) -> None:
         label = f"fd {sock.fileno()} {peer}"
         say(f"{label}: accepted")
-        super().__init__(loop, sock, peer, TracedHandler(handler, label), limits, on_closed,
+        super().__init__(loop, sock, peer, TracedHandler(handler, label), config, on_closed,
                          offloader)
         self.label = label
         self.sys_read = traced_read(label, self.sys_read)
         self.sys_write = traced_write(label, self.sys_write)
 
-    def _transition(self, event):
+    def _transition(self, event: str) -> None:
         # Report before acting, so the steps print in the order they happen.
         new = TRANSITIONS.get((self.state, event))
         say(f"{self.label}: {self.state!r} -> {new!r} ({event})")
         super()._transition(event)
 
-    def _update_interest(self):
+    def _update_interest(self) -> None:
         before = self.loop.watching(self.fd)
         super()._update_interest()
         after = self.loop.watching(self.fd)
         if after != before:
             say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
 
-    def _send_fin(self):
+    def _send_fin(self) -> None:
         say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
         super()._send_fin()
 
 
-def enable(loop, server):
+def enable(loop: Loop, server: Traceable) -> None:
     loop.tracer = Tracer()
     server.connection_class = TracedConnection

@@ -26,7 +26,13 @@ The parent exits 0 when every worker did; otherwise with the first failing
 worker's code (128 + N for a worker killed by signal N).  A worker that dies
 while the others serve stops them all: this is prefork for speed, not a
 supervisor.
+
+This module knows nothing of handlers or of how a worker serves: `run()`
+is given `serve_one(worker)`, which evloop.serving supplies, and
+`on_ready(address, how)`, which says that every worker listens.
 """
+
+from __future__ import annotations
 
 import logging
 import os
@@ -34,8 +40,13 @@ import select
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
-from evloop.server import bind_socket
+from evloop.config import Config
+from evloop.loop import Loop
+from evloop.sockets import bind_socket
 
 log = logging.getLogger("evloop")
 
@@ -47,72 +58,70 @@ HAVE_REUSEPORT = hasattr(socket, "SO_REUSEPORT")
 class Worker:
     """What a forked worker knows of its place: its number, and how to say it is up."""
 
-    def __init__(self, index, ready_fd, parent_pid, listener=None, udp_socket=None):
+    def __init__(self, index: int, port: int, ready_fd: int, parent_pid: int,
+                 listener: socket.socket | None = None,
+                 udp_socket: socket.socket | None = None) -> None:
         self.index = index
+        self.port = port  # the one port 0 resolved to, in the parent
         self.ready_fd = ready_fd
         self.parent_pid = parent_pid
         self.listener = listener
         self.udp_socket = udp_socket
 
-    def started(self, loop, server):
-        """Called by the worker once its server listens: signals, parent watch, ready."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        loop.add_signal_handler(signal.SIGTERM, lambda signum: server.shutdown())
-        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, server)
+    def started(self, loop: Loop, shutdown: Callable[[], None]) -> None:
+        """Called by the worker once its server listens: parent watch, then ready.
+        (SIGINT is ignored from the fork on; SIGTERM is the server's to catch.)"""
+        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, shutdown)
         os.write(self.ready_fd, b"!")
         os.close(self.ready_fd)
 
-    def _check_parent(self, loop, server):
+    def _check_parent(self, loop: Loop, shutdown: Callable[[], None]) -> None:
         if os.getppid() != self.parent_pid:
             log.warning("worker %d: parent process gone; stopping", self.index)
-            return server.shutdown()
-        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, server)
+            return shutdown()
+        loop.call_later(PARENT_CHECK_INTERVAL, self._check_parent, loop, shutdown)
 
 
-def exit_code(status):
+def exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
-def reserve(options):
+def reserve(config: Config) -> tuple[socket.socket, socket.socket | None, socket.socket | None]:
     """Sockets the parent holds: a reservation (SO_REUSEPORT) or the shared listeners."""
     if HAVE_REUSEPORT:
-        sock = bind_socket(options.host, options.port, socket.SOCK_STREAM, reuse_port=True,
+        sock = bind_socket(config.host, config.port, socket.SOCK_STREAM, reuse_port=True,
                            listen=False)
         return sock, None, None
-    listener = bind_socket(options.host, options.port, socket.SOCK_STREAM, options.backlog)
+    listener = bind_socket(config.host, config.port, socket.SOCK_STREAM, config.backlog)
     udp = None
-    if options.udp:
-        udp = bind_socket(options.host, listener.getsockname()[1], socket.SOCK_DGRAM)
+    if config.udp:
+        udp = bind_socket(config.host, listener.getsockname()[1], socket.SOCK_DGRAM)
     return listener, listener, udp
 
 
-def run(options, handler_class, fd_limit, serve_one):
-    """Fork `options.workers` workers running `serve_one`; supervise; return the exit code."""
-    try:
-        held, listener, udp = reserve(options)
-    except OSError as exc:
-        from evloop.serve import describe_bind_error
-        print(f"evloop.serve: error: {describe_bind_error(exc, options.host, options.port)}",
-              file=sys.stderr)
-        return 2
-    options.port = held.getsockname()[1]
+def run(config: Config, serve_one: Callable[[Worker], int],
+        on_ready: Callable[[Any, str], None]) -> int:
+    """Fork `config.workers` workers running `serve_one`; supervise; return the
+    exit code.  Raises OSError if the port cannot be had."""
+    held, listener, udp = reserve(config)
+    port = held.getsockname()[1]
     ready_read, ready_write = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
     pids = []
-    for index in range(options.workers):
+    for index in range(config.workers):
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(ready_read)
                 if listener is None:
                     held.close()
                 _tag_log_lines(index)
-                worker = Worker(index, ready_write, parent, listener, udp)
-                code = serve_one(options, handler_class, fd_limit, worker=worker)
+                code = serve_one(Worker(index, port, ready_write, parent, listener, udp))
             except BaseException:
                 log.exception("worker %d crashed", index)
             finally:
@@ -120,10 +129,10 @@ def run(options, handler_class, fd_limit, serve_one):
                 os._exit(code)
         pids.append(pid)
     os.close(ready_write)
-    return Supervisor(options, pids, held).run(ready_read)
+    return Supervisor(pids, held, on_ready).run(ready_read)
 
 
-def _tag_log_lines(index):
+def _tag_log_lines(index: int) -> None:
     for handler in logging.getLogger().handlers:
         handler.setFormatter(logging.Formatter(
             f"%(asctime)s evloop[{index}] %(levelname)s %(message)s"))
@@ -132,23 +141,20 @@ def _tag_log_lines(index):
 class Supervisor:
     """The parent: waits for the workers to be ready, forwards signals, reaps them."""
 
-    def __init__(self, options, pids, held):
-        self.options = options
+    def __init__(self, pids: list[int], held: socket.socket,
+                 on_ready: Callable[[Any, str], None]) -> None:
         self.live = set(pids)
         self.held = held
+        self.on_ready = on_ready
         self.stopping = False
         self.code = 0
 
-    def run(self, ready_read):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._on_signal)
+    def run(self, ready_read: int) -> int:
+        old = {signum: signal.signal(signum, self._on_signal)
+               for signum in (signal.SIGINT, signal.SIGTERM)}
         if self._wait_ready(ready_read):
-            protocols = "tcp+udp" if self.options.udp else "tcp"
-            from evloop.server import format_address
-            print(f"evloop: serving {self.options.handler_label} on "
-                  f"{format_address(self.held.getsockname())} ({protocols}), selector "
-                  f"{self.options.selector_label}, {len(self.live)} workers"
-                  f"{' (SO_REUSEPORT)' if HAVE_REUSEPORT else ' (shared listener)'}", flush=True)
+            how = "SO_REUSEPORT" if HAVE_REUSEPORT else "shared listener"
+            self.on_ready(self.held.getsockname(), f"{len(self.live)} workers ({how})")
         while self.live:
             try:
                 pid, status = os.waitpid(-1, 0)
@@ -156,12 +162,12 @@ class Supervisor:
                 break
             self._reaped(pid, exit_code(status))
         self.held.close()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
         log.info("all workers stopped")
         return self.code
 
-    def _wait_ready(self, ready_read):
+    def _wait_ready(self, ready_read: int) -> bool:
         """True once every worker said it listens; False if one failed first."""
         ready = 0
         while ready < len(self.live) and not self.stopping:
@@ -180,24 +186,24 @@ class Supervisor:
         os.close(ready_read)
         return ready == len(self.live) and not self.stopping
 
-    def _on_signal(self, signum, frame):
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:
             log.warning("second stop request: asking workers to reset their connections")
         self.stopping = True
         self._signal_all()
 
-    def _stop_all(self):
+    def _stop_all(self) -> None:
         self.stopping = True
         self._signal_all()
 
-    def _signal_all(self):
+    def _signal_all(self) -> None:
         for pid in self.live:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    def _reaped(self, pid, code):
+    def _reaped(self, pid: int, code: int) -> None:
         if pid not in self.live:
             return
         self.live.discard(pid)

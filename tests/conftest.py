@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from evloop.selecting import available_selectors
+from evloop.backends import available_backends
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTUP = re.compile(r"serving (\S+) on (\S+):(\d+) \((\S+)\), selector (\S+)")
-SELECTORS = [name for name in available_selectors() if name != "auto"]
+SELECTORS = [name for name in available_backends() if name != "auto"]
 
 
 @pytest.fixture(params=SELECTORS)

@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.chat import ChatHandler
+from fakes import FakeContext
 from splits import cuts
 from splits import split_at
 
@@ -14,7 +15,8 @@ class Client:
     def __init__(self, factory, peer):
         self.received = []
         self.handler = factory()
-        self.received.append(self.handler.connection_made(peer, self.received.append))
+        self.context = FakeContext(peer, pushed=self.received)
+        self.received.append(self.handler.connection_made(self.context))
 
     def say(self, data):
         reply = self.handler.data_received(data)
@@ -46,9 +48,9 @@ def test_joins_leaves_and_welcome(room):
     bob = room("b:2")
     assert "* b:2 joined\n" in alice.text()
     assert "1 other(s)" in bob.text()
-    bob.handler.connection_lost()
+    bob.handler.connection_lost(None)
     assert "* b:2 left\n" in alice.text()
-    bob.handler.connection_lost()  # a second call changes nothing
+    bob.handler.connection_lost(None)  # a second call changes nothing
     assert alice.text().count("left") == 1
 
 
@@ -65,8 +67,8 @@ def test_nick_renames_and_announces(room):
 def test_who_and_quit(room):
     alice, _ = room("a:1"), room("b:2")
     assert alice.say(b"/who\n") == b"* here: a:1, b:2\n"
-    assert alice.say(b"/quit\nignored\n") == b"* bye\n"
-    assert alice.handler.wants_close
+    assert alice.say(b"/quit\nignored\n") == b"* bye\n"  # nothing after /quit is read
+    assert alice.context.closed
 
 
 def test_partial_line_waits(room):
@@ -113,3 +115,24 @@ def test_random_bytes_work_or_raise_protocol_error(data, cut_points):
         client.handler.eof_received()
     except ProtocolError:
         pass
+
+
+def test_a_member_who_stops_reading_is_skipped_then_told_what_it_missed(room):
+    alice, bob, carol = room("a:1"), room("b:2"), room("c:3")
+    bob.handler.pause_writing()  # its connection passed high water: it is not reading
+    before = bob.text()
+    alice.say(b"one\ntwo\n")
+    assert bob.text() == before and "a:1: two\n" in carol.text()
+    bob.handler.resume_writing()
+    assert bob.text().endswith("* you missed 2 line(s) while not reading\n")
+    alice.say(b"three\n")
+    assert bob.text().endswith("a:1: three\n")
+    bob.handler.pause_writing()
+    bob.handler.resume_writing()  # nothing missed: nothing said
+    assert bob.text().endswith("a:1: three\n")
+
+
+def test_crlf_and_a_lone_cr_before_the_newline(room):
+    alice, bob = room("a:1"), room("b:2")
+    alice.say(b"dos line\r\nmid\rdle\n")
+    assert "a:1: dos line\n" in bob.text() and "a:1: mid\rdle\n" in bob.text()

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 from conftest import cli_env
-from evloop import client
+from evloop.cli import client
 
 
 def run_client(*args, stdin=""):
@@ -73,7 +73,7 @@ def test_udp_timeout_is_reported():
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
         proc = run_client("--udp", "--timeout", "0.2", "--port", str(port), stdin="lost\n")
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # was 0: a reply that never came is a failure
     assert "no reply within 0.2s" in proc.stderr
 
 
@@ -89,3 +89,66 @@ def test_frame():
     assert client.frame("lenprefix", "héllo") == b"006h\xc3\xa9llo"
     assert client.frame("line", "x") == b"x\n"
     assert client.frame("raw", "x") == b"x"
+
+
+def test_a_mistyped_handler_is_an_error_not_raw_framing(serve):
+    proc = run_client("--handler", "lenprefx", "--port", "1", stdin="x\n")
+    assert proc.returncode == 2
+    assert proc.stderr == ("evloop.client: error: unknown handler 'lenprefx'; the client knows "
+                           "echo, uppercase, lenprefix, chat, slow; for a handler of your own, "
+                           "say --framing raw, lenprefix or line\n")
+
+
+def test_a_raw_reply_longer_than_the_request_is_read_whole(serve):
+    server = serve("--handler", "userhandlers.reverse:Doubler")
+    proc = run_client("--handler", "Doubler", "--framing", "raw", "--port", str(server.port),
+                      stdin="ab\ncd\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ab ab\ncd cd\n"  # before: "ab " and then "ab" as cd's reply
+
+
+def test_the_chat_client_exits_after_quit_while_its_input_is_still_open(serve):
+    server = serve("--handler", "chat")
+    proc = subprocess.Popen([sys.executable, "-m", "evloop.client", "--handler", "chat",
+                             "--port", str(server.port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=cli_env())
+    try:
+        proc.stdin.write("/quit\n")
+        proc.stdin.flush()  # and the input stays open, as a terminal's does
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("* bye") and "Broken pipe" not in err
+
+
+def test_the_chat_client_ends_when_the_server_closes(serve):
+    server = serve("--handler", "chat")
+    proc = subprocess.Popen([sys.executable, "-m", "evloop.client", "--handler", "chat",
+                             "--port", str(server.port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=cli_env())
+    try:
+        assert "welcome" in proc.stdout.readline()
+        server.stop()
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_slow_over_udp_prints_no_extra_blank_line(serve):
+    server = serve("--handler", "slow", "--udp", "--work-ms", "0")
+    proc = run_client("--handler", "slow", "--udp", "--port", str(server.port), stdin="one\ntwo\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "one\ntwo\n"
+
+
+def test_version():
+    proc = run_client("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("python3 -m evloop.client 0.")

@@ -8,70 +8,24 @@ import pytest
 
 import evloop.connection as connection_module
 import evloop.states as states_module  # its essay lists the transitions
-from evloop.connection import CLOSED
-from evloop.connection import CLOSING
-from evloop.connection import INPUT_CLOSED
-from evloop.connection import LINGERING
-from evloop.connection import OPEN
-from evloop.connection import PAUSED
-from evloop.connection import TRANSITIONS
+from evloop import Config
+from evloop.backends import EVENT_READ
+from evloop.backends import EVENT_WRITE
+from evloop.connection import READERS
 from evloop.connection import Connection
-from evloop.limits import Limits
-from evloop.connection import State
 from evloop.handlers.echo import EchoHandler
 from evloop.handlers.lenprefix import LenPrefixHandler
-from evloop.loop import EVENT_READ
-from evloop.loop import EVENT_WRITE
 from evloop.loop import Loop
-
-
-class Pair:
-    """A Connection on one end of a socketpair, a plain socket on the other."""
-
-    def __init__(self, selector, handler=None, limits=None, sndbuf=None):
-        self.loop = Loop(selector)
-        server_sock, self.client = socket.socketpair()
-        if sndbuf:
-            server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        server_sock.setblocking(False)
-        self.client.settimeout(5)
-        self.closed = []
-        self.conn = Connection(self.loop, server_sock, "peer:1", handler or EchoHandler(),
-                               limits or Limits(), self.closed.append)
-        self.conn.start()
-
-    def turn(self, times=1):
-        for _ in range(times):
-            self.loop.run_once()
-
-    def run_until(self, predicate, turns=2000):
-        self.loop._running = True
-        for _ in range(turns):
-            if predicate():
-                return
-            self.loop.call_later(0.01, lambda: None)  # never block forever
-            self.loop.run_once()
-        raise AssertionError(f"not reached: {self.conn!r}")
-
-    def close(self):
-        self.client.close()
-        if self.conn.state is not CLOSED:
-            self.conn.abort("test over")
-        self.loop.close()
-
-
-@pytest.fixture
-def pair(selector):
-    made = []
-
-    def make(**kwargs):
-        p = Pair(selector, **kwargs)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
+from evloop.states import CLOSED
+from evloop.states import CLOSING
+from evloop.states import FLUSHING_STATES
+from evloop.states import INPUT_CLOSED
+from evloop.states import LINGERING
+from evloop.states import OPEN
+from evloop.states import PAUSED
+from evloop.states import TRANSITIONS
+from evloop.states import State
+from pairs import pair  # noqa: F401  (a fixture)
 
 
 def test_echo_round_trip_sends_at_once_without_write_interest(pair):
@@ -83,7 +37,7 @@ def test_echo_round_trip_sends_at_once_without_write_interest(pair):
 
 
 def test_partial_writes_are_queued_and_write_interest_dropped_after(pair):
-    p = pair(sndbuf=4096, limits=Limits(high_water=1 << 30, low_water=1, max_output=1 << 31))
+    p = pair(sndbuf=4096, config=Config(high_water=1 << 30, low_water=1, max_output=1 << 31))
     blob = bytes(range(256)) * 4096  # 1 MiB
     p.conn.write(blob)
     assert p.conn.out and p.loop.watching(p.conn.fd) == EVENT_READ | EVENT_WRITE
@@ -97,8 +51,8 @@ def test_partial_writes_are_queued_and_write_interest_dropped_after(pair):
 
 
 def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
-    limits = Limits(high_water=64 * 1024, low_water=16 * 1024, max_output=1 << 30)
-    p = pair(limits=limits, sndbuf=8192)
+    limits = Config(high_water=64 * 1024, low_water=16 * 1024, max_output=1 << 30)
+    p = pair(config=limits, sndbuf=8192)
     p.client.setblocking(False)
     sent = hashlib.sha256()
     total_sent = 0
@@ -188,7 +142,7 @@ def test_peer_gone_is_an_ordinary_disconnect(pair, caplog):
 
 
 def test_idle_timeout_closes_a_silent_connection(pair):
-    p = pair(limits=Limits(idle_timeout=0.05))
+    p = pair(config=Config(idle_timeout=0.05))
     p.run_until(lambda: p.conn.state is LINGERING)
     assert p.client.recv(10) == b""
     p.client.close()
@@ -196,14 +150,14 @@ def test_idle_timeout_closes_a_silent_connection(pair):
 
 
 def test_idle_timeout_counts_complete_messages_not_bytes(pair):
-    p = pair(handler=LenPrefixHandler(), limits=Limits(idle_timeout=0.2))
+    p = pair(handler=LenPrefixHandler(), config=Config(idle_timeout=0.2))
     p.client.sendall(b"00")
     p.run_until(lambda: p.conn.state is not OPEN, turns=5000)
     assert p.conn.state in (LINGERING, CLOSED)
 
 
 def test_max_output_disconnects_a_slow_reader(pair, caplog):
-    p = pair(limits=Limits(high_water=1024, low_water=512, max_output=4096), sndbuf=4096)
+    p = pair(config=Config(high_water=1024, low_water=512, max_output=4096), sndbuf=4096)
     with caplog.at_level(logging.WARNING, logger="evloop"):
         for _ in range(100):
             p.conn.write(b"y" * 1000)
@@ -216,7 +170,7 @@ def test_max_output_disconnects_a_slow_reader(pair, caplog):
 def test_close_flushes_sends_fin_and_lingers_until_peer_eof(pair):
     p = pair(sndbuf=4096)
     p.conn.write(b"z" * 200000)
-    p.conn.close()
+    p.conn.begin_close()
     assert p.conn.state is CLOSING
     p.conn.write(b"more")  # still accepted while flushing
     received = b""
@@ -239,6 +193,7 @@ def test_abort_with_reset(pair):
     p.conn.abort("test", reset=True)
     assert p.conn.state is CLOSED
     p.conn.close()  # closing twice is harmless
+    p.conn.begin_close()
     p.conn.write(b"ignored")
 
 
@@ -270,21 +225,25 @@ def test_docstring_lists_exactly_the_transition_table():
 
 
 def test_the_reader_follows_the_state(pair):
-    assert connection_module.FLUSHING_STATES == {INPUT_CLOSED, CLOSING}
+    assert FLUSHING_STATES == {INPUT_CLOSED, CLOSING}
+    assert READERS == {OPEN: Connection.on_readable, LINGERING: Connection._discard_input}
     p = pair()
     fd = p.conn.fd
-    assert p.conn.state is OPEN and p.loop._readers[fd] == p.conn.on_readable
+    assert p.conn.state is OPEN and p.conn.reader is Connection.on_readable
+    assert p.loop.watching(fd) == EVENT_READ
     p.conn.pause()
-    assert p.conn.state is PAUSED and fd not in p.loop._readers
+    assert p.conn.state is PAUSED and p.conn.reader is None
     assert p.loop.watching(fd) == 0
-    p.conn.close()  # nothing pending: FIN at once, then discard input until EOF
-    assert p.conn.state is LINGERING and p.loop._readers[fd] == p.conn._discard_input
+    p.conn.begin_close()  # nothing pending: FIN at once, then discard input until EOF
+    assert p.conn.state is LINGERING and p.conn.reader is Connection._discard_input
+    assert p.loop.watching(fd) == EVENT_READ
     p.client.sendall(b"late input, dropped")
     p.turn()
     assert p.conn.state is LINGERING
     p.client.shutdown(socket.SHUT_WR)
     p.run_until(lambda: p.conn.state is CLOSED)
-    assert fd not in p.loop._readers and p.loop.watching(fd) == 0
+    assert p.conn.reader is None and p.loop.watching(fd) == 0
+    assert p.loop.statistics().readers == 1  # the loop's own waker only
     assert p.conn.fd == -1  # a late read or write fails with EBADF
     assert p.client.recv(100) == b""
 
@@ -293,7 +252,7 @@ def test_spurious_wakeups_read_nothing_and_change_nothing(pair):
     p = pair()
     p.conn.on_readable()  # nothing to read: EAGAIN, no state change
     assert p.conn.state is OPEN
-    p.conn.close()
+    p.conn.begin_close()
     assert p.conn.state is LINGERING
     p.conn._discard_input()
     assert p.conn.state is LINGERING
@@ -301,7 +260,7 @@ def test_spurious_wakeups_read_nothing_and_change_nothing(pair):
 
 def test_a_read_error_while_lingering_drops_the_connection(pair):
     p = pair()
-    p.conn.close()
+    p.conn.begin_close()
 
     def reset(fd, size):
         raise ConnectionResetError(104, "Connection reset by peer")
@@ -315,11 +274,8 @@ class PushesFirst(EchoHandler):
     """Pushes a line before answering: a chat-like handler."""
 
     def data_received(self, data):
-        self.push(b"pushed\n")
+        self.context.push(b"pushed\n")
         return data
-
-    def connection_made(self, peer, push):
-        self.push = push
 
 
 def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pair):

@@ -3,12 +3,15 @@
 Each ```sh block is a list of commands, one per line, run in order per
 document with bash, from the repository root, with EVLOOP_PORT set to a free
 port (the default port of evloop.serve, evloop.client, the bench variants
-and the Python load generator).  A document's commands are sorted into:
+and the Python load generator), and every `12000` in a command or a Python
+block replaced by that port too.  `python3` is the interpreter running the
+tests (the venv's).  A document's commands are sorted into:
 
-- servers (`python -m evloop.serve ...`, `python -m bench.<variant> ...`):
-  started in the background; the test waits for their startup line, keeps
-  the server up for the commands after it, and stops it with SIGINT (it must
-  exit 0) when the next server starts or the document ends;
+- servers (`python3 -m evloop.serve ...`, `python3 -m bench.<variant> ...`,
+  or `python3 -m NAME` for a NAME.py written from the document): started in
+  the background; the test waits for their startup line, keeps the server
+  up for the commands after it, and stops it with SIGINT (it must exit 0)
+  when the next server starts or the document ends;
 - long commands (scripts/test, scripts/bench, the bench runner,
   scripts/count-instructions): not run (the first is what runs this test,
   the others take minutes to half an hour), but every flag
@@ -42,9 +45,9 @@ from evloop import states
 DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
                               if name.endswith(".md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-SERVER = re.compile(r"^python -m (evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
+SERVER = re.compile(r"^python3 -m (evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
 LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
-        "python -m bench.runner": ["-m", "bench.runner"],
+        "python3 -m bench.runner": ["-m", "bench.runner"], "python3 -m bench.ab": ["-m", "bench.ab"],
         "scripts/count-instructions": ["-m", "bench.instructions"]}
 EXITS = re.compile(r"#\s*exits (\d+)\s*$")
 
@@ -77,14 +80,21 @@ class Session:
 
     def __init__(self, tmp_path):
         self.env = cli_env()
-        self.env["EVLOOP_PORT"] = str(free_port())
+        self.port = str(free_port())
+        self.env["EVLOOP_PORT"] = self.port
         self.env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{self.env['PYTHONPATH']}"
         self.tmp = tmp_path
         self.server = None
 
+    def shell(self, line):
+        """The command as bash runs it: this port, this interpreter."""
+        line = without_comment(line).replace("12000", self.port)
+        return re.sub(r"(^|\| *)python3 ", lambda m: m.group(1) + shlex.quote(sys.executable) + " ",
+                      line)
+
     def start_server(self, line):
         self.stop_server()
-        self.server = subprocess.Popen(["bash", "-c", "exec " + without_comment(line)], cwd=ROOT,
+        self.server = subprocess.Popen(["bash", "-c", "exec " + self.shell(line)], cwd=ROOT,
                                        env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        stdin=subprocess.DEVNULL, text=True)
         first = self.server.stdout.readline()
@@ -107,7 +117,7 @@ class Session:
     def check_flags(self, line):
         argv = shlex.split(without_comment(line))
         program = next(module for prefix, module in LONG.items() if line.startswith(prefix))
-        assert os.access(os.path.join(ROOT, argv[0]), os.X_OK) or argv[0] == "python", line
+        assert os.access(os.path.join(ROOT, argv[0]), os.X_OK) or argv[0] == "python3", line
         run = subprocess.run([sys.executable, *program, "--help"], cwd=ROOT, env=self.env,
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert run.returncode == 0, f"{line!r}: --help failed: {run.stderr[-500:]}"
@@ -118,7 +128,7 @@ class Session:
     def run(self, line):
         match = EXITS.search(line)
         expected = int(match.group(1)) if match else 0
-        run = subprocess.run(["bash", "-c", without_comment(line)], cwd=ROOT, env=self.env,
+        run = subprocess.run(["bash", "-c", self.shell(line)], cwd=ROOT, env=self.env,
                              input="hello\n", capture_output=True, text=True, timeout=150)
         assert run.returncode == expected, (
             f"{line!r} exited {run.returncode}, not {expected}:\n{run.stdout[-800:]}\n{run.stderr[-800:]}")
@@ -128,14 +138,17 @@ class Session:
 @pytest.mark.timeout(280)
 @pytest.mark.parametrize("path", DOCS)
 def test_every_command_in_the_docs_runs(path, tmp_path):
+    session = Session(tmp_path)
+    written = set()
     for lang, body in blocks(path):
         first = body.splitlines()[0] if body else ""
         if lang == "python" and re.match(r"# (\w+)\.py$", first):
-            (tmp_path / first[2:]).write_text(body)
-    session = Session(tmp_path)
+            (tmp_path / first[2:]).write_text(body.replace("12000", session.port))
+            written.add(first[2:-3])
+    own_servers = {f"python3 -m {module}" for module in written}
     try:
         for line in commands(path):
-            if SERVER.match(line):
+            if SERVER.match(line) or without_comment(line) in own_servers:
                 session.start_server(line)
             elif line.startswith(tuple(LONG)):
                 session.check_flags(line)
@@ -151,7 +164,22 @@ def test_every_command_in_the_docs_runs(path, tmp_path):
 def test_docs_have_commands():
     counted = {path: len(list(commands(path))) for path in DOCS}
     assert all(counted.values()), counted
-    assert len(DOCS) >= 6  # the README and five chapters
+    assert len(DOCS) >= 7  # the README and six chapters
+
+
+def test_the_readme_is_a_front_door():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    assert len(text.splitlines()) <= 250
+    assert "python3 -m evloop.serve --handler lenprefix" in text and "scripts/test" in text
+    assert not re.search(r"(^|[\s`])python -m", text, re.M), "python3: many machines have no python"
+    assert "evloop.run(" in text and "--framing line" in text
+
+
+def test_the_docs_say_python3():
+    for path in DOCS:
+        for line in commands(path):
+            assert not re.search(r"(^|\| *)python ", line), f"{path}: {line}"
 
 
 def test_state_diagram_in_the_docs_is_the_state_table():

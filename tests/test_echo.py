@@ -1,6 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fakes import FakeContext
 from evloop.handlers.echo import EchoHandler
 from splits import byte_by_byte
 from splits import cuts
@@ -26,4 +27,4 @@ def test_echo_any_split(data, cut_points):
 
 
 def test_echo_datagram():
-    assert EchoHandler().datagram_received(b"ping") == b"ping"
+    assert EchoHandler().datagram_received(b"ping", FakeContext()) == b"ping"

@@ -1,4 +1,6 @@
-"""The layering rule: handlers do no I/O, the loop knows no handler."""
+"""The layering rules, read from the source: handlers do no I/O, the loop knows
+no handler, the library never imports its command lines, bench/ uses the
+public API, and no module of evloop/ imports itself back through others."""
 
 import ast
 import pathlib
@@ -6,36 +8,120 @@ import pathlib
 import evloop
 
 PACKAGE = pathlib.Path(evloop.__file__).parent
+ROOT = PACKAGE.parent
 IO_MODULES = {"socket", "selectors", "select", "ssl", "asyncio", "socketserver", "threading"}
+# `python3 -m evloop.serve` (and client, scan) must keep working: these three
+# modules only run evloop.cli's main under `if __name__ == "__main__"`.
+COMMAND_SHIMS = {"serve.py", "client.py", "scan.py"}
 
 
-def imported_modules(path):
+def imported_modules(path, top_level_only=False):
     tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    for node in nodes:
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            yield node.module or ""
+            if node.level:  # a relative import: evloop uses none, keep it so
+                yield "." * node.level + (node.module or "")
+            else:
+                yield node.module or ""
+                for alias in node.names:  # `from evloop import trace` imports evloop.trace
+                    yield f"{node.module}.{alias.name}"
+
+
+def module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def library_files():
+    return [path for path in PACKAGE.rglob("*.py")
+            if "cli" not in path.relative_to(PACKAGE).parts[:1]
+            and not (path.parent == PACKAGE and path.name in COMMAND_SHIMS)]
 
 
 def test_handlers_import_no_io_modules():
     handler_files = sorted((PACKAGE / "handlers").glob("*.py"))
-    assert len(handler_files) >= 5
+    assert len(handler_files) >= 7
     for path in handler_files:
         for module in imported_modules(path):
             assert module.split(".")[0] not in IO_MODULES, f"{path.name} imports {module}"
+            assert not module.startswith("."), f"{path.name}: relative import {module}"
 
 
 def test_loop_imports_no_handler_and_no_connection():
-    for module in imported_modules(PACKAGE / "loop.py"):
-        # Choosing and driving a selector is the loop's own business.
-        assert module in ("evloop.selecting", "evloop.fastepoll") or not module.startswith("evloop"), \
-            f"loop.py imports {module}"
+    """The loop's own parts only: the backend, the timer heap, the waker."""
+    allowed = {"evloop.backends", "evloop.timers", "evloop.waking"}
+    for name in ("loop.py", "backends.py", "timers.py", "waking.py"):
+        for module in imported_modules(PACKAGE / name):
+            if module.startswith("evloop"):
+                assert module in allowed or module.rsplit(".", 1)[0] in allowed, \
+                    f"{name} imports {module}"
 
 
-def test_connection_knows_handlers_only_by_their_error_type():
-    modules = set(imported_modules(PACKAGE / "connection.py"))
-    assert {m for m in modules if m.startswith("evloop.handlers")} == {"evloop.handlers.base"}
+def test_connection_knows_handlers_only_by_their_api():
+    modules = {m for m in imported_modules(PACKAGE / "connection.py") if m.startswith("evloop.handlers")}
+    assert {m.rsplit(".", 1)[0] if m.count(".") > 2 else m for m in modules} <= {
+        "evloop.handlers.base", "evloop.handlers.context"}
+
+
+def test_the_library_never_imports_its_command_lines():
+    files = library_files()
+    assert len(files) >= 20
+    for path in files:
+        for module in imported_modules(path):
+            assert not module.startswith("evloop.cli"), f"{path.relative_to(ROOT)} imports {module}"
+
+
+def test_the_command_shims_import_nothing_when_imported():
+    for name in COMMAND_SHIMS:
+        path = PACKAGE / name
+        assert not list(imported_modules(path, top_level_only=True)), f"{name} imports at top level"
+        assert f"evloop.cli.{name[:-3]}" in set(imported_modules(path)), name
+
+
+def test_bench_uses_only_the_public_api():
+    public = {"evloop", *(f"evloop.{name}" for name in evloop.__all__)}
+    files = sorted((ROOT / "bench").glob("*.py"))
+    assert len(files) >= 15
+    for path in files:
+        for module in imported_modules(path):
+            if module.startswith("evloop"):
+                assert module in public, f"bench/{path.name} imports {module}"
+
+
+def test_no_import_circle_anywhere_in_evloop():
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        graph[name] = set()
+        for module in imported_modules(path):
+            # `from evloop.x import name`: the module evloop.x (or evloop.x.name, if a module)
+            graph[name].add(module)
+    modules = set(graph)
+    for name, targets in graph.items():
+        graph[name] = {t for t in targets if t in modules and t != name and t != "evloop"}
+    seen, stack, circles = {}, [], []
+
+    def visit(node):
+        seen[node] = "open"
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if seen.get(target) == "open":
+                circles.append(stack[stack.index(target):] + [target])
+            elif target not in seen:
+                visit(target)
+        stack.pop()
+        seen[node] = "done"
+
+    for node in sorted(graph):
+        if node not in seen:
+            visit(node)
+    assert len(graph) >= 25
+    assert not circles, circles
 
 
 def test_modules_stay_small():
@@ -46,3 +132,12 @@ def test_modules_stay_small():
         first_code = tree.body[1 if essay else 0].lineno if len(tree.body) > 1 else 1
         code_lines = len(path.read_text().splitlines()) - first_code + 1
         assert code_lines <= 300, f"{path.name} has {code_lines} lines after its essay"
+        assert essay, f"{path.relative_to(ROOT)} opens with no essay"
+
+
+def test_the_public_api_is_what_init_exports():
+    for name in evloop.__all__:
+        assert hasattr(evloop, name), name
+    for name in ("Handler", "LineHandler", "ProtocolError", "Config", "Server", "Loop", "run"):
+        assert name in evloop.__all__
+    assert (PACKAGE / "py.typed").exists()

@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fakes import FakeContext
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.lenprefix import LenPrefixHandler
 from evloop.handlers.lenprefix import encode
@@ -82,9 +83,9 @@ def test_eof_mid_message_is_a_protocol_error():
 
 
 def test_datagram_holds_whole_messages():
-    assert LenPrefixHandler().datagram_received(b"003abc002de") == b"003abc002de"
+    assert LenPrefixHandler().datagram_received(b"003abc002de", FakeContext()) == b"003abc002de"
     with pytest.raises(ProtocolError):
-        LenPrefixHandler().datagram_received(b"005ab")
+        LenPrefixHandler().datagram_received(b"005ab", FakeContext())
 
 
 def test_split_frames_and_payloads():

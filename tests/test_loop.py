@@ -1,15 +1,19 @@
+import logging
 import os
+import selectors
 import signal
 import socket
 import threading
 
 import pytest
 
-from evloop.loop import EVENT_READ
-from evloop.loop import EVENT_WRITE
+from evloop.backends import EVENT_READ
+from evloop.backends import EVENT_WRITE
+from evloop.backends import FD_SETSIZE
+from evloop.backends import FdLimitError
+from evloop.backends import SelectorsBackend
+from evloop.timers import MIN_CANCELLED_TO_COMPACT
 from evloop.loop import Loop
-from evloop.selecting import FD_SETSIZE
-from evloop.selecting import FdLimitError
 
 
 def run_until(loop, predicate, turns=200):
@@ -35,7 +39,7 @@ def test_readers_and_writers_are_called_while_installed(selector):
     loop.run_once()
     assert seen == ["w", "r"]
     loop.remove_reader(a)
-    assert loop.watching(a) == 0 and a.fileno() not in loop.selector.get_map()
+    assert loop.watching(a) == 0 and loop.statistics().descriptors == 1  # the waker
     seen.clear()
     loop.call_later(0.01, lambda: None)
     loop.run_once()
@@ -233,19 +237,152 @@ def test_a_refusal_by_the_selector_leaves_the_callbacks_as_they_were(selector, m
     loop = Loop(selector)
     a, b = socket.socketpair()
     refuse = mock.Mock(side_effect=OSError(errno.ENOSPC, "No space left on device"))
-    monkeypatch.setattr(loop.selector, "register", refuse)
+    monkeypatch.setattr(loop.backend, "register", refuse)
     with pytest.raises(OSError):
         loop.add_reader(a, lambda: None)  # e.g. epoll's max_user_watches reached
-    assert loop.watching(a) == 0 and a.fileno() not in loop._readers
+    assert loop.watching(a) == 0 and loop.statistics().readers == 1  # the waker
     monkeypatch.undo()
     reader = lambda: None  # noqa: E731
     loop.add_reader(a, reader)
-    monkeypatch.setattr(loop.selector, "modify", refuse)
+    monkeypatch.setattr(loop.backend, "modify", refuse)
     with pytest.raises(OSError):
         loop.add_writer(a, lambda: None)
-    assert loop.watching(a) == EVENT_READ and loop._readers[a.fileno()] is reader
+    assert loop.watching(a) == EVENT_READ and loop.statistics().writers == 0
     monkeypatch.undo()
+    b.send(b"x")
+    calls = []
     loop.remove_reader(a)
+    loop.add_reader(a, lambda: calls.append(a.recv(1)))
+    loop.run_once()
+    assert calls == [b"x"]
+    loop.remove_reader(a)
+    loop.close()
+    a.close()
+    b.close()
+
+
+# -- one error path: a callback that raises is reported, and the loop goes on --
+
+def raiser(message):
+    def callback(*args):
+        raise ValueError(message)
+    return callback
+
+
+def test_a_raising_timer_is_logged_once_and_the_loop_goes_on(selector, caplog):
+    loop = Loop(selector)
+    fired = []
+    loop.call_later(0.01, raiser("timer"))
+    loop.call_soon(raiser("soon"))
+    loop.call_later(0.03, lambda: (fired.append("after"), loop.stop()))
+    with caplog.at_level(logging.ERROR, logger="evloop"):
+        loop.run()  # before: the ValueError ended run()
+    assert fired == ["after"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.exc_info[1].args[0] for r in errors] == ["soon", "timer"]
+    assert all("raised" in r.getMessage() for r in errors)
+    loop.close()
+
+
+def test_a_raising_reader_or_writer_is_reported_and_others_still_run(selector):
+    loop = Loop(selector)
+    reports = []
+    loop.set_exception_handler(lambda lp, context: reports.append(context))
+    (a, b), (c, d) = socket.socketpair(), socket.socketpair()
+    seen = []
+    loop.add_reader(a, raiser("reader"))
+    loop.add_writer(a, raiser("writer"))
+    loop.add_reader(c, lambda: seen.append(c.recv(10)))
+    b.send(b"x")
+    d.send(b"y")
+    loop.run_once()
+    assert seen == [b"y"]
+    assert sorted(str(r["exception"]) for r in reports) == ["reader", "writer"]
+    assert {r["message"].split(" raised")[0].split(" of ")[0] for r in reports} == {"the reader", "the writer"}
+    assert loop.get_exception_handler() is not None
+    loop.set_exception_handler(None)
+    assert loop.get_exception_handler() is None
+    for sock in (a, b, c, d):
+        loop.remove_reader(sock)
+        loop.remove_writer(sock)
+        sock.close()
+    loop.close()
+
+
+def test_a_broken_exception_handler_falls_back_to_logging(caplog):
+    loop = Loop()
+    loop.set_exception_handler(raiser("handler"))
+    loop.call_soon(raiser("callback"))
+    with caplog.at_level(logging.ERROR, logger="evloop"):
+        loop.run_once()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("exception handler raised" in m for m in messages)
+    assert any("the callback" in m for m in messages)
+    loop.close()
+
+
+def test_keyboard_interrupt_still_leaves_run():
+    loop = Loop()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    loop.close()
+
+
+def test_statistics_count_what_the_loop_holds(selector):
+    loop = Loop(selector)
+    a, b = socket.socketpair()
+    base = loop.statistics()  # the waker: one descriptor, one reader
+    assert (base.selector, base.descriptors, base.readers, base.writers) == (selector, 1, 1, 0)
+    loop.add_reader(a, lambda: None)
+    loop.add_writer(a, lambda: None)
+    timer = loop.call_later(10, print)
+    loop.call_soon(print)
+    stats = loop.statistics()
+    assert (stats.descriptors, stats.readers, stats.writers, stats.timers, stats.ready) == (2, 2, 1, 1, 1)
+    timer.cancel()
+    assert loop.statistics().timers == 0
+    loop.remove_reader(a)
+    loop.remove_writer(a)
+    assert loop.statistics().descriptors == 1
+    loop.close()
+    assert loop.is_closed()
+    loop.close()  # twice is harmless
+    a.close()
+    b.close()
+
+
+def test_cancelled_timers_do_not_pile_up_in_the_heap():
+    loop = Loop()
+    keep = loop.call_later(100, print)
+    for _ in range(1000):  # a handler re-arming its own timeout on every message
+        loop.call_later(100, print).cancel()
+    assert len(loop._timers.timers) <= 2 * MIN_CANCELLED_TO_COMPACT + 2
+    assert loop.statistics().timers == 1
+    keep.cancel()
+    loop._running = True
+    assert loop._next_timeout() is None and loop.statistics().timers == 0
+    loop.close()
+
+
+def test_any_selectors_class_can_be_a_backend():
+    """kqueue and /dev/poll come through SelectorsBackend; PollSelector stands in here."""
+    loop = Loop(SelectorsBackend(selectors.PollSelector))
+    assert loop.selector_name == "poll"
+    a, b = socket.socketpair()
+    seen = []
+    loop.add_reader(a, lambda: seen.append(a.recv(10)))
+    loop.add_writer(a, lambda: seen.append("w"))
+    b.send(b"x")
+    loop.run_once()
+    assert seen == [b"x", "w"]
+    loop.remove_writer(a)
+    loop.remove_reader(a)
+    loop.remove_reader(a)  # twice is harmless
     loop.close()
     a.close()
     b.close()

@@ -10,11 +10,11 @@ import pytest
 
 from conftest import ROOT
 from conftest import cli_env
-from evloop.scan import ScanError
-from evloop.scan import Scanner
-from evloop.scan import check_target
-from evloop.scan import parse_ports
-from evloop.scan import scan_sequential
+from evloop.cli.scan import ScanError
+from evloop.cli.scan import Scanner
+from evloop.cli.scan import check_target
+from evloop.cli.scan import parse_ports
+from evloop.cli.scan import scan_sequential
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from conftest import cli_env
 from conftest import ServerProcess
 from conftest import recv_exactly
 from conftest import recv_until_eof
-from evloop.serve import parse_size
+from evloop.cli.options import parse_size
 
 
 def test_startup_line_names_handler_selector_and_address(serve):
@@ -36,19 +36,23 @@ def test_signal_stops_cleanly_with_exit_0(serve, sig):
 
 LATE_SIGNAL = """
 import os, signal, sys, threading
-from evloop.loop import Loop
-from evloop.serve import _close_ignoring_signals
+import evloop
+from evloop.cli import serve
 if sys.argv[1] == "thread":  # e.g. an --offload pool thread: it may take the signal
     threading.Thread(target=threading.Event().wait, args=(30,), daemon=True).start()
-loop = Loop()
-loop.add_signal_handler(signal.SIGTERM, print)
-close = loop.close
-def close_then_signal(*args, **kwargs):  # the worst moment: the loop has just let go
-    close(*args, **kwargs)
+close = evloop.Loop.close
+def close_then_signal(loop, *args, **kwargs):  # the worst moment: the loop has just let go
+    close(loop, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGTERM)
-loop.close = close_then_signal
-_close_ignoring_signals(loop)
-assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+evloop.Loop.close = close_then_signal
+def run(handler, config):  # evloop.run, stopped by the first SIGTERM it gets
+    server = evloop.Server(handler, config)
+    server.loop.call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+    server.serve_forever()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    return 0
+serve.run = run
+assert serve.main(["--port", "0"]) == 0
 print("survived")
 """
 
@@ -182,26 +186,58 @@ def test_unknown_handler_lists_the_builtins():
     assert "unknown handler 'nope'; built-in handlers: echo, uppercase, lenprefix, chat" in proc.stderr
 
 
-def test_bad_flag_prints_usage():
+def test_bad_flag_is_one_line_without_the_usage():
     proc = run_serve("--no-such-flag")
-    assert proc.returncode == 2 and proc.stderr.startswith("usage:")
+    assert proc.returncode == 2
+    assert proc.stderr == "evloop.serve: error: unrecognized arguments: --no-such-flag (see --help)\n"
 
 
 @pytest.mark.parametrize("args, message", [
     (["--handler", "chat", "--udp"], "cannot run over UDP"),
-    (["--low-water", "1M", "--high-water", "64K"], "--low-water must be below --high-water"),
-    (["--max-output", "1K"], "--max-output must be above --high-water"),
+    (["--low-water", "1M", "--high-water", "64K"],
+     "--high-water (65536) must be greater than --low-water (1048576)"),
+    (["--high-water", "1K", "--low-water", "64K"],
+     "--high-water (1024) must be greater than --low-water (65536)"),
+    (["--max-output", "1K"], "--max-output (1024) must be greater than --high-water (262144)"),
     (["--port", "70000"], "outside 0-65535"),
+    (["--port", "-1"], "argument --port: port -1 is outside 0-65535"),
+    (["--workers", "0"], "--workers (0) must be between 1 and 256"),
+    (["--max-message", "0"], "--max-message (0) must be at least 1"),
+    (["--max-connections", "0"], "--max-connections (0) must be at least 1"),
+    (["--backlog", "many"], "argument --backlog: not a whole number: 'many'"),
     (["--high-water", "lots"], "not a size"),
-    (["--idle-timeout", "-1"], "cannot be negative"),
+    (["--idle-timeout", "-1"], "a time must be 0 or more seconds"),
     (["--selector", "iocp"], "invalid choice"),
-    (["--handler", "userhandlers.reverse:Missing"], "has no class 'Missing'"),
-    (["--handler", "no_such_module:X"], "cannot import 'no_such_module'"),
+    (["--handler", "userhandlers.reverse:Missing"], "module 'userhandlers.reverse' has no 'Missing'"),
+    (["--handler", "userhandlers.reverse:NotAHandler"], "it is a class, but not a Handler subclass"),
+    (["--handler", "no_such_module:X"], "no module named 'no_such_module'"),
 ])
 def test_bad_options_are_one_line_errors(args, message):
     proc = run_serve(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "usage:" not in proc.stderr
+
+
+def test_version_and_help_name_the_command():
+    proc = run_serve("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("python3 -m evloop.serve 0.")
+    assert "usage: python3 -m evloop.serve" in run_serve("--help").stdout
+    assert "--work-ms" not in run_serve("--help").stdout
+    slow_help = run_serve("--handler", "slow", "--help").stdout
+    assert "options of the slow handler" in slow_help and "--work-ms" in slow_help
+
+
+def test_the_console_script_names_itself(tmp_path):
+    """An installed `evloop-serve --help` says evloop-serve, not python -m."""
+    script = tmp_path / "evloop-serve"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom evloop.cli.serve import main\n"
+                      f"sys.exit(main())\n")
+    script.chmod(0o755)
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=30, env=cli_env())
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: evloop-serve")
 
 
 def test_user_handler_by_module_and_class(serve):

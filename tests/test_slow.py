@@ -11,11 +11,12 @@ from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
 from evloop.loop import Loop
 from evloop.offload import Offloader
+from fakes import connected
 from splits import split_at
 
 
 def test_inline_work_echoes_each_complete_line():
-    handler = SlowHandler(work_ms=0)
+    handler = connected(SlowHandler(work_ms=0))
     assert handler.data_received(b"one\ntw") == b"one\n"
     assert handler.data_received(b"o\nthree\n") == b"two\nthree\n"
     assert handler.data_received(b"partial") is None
@@ -25,16 +26,22 @@ def test_inline_work_echoes_each_complete_line():
 
 @pytest.mark.parametrize("cut", range(1, 12))
 def test_any_split_gives_the_same_echo(cut):
-    handler = SlowHandler(work_ms=0)
+    handler = connected(SlowHandler(work_ms=0))
     wire = b"alpha\nbeta\ngamma\n"
     out = b"".join(handler.data_received(part) or b"" for part in split_at(wire, [cut, cut * 3]))
     assert out == wire
 
 
 def test_a_line_over_max_message_is_a_protocol_error():
-    handler = SlowHandler(max_message=10, work_ms=0)
+    handler = connected(SlowHandler(max_message=10, work_ms=0))
     with pytest.raises(ProtocolError):
         handler.data_received(b"x" * 11)
+    handler = connected(SlowHandler(max_message=10, work_ms=0))
+    with pytest.raises(ProtocolError, match="max-message 10"):  # was accepted: split on \r
+        handler.data_received(b"x" * 25 + b"\r" + b"y" * 24 + b"\n")
+    handler = connected(SlowHandler(max_message=10, work_ms=0))
+    assert handler.data_received(b"x" * 10 + b"\r") is None  # a CRLF may follow
+    assert handler.data_received(b"\n") == b"x" * 10 + b"\n"
 
 
 def test_unknown_work_kind_is_refused():
@@ -43,10 +50,11 @@ def test_unknown_work_kind_is_refused():
 
 
 def test_offloaded_results_are_sent_in_arrival_order():
-    handler = SlowHandler(work_ms=0)
     pending = []
-    handler.offload = lambda fn, *args, then: pending.append(then)  # a pool that waits
-    assert handler.data_received(b"a\nb\nc\n") is None
+    # A pool that waits: offload() returns None, and `then` runs when the test says.
+    handler = connected(SlowHandler(work_ms=0),
+                        offload_to=lambda fn, args, then: pending.append(then))
+    assert handler.data_received(b"a\nb\nc\n") == b""  # three lines, no reply yet
     assert pending[2](0) == b""          # c is done first: it must wait for a and b
     assert pending[0](0) == b"a\n"
     assert pending[1](0) == b"b\nc\n"
@@ -153,10 +161,12 @@ def test_trace_with_offload_still_offloads(serve):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--handler", "echo", "--work-ms", "5"], "--work-ms applies only to handlers that take it"),
-    (["--handler", "lenprefix", "--work", "cpu"], "--work applies only to handlers that take it"),
-    (["--handler", "slow", "--offload-workers", "0"], "--offload-workers must be between 1 and 1024"),
+    (["--handler", "echo", "--work-ms", "5"], "unrecognized arguments: --work-ms 5"),
+    (["--handler", "lenprefix", "--work", "cpu"], "unrecognized arguments: --work cpu"),
+    (["--handler", "slow", "--offload-workers", "0"], "--offload-workers (0) must be between 1 and 1024"),
     (["--handler", "slow", "--offload", "gpu"], "invalid choice"),
+    (["--handler", "slow", "--work-ms", "-1"], "--work-ms ('-1') is not valid"),
+    (["--handler", "slow", "--work", "dance"], "invalid choice: 'dance'"),
 ])
 def test_bad_slow_and_offload_options_are_refused(args, message):
     import subprocess
@@ -165,6 +175,7 @@ def test_bad_slow_and_offload_options_are_refused(args, message):
     result = subprocess.run([sys.executable, "-m", "evloop.serve", "--port", "0", *args],
                             capture_output=True, text=True, timeout=30, env=cli_env(), cwd=ROOT)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
 @pytest.mark.parametrize("offload", ["none", "thread"])
@@ -193,14 +204,14 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     """A client that pipelines faster than the pool works is paused, then resumed."""
     from concurrent.futures import Future
 
-    from evloop.connection import OPEN, PAUSED, Connection
-    from evloop.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK, Limits
+    from evloop import Config
+    from evloop.connection import Connection
+    from evloop.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK
+    from evloop.states import OPEN, PAUSED
 
     class PoolThatWaits:
         def __init__(self):
             self.callbacks = []
-
-        bind = Offloader.bind
 
         def submit(self, fn, args, callback):
             self.callbacks.append(callback)
@@ -209,7 +220,7 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     server_side, client = socket.socketpair()
     server_side.setblocking(False)
     pool = PoolThatWaits()
-    conn = Connection(loop, server_side, "peer", SlowHandler(work_ms=0), Limits(idle_timeout=0),
+    conn = Connection(loop, server_side, "peer", SlowHandler(work_ms=0), Config(idle_timeout=0),
                       lambda c: None, pool)
     try:
         conn.start()

@@ -1,6 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fakes import FakeContext
 from evloop.handlers.uppercase import UppercaseHandler
 from splits import byte_by_byte
 from splits import cuts
@@ -28,4 +29,4 @@ def test_any_split(data, cut_points):
 
 
 def test_uppercase_datagram():
-    assert UppercaseHandler().datagram_received(b"udp sentence") == b"UDP SENTENCE"
+    assert UppercaseHandler().datagram_received(b"udp sentence", FakeContext()) == b"UDP SENTENCE"

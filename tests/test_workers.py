@@ -93,7 +93,7 @@ def test_workers_on_a_taken_port_fail_in_one_line():
 @pytest.mark.parametrize("count", ["0", "-1", "999"])
 def test_bad_worker_counts_are_refused(count):
     result = run_serve("--workers", count, "--port", "0")
-    assert result.returncode == 2 and "--workers must be between 1 and 256" in result.stderr
+    assert result.returncode == 2 and f"--workers ({count}) must be between 1 and 256" in result.stderr
 
 
 def test_exit_codes_of_workers():

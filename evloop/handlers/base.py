@@ -1,116 +1,160 @@
 """The handler API: sans-IO protocol objects that turn bytes into replies.
 
-A handler never sees a socket.  The connection that owns it feeds it what
-`recv()` returned and sends whatever it answers; the same handler class
-therefore runs unchanged under evloop's loop, a thread per client, a
-socketserver, or asyncio (see bench/).  This is the h11 idea: protocol code
-is a pure function of its input, which makes it easy to test byte by byte.
+A handler never sees a socket.  Whoever runs it feeds it what `recv()`
+returned and sends whatever it answers; the same handler class therefore
+runs unchanged under evloop's loop, a thread per client, a socketserver, or
+asyncio (see bench/).  This is the h11 idea: protocol code is a pure
+function of its input, which makes it easy to test byte by byte.
 
 The grammar of calls, as in asyncio's protocols, is::
 
-    connection_made  data_received*  eof_received?  connection_lost
+    connection_made(context)  data_received(data)*  eof_received()?  connection_lost(exc)
 
-and every call except the last may answer bytes to send.
+and every call except the last may answer bytes to send.  `connection_lost`
+comes after the call that ended the connection has returned, never in the
+middle of it, so a chat broadcast that disconnects a member is safe.
+`pause_writing()` / `resume_writing()` may come in between: the client is
+not reading its replies fast enough, and has stopped being read (see
+evloop.limits).
 
 The answer of `data_received` carries two facts:
 
 * `None`: no message was completed by this input (a partial message is
   buffered).  Nothing is sent.
-* bytes, possibly empty: at least one message was completed; send these.
+* bytes (or bytearray, memoryview), possibly empty: at least one message was
+  completed; send these.
 
 The difference matters only to `--idle-timeout`, which closes a connection
 that completes no message for that long (a slowloris client dribbling one
-byte at a time completes none).
+byte at a time completes none).  Any other answer (a str, say) is a bug in
+the handler, treated as if it had raised.
 
-To close the connection after the current reply, set `self.wants_close`.  To
-reject bad input, raise `ProtocolError(reason, reply=...)`: the connection
-sends `reply` (the answers due before the bad input), logs the reason with
-the peer's address, and closes.
+To reject bad input, raise `ProtocolError(reason, reply=...)`: the
+connection sends `reply` (the answers due before the bad input), logs the
+reason with the peer's address, and closes.  Any other exception costs the
+handler its connection only: it is logged with its traceback and the
+connection is dropped.
 
-A handler with slow work in it calls `self.offload(fn, *args, then=...)`
-instead of `fn` (see `offload` below and the `slow` handler).
-
-Override `data_received`; optionally `connection_made`, `eof_received`,
-`connection_lost`.  The class attributes say what the server may do with it.
+Over UDP each datagram is a whole conversation (`datagram_received`): by
+default made, received, end of input and lost, in one go, with the replies
+sent back as one datagram.
 """
 
-import functools
+from __future__ import annotations
 
-DEFAULT_MAX_MESSAGE = 65536
+import dataclasses
+import functools
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import ClassVar
+
+from evloop.handlers.context import Context
+from evloop.handlers.context import Reply
+from evloop.limits import DEFAULT_MAX_MESSAGE
+
+BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
 class ProtocolError(Exception):
     """The peer broke the protocol; `reply` holds the answers due before."""
 
-    def __init__(self, reason, reply=b""):
+    def __init__(self, reason: str, reply: bytes | bytearray | memoryview = b"") -> None:
         super().__init__(reason)
         self.reason = reason
         self.reply = reply
 
 
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option a handler class takes from its server's configuration.
+
+    The command line offers it as `--NAME` (underscores as dashes), and
+    `Config(handler_options={NAME: value})` sets it from Python.
+    """
+
+    help: str
+    type: Callable[[str], Any] = str
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` converted by `type`; ValueError naming the option if it is wrong."""
+        try:
+            converted = value if isinstance(value, bool) else self.type(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"handler option {name} ({value!r}) is not valid: {exc}") from None
+        if self.choices is not None and converted not in self.choices:
+            raise ValueError(f"handler option {name} ({value!r}) must be one of: "
+                             f"{', '.join(map(str, self.choices))}")
+        return converted
+
+
 class Handler:
-    """Base class for evloop handlers.  Subclass and override `data_received`."""
+    """Base class for evloop handlers.  Subclass it and override `data_received`.
+
+    Methods that may be overridden: `data_received` (required),
+    `connection_made`, `eof_received`, `connection_lost`, `pause_writing`,
+    `resume_writing`, `datagram_received`, and the class method `factory`.
+
+    Attributes a handler may use: `self.context` (set by `connection_made`;
+    see evloop.handlers.context) and `self.max_message`.
+
+    Class variables: `supports_udp`, `busy_message`, `options`.
+    """
 
     #: Can the handler answer a datagram on its own (no connection state)?
-    supports_udp = True
+    supports_udp: ClassVar[bool] = True
     #: Sent to a client refused because the server is full (line protocols).
-    busy_message = b""
-    #: Set to True to close the connection once the replies are sent.
-    wants_close = False
+    busy_message: ClassVar[bytes] = b""
+    #: The options the handler takes from the server's configuration, by name.
+    options: ClassVar[Mapping[str, Option]] = {}
 
-    def __init__(self, max_message=DEFAULT_MAX_MESSAGE):
+    context: Context
+
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self.max_message = max_message
-        # Also an instance attribute: the connection reads it after every
-        # message, and CPython finds an instance's own attribute faster than
-        # a class's (about 80 instructions per message, by callgrind).
-        self.wants_close = False
-
-    #: Names of keyword options the server may pass from its command line
-    #: (the slow handler takes work_ms and work).
-    options = ()
 
     @classmethod
-    def factory(cls, max_message=DEFAULT_MAX_MESSAGE, **options):
+    def factory(cls, max_message: int = DEFAULT_MAX_MESSAGE,
+                **options: Any) -> Callable[[], Handler]:
         """Return a zero-argument callable making one handler per connection.
 
-        Handlers that share state between connections (chat's room) override
-        this to build the shared object once.
+        `options` are the declared `options`, already checked.  Handlers that
+        share state between connections (chat's room) override this to build
+        the shared object once.
         """
         return functools.partial(cls, max_message=max_message, **options)
 
-    def connection_made(self, peer, push):
-        """A client connected from `peer` ("host:port").
+    def connection_made(self, context: Context) -> Reply:
+        """A client connected.  Keeps `context`; return a greeting or None.
 
-        `push(data)` sends bytes to this client outside a reply, for example
-        when another client's chat line arrives.  Return a greeting or None.
+        An override should call `super().connection_made(context)` or keep
+        the context itself.
         """
+        self.context = context
         return None
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> Reply:
         """Bytes arrived.  Return the reply bytes, or None for "no message yet"."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define data_received")
 
-    def eof_received(self):
+    def eof_received(self) -> Reply:
         """The peer will send no more.  Return final bytes or None."""
         return None
 
-    def connection_lost(self):
-        """The connection is gone; release shared state."""
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone (`exc`: the socket error, if one ended it)."""
 
-    def offload(self, fn, *args, then):
-        """Run `fn(*args)` away from the event loop, then `then(result)`.
+    def pause_writing(self) -> None:
+        """The client's unsent replies passed high water: it is not reading."""
 
-        Under evloop with `--offload thread|process`, the connection replaces
-        this method: `fn` runs in a pool, this returns None at once, and
-        `then(result)` is called later in the loop's thread; the bytes it
-        returns are sent like a reply (None: nothing).  Without a pool (and
-        under the bench's threaded servers) the call runs here and now, and
-        this returns what `then` returned.  See evloop.offload.
-        """
-        return then(fn(*args))
+    def resume_writing(self) -> None:
+        """The client's unsent replies drained to low water."""
 
-    def datagram_received(self, data):
-        """Answer one datagram as a whole conversation: data, then end of input."""
-        reply = self.data_received(data) or b""
-        tail = self.eof_received()
-        return reply + tail if tail else reply
+    def datagram_received(self, data: bytes, context: Context) -> Reply:
+        """Answer one datagram as a whole conversation: made, data, end, lost."""
+        parts = [self.connection_made(context), self.data_received(data), self.eof_received()]
+        self.connection_lost(None)
+        return b"".join(part for part in parts if part)
+

@@ -6,11 +6,17 @@ way before the client calls `recv(1024)`.  Returning the very bytes object
 received costs no copy.
 """
 
+from __future__ import annotations
+
 from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
 
 
 class EchoHandler(Handler):
     """Send every byte back."""
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> bytes:
         return data
+
+    def datagram_received(self, data: bytes, context: Context) -> bytes:
+        return data  # no state, no greeting: the conversation is the datagram

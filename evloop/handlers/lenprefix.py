@@ -29,8 +29,14 @@ more than echo's `return data`; `isdigit()` and `int()` on the header cost
 parsed the slow way).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
+from evloop.handlers.context import Reply
+from evloop.limits import DEFAULT_MAX_MESSAGE
 
 HEADER_SIZE = 3
 MAX_PAYLOAD = 999
@@ -38,14 +44,14 @@ HEADERS = [str(n).zfill(HEADER_SIZE).encode("ascii") for n in range(MAX_PAYLOAD 
 LENGTHS = {header: n for n, header in enumerate(HEADERS)}
 
 
-def encode(payload):
+def encode(payload: bytes) -> bytes:
     """Frame `payload` (at most 999 bytes) as the labs' clients do."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"a lenprefix payload is at most {MAX_PAYLOAD} bytes, not {len(payload)}")
     return str(len(payload)).zfill(HEADER_SIZE).encode("ascii") + payload
 
 
-def split_frames(data, max_payload=MAX_PAYLOAD):
+def split_frames(data: bytes, max_payload: int = MAX_PAYLOAD) -> int:
     """Return the end offset of the last complete frame at the start of `data`.
 
     Raises ProtocolError at the first malformed header, with `reply` set to
@@ -65,14 +71,14 @@ def split_frames(data, max_payload=MAX_PAYLOAD):
     return pos
 
 
-def _header_problem(header, max_payload):
+def _header_problem(header: bytes, max_payload: int) -> str:
     # bytes.isdigit() accepts only b"0"-b"9": no sign, space or Unicode digit.
     if not header.isdigit():
         return f"bad length header {header!r}: expected 3 ASCII digits"
     return f"message of {int(header)} bytes is over --max-message {max_payload}"
 
 
-def payloads(frames):
+def payloads(frames: bytes) -> Iterator[bytes]:
     """Yield the payloads of a run of complete frames."""
     pos = 0
     while pos < len(frames):
@@ -84,11 +90,11 @@ def payloads(frames):
 class LenPrefixHandler(Handler):
     """Answer each 3-digit length-prefixed message with itself."""
 
-    def __init__(self, max_message=MAX_PAYLOAD):
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         super().__init__(max_message=min(max_message, MAX_PAYLOAD))
         self.partial = b""
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> Reply:
         if self.partial:
             data = self.partial + data
         else:
@@ -106,7 +112,7 @@ class LenPrefixHandler(Handler):
         self.partial = data[end:]
         return data[:end] if end else None
 
-    def eof_received(self):
+    def eof_received(self) -> Reply:
         if self.partial:
             raise ProtocolError(f"connection closed in the middle of a message "
                                 f"({len(self.partial)} bytes of it received)")

@@ -7,11 +7,17 @@ is answered as soon as it arrives, with ASCII letters uppercased by
 text intact).
 """
 
+from __future__ import annotations
+
 from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
 
 
 class UppercaseHandler(Handler):
     """Send every byte back, ASCII letters uppercased."""
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> bytes:
+        return data.upper()
+
+    def datagram_received(self, data: bytes, context: Context) -> bytes:
         return data.upper()

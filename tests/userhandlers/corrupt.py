@@ -7,9 +7,9 @@ from evloop.handlers import Handler
 
 
 class CorruptEcho(Handler):
-    def connection_made(self, peer, push):
+    def connection_made(self, context):
         self.seen = 0
-        return None
+        return super().connection_made(context)
 
     def data_received(self, data):
         before, self.seen = self.seen, self.seen + len(data)

@@ -11,4 +11,4 @@ def divide(line):
 
 class FailingWork(Handler):
     def data_received(self, data):
-        return self.offload(divide, data, then=lambda line: line)
+        return self.context.offload(divide, data, then=lambda line: line)

@@ -14,3 +14,10 @@ class ReverseLines(Handler):
 
 class NotAHandler:
     pass
+
+
+class Doubler(Handler):
+    """Answers each chunk twice over: a raw reply longer than its request."""
+
+    def data_received(self, data):
+        return data + b" " + data

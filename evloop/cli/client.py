@@ -1,0 +1,280 @@
+"""`python3 -m evloop.client`: the labs' client, done right.
+
+Reads lines from the keyboard (or from a pipe, for scripts), sends each in
+the handler's framing, and prints the reply.  Unlike the lab clients it
+never assumes that one `recv()` returns one whole reply.
+
+Framings, chosen from `--handler` (a built-in name) unless `--framing` says
+otherwise, which it must for a handler of your own:
+
+* raw (echo, uppercase): the line as typed, no newline, sent with one
+  `sendall()` as in Kurose and Ross.  A raw reply has no end marker, so the
+  client reads until the server pauses: at least as many bytes as it sent
+  (or `--timeout`), then until nothing more comes for QUIET seconds.
+* lenprefix: `str(n).zfill(3)` then the payload; the reply is one frame.
+* line (chat, slow, your own line protocols): the line plus b"\\n".  Lines
+  from the server are printed as they arrive, because chat lines come from
+  others: one `selectors` loop watches the keyboard and the socket, a small
+  event loop of its own.  The client ends when the server closes (after
+  `/quit`, say) or, once the input ends, when the server has answered.
+
+With `--udp`, each line is one datagram and each reply one datagram; a
+reply that never comes is reported, and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import selectors
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+from typing import TextIO
+
+from evloop.cli.options import Parser
+from evloop.cli.options import default_port
+from evloop.cli.options import parse_port
+from evloop.cli.options import parse_seconds
+from evloop.handlers.lenprefix import HEADER_SIZE
+from evloop.handlers.lenprefix import MAX_PAYLOAD
+from evloop.handlers.lenprefix import encode
+from evloop.limits import DEFAULT_PORT
+
+COMMAND = "evloop.client"
+FRAMINGS = {"echo": "raw", "uppercase": "raw", "lenprefix": "lenprefix", "chat": "line",
+            "slow": "line"}
+QUIET = 0.1  # seconds of silence that end a raw reply
+
+
+class ClientError(Exception):
+    """A failure to report in one line."""
+
+
+def frame(framing: str, line: str) -> bytes:
+    """The bytes to send for one typed line."""
+    payload = line.encode("utf-8")
+    if framing == "lenprefix":
+        if len(payload) > MAX_PAYLOAD:
+            raise ClientError(f"a lenprefix message is at most {MAX_PAYLOAD} bytes; "
+                              f"this line is {len(payload)}")
+        return encode(payload)
+    if framing == "line":
+        return payload + b"\n"
+    return payload
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """Read exactly `size` bytes (the labs' recv_all); ClientError on EOF."""
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 65536))
+        if not chunk:
+            raise ClientError("the server closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_until_pause(sock: socket.socket, expected: int, timeout: float | None) -> bytes:
+    """A raw reply: `expected` bytes or what came within `timeout`, then more
+    until the server is QUIET.  ClientError if it closed before any byte."""
+    chunks: list[bytes] = []
+    got = 0
+    while True:
+        sock.settimeout(timeout if got < expected else QUIET)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            if not got:
+                raise
+            break
+        if not chunk:
+            if not got:
+                raise ClientError("the server closed the connection")
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    sock.settimeout(timeout)
+    return b"".join(chunks)
+
+
+def read_reply(sock: socket.socket, framing: str, request: bytes, timeout: float | None) -> bytes:
+    """Read one reply to `request`."""
+    if framing == "lenprefix":
+        header = recv_exactly(sock, HEADER_SIZE)
+        if not header.isdigit():
+            raise ClientError(f"the server sent a bad header {header!r}")
+        return recv_exactly(sock, int(header))
+    return recv_until_pause(sock, len(request), timeout)
+
+
+def show(data: bytes) -> None:
+    print(data.decode("utf-8", "replace"), flush=True)
+
+
+def lines_from(stream: TextIO, prompt: bool) -> Iterator[str]:
+    while True:
+        if prompt:
+            print("> ", end="", flush=True)
+        line = stream.readline()
+        if not line:
+            return
+        yield line.rstrip("\r\n")
+
+
+def run_tcp(sock: socket.socket, framing: str, stream: TextIO, prompt: bool,
+            timeout: float | None) -> int:
+    if framing == "line":
+        return run_line_mode(sock, stream, timeout)
+    for line in lines_from(stream, prompt):
+        try:
+            request = frame(framing, line)
+        except ClientError as exc:
+            print(f"{COMMAND}: {exc}", file=sys.stderr)
+            continue
+        if not request:
+            continue  # an empty raw line has no reply to wait for
+        sock.sendall(request)
+        show(read_reply(sock, framing, request, timeout))
+    return 0
+
+
+def input_fd(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
+def run_line_mode(sock: socket.socket, stream: TextIO, timeout: float | None) -> int:
+    """Send what is typed while printing what arrives, until the server closes."""
+    fd = input_fd(stream)
+    if fd is None:  # a stream in memory (tests): send it all, then read to the end
+        for line in lines_from(stream, False):
+            sock.sendall(frame("line", line))
+        end_of_input(sock)
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        if fd is not None:
+            selector.register(fd, selectors.EVENT_READ)
+        typing = fd is not None
+        pending = b""
+        while True:
+            ready = selector.select(None if typing else timeout)
+            if not ready:
+                return 0  # the input is over and the server said nothing for --timeout
+            for key, _ in ready:
+                if key.fileobj is sock:
+                    data = sock.recv(65536)
+                    if not data:
+                        return 0  # the server closed: /quit, or our EOF answered
+                    sys.stdout.write(data.decode("utf-8", "replace"))
+                    sys.stdout.flush()
+                    continue
+                assert fd is not None
+                data = os.read(fd, 65536)
+                if data:
+                    *lines, pending = (pending + data).split(b"\n")
+                    sock.sendall(b"".join(line.rstrip(b"\r") + b"\n" for line in lines))
+                else:  # the input ended: its last partial line, then our FIN
+                    selector.unregister(fd)
+                    typing = False
+                    if pending:
+                        sock.sendall(pending.rstrip(b"\r") + b"\n")
+                    end_of_input(sock)
+
+
+def end_of_input(sock: socket.socket) -> None:
+    """No more lines: FIN, and the server answers with its last replies and EOF."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def run_udp(sock: socket.socket, address: Any, framing: str, stream: TextIO, prompt: bool,
+            timeout: float) -> int:
+    lost = 0
+    for line in lines_from(stream, prompt):
+        try:
+            request = frame(framing, line)
+        except ClientError as exc:
+            print(f"{COMMAND}: {exc}", file=sys.stderr)
+            continue
+        sock.sendto(request, address)
+        try:
+            reply, _ = sock.recvfrom(65535)
+        except socket.timeout:
+            print(f"{COMMAND}: no reply within {timeout:g}s (UDP may lose datagrams)",
+                  file=sys.stderr)
+            lost += 1
+            continue
+        if framing == "lenprefix":
+            reply = reply[HEADER_SIZE:]
+        elif framing == "line":
+            reply = reply.removesuffix(b"\n")  # print() ends the line
+        show(reply)
+    return 1 if lost else 0
+
+
+def build_parser() -> Parser:
+    parser = Parser(COMMAND, description="Send typed (or piped) lines to an evloop server "
+                                         "and print the replies.")
+    parser.add_argument("--handler", default="echo",
+                        help=f"the server's handler, which picks the framing: "
+                             f"{', '.join(FRAMINGS)} (default: echo)")
+    parser.add_argument("--framing", choices=["raw", "lenprefix", "line"],
+                        help="the framing, for a handler of your own (or to override)")
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=parse_port, default=default_port(),
+                        help=f"server port (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
+    parser.add_argument("--udp", action="store_true", help="one datagram per line")
+    parser.add_argument("--timeout", type=parse_seconds, default=5.0,
+                        help="seconds to wait for a reply; 0 = for ever (default: 5)")
+    return parser
+
+
+def choose_framing(parser: Parser, options: argparse.Namespace) -> str:
+    if options.framing:
+        return str(options.framing)
+    if options.handler not in FRAMINGS:
+        parser.fail(f"unknown handler {options.handler!r}; the client knows "
+                    f"{', '.join(FRAMINGS)}; for a handler of your own, say "
+                    f"--framing raw, lenprefix or line")
+    return FRAMINGS[options.handler]
+
+
+def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    framing = choose_framing(parser, options)
+    stream = stream or sys.stdin
+    prompt = stream.isatty()
+    timeout = options.timeout or None
+    where = f"{options.host}:{options.port}"
+    try:
+        if options.udp:
+            info = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_DGRAM)[0]
+            with socket.socket(info[0], socket.SOCK_DGRAM) as sock:
+                sock.settimeout(timeout)
+                return run_udp(sock, info[4], framing, stream, prompt, options.timeout)
+        with socket.create_connection((options.host, options.port), timeout=timeout) as sock:
+            return run_tcp(sock, framing, stream, prompt, timeout)
+    except ConnectionRefusedError:
+        print(f"{COMMAND}: error: connection refused: no server is listening on {where}",
+              file=sys.stderr)
+    except socket.timeout:
+        print(f"{COMMAND}: error: no reply from {where} within {options.timeout:g}s",
+              file=sys.stderr)
+    except (ClientError, OSError) as exc:
+        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""`python3 -m evloop.serve`: run a handler as a server from the command line.
+
+This module only translates: flags into an `evloop.Config`, `--handler`
+into a handler class (evloop.loading), and then `evloop.run()`.  Every
+error a user can cause (a bad value, a taken port, a handler that does not
+load) ends in one line and exit code 2, never a traceback.
+
+The handler's own options (the slow handler's --work-ms and --work) are
+not named here: the arguments are parsed twice, first for --handler, then
+with the options that handler class declares (`Handler.options`), so
+`--handler slow --help` lists them and `--work-ms` with echo is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import re
+import signal
+import sys
+from typing import Any
+
+from evloop.backends import available_backends
+from evloop.cli.options import Parser
+from evloop.cli.options import default_port
+from evloop.cli.options import parse_count
+from evloop.cli.options import parse_port
+from evloop.cli.options import parse_seconds
+from evloop.cli.options import parse_size
+from evloop.config import Config
+from evloop.handlers.base import Handler
+from evloop.limits import DEFAULT_HIGH_WATER
+from evloop.limits import DEFAULT_LOW_WATER
+from evloop.limits import DEFAULT_MAX_CONNECTIONS
+from evloop.limits import DEFAULT_MAX_MESSAGE
+from evloop.limits import DEFAULT_MAX_OUTPUT
+from evloop.limits import DEFAULT_PORT
+from evloop.loading import BUILTIN
+from evloop.loading import HandlerLoadError
+from evloop.loading import load_handler
+from evloop.server import check_handler
+from evloop.serving import LOG_FORMAT
+from evloop.serving import run
+from evloop.sockets import describe_bind_error
+
+COMMAND = "evloop.serve"
+CONFIG_FIELDS = [field.name for field in dataclasses.fields(Config) if field.name != "handler_options"]
+
+
+def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Parser:
+    parser = Parser(COMMAND,
+                    description="Serve a handler over TCP (and UDP) from one single-threaded "
+                                "event loop.",
+                    epilog="Stop with Ctrl-C or SIGTERM: replies already due are delivered "
+                           "first.  A handler's own options appear with --handler NAME --help.")
+    add = parser.add_argument
+    add("--handler", default="echo",
+        help=f"{', '.join(BUILTIN)}, or module:ClassName (default: echo)")
+    add("--host", default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
+    add("--port", type=parse_port, default=default_port(),
+        help=f"port to bind; 0 picks a free one (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
+    add("--udp", action="store_true", help="also serve the handler over UDP on the same port")
+    add("--backlog", type=parse_count, default=128, help="listen() backlog (default: 128)")
+    add("--selector", default="auto", choices=available_backends(),
+        help="the kernel's readiness call (default: auto, the best the platform has)")
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        help="log level on stderr (default: info)")
+    add("--trace", action="store_true",
+        help="narrate every wake-up, recv, send and state change on stderr (for learning)")
+    add("--max-message", type=parse_size, default=DEFAULT_MAX_MESSAGE,
+        help=f"longest message or line in bytes; longer is a protocol error "
+             f"(default: {DEFAULT_MAX_MESSAGE}; lenprefix is at most 999 anyway)")
+    add("--high-water", type=parse_size, default=DEFAULT_HIGH_WATER,
+        help="stop reading from a client whose pending output passes this (default: 256K)")
+    add("--low-water", type=parse_size, default=DEFAULT_LOW_WATER,
+        help="resume reading once its output drains to this (default: 64K)")
+    add("--max-output", type=parse_size, default=DEFAULT_MAX_OUTPUT,
+        help="disconnect a client whose pending output passes this, e.g. a chat "
+             "client that stops reading (default: 8M)")
+    add("--idle-timeout", type=parse_seconds, default=300.0,
+        help="close a connection that completes no message for this long; 0 = never "
+             "(default: 300)")
+    add("--max-connections", type=parse_count, default=DEFAULT_MAX_CONNECTIONS,
+        help="refuse clients beyond this many at once (default: 10000)")
+    add("--offload", choices=["none", "thread", "process"], default="none",
+        help="run handlers' offload() calls in a thread or process pool instead of "
+             "in the loop (default: none)")
+    add("--offload-workers", type=parse_count, default=None,
+        help="pool size for --offload (default: 32 threads, or one process per core)")
+    add("--workers", type=parse_count, default=1,
+        help="pre-fork this many server processes sharing the port (SO_REUSEPORT), "
+             "one event loop per core (default: 1)")
+    add("--drain-timeout", type=parse_seconds, default=5.0,
+        help="at shutdown, how long to wait for replies to drain (default: 5)")
+    if handler is not None and handler.options:
+        group = parser.add_argument_group(f"options of the {spec} handler")
+        for name, option in handler.options.items():
+            group.add_argument(flag(name), dest=f"handler_option_{name}", default=None,
+                               choices=option.choices, metavar=None if option.choices else "VALUE",
+                               help=f"{option.help} (default: {option.default})")
+    return parser
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def make_config(options: argparse.Namespace, handler: type[Handler]) -> Config:
+    """The Config the flags ask for; ValueError names the field that is wrong."""
+    values: dict[str, Any] = {name: getattr(options, name) for name in CONFIG_FIELDS
+                              if hasattr(options, name)}
+    values["handler_options"] = {
+        name: getattr(options, f"handler_option_{name}") for name in handler.options
+        if getattr(options, f"handler_option_{name}", None) is not None}
+    return Config(**values)
+
+
+def flags_for_fields(message: str, handler: type[Handler]) -> str:
+    """A Config message in the command line's words: high_water -> --high-water."""
+    names = sorted([*CONFIG_FIELDS, *handler.options], key=len, reverse=True)
+    return re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: flag(m.group(1)), message)
+
+
+def requested_handler(argv: list[str]) -> str:
+    """--handler's value, read before the full parse (which depends on it)."""
+    pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    pre.add_argument("--handler", default="echo")
+    try:
+        known, _ = pre.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return "echo"  # the full parse says what is wrong
+    return str(known.handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # module:Class from here, as `python3 -m` would
+    spec = requested_handler(argv)
+    try:
+        handler = load_handler(spec)
+    except HandlerLoadError as exc:
+        build_parser().fail(str(exc))
+    parser = build_parser(handler, spec)
+    options = parser.parse_args(argv)
+    try:
+        config = make_config(options, handler)
+        check_handler(handler, config)
+    except (TypeError, ValueError) as exc:
+        parser.fail(flags_for_fields(str(exc), handler))
+    logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+    # Ignored until the loop installs its own handlers, and again once it has
+    # restored them: drained and exiting, a late signal (a --workers parent
+    # forwards every one it gets) must not turn exit 0 into death by signal.
+    # SIG_IGN, not the default action, because the kernel may hand a signal
+    # to any thread, an --offload pool thread included (seen in the tests).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        return run(handler, config)
+    except OSError as exc:
+        print(f"{COMMAND}: error: {describe_bind_error(exc, config.host, config.port)}",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Config: every setting of a server in one frozen, validated object.
+
+A server has some twenty settings: where to listen, which backend, the
+bounds that keep one client from hurting the others (evloop.limits), the
+timeouts, the processes and pools, and the options of the handler it
+serves.  They live in one place, are checked once, when the object is
+built, and cannot change afterwards, so no part of the server has to
+re-check a value or wonder whether another part changed it.
+
+Rules
+-----
+* Every field has a sane default: `Config()` is a server on 127.0.0.1:12000
+  with the defaults of evloop.limits.
+* A bad value is a `ValueError` that names the field and the rule, e.g.
+  "high_water (10) must be greater than low_water (100)".  The command line
+  (evloop.cli.serve) only turns flags into a Config and shows that message
+  in one line, with the flag's name in place of the field's.
+* `handler_options` are the handler's own options (the slow handler's
+  `work_ms` and `work`), by name.  The framework does not know them: the
+  server checks them against the handler class's declared `options`.
+* A changed copy is `dataclasses.replace(config, port=0)`, validated again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from evloop import limits
+from evloop.backends import available_backends
+
+OFFLOAD_KINDS = ("none", "thread", "process")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A server's settings.  Build it with keywords; every field is checked."""
+
+    host: str = "127.0.0.1"
+    port: int = limits.DEFAULT_PORT
+    udp: bool = False
+    backlog: int = limits.DEFAULT_BACKLOG
+    selector: str = "auto"
+    max_message: int = limits.DEFAULT_MAX_MESSAGE
+    high_water: int = limits.DEFAULT_HIGH_WATER
+    low_water: int = limits.DEFAULT_LOW_WATER
+    max_output: int = limits.DEFAULT_MAX_OUTPUT
+    idle_timeout: float = limits.DEFAULT_IDLE_TIMEOUT
+    max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
+    drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT
+    workers: int = 1
+    reuse_port: bool = False
+    offload: str = "none"
+    offload_workers: int | None = None
+    trace: bool = False
+    handler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for check in (self._check_types, self._check_address, self._check_bounds,
+                      self._check_processes):
+            check()
+        # A read-only copy: the caller's dict may change, this must not.
+        object.__setattr__(self, "handler_options",
+                           types.MappingProxyType(dict(self.handler_options)))
+
+    def _check_types(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            wanted = _TYPES[field.name]
+            # bool is an int in Python; a port of True is a mistake all the same.
+            if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in wanted)
+                raise ValueError(f"{field.name} must be {names}, not {type(value).__name__} "
+                                 f"({value!r})")
+
+    def _check_address(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty (127.0.0.1 for this machine only, "
+                             "0.0.0.0 for every interface)")
+        _in_range("port", self.port, 0, 65535)
+        _in_range("backlog", self.backlog, 1, 65535)
+        if self.selector not in available_backends():
+            raise ValueError(f"selector ({self.selector!r}) must be one of: "
+                             f"{', '.join(available_backends())}")
+
+    def _check_bounds(self) -> None:
+        _in_range("max_message", self.max_message, 1, None)
+        _in_range("low_water", self.low_water, 0, None)
+        if self.high_water <= self.low_water:
+            raise ValueError(f"high_water ({self.high_water}) must be greater than "
+                             f"low_water ({self.low_water})")
+        if self.max_output <= self.high_water:
+            raise ValueError(f"max_output ({self.max_output}) must be greater than "
+                             f"high_water ({self.high_water})")
+        _in_range("idle_timeout", self.idle_timeout, 0, None, "0 means never")
+        _in_range("drain_timeout", self.drain_timeout, 0, None)
+        _in_range("max_connections", self.max_connections, 1, None)
+
+    def _check_processes(self) -> None:
+        _in_range("workers", self.workers, 1, limits.MAX_WORKERS)
+        if self.workers > 1 and not hasattr(os, "fork"):
+            raise ValueError(f"workers ({self.workers}) needs os.fork(), which this "
+                             f"platform lacks")
+        if self.offload not in OFFLOAD_KINDS:
+            raise ValueError(f"offload ({self.offload!r}) must be one of: {', '.join(OFFLOAD_KINDS)}")
+        if self.offload_workers is not None:
+            _in_range("offload_workers", self.offload_workers, 1, limits.MAX_OFFLOAD_WORKERS)
+            if self.offload == "none":
+                raise ValueError(f"offload_workers ({self.offload_workers}) needs offload "
+                                 f"'thread' or 'process'")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "host": (str,), "port": (int,), "udp": (bool,), "backlog": (int,), "selector": (str,),
+    "max_message": (int,), "high_water": (int,), "low_water": (int,), "max_output": (int,),
+    "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
+    "workers": (int,), "reuse_port": (bool,), "offload": (str,),
+    "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
+}
+
+
+def _in_range(name: str, value: float, low: float, high: float | None, note: str = "") -> None:
+    if value != value or value < low or (high is not None and value > high):  # NaN fails too
+        rule = f"between {low} and {high}" if high is not None else (
+            f"at least {low}" if low else "0 or more")
+        raise ValueError(f"{name} ({value}) must be {rule}" + (f" ({note})" if note else ""))

@@ -1,0 +1,104 @@
+"""Loading a handler class by name, with every mistake found at load time.
+
+`--handler` takes a built-in name (`echo`, `lenprefix`, ...) or a user's
+`package.module:ClassName`.  Loading a user's module runs the user's code,
+and a server that starts with a broken handler only fails later, once per
+client; so everything that can be known now is checked now, and each
+problem is a `HandlerLoadError` whose message fits on one line:
+
+* no such module ("looked in the current directory and PYTHONPATH");
+* a syntax error in it, with its file and line;
+* any other exception while importing it (an ImportError inside it, say),
+  with the file and line where it was raised;
+* no such name in the module;
+* a name that is not a Handler subclass (a function, an instance, some
+  other class), or a subclass that never defines `data_received` (or a
+  LineHandler's `line_received`).
+
+The command line prints the message and exits 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+
+from evloop.handlers.base import Handler
+from evloop.handlers.lines import LineHandler
+
+BUILTIN = {
+    "echo": "evloop.handlers.echo:EchoHandler",
+    "uppercase": "evloop.handlers.uppercase:UppercaseHandler",
+    "lenprefix": "evloop.handlers.lenprefix:LenPrefixHandler",
+    "chat": "evloop.handlers.chat:ChatHandler",
+    "slow": "evloop.handlers.slow:SlowHandler",
+}
+
+
+class HandlerLoadError(LookupError):
+    """The --handler argument names nothing that can serve; the message says why."""
+
+
+def load_handler(spec: str) -> type[Handler]:
+    """Return the handler class named by `spec` (a built-in name or "module:Class")."""
+    target = BUILTIN.get(spec, spec)
+    module_name, sep, class_name = target.partition(":")
+    if not sep or not module_name or not class_name:
+        raise HandlerLoadError(f"unknown handler {spec!r}; built-in handlers: "
+                               f"{', '.join(BUILTIN)}; or give your own as module:ClassName")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name + ".").startswith(exc.name + "."):  # itself
+            raise HandlerLoadError(f"cannot load handler {spec!r}: no module named {exc.name!r} "
+                                   f"(looked in the current directory and PYTHONPATH)") from None
+        raise HandlerLoadError(_import_failure(spec, exc)) from None
+    except SyntaxError as exc:
+        where = f"{_short(exc.filename)}, line {exc.lineno}" if exc.filename else "its source"
+        raise HandlerLoadError(f"cannot load handler {spec!r}: syntax error in {where}: "
+                               f"{exc.msg}") from None
+    except Exception as exc:
+        raise HandlerLoadError(_import_failure(spec, exc)) from None
+    if not hasattr(module, class_name):
+        raise HandlerLoadError(f"cannot load handler {spec!r}: module {module_name!r} "
+                               f"has no {class_name!r}")
+    cls = getattr(module, class_name)
+    problem = handler_problem(cls)
+    if problem:
+        raise HandlerLoadError(f"cannot serve {spec!r}: it {problem}")
+    return cls  # type: ignore[no-any-return]  # checked by handler_problem
+
+
+def handler_problem(cls: object) -> str | None:
+    """Why `cls` cannot serve as a handler class, or None if it can."""
+    if not isinstance(cls, type):
+        kind = "a function" if callable(cls) else f"a {type(cls).__name__} object"
+        return f"is {kind}, not a Handler subclass (a class that subclasses evloop.Handler)"
+    if not issubclass(cls, Handler):
+        return (f"is a class, but not a Handler subclass: declare it as "
+                f"class {cls.__name__}(evloop.Handler)")
+    if issubclass(cls, LineHandler):
+        if cls.line_received is LineHandler.line_received:
+            return "does not define line_received(self, line)"
+    elif cls.data_received is Handler.data_received:
+        return "does not define data_received(self, data)"
+    return None
+
+
+def handler_label(spec: str) -> str:
+    """A short name for messages: the built-in name, or the class's name."""
+    return spec if spec in BUILTIN else spec.rpartition(":")[2]
+
+
+def _import_failure(spec: str, exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [frame for frame in frames if "importlib" not in frame.filename]
+    where = f" ({_short(user[-1].filename)}, line {user[-1].lineno})" if user else ""
+    return f"cannot load handler {spec!r}: importing it raised {type(exc).__name__}{where}: {exc}"
+
+
+def _short(path: str) -> str:
+    """A path relative to the current directory when it is inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

@@ -1,0 +1,98 @@
+"""Timers: a heap of deadlines, as in Redis's ae.c and asyncio.
+
+`call_later(delay, fn)` pushes a `Timer` onto a binary heap ordered by its
+deadline (`time.monotonic()`), so the nearest one is always at the top: the
+loop's wait gets `next_timeout()` as its timeout, then pops what is due.
+
+Cancelling does not search the heap: it marks the timer, and a cancelled
+timer is dropped when it reaches the top.  That alone would let a handler
+that re-arms a timeout on every message grow the heap without bound, so, as
+asyncio does, the heap is rebuilt without the cancelled ones once they are
+more than MIN_CANCELLED_TO_COMPACT and more than half of it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Rebuild the heap when more than this many cancelled timers sit in it and
+# they are more than half of it (asyncio's rule).
+MIN_CANCELLED_TO_COMPACT = 100
+
+
+class Timer:
+    """A callback due at `when` (time.monotonic()); `cancel()` to drop it."""
+
+    __slots__ = ("when", "callback", "args", "cancelled", "heap")
+
+    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...],
+                 heap: TimerHeap | None = None) -> None:
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+        self.heap = heap  # set while the timer waits on a heap
+
+    def __lt__(self, other: Timer) -> bool:
+        return self.when < other.when
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            if self.heap is not None:
+                self.heap.cancelled_one()
+
+
+class TimerHeap:
+    """The pending timers, nearest first."""
+
+    def __init__(self) -> None:
+        self.timers: list[Timer] = []
+        self.cancelled = 0  # cancelled timers still in `timers`
+
+    def __len__(self) -> int:
+        """How many timers are pending (not cancelled)."""
+        return len(self.timers) - self.cancelled
+
+    def push(self, delay: float, callback: Callable[..., object], args: tuple[Any, ...]) -> Timer:
+        timer = Timer(time.monotonic() + delay, callback, args, self)
+        heapq.heappush(self.timers, timer)
+        return timer
+
+    def cancelled_one(self) -> None:
+        self.cancelled += 1
+        if self.cancelled > MIN_CANCELLED_TO_COMPACT and self.cancelled * 2 > len(self.timers):
+            live = [timer for timer in self.timers if not timer.cancelled]
+            heapq.heapify(live)
+            self.timers[:] = live
+            self.cancelled = 0
+
+    def next_timeout(self) -> float | None:
+        """Seconds to the nearest deadline (0 if passed), or None if there is none."""
+        timers = self.timers
+        while timers and timers[0].cancelled:
+            heapq.heappop(timers).heap = None
+            self.cancelled -= 1
+        if not timers:
+            return None
+        timeout = timers[0].when - time.monotonic()
+        return timeout if timeout > 0 else 0
+
+    def due(self, now: float) -> bool:
+        return bool(self.timers) and self.timers[0].when <= now
+
+    def pop_due(self, now: float) -> list[Timer]:
+        """Take every timer due at `now`, in deadline order, cancelled ones dropped."""
+        timers = self.timers
+        due = []
+        while timers and timers[0].when <= now:
+            timer = heapq.heappop(timers)
+            timer.heap = None
+            if timer.cancelled:
+                self.cancelled -= 1
+            else:
+                due.append(timer)
+        return due

@@ -1,0 +1,58 @@
+"""A handler's context without a connection, for protocol tests with no sockets."""
+
+
+class FakeTimer:
+    def __init__(self, delay, callback, args):
+        self.delay, self.callback, self.args = delay, callback, args
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+    def fire(self):
+        if not self.cancelled:
+            self.callback(*self.args)
+
+
+class FakeContext:
+    """evloop.Context that records what the handler asked for.
+
+    `offload` runs inline unless `offload_to` is given, a function that
+    takes (fn, args, then) and decides when `then` runs.
+    """
+
+    def __init__(self, peer="peer:1", offload_to=None, pushed=None):
+        self.peer = peer
+        self.pushed = [] if pushed is None else pushed
+        self.closed = False
+        self.aborted = False
+        self.timers = []
+        self.offload_to = offload_to
+
+    def push(self, data):
+        self.pushed.append(bytes(data))
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.aborted = True
+
+    def is_closing(self):
+        return self.closed or self.aborted
+
+    def call_later(self, delay, callback, *args):
+        timer = FakeTimer(delay, callback, args)
+        self.timers.append(timer)
+        return timer
+
+    def offload(self, fn, *args, then):
+        if self.offload_to is None:
+            return then(fn(*args))
+        return self.offload_to(fn, args, then)
+
+
+def connected(handler, **context_args):
+    """`handler` after connection_made with a FakeContext; its greeting is dropped."""
+    handler.connection_made(FakeContext(**context_args))
+    return handler
