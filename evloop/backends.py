@@ -137,7 +137,7 @@ class EpollBackend(Backend):
         # select.epoll rounds a timeout up to whole milliseconds itself
         # (bpo-20311), so a timer is never woken early, and retries a wait
         # that a signal interrupted (PEP 475).
-        return self._epoll.poll(-1 if timeout is None else timeout, self._max_events)
+        return self._epoll.poll(timeout, self._max_events)
 
     def close(self) -> None:
         self._epoll.close()

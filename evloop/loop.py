@@ -115,6 +115,12 @@ class Loop:
         self.tracer: Tracer | None = None
         self._fds: dict[int, _FdRecord] = {}
         self._timers = TimerHeap()
+        # The heap's list itself (compaction rebuilds it in place): the checks
+        # made on every turn read it here, rather than through a method call
+        # each, which cost about 1,000 instructions a turn (callgrind, echo
+        # at 1 connection: 11,965 per message, 10,964 without them).
+        self._heap = self._timers.timers
+        self._poll = self.backend.poll
         self._ready: collections.deque[Timer] = collections.deque()
         self._running = False
         self._exception_handler: ExceptionHandler | None = None
@@ -256,7 +262,7 @@ class Loop:
     def run_once(self) -> None:
         """One turn: wait, call the ready callbacks, the due timers, the call_soon queue."""
         timeout = self._next_timeout()
-        ready = self.backend.poll(timeout)
+        ready = self._poll(timeout)
         self.now = time.monotonic()
         if self.tracer is not None:
             self.tracer.on_wakeup(self, ready, timeout)
@@ -275,7 +281,8 @@ class Loop:
                     self._callback_raised(exc, reader, f"the reader of fd {fd}")
             else:
                 self._dispatch_other(fd, event)
-        if self._timers.due(self.now):
+        heap = self._heap
+        if heap and heap[0].when <= self.now:
             self._ready.extend(self._timers.pop_due(self.now))
         if self._ready:
             self._run_ready()
@@ -296,7 +303,11 @@ class Loop:
     def _next_timeout(self) -> float | None:
         if self._ready or not self._running:
             return 0
-        return self._timers.next_timeout()
+        heap = self._heap
+        if heap and not heap[0].cancelled:  # the common case, without a call
+            timeout = heap[0].when - time.monotonic()
+            return timeout if timeout > 0 else 0
+        return self._timers.next_timeout()  # drops cancelled timers from the top
 
     def _run_ready(self) -> None:
         # Only what was queued before this pass runs now; callbacks that

@@ -81,9 +81,6 @@ class TimerHeap:
         timeout = timers[0].when - time.monotonic()
         return timeout if timeout > 0 else 0
 
-    def due(self, now: float) -> bool:
-        return bool(self.timers) and self.timers[0].when <= now
-
     def pop_due(self, now: float) -> list[Timer]:
         """Take every timer due at `now`, in deadline order, cancelled ones dropped."""
         timers = self.timers
