@@ -391,8 +391,8 @@ def main(argv=None):
     if facts["loadgen"] == "python":
         notes.append("load generator: the pure-Python fallback (no C compiler found); "
                      "it is often slower than the servers it measures")
-    runs = sum(len(points) * sum(1 for m in names if m in available) * (options.rounds + 1)
-               for names, points in plan.values())
+    runs = sum(len(points) * sum(1 for m in [*names, *options.trees] if m in available)
+               * (options.rounds + 1) for names, points in plan.values())
     progress = Progress(runs, options.quiet)
     results = {"machine": facts, "notes": notes, "rounds": options.rounds,
                "duration": options.duration, "reference": REFERENCE, "sweeps": {}}

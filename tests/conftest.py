@@ -1,5 +1,6 @@
 """Shared fixtures: selector classes, free ports, and servers run as subprocesses."""
 
+import contextlib
 import os
 import re
 import signal
@@ -135,3 +136,16 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextlib.contextmanager
+def running(argv):
+    """A subprocess with pipes for all three streams, killed if the test leaves it running."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env())
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

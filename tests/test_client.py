@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT
 from conftest import cli_env
+from conftest import running
 from evloop.cli import client
 
 
@@ -107,38 +108,26 @@ def test_a_raw_reply_longer_than_the_request_is_read_whole(serve):
     assert proc.stdout == "ab ab\ncd cd\n"  # before: "ab " and then "ab" as cd's reply
 
 
+def chat_client(port):
+    return running([sys.executable, "-m", "evloop.client", "--handler", "chat", "--port", str(port)])
+
+
 def test_the_chat_client_exits_after_quit_while_its_input_is_still_open(serve):
     server = serve("--handler", "chat")
-    proc = subprocess.Popen([sys.executable, "-m", "evloop.client", "--handler", "chat",
-                             "--port", str(server.port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=cli_env())
-    try:
+    with chat_client(server.port) as proc:
         proc.stdin.write("/quit\n")
         proc.stdin.flush()  # and the input stays open, as a terminal's does
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert out.rstrip().endswith("* bye") and "Broken pipe" not in err
 
 
 def test_the_chat_client_ends_when_the_server_closes(serve):
     server = serve("--handler", "chat")
-    proc = subprocess.Popen([sys.executable, "-m", "evloop.client", "--handler", "chat",
-                             "--port", str(server.port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=cli_env())
-    try:
+    with chat_client(server.port) as proc:
         assert "welcome" in proc.stdout.readline()
         server.stop()
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
 
 

@@ -1,15 +1,14 @@
 """evloop.run(): a server from Python code, stopped by SIGINT or SIGTERM."""
 
 import signal
-import subprocess
+import socket
 import sys
 
 import pytest
 
-from conftest import ROOT
 from conftest import STARTUP
-from conftest import cli_env
 from conftest import recv_exactly
+from conftest import running
 from evloop import Config
 from evloop.serving import format_startup
 from evloop.serving import handler_label
@@ -26,50 +25,37 @@ evloop.run(Shout, evloop.Config(port=0{extra}))
 """
 
 
-def start(extra=""):
-    proc = subprocess.Popen([sys.executable, "-c", PROGRAM.format(extra=extra)], cwd=ROOT,
-                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+def port_of(proc):
     line = proc.stdout.readline()
     match = STARTUP.search(line)
-    if not match:
-        proc.kill()
-        raise AssertionError(f"no startup line: {line!r} {proc.communicate()[1]}")
-    return proc, int(match.group(3)), line
+    assert match, f"no startup line: {line!r}"
+    return int(match.group(3)), line
+
+
+def shouts(port, text):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(text)
+        return recv_exactly(sock, len(text)) == text.upper()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_serves_until_a_signal_then_returns(sig):
-    import socket
-    proc, port, line = start()
-    try:
+    with running([sys.executable, "-c", PROGRAM.format(extra="")]) as proc:
+        port, line = port_of(proc)
         assert line.startswith("evloop: serving Shout on 127.0.0.1:")
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"from python")
-            assert recv_exactly(sock, 11) == b"FROM PYTHON"
+        assert shouts(port, b"from python")
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0 and "Traceback" not in err and "stopped" in err
 
 
 def test_run_with_workers():
-    import socket
-    proc, port, line = start(", workers=2")
-    try:
+    with running([sys.executable, "-c", PROGRAM.format(extra=", workers=2")]) as proc:
+        port, line = port_of(proc)
         assert "2 workers" in line
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"forked")
-            assert recv_exactly(sock, 6) == b"FORKED"
+        assert shouts(port, b"forked")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
 
 

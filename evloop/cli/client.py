@@ -125,16 +125,20 @@ def lines_from(stream: TextIO, prompt: bool) -> Iterator[str]:
         yield line.rstrip("\r\n")
 
 
+def requests_from(stream: TextIO, framing: str, prompt: bool) -> Iterator[bytes]:
+    """Each typed line, framed; a line that cannot be framed is reported and skipped."""
+    for line in lines_from(stream, prompt):
+        try:
+            yield frame(framing, line)
+        except ClientError as exc:
+            print(f"{COMMAND}: {exc}", file=sys.stderr)
+
+
 def run_tcp(sock: socket.socket, framing: str, stream: TextIO, prompt: bool,
             timeout: float | None) -> int:
     if framing == "line":
         return run_line_mode(sock, stream, timeout)
-    for line in lines_from(stream, prompt):
-        try:
-            request = frame(framing, line)
-        except ClientError as exc:
-            print(f"{COMMAND}: {exc}", file=sys.stderr)
-            continue
+    for request in requests_from(stream, framing, prompt):
         if not request:
             continue  # an empty raw line has no reply to wait for
         sock.sendall(request)
@@ -198,12 +202,7 @@ def end_of_input(sock: socket.socket) -> None:
 def run_udp(sock: socket.socket, address: Any, framing: str, stream: TextIO, prompt: bool,
             timeout: float) -> int:
     lost = 0
-    for line in lines_from(stream, prompt):
-        try:
-            request = frame(framing, line)
-        except ClientError as exc:
-            print(f"{COMMAND}: {exc}", file=sys.stderr)
-            continue
+    for request in requests_from(stream, framing, prompt):
         sock.sendto(request, address)
         try:
             reply, _ = sock.recvfrom(65535)
