@@ -16,9 +16,9 @@ around it:
   and by the C-level handler of a signal, so another thread or SIGTERM wakes
   the loop at once instead of at its next timeout (evloop.waking);
 * one error path: a callback that raises is reported through
-  `call_exception_handler()` (by default: logged once, with its traceback)
-  and the loop goes on, as asyncio's does.  Only KeyboardInterrupt and
-  SystemExit leave `run()`.
+  `call_exception_handler()` (by default: logged once, with its traceback;
+  evloop.errors) and the loop goes on, as asyncio's does.  Only
+  KeyboardInterrupt and SystemExit leave `run()`.
 
 One turn of the loop (`run_once`) is: compute the timeout, wait, call the
 ready callbacks (the reader, then the writer if it is still there, as ae.c
@@ -42,7 +42,6 @@ Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
 from __future__ import annotations
 
 import collections
-import logging
 import time
 from collections.abc import Callable
 from collections.abc import Collection
@@ -56,15 +55,12 @@ from evloop.backends import READABLE
 from evloop.backends import Backend
 from evloop.backends import event_mask
 from evloop.backends import make_backend
+from evloop.errors import ExceptionHandler
+from evloop.errors import callback_name
+from evloop.errors import log_exception
 from evloop.timers import Timer
 from evloop.timers import TimerHeap
 from evloop.waking import Waker
-
-log = logging.getLogger("evloop")
-
-#: A loop's exception handler: called with the loop and a context dict
-#: holding at least "message", and "exception" when there is one.
-ExceptionHandler = Callable[["Loop", dict[str, Any]], None]
 
 
 class FileLike(Protocol):
@@ -115,10 +111,8 @@ class Loop:
         self.tracer: Tracer | None = None
         self._fds: dict[int, _FdRecord] = {}
         self._timers = TimerHeap()
-        # The heap's list itself (compaction rebuilds it in place): the checks
-        # made on every turn read it here, rather than through a method call
-        # each, which cost about 1,000 instructions a turn (callgrind, echo
-        # at 1 connection: 11,965 per message, 10,964 without them).
+        # The heap's list (compaction keeps it in place), read on every turn without
+        # a method call: two calls cost 1,000 instructions a turn (callgrind, 1 client).
         self._heap = self._timers.timers
         self._poll = self.backend.poll
         self._ready: collections.deque[Timer] = collections.deque()
@@ -227,15 +221,12 @@ class Loop:
             self.default_exception_handler(context)
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
-        """Log `context["message"]` at ERROR, with the exception's traceback."""
-        exc = context.get("exception")
-        message = context.get("message") or "a loop callback raised"
-        log.error("%s", message, exc_info=(type(exc), exc, exc.__traceback__)
-                  if isinstance(exc, BaseException) else None)
+        """Log the message at ERROR, with the traceback (evloop.errors)."""
+        log_exception(context)
 
     def _callback_raised(self, exc: Exception, callback: Callable[..., object],
                          what: str) -> None:
-        self.call_exception_handler({"message": f"{what} {_name(callback)} raised",
+        self.call_exception_handler({"message": f"{what} {callback_name(callback)} raised",
                                      "exception": exc, "callback": callback})
 
     # -- signals ------------------------------------------------------------
@@ -344,8 +335,4 @@ class Loop:
         self.remove_reader(self._waker.reader)
         self._waker.close(ignore)
         self.backend.close()
-
-
-def _name(callback: Callable[..., object]) -> str:
-    return getattr(callback, "__qualname__", None) or repr(callback)
 

@@ -54,8 +54,8 @@ def test_handlers_import_no_io_modules():
 
 def test_loop_imports_no_handler_and_no_connection():
     """The loop's own parts only: the backend, the timer heap, the waker."""
-    allowed = {"evloop.backends", "evloop.timers", "evloop.waking"}
-    for name in ("loop.py", "backends.py", "timers.py", "waking.py"):
+    allowed = {"evloop.backends", "evloop.errors", "evloop.timers", "evloop.waking"}
+    for name in ("loop.py", "backends.py", "errors.py", "timers.py", "waking.py"):
         for module in imported_modules(PACKAGE / name):
             if module.startswith("evloop"):
                 assert module in allowed or module.rsplit(".", 1)[0] in allowed, \
