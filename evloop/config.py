@@ -51,6 +51,8 @@ class Config:
     idle_timeout: float = limits.DEFAULT_IDLE_TIMEOUT
     max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
     drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT
+    handshake_timeout: float = limits.DEFAULT_HANDSHAKE_TIMEOUT
+    proxy_protocol: bool = False
     workers: int = 1
     reuse_port: bool = False
     offload: str = "none"
@@ -97,6 +99,8 @@ class Config:
                              f"high_water ({self.high_water})")
         _in_range("idle_timeout", self.idle_timeout, 0, None, "0 means never")
         _in_range("drain_timeout", self.drain_timeout, 0, None)
+        if not self.handshake_timeout > 0:
+            raise ValueError(f"handshake_timeout ({self.handshake_timeout}) must be more than 0")
         _in_range("max_connections", self.max_connections, 1, None)
 
     def _check_processes(self) -> None:
@@ -117,6 +121,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "host": (str,), "port": (int,), "udp": (bool,), "backlog": (int,), "selector": (str,),
     "max_message": (int,), "high_water": (int,), "low_water": (int,), "max_output": (int,),
     "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
+    "handshake_timeout": (int, float), "proxy_protocol": (bool,),
     "workers": (int,), "reuse_port": (bool,), "offload": (str,),
     "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
 }

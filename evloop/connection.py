@@ -11,7 +11,8 @@ Rules
 * Read: one `read()` per wake-up, so one busy client cannot starve the
   others, handed to the handler as it is.  What is read depends on the
   state, and so does the reader the loop holds: `on_readable` while OPEN,
-  `_discard_input` while LINGERING, none in the other states (READERS).
+  `_discard_input` while LINGERING, `_read_proxy_header` while PROXY_HEADER
+  (evloop.prelude), none in the other states (READERS).
 * Write: `write()` is tried at once when nothing is queued (most replies
   leave right there, with no selector call); what the kernel does not take is
   queued in `out`, and a writer is watched only while `out` is not empty.
@@ -82,7 +83,7 @@ from typing import Any
 from evloop.config import Config
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
-from evloop.handling import ConnectionContext
+from evloop.prelude import ConnectionPrelude
 from evloop.limits import RESUME_PENDING_WORK
 from evloop.loop import Loop
 from evloop.offload import Offloader
@@ -91,6 +92,7 @@ from evloop.states import FLUSHING_STATES
 from evloop.states import LINGERING
 from evloop.states import OPEN
 from evloop.states import PAUSED
+from evloop.states import PROXY_HEADER
 from evloop.states import TRANSITIONS
 from evloop.states import State
 
@@ -101,7 +103,7 @@ SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's larges
 SMALL_READS_TO_SHRINK = 4
 
 
-class Connection(ConnectionContext):
+class Connection(ConnectionPrelude):
     """A client connection.  The server calls `start()`; the loop does the rest.
 
     Methods for the handler (its context): `push(data)`, `close()`,
@@ -135,7 +137,7 @@ class Connection(ConnectionContext):
         self.peer = peer
         self.handler = handler
         self.on_closed = on_closed
-        self.state = OPEN
+        self.state = PROXY_HEADER if config.proxy_protocol else OPEN
         self.out = bytearray()
         self.reader: Callable[[Connection], None] | None = None  # READERS[state] installed
         self.writing = False  # is on_writable installed?
@@ -147,13 +149,22 @@ class Connection(ConnectionContext):
         self.close_requested = False
         self.handler_timers = None
         self.error = None
+        self.prelude = bytearray() if config.proxy_protocol else None
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer} {self.state!r} out={len(self.out)}>"
 
     def start(self) -> None:
-        """Watch the socket, arm the idle timer, and greet (connection_made)."""
+        """Watch the socket; then greet (connection_made), or first read the
+        proxy's header within --handshake-timeout (evloop.prelude)."""
         self._update_interest()
+        if self.state is PROXY_HEADER:
+            return self._arm_timer(self.config.handshake_timeout, self._on_handshake_timer)
+        self._open()
+
+    def _open(self) -> None:
+        """The handler starts: the idle timer, then connection_made."""
+        self.prelude = None
         self._arm_idle_timer()
         greeting = None
         try:
@@ -334,7 +345,8 @@ class Connection(ConnectionContext):
         self.out.clear()
         self.sock.close()
         self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
-        self.loop.call_soon(self._deliver_lost, self.error)
+        if self.prelude is None:  # connection_made was called: connection_lost is due
+            self.loop.call_soon(self._deliver_lost, self.error)
         self.on_closed(self)
 
     def _lost(self, exc: OSError, call: str) -> None:
@@ -344,6 +356,7 @@ class Connection(ConnectionContext):
 
 # The reader the loop holds in each state (the others do not read).
 READERS: dict[State, Callable[[Connection], None]] = {
+    PROXY_HEADER: Connection._read_proxy_header,
     OPEN: Connection.on_readable,
     LINGERING: Connection._discard_input,
 }

@@ -17,6 +17,8 @@ does when clients misbehave:
   flight pass this stops being read until they drop to RESUME_PENDING_WORK,
   so a client that pipelines faster than the pool works cannot queue
   unbounded work.
+* `handshake_timeout` (10 s): what a connection must send before its handler
+  starts (a PROXY protocol header) must arrive within this;
 * `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
   and `max_message` (64 KiB) is the handlers'.
 
@@ -35,6 +37,7 @@ DEFAULT_MAX_OUTPUT = 8 * MIB
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 10000
 DEFAULT_DRAIN_TIMEOUT = 5.0
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 MAX_PENDING_WORK = 64
 RESUME_PENDING_WORK = 16
 DEFAULT_MAX_MESSAGE = 64 * KIB

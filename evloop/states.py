@@ -1,6 +1,6 @@
 """The connection's state machine: its states, and every transition between them.
 
-A connection is always in exactly one of six states, and it changes state
+A connection is always in exactly one of seven states, and it changes state
 only through `Connection._transition(event)`, which looks the pair (state,
 event) up in TRANSITIONS below.  A pair missing from the table is a bug and
 raises, so an impossible sequence (EOF after CLOSED, say) is caught where it
@@ -11,6 +11,7 @@ States and transitions
 ----------------------
 ::
 
+    PROXY_HEADER  (--proxy-protocol) reading the proxy's header; the handler waits
     OPEN          reading and writing
     PAUSED        output above high water: not reading
     INPUT_CLOSED  the peer sent EOF: flushing the last replies
@@ -18,6 +19,8 @@ States and transitions
     LINGERING     FIN sent: discarding input until the peer's EOF
     CLOSED        socket closed, handler told
 
+    PROXY_HEADER --header-------> OPEN
+    PROXY_HEADER --close--------> CLOSED
     OPEN         --output_high--> PAUSED
     PAUSED       --output_low---> OPEN
     OPEN         --peer_eof-----> INPUT_CLOSED
@@ -29,9 +32,12 @@ States and transitions
     any but CLOSED --abort------> CLOSED
 
 `close` in INPUT_CLOSED, CLOSING or LINGERING changes nothing: the
-connection is closing already.  The handler hears `pause_writing()` on
-output_high and `resume_writing()` on output_low.  `_transition` is the one place the state
-changes; a pair missing from TRANSITIONS is a bug and raises.
+connection is closing already.  A connection starts in OPEN, or in
+PROXY_HEADER behind a proxy, where nothing is due to anyone yet, so closing
+it is closing it.  The handler hears `connection_made` on reaching OPEN,
+`pause_writing()` on output_high and `resume_writing()` on output_low.
+`_transition` is the one place the state changes; a pair missing from
+TRANSITIONS is a bug and raises.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import enum
 
 
 class State(enum.Enum):
+    PROXY_HEADER = "proxy_header"
     OPEN = "open"
     PAUSED = "paused"
     INPUT_CLOSED = "input_closed"
@@ -51,6 +58,7 @@ class State(enum.Enum):
         return self.name
 
 
+PROXY_HEADER = State.PROXY_HEADER
 OPEN = State.OPEN
 PAUSED = State.PAUSED
 INPUT_CLOSED = State.INPUT_CLOSED
@@ -59,6 +67,8 @@ LINGERING = State.LINGERING
 CLOSED = State.CLOSED
 
 TRANSITIONS: dict[tuple[State, str], State] = {
+    (PROXY_HEADER, "header"): OPEN,
+    (PROXY_HEADER, "close"): CLOSED,
     (OPEN, "output_high"): PAUSED,
     (PAUSED, "output_low"): OPEN,
     (OPEN, "peer_eof"): INPUT_CLOSED,
@@ -79,7 +89,8 @@ FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})
 
 def mermaid() -> str:
     """The transitions as a Mermaid state diagram (docs/02-anatomy.md shows it)."""
-    lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted"]
+    lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted",
+             "    [*] --> PROXY_HEADER : accepted, --proxy-protocol"]
     for (state, event), new in TRANSITIONS.items():
         if state is not new:
             lines.append(f"    {state.name} --> {new.name} : {event}")

@@ -32,6 +32,8 @@ from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.loop import Loop
 from evloop.offload import Offloader
+from evloop.proxyproto import ProxyHeader
+from evloop.sockets import format_address
 from evloop.states import TRANSITIONS
 
 
@@ -143,6 +145,12 @@ class TracedConnection(Connection):
         after = self.loop.watching(self.fd)
         if after != before:
             say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
+
+    def _accept_header(self, header: ProxyHeader) -> None:
+        who = "the original client" if header.source else "a LOCAL header: the proxy itself"
+        say(f"{self.label}: PROXY v{header.version} header: {who}"
+            + (f" is {format_address(header.source)}" if header.source else ""))
+        super()._accept_header(header)
 
     def _send_fin(self) -> None:
         say(f"{self.label}: shutdown(SHUT_WR): FIN sent")

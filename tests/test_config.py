@@ -32,6 +32,8 @@ def test_defaults_are_a_safe_loopback_server():
     ({"idle_timeout": -1}, "idle_timeout (-1) must be 0 or more (0 means never)"),
     ({"idle_timeout": float("nan")}, "idle_timeout (nan) must be 0 or more"),
     ({"drain_timeout": -0.5}, "drain_timeout (-0.5) must be 0 or more"),
+    ({"handshake_timeout": 0}, "handshake_timeout (0) must be more than 0"),
+    ({"proxy_protocol": 1}, "proxy_protocol must be bool, not int (1)"),
     ({"max_connections": 0}, "max_connections (0) must be at least 1"),
     ({"workers": 0}, "workers (0) must be between 1 and 256"),
     ({"offload": "gpu"}, "offload ('gpu') must be one of: none, thread, process"),

@@ -23,6 +23,7 @@ from evloop.states import INPUT_CLOSED
 from evloop.states import LINGERING
 from evloop.states import OPEN
 from evloop.states import PAUSED
+from evloop.states import PROXY_HEADER
 from evloop.states import TRANSITIONS
 from evloop.states import State
 from pairs import pair  # noqa: F401  (a fixture)
@@ -226,7 +227,8 @@ def test_docstring_lists_exactly_the_transition_table():
 
 def test_the_reader_follows_the_state(pair):
     assert FLUSHING_STATES == {INPUT_CLOSED, CLOSING}
-    assert READERS == {OPEN: Connection.on_readable, LINGERING: Connection._discard_input}
+    assert READERS == {OPEN: Connection.on_readable, LINGERING: Connection._discard_input,
+                       PROXY_HEADER: Connection._read_proxy_header}
     p = pair()
     fd = p.conn.fd
     assert p.conn.state is OPEN and p.conn.reader is Connection.on_readable

@@ -95,6 +95,11 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
              "one event loop per core (default: 1)")
     add("--drain-timeout", type=parse_seconds, default=5.0,
         help="at shutdown, how long to wait for replies to drain (default: 5)")
+    add("--proxy-protocol", action="store_true",
+        help="every TCP connection starts with a PROXY protocol header (v1 or v2), as "
+             "HAProxy's send-proxy sends; a connection without a valid one is closed")
+    add("--handshake-timeout", type=parse_seconds, default=10.0,
+        help="how long a connection may take to send its PROXY header (default: 10)")
     if handler is not None and handler.options:
         group = parser.add_argument_group(f"options of the {spec} handler")
         for name, option in handler.options.items():

@@ -8,3 +8,10 @@ from evloop.handlers import Handler
 class WhoAmI(Handler):
     def data_received(self, data):
         return f"{os.getpid()}\n".encode()
+
+
+class Peer(Handler):
+    """Answers every chunk with the peer its context names, then the chunk."""
+
+    def data_received(self, data):
+        return self.context.peer.encode() + b" " + data
