@@ -10,7 +10,8 @@ re-check a value or wonder whether another part changed it.
 Rules
 -----
 * Every field has a sane default: `Config()` is a server on 127.0.0.1:12000
-  with the defaults of evloop.limits.
+  with the defaults of evloop.limits.  `unix` (a path) listens on a Unix
+  stream socket instead of host and port.
 * A bad value is a `ValueError` that names the field and the rule, e.g.
   "high_water (10) must be greater than low_water (100)".  The command line
   (evloop.cli.serve) only turns flags into a Config and shows that message
@@ -31,6 +32,7 @@ from typing import Any
 
 from evloop import limits
 from evloop.backends import available_backends
+from evloop.sockets import format_address
 
 OFFLOAD_KINDS = ("none", "thread", "process")
 
@@ -41,6 +43,8 @@ class Config:
 
     host: str = "127.0.0.1"
     port: int = limits.DEFAULT_PORT
+    unix: str | None = None
+    unix_mode: int | None = None
     udp: bool = False
     backlog: int = limits.DEFAULT_BACKLOG
     selector: str = "auto"
@@ -68,6 +72,11 @@ class Config:
         object.__setattr__(self, "handler_options",
                            types.MappingProxyType(dict(self.handler_options)))
 
+    @property
+    def where(self) -> str:
+        """Where the server listens, for messages: "127.0.0.1:12000" or "unix:/run/x.sock"."""
+        return format_address(self.unix if self.unix is not None else (self.host, self.port))
+
     def _check_types(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -83,6 +92,17 @@ class Config:
             raise ValueError("host must not be empty (127.0.0.1 for this machine only, "
                              "0.0.0.0 for every interface)")
         _in_range("port", self.port, 0, 65535)
+        if self.unix is not None:
+            if not self.unix:
+                raise ValueError("unix must be the path of a socket file, not empty")
+            if self.udp:
+                raise ValueError("udp is for IP sockets; unix serves stream sockets only")
+        if self.unix_mode is not None:
+            if self.unix is None:
+                raise ValueError(f"unix_mode ({self.unix_mode:o}) needs unix, a socket path")
+            if not 0 <= self.unix_mode <= 0o777:
+                raise ValueError(f"unix_mode ({self.unix_mode:o}) must be permission bits, "
+                                 f"0 to 777 in octal")
         _in_range("backlog", self.backlog, 1, 65535)
         if self.selector not in available_backends():
             raise ValueError(f"selector ({self.selector!r}) must be one of: "
@@ -118,7 +138,8 @@ class Config:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "host": (str,), "port": (int,), "udp": (bool,), "backlog": (int,), "selector": (str,),
+    "host": (str,), "port": (int,), "unix": (str, type(None)), "unix_mode": (int, type(None)),
+    "udp": (bool,), "backlog": (int,), "selector": (str,),
     "max_message": (int,), "high_water": (int,), "low_water": (int,), "max_output": (int,),
     "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
     "handshake_timeout": (int, float), "proxy_protocol": (bool,),

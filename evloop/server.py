@@ -53,7 +53,11 @@ from evloop.loading import handler_problem
 from evloop.loop import Loop
 from evloop.offload import Offloader
 from evloop.sockets import bind_socket
+from evloop.sockets import bind_unix
+from evloop.sockets import file_identity
 from evloop.sockets import format_address
+from evloop.sockets import remove_unix
+from evloop.sockets import unix_peer
 from evloop.states import CLOSED
 
 log = logging.getLogger("evloop")
@@ -113,6 +117,7 @@ class Server:
         self.datagram: DatagramEndpoint | None = None
         self.address: Any = None
         self.shutting_down = False
+        self._unix_file: tuple[int, int] | None = None  # (device, inode) of a socket file we made
         self._accept_pause = 0.0
         self._accepting = False
         self._refused = 0
@@ -134,7 +139,10 @@ class Server:
               udp_socket: socket.socket | None = None) -> None:
         """Bind and listen (or take sockets bound already); raises OSError."""
         config = self.config
-        if listener is None:
+        if listener is None and config.unix is not None:
+            listener = bind_unix(config.unix, config.backlog, config.unix_mode)
+            self._unix_file = file_identity(config.unix)  # ours to remove at the end
+        elif listener is None:
             listener = bind_socket(config.host, config.port, socket.SOCK_STREAM, config.backlog,
                                    reuse_port=config.reuse_port)
         self.listener = listener
@@ -193,11 +201,12 @@ class Server:
             self.accept_one(sock, address)
 
     def accept_one(self, sock: socket.socket, address: Any) -> None:
-        peer = format_address(address)
+        peer = unix_peer(sock) if sock.family == socket.AF_UNIX else format_address(address)
         if len(self.connections) >= self.config.max_connections:
             return self._refuse(sock, peer, f"--max-connections {self.config.max_connections} reached")
         sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             handler = self.factory()
         except Exception as exc:
@@ -293,6 +302,8 @@ class Server:
             if self._accepting:
                 self.loop.remove_reader(self.listener)
                 self._accepting = False
+            if self.config.unix is not None:
+                remove_unix(self.config.unix, self._unix_file)
             self.listener.close()
             self.listener = None
         if self.datagram is not None:

@@ -53,7 +53,7 @@ LOG_FORMAT = "%(asctime)s evloop %(levelname)s %(message)s"
 def format_startup(label: str, address: Any, config: Config, selector: str,
                    workers_how: str = "") -> str:
     """The startup line: what is served, where, over what, how."""
-    protocols = "tcp+udp" if config.udp else "tcp"
+    protocols = "unix" if config.unix is not None else "tcp+udp" if config.udp else "tcp"
     line = f"evloop: serving {label} on {format_address(address)} ({protocols}), selector {selector}"
     return f"{line}, {workers_how}" if workers_how else line
 
@@ -107,7 +107,7 @@ def _serve_worker(handler: type[Handler], config: Config, worker: workers.Worker
         try:
             server.start(listener=worker.listener, udp_socket=worker.udp_socket)
         except OSError as exc:
-            log.error("%s", describe_bind_error(exc, config.host, config.port))
+            log.error("%s", describe_bind_error(exc, config.where))
             return 2
         server.serve_forever(signals=(signal.SIGTERM,),
                              ready=lambda: worker.started(server.loop, server.shutdown))

@@ -47,6 +47,9 @@ from typing import Any
 from evloop.config import Config
 from evloop.loop import Loop
 from evloop.sockets import bind_socket
+from evloop.sockets import bind_unix
+from evloop.sockets import file_identity
+from evloop.sockets import remove_unix
 
 log = logging.getLogger("evloop")
 
@@ -88,7 +91,11 @@ def exit_code(status: int) -> int:
 
 
 def reserve(config: Config) -> tuple[socket.socket, socket.socket | None, socket.socket | None]:
-    """Sockets the parent holds: a reservation (SO_REUSEPORT) or the shared listeners."""
+    """Sockets the parent holds: a reservation (SO_REUSEPORT) or the shared listeners.
+    A Unix socket is always shared: SO_REUSEPORT is for ports."""
+    if config.unix is not None:
+        listener = bind_unix(config.unix, config.backlog, config.unix_mode)
+        return listener, listener, None
     if HAVE_REUSEPORT:
         sock = bind_socket(config.host, config.port, socket.SOCK_STREAM, reuse_port=True,
                            listen=False)
@@ -105,7 +112,7 @@ def run(config: Config, serve_one: Callable[[Worker], int],
     """Fork `config.workers` workers running `serve_one`; supervise; return the
     exit code.  Raises OSError if the port cannot be had."""
     held, listener, udp = reserve(config)
-    port = held.getsockname()[1]
+    port = config.port if config.unix is not None else held.getsockname()[1]
     ready_read, ready_write = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
@@ -145,6 +152,8 @@ class Supervisor:
                  on_ready: Callable[[Any, str], None]) -> None:
         self.live = set(pids)
         self.held = held
+        # The socket file a Unix listener made, known by (device, inode): removed at the end.
+        self.unix_file = file_identity(held.getsockname()) if held.family == socket.AF_UNIX else None
         self.on_ready = on_ready
         self.stopping = False
         self.code = 0
@@ -153,7 +162,8 @@ class Supervisor:
         old = {signum: signal.signal(signum, self._on_signal)
                for signum in (signal.SIGINT, signal.SIGTERM)}
         if self._wait_ready(ready_read):
-            how = "SO_REUSEPORT" if HAVE_REUSEPORT else "shared listener"
+            shared = self.held.family == socket.AF_UNIX or not HAVE_REUSEPORT
+            how = "shared listener" if shared else "SO_REUSEPORT"
             self.on_ready(self.held.getsockname(), f"{len(self.live)} workers ({how})")
         while self.live:
             try:
@@ -161,6 +171,9 @@ class Supervisor:
             except ChildProcessError:
                 break
             self._reaped(pid, exit_code(status))
+        if self.held.family == socket.AF_UNIX:
+            path = self.held.getsockname()
+            remove_unix(path, self.unix_file)
         self.held.close()
         for signum, handler in old.items():
             signal.signal(signum, handler)

@@ -33,6 +33,10 @@ def test_defaults_are_a_safe_loopback_server():
     ({"idle_timeout": float("nan")}, "idle_timeout (nan) must be 0 or more"),
     ({"drain_timeout": -0.5}, "drain_timeout (-0.5) must be 0 or more"),
     ({"handshake_timeout": 0}, "handshake_timeout (0) must be more than 0"),
+    ({"unix": ""}, "unix must be the path of a socket file, not empty"),
+    ({"unix": "/tmp/s", "udp": True}, "udp is for IP sockets; unix serves stream sockets only"),
+    ({"unix_mode": 0o660}, "unix_mode (660) needs unix, a socket path"),
+    ({"unix": "/tmp/s", "unix_mode": 0o1777}, "unix_mode (1777) must be permission bits"),
     ({"proxy_protocol": 1}, "proxy_protocol must be bool, not int (1)"),
     ({"max_connections": 0}, "max_connections (0) must be at least 1"),
     ({"workers": 0}, "workers (0) must be between 1 and 256"),
@@ -70,3 +74,9 @@ def test_handler_options_are_a_read_only_copy():
 
 def test_ints_are_fine_where_seconds_are_floats():
     assert Config(idle_timeout=0, drain_timeout=2).idle_timeout == 0
+
+
+def test_where_names_the_listening_address():
+    assert Config(port=80).where == "127.0.0.1:80"
+    assert Config(host="::1", port=80).where == "[::1]:80"
+    assert Config(unix="/run/evloop.sock").where == "unix:/run/evloop.sock"

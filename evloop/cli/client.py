@@ -230,10 +230,25 @@ def build_parser() -> Parser:
     parser.add_argument("--host", default="127.0.0.1", help="server address (default: 127.0.0.1)")
     parser.add_argument("--port", type=parse_port, default=default_port(),
                         help=f"server port (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
+    parser.add_argument("--unix", metavar="PATH", help="connect to the server's Unix socket at PATH")
     parser.add_argument("--udp", action="store_true", help="one datagram per line")
     parser.add_argument("--timeout", type=parse_seconds, default=5.0,
                         help="seconds to wait for a reply; 0 = for ever (default: 5)")
     return parser
+
+
+def connect(options: argparse.Namespace, timeout: float | None) -> socket.socket:
+    """A stream socket to the server: TCP, or its Unix socket with --unix."""
+    if not options.unix:
+        return socket.create_connection((options.host, options.port), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(options.unix)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def choose_framing(parser: Parser, options: argparse.Namespace) -> str:
@@ -253,16 +268,18 @@ def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
     stream = stream or sys.stdin
     prompt = stream.isatty()
     timeout = options.timeout or None
-    where = f"{options.host}:{options.port}"
+    where = f"unix:{options.unix}" if options.unix else f"{options.host}:{options.port}"
+    if options.unix and options.udp:
+        parser.fail("--udp needs a host and port, not --unix")
     try:
         if options.udp:
             info = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_DGRAM)[0]
             with socket.socket(info[0], socket.SOCK_DGRAM) as sock:
                 sock.settimeout(timeout)
                 return run_udp(sock, info[4], framing, stream, prompt, options.timeout)
-        with socket.create_connection((options.host, options.port), timeout=timeout) as sock:
+        with connect(options, timeout) as sock:
             return run_tcp(sock, framing, stream, prompt, timeout)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, FileNotFoundError):
         print(f"{COMMAND}: error: connection refused: no server is listening on {where}",
               file=sys.stderr)
     except socket.timeout:

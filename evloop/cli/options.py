@@ -87,3 +87,14 @@ def parse_port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
     return port
+
+
+def parse_mode(text: str) -> int:
+    """ "660" or "0o660" -> permission bits."""
+    try:
+        mode = int(text.removeprefix("0o"), 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not octal permissions: {text!r} (try 660)") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"permissions {text!r} are outside 0-777")
+    return mode

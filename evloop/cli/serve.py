@@ -26,6 +26,7 @@ from evloop.backends import available_backends
 from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
+from evloop.cli.options import parse_mode
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
 from evloop.cli.options import parse_size
@@ -62,6 +63,11 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     add("--port", type=parse_port, default=default_port(),
         help=f"port to bind; 0 picks a free one (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
+    add("--unix", metavar="PATH", default=None,
+        help="serve on a Unix stream socket at PATH instead of TCP (for a local proxy); a "
+             "stale socket file is replaced, a live server's never")
+    add("--unix-mode", type=parse_mode, default=None,
+        help="permissions of the --unix socket file, in octal, e.g. 660 (default: the umask's)")
     add("--udp", action="store_true", help="also serve the handler over UDP on the same port")
     add("--backlog", type=parse_count, default=128, help="listen() backlog (default: 128)")
     add("--selector", default="auto", choices=available_backends(),
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(handler, config)
     except OSError as exc:
-        print(f"{COMMAND}: error: {describe_bind_error(exc, config.host, config.port)}",
+        print(f"{COMMAND}: error: {describe_bind_error(exc, config.where)}",
               file=sys.stderr)
         return 2
 
