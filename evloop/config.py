@@ -57,6 +57,9 @@ class Config:
     drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT
     handshake_timeout: float = limits.DEFAULT_HANDSHAKE_TIMEOUT
     proxy_protocol: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
     workers: int = 1
     reuse_port: bool = False
     offload: str = "none"
@@ -66,7 +69,7 @@ class Config:
 
     def __post_init__(self) -> None:
         for check in (self._check_types, self._check_address, self._check_bounds,
-                      self._check_processes):
+                      self._check_processes, self._check_tls):
             check()
         # A read-only copy: the caller's dict may change, this must not.
         object.__setattr__(self, "handler_options",
@@ -108,6 +111,20 @@ class Config:
             raise ValueError(f"selector ({self.selector!r}) must be one of: "
                              f"{', '.join(available_backends())}")
 
+    @property
+    def tls(self) -> bool:
+        """Is every TCP connection to be TLS?"""
+        return self.tls_cert is not None
+
+    def _check_tls(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: a certificate and its private key")
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_ca (client certificates) needs tls_cert and tls_key")
+        if self.tls and self.udp:
+            raise ValueError("udp cannot be encrypted: DTLS is not in the standard library; "
+                             "serve TLS over TCP only")
+
     def _check_bounds(self) -> None:
         _in_range("max_message", self.max_message, 1, None)
         _in_range("low_water", self.low_water, 0, None)
@@ -143,6 +160,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_message": (int,), "high_water": (int,), "low_water": (int,), "max_output": (int,),
     "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
     "handshake_timeout": (int, float), "proxy_protocol": (bool,),
+    "tls_cert": (str, type(None)), "tls_key": (str, type(None)), "tls_ca": (str, type(None)),
     "workers": (int,), "reuse_port": (bool,), "offload": (str,),
     "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
 }

@@ -79,6 +79,7 @@ import struct
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+from typing import ClassVar
 
 from evloop.config import Config
 from evloop.handlers.base import Handler
@@ -122,6 +123,9 @@ class Connection(ConnectionPrelude):
     __slots__ = ("loop", "sock", "fd", "sys_read", "sys_write", "read_size", "small_reads",
                  "on_closed", "state", "out", "reader", "writing", "config")  # + its bases'
 
+    #: The reader the loop holds in each state (READERS, below; evloop.tls adds one).
+    readers: ClassVar[dict[State, Callable[[Any], None]]]
+
     def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
                  config: Config, on_closed: Callable[[Connection], object],
                  offloader: Offloader | None = None) -> None:
@@ -156,11 +160,22 @@ class Connection(ConnectionPrelude):
 
     def start(self) -> None:
         """Watch the socket; then greet (connection_made), or first read the
-        proxy's header within --handshake-timeout (evloop.prelude)."""
+        proxy's header (evloop.prelude) or shake hands (evloop.tls) within
+        --handshake-timeout."""
         self._update_interest()
-        if self.state is PROXY_HEADER:
+        if self.state is not OPEN:
             return self._arm_timer(self.config.handshake_timeout, self._on_handshake_timer)
         self._open()
+
+    def _set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
+        """The two system calls of the hot path (--trace wraps them; TLS replaces them)."""
+        self.sys_read = read
+        self.sys_write = write
+
+    @property
+    def peer_subject(self) -> str | None:
+        """The client certificate's subject; None without TLS (evloop.tls)."""
+        return None
 
     def _open(self) -> None:
         """The handler starts: the idle timer, then connection_made."""
@@ -318,7 +333,7 @@ class Connection(ConnectionPrelude):
     def _update_interest(self) -> None:
         """Make the loop hold the reader the state calls for, and a writer while
         output is pending.  The only place that adds or removes them."""
-        reader = READERS.get(self.state)
+        reader = self.readers.get(self.state)
         if reader is not self.reader:
             if reader is None:
                 self.loop.remove_reader(self.fd)
@@ -360,3 +375,4 @@ READERS: dict[State, Callable[[Connection], None]] = {
     OPEN: Connection.on_readable,
     LINGERING: Connection._discard_input,
 }
+Connection.readers = READERS

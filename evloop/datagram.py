@@ -58,6 +58,10 @@ class DatagramContext:
     def peer(self) -> str:
         return self.endpoint.format_peer(self.address)
 
+    @property
+    def peer_subject(self) -> str | None:
+        return None  # no TLS over UDP
+
     def push(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, BYTES_TYPES):
             raise TypeError(f"push() takes bytes, not {type(data).__name__}")

@@ -92,6 +92,10 @@ class ConnectionPrelude(ConnectionContext):
             self.peer = format_address(header.source)
         log.debug("%s: PROXY v%d %s header from %s", self.peer, header.version,
                   header.command, proxy)
+        self._after_header()
+
+    def _after_header(self) -> None:
+        """The header is whole: the handler starts (over TLS: the handshake, first)."""
         self._transition("header")
         self._open()
 
@@ -99,6 +103,7 @@ class ConnectionPrelude(ConnectionContext):
         self.abort(f"PROXY protocol: {reason}; closing", level=logging.INFO)
 
     def _on_handshake_timer(self) -> None:
+        """--handshake-timeout passed before the handler could start."""
         self.timer = None
         self.abort(f"no PROXY protocol header within {self.config.handshake_timeout:g}s "
                    f"(--handshake-timeout); closing", level=logging.INFO)

@@ -72,8 +72,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handler]:
     """The handler class's factory for `config`; TypeError for a class that
-    cannot be a handler, ValueError for options it does not take or UDP it
-    cannot serve."""
+    cannot be a handler, ValueError for options it does not take, UDP it
+    cannot serve, or TLS files that do not load."""
+    if config.tls:
+        from evloop import tls
+        tls.make_context(config)
     problem = handler_problem(handler)
     if problem:
         raise TypeError(f"{handler!r} {problem}")
@@ -112,6 +115,11 @@ class Server:
         self._owns_loop = loop is None
         self.offloader = (Offloader(self.loop, self.config.offload, self.config.offload_workers)
                           if self.config.offload != "none" else None)
+        self._connection_options: dict[str, Any] = {}
+        if self.config.tls:
+            from evloop import tls
+            self._connection_options["tls_context"] = tls.make_context(self.config)
+            self.connection_class = tls.TLSConnection
         self.connections: set[Connection] = set()
         self.listener: socket.socket | None = None
         self.datagram: DatagramEndpoint | None = None
@@ -216,7 +224,8 @@ class Server:
             sock.close()
             return
         connection = self.connection_class(self.loop, sock, peer, handler, self.config,
-                                           self.connection_closed, self.offloader)
+                                           self.connection_closed, self.offloader,
+                                           **self._connection_options)
         try:
             connection.start()
         except FdLimitError as exc:

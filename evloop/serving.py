@@ -53,7 +53,8 @@ LOG_FORMAT = "%(asctime)s evloop %(levelname)s %(message)s"
 def format_startup(label: str, address: Any, config: Config, selector: str,
                    workers_how: str = "") -> str:
     """The startup line: what is served, where, over what, how."""
-    protocols = "unix" if config.unix is not None else "tcp+udp" if config.udp else "tcp"
+    protocols = ("unix" if config.unix is not None else "tcp+udp" if config.udp else "tcp")
+    protocols += "+tls" if config.tls else ""
     line = f"evloop: serving {label} on {format_address(address)} ({protocols}), selector {selector}"
     return f"{line}, {workers_how}" if workers_how else line
 

@@ -1,6 +1,6 @@
 """The connection's state machine: its states, and every transition between them.
 
-A connection is always in exactly one of seven states, and it changes state
+A connection is always in exactly one of eight states, and it changes state
 only through `Connection._transition(event)`, which looks the pair (state,
 event) up in TRANSITIONS below.  A pair missing from the table is a bug and
 raises, so an impossible sequence (EOF after CLOSED, say) is caught where it
@@ -12,6 +12,7 @@ States and transitions
 ::
 
     PROXY_HEADER  (--proxy-protocol) reading the proxy's header; the handler waits
+    HANDSHAKING   (TLS) the TLS handshake; the handler waits
     OPEN          reading and writing
     PAUSED        output above high water: not reading
     INPUT_CLOSED  the peer sent EOF: flushing the last replies
@@ -20,7 +21,10 @@ States and transitions
     CLOSED        socket closed, handler told
 
     PROXY_HEADER --header-------> OPEN
+    PROXY_HEADER --start_tls----> HANDSHAKING
     PROXY_HEADER --close--------> CLOSED
+    HANDSHAKING  --handshake_done-> OPEN
+    HANDSHAKING  --close--------> CLOSED
     OPEN         --output_high--> PAUSED
     PAUSED       --output_low---> OPEN
     OPEN         --peer_eof-----> INPUT_CLOSED
@@ -33,8 +37,9 @@ States and transitions
 
 `close` in INPUT_CLOSED, CLOSING or LINGERING changes nothing: the
 connection is closing already.  A connection starts in OPEN, or in
-PROXY_HEADER behind a proxy, where nothing is due to anyone yet, so closing
-it is closing it.  The handler hears `connection_made` on reaching OPEN,
+PROXY_HEADER behind a proxy, or in HANDSHAKING over TLS (which follows the
+PROXY header when there is one): nothing is due to anyone yet in those two,
+so closing is closing.  The handler hears `connection_made` on reaching OPEN,
 `pause_writing()` on output_high and `resume_writing()` on output_low.
 `_transition` is the one place the state changes; a pair missing from
 TRANSITIONS is a bug and raises.
@@ -47,6 +52,7 @@ import enum
 
 class State(enum.Enum):
     PROXY_HEADER = "proxy_header"
+    HANDSHAKING = "handshaking"
     OPEN = "open"
     PAUSED = "paused"
     INPUT_CLOSED = "input_closed"
@@ -59,6 +65,7 @@ class State(enum.Enum):
 
 
 PROXY_HEADER = State.PROXY_HEADER
+HANDSHAKING = State.HANDSHAKING
 OPEN = State.OPEN
 PAUSED = State.PAUSED
 INPUT_CLOSED = State.INPUT_CLOSED
@@ -68,7 +75,10 @@ CLOSED = State.CLOSED
 
 TRANSITIONS: dict[tuple[State, str], State] = {
     (PROXY_HEADER, "header"): OPEN,
+    (PROXY_HEADER, "start_tls"): HANDSHAKING,
     (PROXY_HEADER, "close"): CLOSED,
+    (HANDSHAKING, "handshake_done"): OPEN,
+    (HANDSHAKING, "close"): CLOSED,
     (OPEN, "output_high"): PAUSED,
     (PAUSED, "output_low"): OPEN,
     (OPEN, "peer_eof"): INPUT_CLOSED,
@@ -90,7 +100,8 @@ FLUSHING_STATES = frozenset({INPUT_CLOSED, CLOSING})
 def mermaid() -> str:
     """The transitions as a Mermaid state diagram (docs/02-anatomy.md shows it)."""
     lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted",
-             "    [*] --> PROXY_HEADER : accepted, --proxy-protocol"]
+             "    [*] --> PROXY_HEADER : accepted, --proxy-protocol",
+             "    [*] --> HANDSHAKING : accepted, TLS"]
     for (state, event), new in TRANSITIONS.items():
         if state is not new:
             lines.append(f"    {state.name} --> {new.name} : {event}")

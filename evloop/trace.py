@@ -117,46 +117,52 @@ class TracedHandler(Handler):
         self._handler.resume_writing()
 
 
-class TracedConnection(Connection):
-    """A Connection that reports its system calls and state changes."""
+def traced(base: type[Connection]) -> type[Connection]:
+    """`base` (Connection, or TLSConnection) as a class that reports its system
+    calls and state changes."""
 
-    __slots__ = ("label",)
+    class TracedConnection(base):  # type: ignore[valid-type,misc]
+        __slots__ = ("label",)
 
-    def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
-                 config: Config, on_closed: Callable[[Connection], object],
-                 offloader: Offloader | None = None) -> None:
-        label = f"fd {sock.fileno()} {peer}"
-        say(f"{label}: accepted")
-        super().__init__(loop, sock, peer, TracedHandler(handler, label), config, on_closed,
-                         offloader)
-        self.label = label
-        self.sys_read = traced_read(label, self.sys_read)
-        self.sys_write = traced_write(label, self.sys_write)
+        def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
+                     *args: Any, **kwargs: Any) -> None:
+            label = f"fd {sock.fileno()} {peer}"
+            say(f"{label}: accepted")
+            self.label = label
+            super().__init__(loop, sock, peer, TracedHandler(handler, label), *args, **kwargs)
+            self._set_io(self.sys_read, self.sys_write)
 
-    def _transition(self, event: str) -> None:
-        # Report before acting, so the steps print in the order they happen.
-        new = TRANSITIONS.get((self.state, event))
-        say(f"{self.label}: {self.state!r} -> {new!r} ({event})")
-        super()._transition(event)
+        def _set_io(self, read: Callable[[int, int], bytes],
+                    write: Callable[[int, Any], int]) -> None:
+            super()._set_io(traced_read(self.label, read), traced_write(self.label, write))
 
-    def _update_interest(self) -> None:
-        before = self.loop.watching(self.fd)
-        super()._update_interest()
-        after = self.loop.watching(self.fd)
-        if after != before:
-            say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
+        def _transition(self, event: str) -> None:
+            # Report before acting, so the steps print in the order they happen.
+            new = TRANSITIONS.get((self.state, event))
+            say(f"{self.label}: {self.state!r} -> {new!r} ({event})")
+            super()._transition(event)
 
-    def _accept_header(self, header: ProxyHeader) -> None:
-        who = "the original client" if header.source else "a LOCAL header: the proxy itself"
-        say(f"{self.label}: PROXY v{header.version} header: {who}"
-            + (f" is {format_address(header.source)}" if header.source else ""))
-        super()._accept_header(header)
+        def _update_interest(self) -> None:
+            before = self.loop.watching(self.fd)
+            super()._update_interest()
+            after = self.loop.watching(self.fd)
+            if after != before:
+                say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
 
-    def _send_fin(self) -> None:
-        say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
-        super()._send_fin()
+        def _accept_header(self, header: ProxyHeader) -> None:
+            who = "the original client" if header.source else "a LOCAL header: the proxy itself"
+            say(f"{self.label}: PROXY v{header.version} header: {who}"
+                + (f" is {format_address(header.source)}" if header.source else ""))
+            super()._accept_header(header)
+
+        def _send_fin(self) -> None:
+            say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
+            super()._send_fin()
+
+    TracedConnection.__name__ = TracedConnection.__qualname__ = f"Traced{base.__name__}"
+    return TracedConnection
 
 
 def enable(loop: Loop, server: Traceable) -> None:
     loop.tracer = Tracer()
-    server.connection_class = TracedConnection
+    server.connection_class = traced(server.connection_class)

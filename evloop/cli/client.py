@@ -29,6 +29,7 @@ import io
 import os
 import selectors
 import socket
+import ssl
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -232,23 +233,45 @@ def build_parser() -> Parser:
                         help=f"server port (default: {DEFAULT_PORT}, or $EVLOOP_PORT)")
     parser.add_argument("--unix", metavar="PATH", help="connect to the server's Unix socket at PATH")
     parser.add_argument("--udp", action="store_true", help="one datagram per line")
+    parser.add_argument("--tls", action="store_true",
+                        help="speak TLS, checking the server's certificate and name")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="with --tls: trust this PEM CA (default: the system's)")
+    parser.add_argument("--certfile", metavar="FILE",
+                        help="with --tls: present this PEM certificate and key (mutual TLS)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --tls: do not check the server's certificate or name "
+                             "(anyone in between could read and change everything)")
     parser.add_argument("--timeout", type=parse_seconds, default=5.0,
                         help="seconds to wait for a reply; 0 = for ever (default: 5)")
     return parser
 
 
 def connect(options: argparse.Namespace, timeout: float | None) -> socket.socket:
-    """A stream socket to the server: TCP, or its Unix socket with --unix."""
+    """A stream socket to the server: TCP, or its Unix socket with --unix; over TLS with --tls."""
     if not options.unix:
-        return socket.create_connection((options.host, options.port), timeout=timeout)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = socket.create_connection((options.host, options.port), timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(options.unix)
+        except BaseException:
+            sock.close()
+            raise
+    if not options.tls:
+        return sock
+    context = ssl.create_default_context(cafile=options.cafile)
+    if options.certfile:
+        context.load_cert_chain(options.certfile)
+    if options.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
-        sock.settimeout(timeout)
-        sock.connect(options.unix)
+        return context.wrap_socket(sock, server_hostname=None if options.unix else options.host)
     except BaseException:
         sock.close()
         raise
-    return sock
 
 
 def choose_framing(parser: Parser, options: argparse.Namespace) -> str:
@@ -271,6 +294,13 @@ def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
     where = f"unix:{options.unix}" if options.unix else f"{options.host}:{options.port}"
     if options.unix and options.udp:
         parser.fail("--udp needs a host and port, not --unix")
+    if options.udp and options.tls:
+        parser.fail("--tls is for TCP: DTLS is not in the standard library")
+    if (options.cafile or options.certfile or options.insecure) and not options.tls:
+        parser.fail("--cafile, --certfile and --insecure go with --tls")
+    if options.insecure:
+        print(f"{COMMAND}: --insecure: the server's certificate and name are not checked, "
+              f"so this connection is encrypted but not authenticated", file=sys.stderr)
     try:
         if options.udp:
             info = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_DGRAM)[0]
@@ -285,6 +315,11 @@ def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
     except socket.timeout:
         print(f"{COMMAND}: error: no reply from {where} within {options.timeout:g}s",
               file=sys.stderr)
+    except ssl.SSLCertVerificationError as exc:
+        print(f"{COMMAND}: error: the server's certificate was refused: "
+              f"{exc.verify_message or exc.reason} (--cafile names the CA to trust)", file=sys.stderr)
+    except ssl.SSLError as exc:
+        print(f"{COMMAND}: error: TLS: {exc.reason or exc}", file=sys.stderr)
     except (ClientError, OSError) as exc:
         print(f"{COMMAND}: error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -105,7 +105,13 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="every TCP connection starts with a PROXY protocol header (v1 or v2), as "
              "HAProxy's send-proxy sends; a connection without a valid one is closed")
     add("--handshake-timeout", type=parse_seconds, default=10.0,
-        help="how long a connection may take to send its PROXY header (default: 10)")
+        help="how long a connection may take to send its PROXY header and finish its TLS "
+             "handshake (default: 10)")
+    add("--tls-cert", metavar="FILE", default=None,
+        help="serve TLS 1.2+ with this PEM certificate (chain); needs --tls-key")
+    add("--tls-key", metavar="FILE", default=None, help="the PEM private key of --tls-cert")
+    add("--tls-ca", metavar="FILE", default=None,
+        help="ask every client for a certificate signed by this PEM CA (mutual TLS)")
     if handler is not None and handler.options:
         group = parser.add_argument_group(f"options of the {spec} handler")
         for name, option in handler.options.items():

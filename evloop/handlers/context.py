@@ -4,7 +4,8 @@ A handler is sans-IO, so it cannot send, close or wait by itself.  Instead
 `connection_made(context)` hands it one object, the context, with these
 powers, and nothing else:
 
-* `peer`: who is at the other end, as "host:port";
+* `peer`: who is at the other end, as "host:port"; `peer_subject`, over TLS
+  with client certificates, who the certificate says it is;
 * `push(data)`: send bytes outside a reply (a chat line from someone else);
 * `close()`: close once the replies due are sent (asyncio's transport.close);
 * `abort()`: drop the connection now, with whatever is queued;
@@ -44,6 +45,11 @@ class Context(Protocol):
     @property
     def peer(self) -> str:
         """The other end, as "host:port" ("[::1]:5000" for IPv6)."""
+
+    @property
+    def peer_subject(self) -> str | None:
+        """Over TLS with client certificates (--tls-ca), the client's subject
+        ("CN=alice,O=Lab"); None otherwise."""
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Send `data` after everything queued before it."""

@@ -15,3 +15,10 @@ class Peer(Handler):
 
     def data_received(self, data):
         return self.context.peer.encode() + b" " + data
+
+
+class Subject(Handler):
+    """Answers every chunk with the client certificate's subject (mutual TLS)."""
+
+    def data_received(self, data):
+        return f"{self.context.peer_subject}\n".encode()
