@@ -47,7 +47,8 @@ class HandlerProtocol(asyncio.Protocol):
 async def serve(options):
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: HandlerProtocol(options.factory),
-                                      options.host, options.port, backlog=options.backlog)
+                                      options.host, options.port, backlog=options.backlog,
+                                      ssl=common.tls_context(options))
     common.announce(options, server.sockets[0].getsockname())
     await server.serve_forever()
 

@@ -13,6 +13,7 @@ reads.
 import argparse
 import os
 import socket
+import ssl
 import sys
 import threading
 
@@ -69,6 +70,8 @@ def parse_args(model, argv=None):
     parser.add_argument("--workers", type=int, default=32, help="pool size, where there is a pool")
     parser.add_argument("--work-ms", type=float, help="slow handler: work per line")
     parser.add_argument("--work", choices=["cpu", "sleep"], help="slow handler: cpu or sleep")
+    parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate (asyncio, uvloop)")
+    parser.add_argument("--tls-key", help="its PEM private key")
     options = parser.parse_args(argv)
     options.model = model
     handler = evloop.load_handler(options.handler)
@@ -128,3 +131,14 @@ def run(main):
         main()
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+def tls_context(options):
+    """The server's SSLContext for --tls-cert/--tls-key, or None: the same
+    settings as evloop's (TLS 1.2 or newer, the default ciphers)."""
+    if not options.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(options.tls_cert, options.tls_key)
+    return context

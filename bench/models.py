@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
+TLS_LOADGEN = os.path.join(BUILD, "loadgen_tls")
+TLS_PEM = os.path.join(BUILD, "tls.pem")  # certificate and key, made by scripts/build-c
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Model:
     why_max: str = ""
     needs_module: str = None
     needs_file: str = None
+    tls: bool = False  # serves TLS, for the TLS load generator (the `tls` sweep)
 
     def command(self, handler, extra=()):
         return [arg.replace("{handler}", handler) for arg in self.argv] + list(extra)
@@ -41,12 +44,17 @@ class Model:
             return f"{self.needs_module} is not installed (pip install '.[bench]')"
         if self.needs_file and not os.access(self.needs_file, os.X_OK):
             return f"{os.path.relpath(self.needs_file)} is not built (scripts/bench builds it with a C compiler)"
+        if self.tls and not (os.access(TLS_LOADGEN, os.X_OK) and os.path.exists(TLS_PEM)):
+            return ("no TLS load generator or certificate (scripts/build-c makes them with "
+                    "OpenSSL: apt-get install libssl-dev)")
         return None
 
     def refuses(self, point):
         """Why this model sits out `point`, or None."""
         if point.handler not in self.handlers:
             return f"serves only {', '.join(self.handlers)}"
+        if point.tls != self.tls:
+            return "serves TLS only" if self.tls else "serves plain TCP only"
         total = point.connections + point.idle
         if self.max_connections is not None and total > self.max_connections:
             return self.why_max
@@ -101,6 +109,16 @@ MODELS = [
           needs_file=os.path.join(BUILD, "echo_epoll")),
 ]
 
+# TLS: the same echo over TLS 1.3, the handshake done before the measured window.
+TLS_ARGS = ["--tls-cert", TLS_PEM, "--tls-key", TLS_PEM]
+MODELS += [
+    Model("evloop-tls", evloop("epoll").argv + TLS_ARGS, handlers=("echo", "lenprefix"), tls=True),
+    Model("asyncio-tls", variant("asyncio-tls", "asyncio_protocol").argv + TLS_ARGS,
+          handlers=("echo", "lenprefix"), tls=True),
+    Model("uvloop-tls", variant("uvloop-tls", "uvloop_protocol").argv + TLS_ARGS,
+          handlers=("echo", "lenprefix"), tls=True, needs_module="uvloop"),
+]
+
 # Not in the default sweeps: evloop across cores, and evloop offloading slow work.
 EXTRA = [
     evloop("epoll", "--workers", "2", name="evloop-2workers"),
@@ -112,8 +130,10 @@ BY_NAME = {model.name: model for model in MODELS + EXTRA}
 REFERENCE = "evloop-epoll"  # every ratio in the tables is to this model, from the same run
 
 
-def loadgen_command():
+def loadgen_command(tls=False):
     """(argv, name) of the load generator to use: the C one when built."""
+    if tls:
+        return [TLS_LOADGEN, "--tls", "1"], "c-epoll-tls"
     c = os.path.join(BUILD, "loadgen")
     if os.access(c, os.X_OK):
         return [c], "c-epoll"

@@ -22,7 +22,11 @@ def add_ratios(results):
     reference = results["reference"]
     for rows in results["sweeps"].values():
         for row in rows:
-            ref = row["models"].get(reference, {})
+            # The run's reference, or where it does not serve the point (TLS), the
+            # first evloop model that does: every ratio is to evloop, from the same run.
+            name = reference if reference in row["models"] else next(
+                (m for m in row["models"] if m.startswith("evloop")), reference)
+            ref = row["models"].get(name, {})
             for entry in row["models"].values():
                 for key, ratio in (("msgs_per_s", "x_ref"), ("cpu_us_per_msg", "cpu_x_ref")):
                     mine, theirs = entry.get(key), ref.get(key)

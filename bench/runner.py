@@ -62,6 +62,7 @@ class Point:
     cold: bool = False  # also measure a fresh server once, before its warm-up
     work: str = None    # slow handler: "cpu" or "sleep", work_ms per line
     work_ms: float = 2.0
+    tls: bool = False   # over TLS: the TLS models and load generator
 
     @property
     def framing(self):
@@ -78,16 +79,19 @@ class Point:
             parts.append(f"depth {self.depth}")
         if self.idle:
             parts.append(f"+{self.idle} idle")
+        if self.tls:
+            parts.append("TLS")
         return ", ".join(parts)
 
 
-ALL = [m.name for m in MODELS]
+ALL = [m.name for m in MODELS if not m.tls]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
 # The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.
 PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol",
         "threads", "ss-threading", "c-epoll"]
 SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads"]
+TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
 
 
 def sweeps(quick):
@@ -105,6 +109,8 @@ def sweeps(quick):
                         Point("perf", depth=16)]),
         "slow": (SLOW, [Point("slow", handler="slow", connections=10, work=work)
                         for work in ("sleep", "cpu")]),
+        "tls": (TLS, [Point("tls", tls=True, cold=not quick)]
+                + ([] if quick else [Point("tls", tls=True, connections=10, size=65536)])),
         "idle": (SELECTORS + ["threads", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
     }
@@ -161,7 +167,7 @@ class Server:
 
 def run_load(server, point, duration, warmup, connections=None, limit=None):
     """One load-generator run against `server`: its JSON result plus server CPU and status."""
-    argv, loadgen = loadgen_command()
+    argv, loadgen = loadgen_command(point.tls)
     connections = point.connections if connections is None else connections
     argv = argv + ["--port", str(server.port), "--connections", str(connections),
                    "--size", str(point.size), "--depth", str(point.depth),

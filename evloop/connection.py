@@ -169,13 +169,7 @@ class Connection(ConnectionPrelude):
 
     def _set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
         """The two system calls of the hot path (--trace wraps them; TLS replaces them)."""
-        self.sys_read = read
-        self.sys_write = write
-
-    @property
-    def peer_subject(self) -> str | None:
-        """The client certificate's subject; None without TLS (evloop.tls)."""
-        return None
+        self.sys_read, self.sys_write = read, write
 
     def _open(self) -> None:
         """The handler starts: the idle timer, then connection_made."""

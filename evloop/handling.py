@@ -135,6 +135,11 @@ class ConnectionContext(ConnectionClosing):
             self.close_requested = True
             self.loop.call_soon(self.begin_close)
 
+    @property
+    def peer_subject(self) -> str | None:
+        """The client certificate's subject; None without TLS (evloop.tls)."""
+        return None
+
     def is_closing(self) -> bool:
         return self.close_requested or (self.state is not OPEN and self.state is not PAUSED)
 

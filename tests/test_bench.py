@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from bench.histogram import bucket
 from bench.histogram import upper_bound
 from bench.models import BUILD
 from bench.models import MODELS
+from bench.models import TLS_PEM
 from conftest import ROOT
 from conftest import cli_env
 from conftest import recv_exactly
@@ -93,7 +95,8 @@ def lab_lenprefix_exchange(port, messages):
         return replies
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll"], ids=lambda m: m.name)
+@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll" and not m.tls],
+                         ids=lambda m: m.name)
 def test_every_python_model_serves_the_lab_lenprefix_client(model):
     if model.unavailable():  # uvloop comes with the bench extra, not the test extra
         assert "not installed" in model.unavailable()
@@ -127,8 +130,30 @@ def test_c_reference_server_echoes(c_built):
         server.stop()
 
 
+@pytest.mark.parametrize("model", [m for m in MODELS if m.tls], ids=lambda m: m.name)
+def test_every_tls_model_serves_tls_and_the_c_load_generator_measures_it(model, c_built):
+    if c_built is None or model.unavailable():
+        pytest.skip(f"{model.name}: {model.unavailable() or 'no C compiler'}")
+    server = runner.Server(model, "lenprefix")
+    try:
+        context = ssl.create_default_context(cafile=TLS_PEM)  # the bench's self-signed certificate
+        context.check_hostname = False
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            with context.wrap_socket(raw) as sock:
+                sock.sendall(b"016Hello!! Server!!")
+                assert recv_exactly(sock, 19) == b"016Hello!! Server!!"
+        point = runner.Point("t", handler="lenprefix", connections=20, tls=True)
+        result = runner.run_load(server, point, duration=0.5, warmup=0.2)
+        assert result["status"] == "ok", result
+        assert result["loadgen"] == "c-epoll-tls" and result["messages"] > 0 and not result["errors"]
+    finally:
+        server.stop()
+
+
 def test_models_refuse_points_they_cannot_take():
     by_name = {m.name: m for m in MODELS}
+    assert by_name["evloop-tls"].refuses(runner.Point("t")) == "serves TLS only"
+    assert by_name["evloop-epoll"].refuses(runner.Point("t", tls=True)) == "serves plain TCP only"
     big = runner.Point("t", connections=10000)
     assert "FD_SETSIZE" in by_name["evloop-select"].refuses(big)
     assert "processes" in by_name["ss-forking"].refuses(big)

@@ -24,7 +24,14 @@
  *
  * Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size S]
  *        [--depth D] [--duration SEC] [--warmup SEC] [--framing raw|lenprefix|line]
- *        [--idle N]
+ *        [--idle N] [--tls 1]
+ *
+ * Built with -DWITH_TLS (and -lssl -lcrypto: scripts/build-c makes it
+ * bench/build/loadgen_tls where OpenSSL's headers are installed), --tls 1
+ * speaks TLS: each connection's handshake is driven non-blocking in the
+ * connect phase, then SSL_write/SSL_read replace send/recv, with partial
+ * writes enabled so that SSL_write behaves as send does.  The server's
+ * certificate is not checked: this is load, not trust.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,15 +48,24 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef WITH_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+static SSL_CTX *tls_ctx;
+#endif
+static int tls;
 
 #define NBUCKETS (64 * 16)
 #define MAX_PENDING_CONNECTS 256
 
 enum { RAW, LENPREFIX, LINE };
-enum { CONNECTING, RUNNING, IDLE, DEAD };
+enum { CONNECTING, HANDSHAKING, RUNNING, IDLE, DEAD };
 
 struct conn {
     int fd, state, id;
+#ifdef WITH_TLS
+    SSL *ssl;
+#endif
     uint64_t sent, done;         /* messages queued, replies completed */
     size_t out_len, out_off;     /* pending output */
     size_t in_off;               /* bytes of the current reply received */
@@ -101,9 +117,40 @@ static void queue_msg(struct conn *c, double t) {
     c->sent++;
 }
 
+/* send() and recv(), or their TLS twins: -1 with errno EAGAIN when they would block. */
+static ssize_t out_bytes(struct conn *c, const void *data, size_t len) {
+#ifdef WITH_TLS
+    if (c->ssl) {
+        int n = SSL_write(c->ssl, data, (int)len);
+        if (n > 0) return n;
+        int e = SSL_get_error(c->ssl, n);
+        errno = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? EAGAIN : EPIPE;
+        return -1;
+    }
+#endif
+    return send(c->fd, data, len, MSG_NOSIGNAL);
+}
+
+static ssize_t in_bytes(struct conn *c, void *buf, size_t len) {
+#ifdef WITH_TLS
+    if (c->ssl) {
+        int n = SSL_read(c->ssl, buf, (int)len);
+        if (n > 0) return n;
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : ECONNRESET;
+        return -1;
+    }
+#endif
+    return recv(c->fd, buf, len, 0);
+}
+
 static void kill_conn(int ep, struct conn *c, uint64_t *counter) {
     if (c->state == DEAD) return;
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+#ifdef WITH_TLS
+    if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
+#endif
     close(c->fd);
     c->state = DEAD;
     (*counter)++;
@@ -116,7 +163,7 @@ static void want(int ep, struct conn *c, uint32_t events) {
 
 static void flush_out(int ep, struct conn *c) {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = out_bytes(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EAGAIN) { want(ep, c, EPOLLIN | EPOLLOUT); return; }
             kill_conn(ep, c, &lost);
@@ -128,13 +175,21 @@ static void flush_out(int ep, struct conn *c) {
 }
 
 static void on_input(int ep, struct conn *c, unsigned char *buf, size_t bufsize) {
-    ssize_t n = recv(c->fd, buf, bufsize, 0);
+    ssize_t n = in_bytes(c, buf, bufsize);
     if (n <= 0) {
         if (n < 0 && errno == EAGAIN) return;
         kill_conn(ep, c, &lost);
         return;
     }
     if (c->state != RUNNING) { kill_conn(ep, c, &errors); return; } /* idle got data */
+#ifdef WITH_TLS
+    /* A TLS record may hold more than one read takes: drain what OpenSSL kept. */
+    while (c->ssl && (size_t)n < bufsize && SSL_pending(c->ssl) > 0) {
+        ssize_t more = in_bytes(c, buf + n, bufsize - (size_t)n);
+        if (more <= 0) break;
+        n += more;
+    }
+#endif
     size_t pos = 0, got = (size_t)n;
     double t = now();
     while (pos < got) {
@@ -188,10 +243,14 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(k, "--duration")) duration = atof(v);
         else if (!strcmp(k, "--warmup")) warmup = atof(v);
         else if (!strcmp(k, "--idle")) nidle = atoi(v);
+        else if (!strcmp(k, "--tls")) tls = atoi(v);
         else if (!strcmp(k, "--framing"))
             framing = !strcmp(v, "lenprefix") ? LENPREFIX : !strcmp(v, "line") ? LINE : RAW;
         else { fprintf(stderr, "loadgen: unknown option %s\n", k); exit(2); }
     }
+#ifndef WITH_TLS
+    if (tls) { fprintf(stderr, "loadgen: built without TLS (see loadgen_tls)\n"); exit(2); }
+#endif
     if (!port || size < 0 || size > 65536 || depth < 1 || nconn < 0 || nidle < 0 ||
         (framing == LENPREFIX && size > 999)) {
         fprintf(stderr, "loadgen: bad options (need --port; size 0-65536, 0-999 for lenprefix)\n");
@@ -220,7 +279,14 @@ int main(int argc, char **argv) {
     struct epoll_event events[512];
     unsigned char *buf = malloc(1 << 20);
 
-    /* Connect phase. */
+#ifdef WITH_TLS
+    if (tls) {
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
+#endif
+    /* Connect phase (and, with --tls, each connection's handshake). */
     int next = 0, pending = 0, connected = 0;
     double deadline = now() + 20.0;
     while ((next < total || pending) && now() < deadline) {
@@ -233,18 +299,54 @@ int main(int argc, char **argv) {
         int n = epoll_wait(ep, events, 512, 100);
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
+            if (c->state == DEAD) continue;
+#ifdef WITH_TLS
+            if (c->state == RUNNING || c->state == IDLE) {
+                /* Done already: what comes now is the server's session tickets
+                 * (TLS 1.3), which SSL_read takes in and answers no data for. */
+                unsigned char scratch[256];
+                in_bytes(c, scratch, sizeof scratch);
+                continue;
+            }
+            if (c->state == HANDSHAKING) {
+                int r = SSL_do_handshake(c->ssl);
+                if (r == 1) {
+                    pending--;
+                    connected++;
+                    c->state = c->id < nconn ? RUNNING : IDLE;
+                    want(ep, c, EPOLLIN);
+                    continue;
+                }
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ) want(ep, c, EPOLLIN);
+                else if (e == SSL_ERROR_WANT_WRITE) want(ep, c, EPOLLOUT);
+                else { pending--; kill_conn(ep, c, &failed); }
+                continue;
+            }
+#endif
             int err = 0;
             socklen_t len = sizeof err;
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err) { pending--; kill_conn(ep, c, &failed); continue; }
+#ifdef WITH_TLS
+            if (tls) { /* still pending until its handshake is done */
+                c->ssl = SSL_new(tls_ctx);
+                SSL_set_fd(c->ssl, c->fd);
+                SSL_set_connect_state(c->ssl);
+                c->state = HANDSHAKING;
+                want(ep, c, EPOLLOUT);
+                continue;
+            }
+#endif
             pending--;
-            if (err) { kill_conn(ep, c, &failed); continue; }
             connected++;
             c->state = c->id < nconn ? RUNNING : IDLE;
             want(ep, c, EPOLLIN);
         }
     }
     for (int i = 0; i < total; i++)
-        if (conns[i].state == CONNECTING) kill_conn(ep, &conns[i], &failed);
+        if (conns[i].state == CONNECTING || conns[i].state == HANDSHAKING)
+            kill_conn(ep, &conns[i], &failed);
 
     /* Load phase. */
     double start = now(), t = start;

@@ -39,79 +39,15 @@ from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
+from evloop.cli.framing import ClientError
+from evloop.cli.framing import frame
+from evloop.cli.framing import read_reply
 from evloop.handlers.lenprefix import HEADER_SIZE
-from evloop.handlers.lenprefix import MAX_PAYLOAD
-from evloop.handlers.lenprefix import encode
 from evloop.limits import DEFAULT_PORT
 
 COMMAND = "evloop.client"
 FRAMINGS = {"echo": "raw", "uppercase": "raw", "lenprefix": "lenprefix", "chat": "line",
             "slow": "line"}
-QUIET = 0.1  # seconds of silence that end a raw reply
-
-
-class ClientError(Exception):
-    """A failure to report in one line."""
-
-
-def frame(framing: str, line: str) -> bytes:
-    """The bytes to send for one typed line."""
-    payload = line.encode("utf-8")
-    if framing == "lenprefix":
-        if len(payload) > MAX_PAYLOAD:
-            raise ClientError(f"a lenprefix message is at most {MAX_PAYLOAD} bytes; "
-                              f"this line is {len(payload)}")
-        return encode(payload)
-    if framing == "line":
-        return payload + b"\n"
-    return payload
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    """Read exactly `size` bytes (the labs' recv_all); ClientError on EOF."""
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 65536))
-        if not chunk:
-            raise ClientError("the server closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def recv_until_pause(sock: socket.socket, expected: int, timeout: float | None) -> bytes:
-    """A raw reply: `expected` bytes or what came within `timeout`, then more
-    until the server is QUIET.  ClientError if it closed before any byte."""
-    chunks: list[bytes] = []
-    got = 0
-    while True:
-        sock.settimeout(timeout if got < expected else QUIET)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            if not got:
-                raise
-            break
-        if not chunk:
-            if not got:
-                raise ClientError("the server closed the connection")
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    sock.settimeout(timeout)
-    return b"".join(chunks)
-
-
-def read_reply(sock: socket.socket, framing: str, request: bytes, timeout: float | None) -> bytes:
-    """Read one reply to `request`."""
-    if framing == "lenprefix":
-        header = recv_exactly(sock, HEADER_SIZE)
-        if not header.isdigit():
-            raise ClientError(f"the server sent a bad header {header!r}")
-        return recv_exactly(sock, int(header))
-    return recv_until_pause(sock, len(request), timeout)
-
-
 def show(data: bytes) -> None:
     print(data.decode("utf-8", "replace"), flush=True)
 
@@ -274,6 +210,18 @@ def connect(options: argparse.Namespace, timeout: float | None) -> socket.socket
         raise
 
 
+def check_combinations(parser: Parser, options: argparse.Namespace) -> None:
+    if options.unix and options.udp:
+        parser.fail("--udp needs a host and port, not --unix")
+    if options.udp and options.tls:
+        parser.fail("--tls is for TCP: DTLS is not in the standard library")
+    if (options.cafile or options.certfile or options.insecure) and not options.tls:
+        parser.fail("--cafile, --certfile and --insecure go with --tls")
+    if options.insecure:
+        print(f"{COMMAND}: --insecure: the server's certificate and name are not checked, "
+              f"so this connection is encrypted but not authenticated", file=sys.stderr)
+
+
 def choose_framing(parser: Parser, options: argparse.Namespace) -> str:
     if options.framing:
         return str(options.framing)
@@ -292,15 +240,7 @@ def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
     prompt = stream.isatty()
     timeout = options.timeout or None
     where = f"unix:{options.unix}" if options.unix else f"{options.host}:{options.port}"
-    if options.unix and options.udp:
-        parser.fail("--udp needs a host and port, not --unix")
-    if options.udp and options.tls:
-        parser.fail("--tls is for TCP: DTLS is not in the standard library")
-    if (options.cafile or options.certfile or options.insecure) and not options.tls:
-        parser.fail("--cafile, --certfile and --insecure go with --tls")
-    if options.insecure:
-        print(f"{COMMAND}: --insecure: the server's certificate and name are not checked, "
-              f"so this connection is encrypted but not authenticated", file=sys.stderr)
+    check_combinations(parser, options)
     try:
         if options.udp:
             info = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_DGRAM)[0]
@@ -309,22 +249,25 @@ def main(argv: list[str] | None = None, stream: TextIO | None = None) -> int:
                 return run_udp(sock, info[4], framing, stream, prompt, options.timeout)
         with connect(options, timeout) as sock:
             return run_tcp(sock, framing, stream, prompt, timeout)
-    except (ConnectionRefusedError, FileNotFoundError):
-        print(f"{COMMAND}: error: connection refused: no server is listening on {where}",
-              file=sys.stderr)
-    except socket.timeout:
-        print(f"{COMMAND}: error: no reply from {where} within {options.timeout:g}s",
-              file=sys.stderr)
-    except ssl.SSLCertVerificationError as exc:
-        print(f"{COMMAND}: error: the server's certificate was refused: "
-              f"{exc.verify_message or exc.reason} (--cafile names the CA to trust)", file=sys.stderr)
-    except ssl.SSLError as exc:
-        print(f"{COMMAND}: error: TLS: {exc.reason or exc}", file=sys.stderr)
-    except (ClientError, OSError) as exc:
-        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except (ClientError, OSError) as exc:
+        print(f"{COMMAND}: error: {describe(exc, where, options.timeout)}", file=sys.stderr)
     return 1
+
+
+def describe(exc: Exception, where: str, timeout: float) -> str:
+    """One line for what went wrong."""
+    if isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
+        return f"connection refused: no server is listening on {where}"
+    if isinstance(exc, socket.timeout):
+        return f"no reply from {where} within {timeout:g}s"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the server's certificate was refused: {exc.verify_message or exc.reason} "
+                f"(--cafile names the CA to trust)")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    return str(exc)
 
 
 if __name__ == "__main__":
