@@ -2,13 +2,17 @@
 
     python -m bench.ab BEFORE_TREE AFTER_TREE [--handler echo] [--connections 100]
                        [--size 100] [--rounds 9]
+                       [--before-args "..."] [--after-args "--metrics-port 0"]
 
 A tree is a directory holding an `evloop` package (e.g. a `git worktree` of
 an older commit).  This is how each hot-path change in evloop was judged:
 the same load on both servers, alternated, so noise hits both alike.
+The same tree twice, with other server flags for one side, judges an
+option's cost (`--after-args "--metrics-port 0"`: metrics on and off).
 """
 
 import argparse
+import shlex
 import statistics
 import sys
 
@@ -25,11 +29,15 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--before-args", default="", help="more server flags for BEFORE")
+    parser.add_argument("--after-args", default="", help="more server flags for AFTER")
     options = parser.parse_args(argv)
     point = runner.Point("ab", handler=options.handler, connections=options.connections,
                          size=options.size)
-    servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler),
-               "after": runner.Server(evloop_tree("after", options.after), options.handler)}
+    servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler,
+                                       shlex.split(options.before_args)),
+               "after": runner.Server(evloop_tree("after", options.after), options.handler,
+                                      shlex.split(options.after_args))}
     results = {name: [] for name in servers}
     try:
         for server in servers.values():

@@ -14,8 +14,9 @@ class HandlerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        host, port = transport.get_extra_info("peername")[:2]
-        self.context = common.SimpleContext(f"{host}:{port}", transport.write,
+        peer = transport.get_extra_info("peername")
+        name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        self.context = common.SimpleContext(name, transport.write,
                                             asyncio.get_running_loop().call_later)
         greeting = self.handler.connection_made(self.context)
         if greeting:
@@ -46,9 +47,13 @@ class HandlerProtocol(asyncio.Protocol):
 
 async def serve(options):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HandlerProtocol(options.factory),
-                                      options.host, options.port, backlog=options.backlog,
-                                      ssl=common.tls_context(options))
+    if options.unix:
+        server = await loop.create_unix_server(lambda: HandlerProtocol(options.factory),
+                                               options.unix, backlog=options.backlog)
+    else:
+        server = await loop.create_server(lambda: HandlerProtocol(options.factory),
+                                          options.host, options.port, backlog=options.backlog,
+                                          ssl=common.tls_context(options))
     common.announce(options, server.sockets[0].getsockname())
     await server.serve_forever()
 

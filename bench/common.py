@@ -72,6 +72,8 @@ def parse_args(model, argv=None):
     parser.add_argument("--work", choices=["cpu", "sleep"], help="slow handler: cpu or sleep")
     parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate (asyncio, uvloop)")
     parser.add_argument("--tls-key", help="its PEM private key")
+    parser.add_argument("--unix", metavar="PATH",
+                        help="serve on a Unix stream socket instead (asyncio, uvloop)")
     options = parser.parse_args(argv)
     options.model = model
     handler = evloop.load_handler(options.handler)
@@ -93,7 +95,9 @@ def listen(options):
 
 
 def announce(options, address):
-    print(f"{options.model}: serving {options.handler} on {address[0]}:{address[1]} (tcp), "
+    where, kind = ((f"unix:{address}", "unix") if isinstance(address, str)
+                   else (f"{address[0]}:{address[1]}", "tcp"))
+    print(f"{options.model}: serving {options.handler} on {where} ({kind}), "
           f"model {options.model}", flush=True)
 
 

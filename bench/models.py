@@ -35,6 +35,7 @@ class Model:
     needs_module: str = None
     needs_file: str = None
     tls: bool = False  # serves TLS, for the TLS load generator (the `tls` sweep)
+    unix: bool = False  # serves a Unix socket, given with --unix PATH (the `unix` sweep)
 
     def command(self, handler, extra=()):
         return [arg.replace("{handler}", handler) for arg in self.argv] + list(extra)
@@ -55,6 +56,8 @@ class Model:
             return f"serves only {', '.join(self.handlers)}"
         if point.tls != self.tls:
             return "serves TLS only" if self.tls else "serves plain TCP only"
+        if point.unix != self.unix:
+            return "serves a Unix socket only" if self.unix else "serves TCP only"
         total = point.connections + point.idle
         if self.max_connections is not None and total > self.max_connections:
             return self.why_max
@@ -117,6 +120,15 @@ MODELS += [
           handlers=("echo", "lenprefix"), tls=True),
     Model("uvloop-tls", variant("uvloop-tls", "uvloop_protocol").argv + TLS_ARGS,
           handlers=("echo", "lenprefix"), tls=True, needs_module="uvloop"),
+]
+
+# Unix stream sockets: the same echo, no TCP; the runner adds --unix PATH.
+MODELS += [
+    Model("evloop-unix", evloop("epoll").argv, handlers=("echo", "lenprefix"), unix=True),
+    Model("asyncio-unix", variant("asyncio-unix", "asyncio_protocol").argv,
+          handlers=("echo", "lenprefix"), unix=True),
+    Model("uvloop-unix", variant("uvloop-unix", "uvloop_protocol").argv,
+          handlers=("echo", "lenprefix"), unix=True, needs_module="uvloop"),
 ]
 
 # Not in the default sweeps: evloop across cores, and evloop offloading slow work.

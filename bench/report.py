@@ -59,7 +59,8 @@ def markdown(results):
         f"Linux {facts['kernel']} ({facts['machine']}); load generator: **{facts['loadgen']}**; "
         f"{facts['date']}.",
         f"Each figure is the median of {results['rounds']} interleaved rounds of "
-        f"{results['duration']:g} s; x evloop is the ratio to `{results['reference']}` in the same run.",
+        f"{results['duration']:g} s; x evloop is the ratio to `{results['reference']}` in the same run "
+        f"(or, at a point it does not serve, to the evloop model that does).",
         "",
     ]
     lines += [f"- {note}" for note in results["notes"]]

@@ -63,6 +63,7 @@ class Point:
     work: str = None    # slow handler: "cpu" or "sleep", work_ms per line
     work_ms: float = 2.0
     tls: bool = False   # over TLS: the TLS models and load generator
+    unix: bool = False  # over a Unix stream socket: the Unix models
 
     @property
     def framing(self):
@@ -81,10 +82,12 @@ class Point:
             parts.append(f"+{self.idle} idle")
         if self.tls:
             parts.append("TLS")
+        if self.unix:
+            parts.append("Unix socket")
         return ", ".join(parts)
 
 
-ALL = [m.name for m in MODELS if not m.tls]
+ALL = [m.name for m in MODELS if not m.tls and not m.unix]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
 # The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.
@@ -92,6 +95,7 @@ PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asy
         "threads", "ss-threading", "c-epoll"]
 SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads"]
 TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
+UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
 
 
 def sweeps(quick):
@@ -111,6 +115,7 @@ def sweeps(quick):
                         for work in ("sleep", "cpu")]),
         "tls": (TLS, [Point("tls", tls=True, cold=not quick)]
                 + ([] if quick else [Point("tls", tls=True, connections=10, size=65536)])),
+        "unix": (UNIX, [Point("unix", unix=True)]),
         "idle": (SELECTORS + ["threads", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
     }
@@ -118,11 +123,17 @@ def sweeps(quick):
 
 
 class Server:
-    """One model's server process, started with --port 0; its port read from the startup line."""
+    """One model's server process, started with --port 0; its port read from the
+    startup line.  A Unix model is given a socket path in a fresh directory instead."""
 
     def __init__(self, model, handler, extra=()):
         self.model = model
         self.log = tempfile.TemporaryFile("w+")
+        self.unix = None
+        if model.unix:
+            self.unix_dir = tempfile.TemporaryDirectory(prefix="evloop-bench-")
+            self.unix = os.path.join(self.unix_dir.name, "server.sock")
+            extra = [*extra, "--unix", self.unix]
         self.proc = subprocess.Popen(model.command(handler, extra), stdout=subprocess.PIPE,
                                      stderr=self.log, stdin=subprocess.DEVNULL, text=True,
                                      start_new_session=True, cwd=ROOT)
@@ -141,6 +152,8 @@ class Server:
         if " on " not in text or ":" not in text:
             self.stop()
             raise RuntimeError(f"did not start: {self.tail() or text.strip() or 'no startup line'}")
+        if self.unix:
+            return None
         return int(text.split(" on ", 1)[1].split()[0].rsplit(":", 1)[1])
 
     def tail(self):
@@ -162,6 +175,8 @@ class Server:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if self.unix:
+            self.unix_dir.cleanup()
         return peaks
 
 
@@ -169,7 +184,8 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
     """One load-generator run against `server`: its JSON result plus server CPU and status."""
     argv, loadgen = loadgen_command(point.tls)
     connections = point.connections if connections is None else connections
-    argv = argv + ["--port", str(server.port), "--connections", str(connections),
+    where = ["--unix", server.unix] if server.unix else ["--port", str(server.port)]
+    argv = argv + where + ["--connections", str(connections),
                    "--size", str(point.size), "--depth", str(point.depth),
                    "--duration", str(duration), "--warmup", str(warmup),
                    "--framing", point.framing, "--idle", str(point.idle)]

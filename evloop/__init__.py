@@ -17,6 +17,8 @@ The public API, all importable from here::
 * `Server`: one handler served on one loop; `run()` serves until SIGINT or
   SIGTERM, as `python3 -m evloop.serve` does.
 * `Loop`: the event loop itself, for programs of your own (evloop.loop).
+* `Stats` (with `Traffic` and `Histogram`): what `Server.stats()` returns,
+  the figures `--metrics-port` serves (evloop.metrics).
 * `load_handler()`: a handler class by name ("lenprefix", "module:Class").
 
 The layers, bottom up (each module opens with an essay):
@@ -25,8 +27,9 @@ The layers, bottom up (each module opens with an essay):
    and `evloop.handlers`: no I/O at all;
 2. `evloop.loop`: a backend, timers, signals and one error path;
 3. `evloop.connection` and `evloop.closing`, `evloop.datagram`,
-   `evloop.offload`: one client's bytes, state and clock;
-4. `evloop.server`, `evloop.trace`, `evloop.workers`, `evloop.serving`;
+   `evloop.offload`, `evloop.metrics`: one client's bytes, state and clock;
+4. `evloop.server` (+ `evloop.accepting`), `evloop.exposition`, `evloop.trace`,
+   `evloop.workers`, `evloop.serving`;
 5. `evloop.cli`: the command lines, on top.  The library never imports them.
 """
 
@@ -41,6 +44,9 @@ from evloop.handlers.lines import LineHandler
 from evloop.loading import HandlerLoadError
 from evloop.loading import load_handler
 from evloop.loop import Loop
+from evloop.metrics import Histogram
+from evloop.metrics import Stats
+from evloop.metrics import Traffic
 from evloop.timers import Timer
 from evloop.server import Server
 from evloop.serving import run
@@ -53,12 +59,15 @@ __all__ = [
     "Context",
     "Handler",
     "HandlerLoadError",
+    "Histogram",
     "LineHandler",
     "Loop",
     "Option",
     "ProtocolError",
     "Server",
+    "Stats",
     "Timer",
+    "Traffic",
     "__version__",
     "load_handler",
     "raise_fd_limit",

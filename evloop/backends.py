@@ -39,6 +39,7 @@ import abc
 import math
 import select
 import selectors
+from typing import Protocol
 
 EVENT_READ = selectors.EVENT_READ  # 1: what the loop asks a backend to watch
 EVENT_WRITE = selectors.EVENT_WRITE  # 2
@@ -54,6 +55,15 @@ FD_SETSIZE = 1024
 # timers, then waits again and gets the next: level-triggered epoll keeps the
 # ones not yet returned at the head of its ready list, so none is skipped.
 MAX_EVENTS = 1024
+
+
+class FileLike(Protocol):
+    def fileno(self) -> int: ...
+
+
+def fileno_of(fileobj: int | FileLike) -> int:
+    """The descriptor of `fileobj`: an int, or anything with a fileno()."""
+    return fileobj if isinstance(fileobj, int) else fileobj.fileno()
 
 
 class FdLimitError(ValueError):

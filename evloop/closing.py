@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
@@ -54,9 +55,10 @@ DISCARD_READ = 65536  # bytes dropped per read while lingering
 
 class ConnectionClosing:
     # The clock's own attributes; Connection declares the rest.
-    __slots__ = ("timer", "last_progress")
+    __slots__ = ("timer", "last_progress", "ended_by")
     timer: Timer | None  # the one timer on the loop's heap
     last_progress: float  # the loop's clock at the last complete message
+    ended_by: str | None  # why it ends, the first reason given (evloop.metrics.CLOSE_REASONS)
 
     if TYPE_CHECKING:  # what this mixin uses of Connection
         loop: Loop
@@ -70,8 +72,32 @@ class ConnectionClosing:
         def _lost(self, exc: OSError, call: str) -> None: ...
         def _update_interest(self) -> None: ...
         def _transition(self, event: str) -> None: ...
-        def begin_close(self) -> None: ...
-        def abort(self, reason: str = ..., level: int = ..., reset: bool = ...) -> None: ...
+
+    def abort(self, reason: str = "aborted by its handler", level: int = logging.DEBUG,
+              reset: bool = False, why: str = "handler_abort") -> None:
+        """Drop the connection now, with whatever is queued; `reset` sends RST;
+        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
+        if self.state is CLOSED:
+            return
+        self._ending(why)
+        log.log(level, "%s: %s", self.peer, reason)
+        if reset:
+            # SO_LINGER with a zero timeout makes close() send RST: the peer
+            # sees an error, never a clean EOF after a torn reply.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transition("abort")
+
+    def begin_close(self, why: str = "handler_close") -> None:
+        """Stop reading, deliver the replies due, send FIN, then close: now.
+        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
+        if self.state is not CLOSED:
+            self._ending(why)
+            self._transition("close")
+
+    def _ending(self, why: str) -> None:
+        """Record why the connection ends, unless a reason came first."""
+        if self.ended_by is None:
+            self.ended_by = why
 
     # -- the lingering close ---------------------------------------------------
 
@@ -124,9 +150,9 @@ class ConnectionClosing:
             log.info("%s: no complete message for %gs (--idle-timeout): closing",
                      self.peer, idle_timeout)
             self.last_progress = self.loop.now
-            self.begin_close()
+            self.begin_close("idle_timeout")
             if self.state is not CLOSED and self.state is not LINGERING:
                 self._arm_idle_timer()  # flushing to a client that does not read
         elif self.state is not LINGERING:
             self.abort(f"no progress for {idle_timeout:g}s while {self.state.value} "
-                       f"(--idle-timeout): dropping", level=logging.INFO)
+                       f"(--idle-timeout): dropping", level=logging.INFO, why="idle_timeout")

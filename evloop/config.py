@@ -60,6 +60,8 @@ class Config:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     workers: int = 1
     reuse_port: bool = False
     offload: str = "none"
@@ -69,7 +71,7 @@ class Config:
 
     def __post_init__(self) -> None:
         for check in (self._check_types, self._check_address, self._check_bounds,
-                      self._check_processes, self._check_tls):
+                      self._check_processes, self._check_tls, self._check_metrics):
             check()
         # A read-only copy: the caller's dict may change, this must not.
         object.__setattr__(self, "handler_options",
@@ -125,6 +127,18 @@ class Config:
             raise ValueError("udp cannot be encrypted: DTLS is not in the standard library; "
                              "serve TLS over TCP only")
 
+    def _check_metrics(self) -> None:
+        if self.metrics_port is None:
+            return
+        last = self.metrics_port + self.workers - 1 if self.metrics_port else 0
+        _in_range("metrics_port", last, 0, 65535,
+                  f"worker i serves metrics on metrics_port + i" if self.workers > 1 else "")
+        if not self.metrics_host:
+            raise ValueError("metrics_host must not be empty (127.0.0.1 keeps the figures "
+                             "on this machine)")
+        if self.metrics_port and self.unix is None and self.metrics_port == self.port:
+            raise ValueError(f"metrics_port ({self.metrics_port}) must differ from port")
+
     def _check_bounds(self) -> None:
         _in_range("max_message", self.max_message, 1, None)
         _in_range("low_water", self.low_water, 0, None)
@@ -161,6 +175,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
     "handshake_timeout": (int, float), "proxy_protocol": (bool,),
     "tls_cert": (str, type(None)), "tls_key": (str, type(None)), "tls_ca": (str, type(None)),
+    "metrics_port": (int, type(None)), "metrics_host": (str,),
     "workers": (int,), "reuse_port": (bool,), "offload": (str,),
     "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
 }

@@ -75,9 +75,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import struct
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 from typing import ClassVar
 
@@ -87,9 +85,11 @@ from evloop.handlers.base import ProtocolError
 from evloop.prelude import ConnectionPrelude
 from evloop.limits import RESUME_PENDING_WORK
 from evloop.loop import Loop
+from evloop.metrics import Counters
 from evloop.offload import Offloader
 from evloop.states import CLOSED
 from evloop.states import FLUSHING_STATES
+from evloop.states import INPUT_CLOSED
 from evloop.states import LINGERING
 from evloop.states import OPEN
 from evloop.states import PAUSED
@@ -121,14 +121,15 @@ class Connection(ConnectionPrelude):
     # busy clients, two A/B runs of 15 rounds (bench.ab) measured 1.8-2.2%
     # less CPU per message.
     __slots__ = ("loop", "sock", "fd", "sys_read", "sys_write", "read_size", "small_reads",
-                 "on_closed", "state", "out", "reader", "writing", "config")  # + its bases'
+                 "on_closed", "state", "out", "reader", "writing", "config",
+                 "reads", "replies")  # + its bases'
 
     #: The reader the loop holds in each state (READERS, below; evloop.tls adds one).
     readers: ClassVar[dict[State, Callable[[Any], None]]]
 
     def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
                  config: Config, on_closed: Callable[[Connection], object],
-                 offloader: Offloader | None = None) -> None:
+                 offloader: Offloader | None = None, counters: Counters | None = None) -> None:
         self.loop = loop
         self.sock = sock
         self.fd = sock.fileno()
@@ -153,6 +154,10 @@ class Connection(ConnectionPrelude):
         self.close_requested = False
         self.handler_timers = None
         self.error = None
+        self.counters = counters if counters is not None else Counters()
+        self.ended_by = None
+        self.reads = 0  # data_received calls, and replies sent (evloop.metrics)
+        self.replies = 0
         self.prelude = bytearray() if config.proxy_protocol else None
 
     def __repr__(self) -> str:
@@ -198,6 +203,7 @@ class Connection(ConnectionPrelude):
             return self._lost(exc, "recv")
         if not data:
             return self._on_peer_eof()
+        self.reads += 1  # evloop.metrics: two counts a message, the other one below
         if len(data) == size:
             self.read_size = LARGE_READ  # the buffer was full: more may be waiting
         elif size == LARGE_READ:
@@ -219,6 +225,7 @@ class Connection(ConnectionPrelude):
                         return self._lost(exc, "send")
                     if sent != len(reply):
                         self._queue(reply, sent)
+                self.replies += 1  # reached only if the reply was bytes
             elif reply is not None:
                 self._empty_reply(reply)
         except ProtocolError as err:
@@ -251,24 +258,13 @@ class Connection(ConnectionPrelude):
             else:
                 self._update_interest()
 
-    def abort(self, reason: str = "aborted by its handler", level: int = logging.DEBUG,
-              reset: bool = False) -> None:
-        """Drop the connection now, with whatever is queued; `reset` sends RST."""
-        if self.state is CLOSED:
-            return
-        log.log(level, "%s: %s", self.peer, reason)
-        if reset:
-            # SO_LINGER with a zero timeout makes close() send RST: the peer
-            # sees an error, never a clean EOF after a torn reply.
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self._transition("abort")
-
     # -- what the server and the offloader call --------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send `data` after everything queued before it."""
         if self.state is CLOSED or self.state is LINGERING:
             return
+        self.replies += 1
         if self.out:
             return self._queue(data, 0)
         try:
@@ -289,19 +285,15 @@ class Connection(ConnectionPrelude):
         if len(out) > self.config.max_output:
             return self.abort(f"{len(out)} bytes of output pending, over --max-output "
                               f"{self.config.max_output}: disconnecting a slow reader",
-                              level=logging.WARNING)
+                              level=logging.WARNING, why="slow_reader")
         if len(out) > self.config.high_water:
             self.pause()
 
     def pause(self) -> None:
         """Backpressure: stop reading until output and offloaded work drain."""
         if self.state is OPEN:
+            self.counters.backpressure_pauses += 1
             self._transition("output_high")
-
-    def begin_close(self) -> None:
-        """Stop reading, deliver the replies due, send FIN, then close: now."""
-        if self.state is not CLOSED:
-            self._transition("close")
 
     # -- the state machine ----------------------------------------------------
 
@@ -310,9 +302,9 @@ class Connection(ConnectionPrelude):
             new = TRANSITIONS[self.state, event]
         except KeyError:
             raise RuntimeError(f"{self!r}: no transition on {event!r}") from None
-        self.state = new
+        old, self.state = self.state, new
         if new is CLOSED:
-            self._release()
+            self._release(eof_read=event == "peer_eof" or old is INPUT_CLOSED)
         elif new is LINGERING:
             self._send_fin()
         elif new in FLUSHING_STATES and not self.out and not self.pending_work:
@@ -342,7 +334,8 @@ class Connection(ConnectionPrelude):
                 self.loop.remove_writer(self.fd)
             self.writing = writing
 
-    def _release(self) -> None:
+    def _release(self, eof_read: bool = False) -> None:
+        """Close the socket and let go of everything; `eof_read`: the peer's FIN was read."""
         if self.reader is not None:
             self.loop.remove_reader(self.fd)
             self.reader = None
@@ -352,6 +345,8 @@ class Connection(ConnectionPrelude):
         self._cancel_timer()
         self._cancel_handler_timers()
         self.out.clear()
+        self.counters.connection_ended(self.sock, self.reads, self.replies, self.ended_by,
+                                       eof_read)
         self.sock.close()
         self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
         if self.prelude is None:  # connection_made was called: connection_lost is due
@@ -360,7 +355,7 @@ class Connection(ConnectionPrelude):
 
     def _lost(self, exc: OSError, call: str) -> None:
         self.error = exc
-        self.abort(f"{call}: {exc.strerror or exc}")
+        self.abort(f"{call}: {exc.strerror or exc}", why="error")
 
 
 # The reader the loop holds in each state (the others do not read).

@@ -44,6 +44,7 @@ from evloop.handlers.context import Reply
 from evloop.limits import MAX_PENDING_WORK
 from evloop.limits import RESUME_PENDING_WORK
 from evloop.loop import Loop
+from evloop.metrics import Counters
 from evloop.timers import Timer
 from evloop.offload import Offloader
 from evloop.states import CLOSED
@@ -102,7 +103,7 @@ class ConnectionContext(ConnectionClosing):
     `call_later`, `offload` (abort is the connection's own)."""
 
     __slots__ = ("handler", "peer", "offloader", "pending_work", "close_requested",
-                 "handler_timers", "error")
+                 "handler_timers", "error", "counters")
     handler: Handler
     peer: str
     offloader: Offloader | None
@@ -110,6 +111,7 @@ class ConnectionContext(ConnectionClosing):
     close_requested: bool
     handler_timers: set[HandlerTimer] | None
     error: Exception | None  # the socket error that ended it, for connection_lost
+    counters: Counters  # the server's, shared by its connections (evloop.metrics)
 
     if TYPE_CHECKING:  # what this mixin uses of Connection
         loop: Loop
@@ -119,8 +121,9 @@ class ConnectionContext(ConnectionClosing):
 
         def write(self, data: bytes | bytearray | memoryview) -> None: ...
         def pause(self) -> None: ...
-        def begin_close(self) -> None: ...
-        def abort(self, reason: str = ..., level: int = ..., reset: bool = ...) -> None: ...
+        def begin_close(self, why: str = ...) -> None: ...
+        def abort(self, reason: str = ..., level: int = ..., reset: bool = ...,
+                  why: str = ...) -> None: ...
         def _transition(self, event: str) -> None: ...
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
@@ -210,18 +213,22 @@ class ConnectionContext(ConnectionClosing):
                 self.push(final)
         except ProtocolError as err:
             log.info("%s: protocol error: %s", self.peer, err.reason)
+            self.counters.protocol_errors += 1
+            self._ending("protocol_error")
             if err.reply:
                 self.write(err.reply)
         except Exception as exc:
             return self._handler_failed("eof_received", exc, final)
+        self._ending("peer_eof")
         if self.state is not CLOSED:
             self._transition("peer_eof")
 
     def _protocol_error(self, err: ProtocolError) -> None:
         log.info("%s: protocol error: %s; closing", self.peer, err.reason)
+        self.counters.protocol_errors += 1
         if err.reply and isinstance(err.reply, BYTES_TYPES):
             self.write(err.reply)
-        self.begin_close()
+        self.begin_close("protocol_error")
 
     def _handler_failed(self, method: str, exc: Exception, answer: object = None) -> None:
         """The one error path for handler code: report it, drop this connection."""
@@ -231,10 +238,11 @@ class ConnectionContext(ConnectionClosing):
         else:
             what = f"{name} raised in {method}"
         gone = "" if self.state is CLOSED else "; dropping this connection"
+        self.counters.handler_crashes += 1
         self.loop.call_exception_handler({
             "message": f"{self.peer}: handler {what}{gone}", "exception": exc,
             "peer": self.peer, "handler": self.handler})
-        self.abort(f"handler {what}")
+        self.abort(f"handler {what}", why="handler_error")
 
     def _empty_reply(self, reply: object) -> None:
         """A false answer that is not None: b"" (a message, nothing to send) or a bug."""

@@ -53,7 +53,9 @@ from evloop.backends import EVENT_READ
 from evloop.backends import EVENT_WRITE
 from evloop.backends import READABLE
 from evloop.backends import Backend
+from evloop.backends import FileLike
 from evloop.backends import event_mask
+from evloop.backends import fileno_of
 from evloop.backends import make_backend
 from evloop.errors import ExceptionHandler
 from evloop.errors import callback_name
@@ -61,10 +63,6 @@ from evloop.errors import log_exception
 from evloop.timers import Timer
 from evloop.timers import TimerHeap
 from evloop.waking import Waker
-
-
-class FileLike(Protocol):
-    def fileno(self) -> int: ...
 
 
 class LoopStatistics(NamedTuple):
@@ -97,10 +95,6 @@ class _FdRecord:
         self.events = 0
 
 
-def _fileno(fileobj: int | FileLike) -> int:
-    return fileobj if isinstance(fileobj, int) else fileobj.fileno()
-
-
 class Loop:
     """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...)."""
 
@@ -109,6 +103,9 @@ class Loop:
         self.selector_name = self.backend.name
         self.now = time.monotonic()
         self.tracer: Tracer | None = None
+        # Called with each turn's duration, from the wake-up to the end of its
+        # callbacks (evloop.metrics.TurnHistogram.observe while metrics are served).
+        self.turn_observer: Callable[[float], object] | None = None
         self._fds: dict[int, _FdRecord] = {}
         self._timers = TimerHeap()
         # The heap's list (compaction keeps it in place), read on every turn without
@@ -126,21 +123,21 @@ class Loop:
 
     def add_reader(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is readable (or has hung up)."""
-        self._set(_fileno(fileobj), callback, None)
+        self._set(fileno_of(fileobj), callback, None)
 
     def remove_reader(self, fileobj: int | FileLike) -> None:
-        self._set(_fileno(fileobj), _idle, None)
+        self._set(fileno_of(fileobj), _idle, None)
 
     def add_writer(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is writable (or has failed)."""
-        self._set(_fileno(fileobj), None, callback)
+        self._set(fileno_of(fileobj), None, callback)
 
     def remove_writer(self, fileobj: int | FileLike) -> None:
-        self._set(_fileno(fileobj), None, _idle)
+        self._set(fileno_of(fileobj), None, _idle)
 
     def watching(self, fileobj: int | FileLike) -> int:
         """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
-        record = self._fds.get(_fileno(fileobj))
+        record = self._fds.get(fileno_of(fileobj))
         return 0 if record is None else record.events
 
     def _set(self, fd: int, reader: Callable[[], object] | None,
@@ -277,6 +274,9 @@ class Loop:
             self._ready.extend(self._timers.pop_due(self.now))
         if self._ready:
             self._run_ready()
+        observer = self.turn_observer
+        if observer is not None:
+            observer(time.monotonic() - self.now)
 
     def _dispatch_other(self, fd: int, event: int) -> None:
         """Writable, both, or an error/hang-up (which wakes whichever is watching)."""

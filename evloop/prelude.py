@@ -100,10 +100,12 @@ class ConnectionPrelude(ConnectionContext):
         self._open()
 
     def _refuse_header(self, reason: str) -> None:
-        self.abort(f"PROXY protocol: {reason}; closing", level=logging.INFO)
+        self.counters.proxy_rejected += 1
+        self.abort(f"PROXY protocol: {reason}; closing", level=logging.INFO, why="proxy_rejected")
 
     def _on_handshake_timer(self) -> None:
         """--handshake-timeout passed before the handler could start."""
         self.timer = None
         self.abort(f"no PROXY protocol header within {self.config.handshake_timeout:g}s "
-                   f"(--handshake-timeout); closing", level=logging.INFO)
+                   f"(--handshake-timeout); closing", level=logging.INFO,
+                   why="handshake_timeout")

@@ -4,25 +4,7 @@
 UDP socket on the same port number), accepts clients into `Connection`
 objects, each with a fresh handler, and stops in order.
 
-Accepting is where a server meets load it did not ask for, so each rule here
-answers a failure seen in real servers:
-
-* Fairness: at most `ACCEPTS_PER_EVENT` (1,000, Redis's MAX_ACCEPTS_PER_CALL)
-  accepts per readiness event, so a connection storm cannot starve the
-  clients already connected.  Too small a bound starves the newcomers
-  instead, because a busy turn is long: with 64, a server reused for four
-  rounds of 10,000 busy clients left 300-870 of them with no reply in rounds
-  2-4; with 1,000, none.
-* `max_connections`: a client over the limit is accepted and closed at once
-  (after the handler's one-line `busy_message`) rather than left to wait in
-  the backlog.  The log line about it is rate-limited.
-* Out of file descriptors (EMFILE/ENFILE): the listener stays readable, so
-  retrying would spin the CPU (Twisted's old bug).  Accepting pauses, doubling
-  the pause up to a second, with one log line per episode.
-* select() cannot watch descriptors at or above FD_SETSIZE: such a client is
-  refused with a log line naming the limit.
-* A handler class whose constructor raises costs that client only: it is
-  reported through the loop's exception handler and its socket closed.
+Accepting, and the rules it keeps under load, is evloop.accepting.
 
 Shutdown (`shutdown()`, on SIGINT or SIGTERM): close the listeners, ask every
 connection to close (stop reading, flush what is due, FIN), and stop the loop
@@ -33,40 +15,38 @@ them at once.
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from evloop.backends import FdLimitError
 from evloop.config import Config
+from evloop.accepting import REFUSAL_LOG_INTERVAL
+from evloop.accepting import Accepting
 from evloop.connection import Connection
 from evloop.datagram import DatagramEndpoint
 from evloop.handlers.base import Handler
 from evloop.loading import handler_problem
 from evloop.loop import Loop
+from evloop.metrics import Counters
+from evloop.metrics import Stats
+from evloop.metrics import TurnHistogram
+from evloop.metrics import make_stats
 from evloop.offload import Offloader
+from evloop.sockets import BindError
 from evloop.sockets import bind_socket
 from evloop.sockets import bind_unix
 from evloop.sockets import file_identity
 from evloop.sockets import format_address
 from evloop.sockets import remove_unix
-from evloop.sockets import unix_peer
 from evloop.states import CLOSED
 
 log = logging.getLogger("evloop")
 
-ACCEPTS_PER_EVENT = 1000
-ACCEPT_PAUSE_MIN = 0.05
-ACCEPT_PAUSE_MAX = 1.0
-REFUSAL_LOG_INTERVAL = 5.0
-OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -93,12 +73,13 @@ def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handle
     return handler.factory(max_message=config.max_message, **options)
 
 
-class Server:
+class Server(Accepting):
     """Serve one handler class over TCP (and UDP) on one loop.
 
-    Methods for the caller: `start()` (bind and listen; sets `address`),
-    `serve_forever()` (run until stopped), `shutdown()` (stop in order),
-    `close()`.  A server is a context manager that closes on exit.
+    Methods for the caller: `start()` (bind and listen; sets `address`, and
+    `metrics_address` with `metrics_port`), `serve_forever()` (run until
+    stopped), `shutdown()` (stop in order), `close()`, `stats()` (the
+    figures of evloop.metrics).  A server is a context manager that closes on exit.
     Class variables: `connection_class`, which evloop.trace replaces.
     `Server(handler, config)` raises TypeError for a class that cannot be a
     handler and ValueError for handler options it does not take.
@@ -115,7 +96,14 @@ class Server:
         self._owns_loop = loop is None
         self.offloader = (Offloader(self.loop, self.config.offload, self.config.offload_workers)
                           if self.config.offload != "none" else None)
-        self._connection_options: dict[str, Any] = {}
+        self.counters = Counters()  # shared by every connection (evloop.metrics)
+        self.datagram_counters = Counters() if self.config.udp else None
+        self.turns = TurnHistogram() if self.config.metrics_port is not None else None
+        if self.turns is not None:
+            self.loop.turn_observer = self.turns.observe
+        self.metrics: Any = None  # the MetricsEndpoint (evloop.exposition), once started
+        self.metrics_address: Any = None
+        self._connection_options: dict[str, Any] = {"counters": self.counters}
         if self.config.tls:
             from evloop import tls
             self._connection_options["tls_context"] = tls.make_context(self.config)
@@ -163,9 +151,30 @@ class Server:
                 self._close_listeners()
                 raise
             self.datagram = DatagramEndpoint(self.loop, udp_sock, self.factory, format_address,
-                                             self.handler_class.__name__)
+                                             self.handler_class.__name__, self.datagram_counters)
             self.datagram.start()
+        if config.metrics_port is not None:
+            self._start_metrics(config.metrics_host, config.metrics_port)
         self._resume_accepting()
+
+    def _start_metrics(self, host: str, port: int) -> None:
+        from evloop import exposition
+        self.metrics = exposition.MetricsEndpoint(self.loop, host, port,
+                                                  lambda: exposition.render(self.stats()))
+        try:
+            self.metrics.start()
+        except OSError as exc:
+            self._close_listeners()
+            raise BindError(exc, format_address((host, port))) from None
+        self.metrics_address = self.metrics.address
+
+    def stats(self) -> Stats:
+        """The server's figures now: connections, traffic, errors (evloop.metrics)."""
+        return make_stats(self.counters, self.datagram_counters, self.connections,
+                          transport="unix" if self.config.unix is not None else "tcp",
+                          handler=self.handler_class.__name__,
+                          connections_open=len(self.connections),
+                          timers_pending=self.loop.statistics().timers, turns=self.turns)
 
     def serve_forever(self, signals: Iterable[int] = STOP_SIGNALS,
                       ready: Callable[[], object] | None = None) -> None:
@@ -185,85 +194,6 @@ class Server:
             self.loop.run()
         finally:
             self.close()
-
-    # -- accepting ------------------------------------------------------------
-
-    def on_acceptable(self) -> None:
-        assert self.listener is not None
-        for _ in range(ACCEPTS_PER_EVENT):
-            try:
-                sock, address = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                if exc.errno in OUT_OF_FDS:
-                    self._pause_accepting(exc)
-                    break
-                # ECONNABORTED, EPROTO...: that client is gone, the next may not be.
-                log.debug("accept: %s", exc.strerror or exc)
-                continue
-            if self._accept_pause:
-                log.warning("file descriptors available again: accepting (%d connections)",
-                            len(self.connections))
-                self._accept_pause = 0.0
-            self.accept_one(sock, address)
-
-    def accept_one(self, sock: socket.socket, address: Any) -> None:
-        peer = unix_peer(sock) if sock.family == socket.AF_UNIX else format_address(address)
-        if len(self.connections) >= self.config.max_connections:
-            return self._refuse(sock, peer, f"--max-connections {self.config.max_connections} reached")
-        sock.setblocking(False)
-        if sock.family != socket.AF_UNIX:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            handler = self.factory()
-        except Exception as exc:
-            self.loop.call_exception_handler({
-                "message": f"{peer}: handler {self.handler_class.__name__}() raised; "
-                           f"closing this client", "exception": exc, "peer": peer})
-            sock.close()
-            return
-        connection = self.connection_class(self.loop, sock, peer, handler, self.config,
-                                           self.connection_closed, self.offloader,
-                                           **self._connection_options)
-        try:
-            connection.start()
-        except FdLimitError as exc:
-            return self._refuse(sock, peer, str(exc))
-        if connection.state is not CLOSED:
-            self.connections.add(connection)
-        log.debug("%s: connected (%d open)", peer, len(self.connections))
-
-    def _refuse(self, sock: socket.socket, peer: str, reason: str) -> None:
-        try:
-            sock.setblocking(False)
-            busy = self.handler_class.busy_message
-            if busy:
-                sock.send(busy)
-        except OSError:
-            pass
-        sock.close()
-        self._refused += 1
-        now = time.monotonic()
-        if now - self._refusal_logged_at >= REFUSAL_LOG_INTERVAL:
-            log.warning("refused %d connection(s), latest %s: %s", self._refused, peer, reason)
-            self._refused = 0
-            self._refusal_logged_at = now
-
-    def _pause_accepting(self, exc: OSError) -> None:
-        if not self._accept_pause:
-            log.warning("out of file descriptors (%s) with %d connections open: "
-                        "pausing accept until some close", exc.strerror, len(self.connections))
-        self._accept_pause = min(max(self._accept_pause * 2, ACCEPT_PAUSE_MIN), ACCEPT_PAUSE_MAX)
-        assert self.listener is not None
-        self.loop.remove_reader(self.listener)
-        self._accepting = False
-        self.loop.call_later(self._accept_pause, self._resume_accepting)
-
-    def _resume_accepting(self) -> None:
-        if self.listener is not None and not self._accepting:
-            self.loop.add_reader(self.listener, self.on_acceptable)
-            self._accepting = True
 
     # -- closing --------------------------------------------------------------
 
@@ -286,7 +216,7 @@ class Server:
         log.info("stopping: draining %d connection(s) (--drain-timeout %gs)",
                  len(self.connections), self.config.drain_timeout)
         for connection in list(self.connections):
-            connection.begin_close()
+            connection.begin_close("shutdown")
         if not self.connections:
             return self._stop_soon()
         self.loop.call_later(self.config.drain_timeout, self._drain_expired)
@@ -303,7 +233,7 @@ class Server:
 
     def _reset_all(self) -> None:
         for connection in list(self.connections):
-            connection.abort("reset at shutdown", reset=True)
+            connection.abort("reset at shutdown", reset=True, why="shutdown")
         self._stop_soon()
 
     def _close_listeners(self) -> None:
@@ -318,12 +248,15 @@ class Server:
         if self.datagram is not None:
             self.datagram.close()
             self.datagram = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
 
     def close(self) -> None:
         """Release everything: listeners, connections (reset), the pool, the loop."""
         self._close_listeners()
         for connection in list(self.connections):
-            connection.abort("server closed", reset=True)
+            connection.abort("server closed", reset=True, why="shutdown")
         if self.offloader is not None:
             self.offloader.close()
             self.offloader = None

@@ -51,12 +51,21 @@ LOG_FORMAT = "%(asctime)s evloop %(levelname)s %(message)s"
 
 
 def format_startup(label: str, address: Any, config: Config, selector: str,
-                   workers_how: str = "") -> str:
-    """The startup line: what is served, where, over what, how."""
+                   workers_how: str = "", metrics: Any = None) -> str:
+    """The startup line: what is served, where, over what, how; then where
+    the metrics are (`metrics`: the endpoint's address, for one process)."""
     protocols = ("unix" if config.unix is not None else "tcp+udp" if config.udp else "tcp")
     protocols += "+tls" if config.tls else ""
     line = f"evloop: serving {label} on {format_address(address)} ({protocols}), selector {selector}"
-    return f"{line}, {workers_how}" if workers_how else line
+    line = f"{line}, {workers_how}" if workers_how else line
+    if metrics is not None:
+        line += f", metrics at http://{format_address(metrics)}/metrics"
+    elif config.metrics_port == 0:  # --workers: each worker logs the port it got
+        line += ", metrics on a free port per worker"
+    elif config.metrics_port is not None:
+        first = format_address((config.metrics_host, config.metrics_port))
+        line += f", metrics at http://{first}/metrics (worker i: port {config.metrics_port}+i)"
+    return line
 
 
 def handler_label(handler: type[Handler]) -> str:
@@ -91,7 +100,8 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
         server.start()
 
         def ready() -> None:  # once SIGINT and SIGTERM are the server's
-            announce(format_startup(label, server.address, config, server.loop.selector_name))
+            announce(format_startup(label, server.address, config, server.loop.selector_name,
+                                    metrics=server.metrics_address))
             log.info("file descriptor limit %s; up to %d connections", fd_limit,
                      config.max_connections)
 
@@ -102,7 +112,10 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
 
 def _serve_worker(handler: type[Handler], config: Config, worker: workers.Worker) -> int:
     """One --workers child: its own server on the shared port, until SIGTERM."""
-    config = dataclasses.replace(config, workers=1, port=worker.port,
+    metrics_port = config.metrics_port
+    if metrics_port:  # worker i serves its own figures on metrics_port + i
+        metrics_port += worker.index
+    config = dataclasses.replace(config, workers=1, port=worker.port, metrics_port=metrics_port,
                                  reuse_port=worker.listener is None)
     with Server(handler, config) as server:
         try:
@@ -110,6 +123,9 @@ def _serve_worker(handler: type[Handler], config: Config, worker: workers.Worker
         except OSError as exc:
             log.error("%s", describe_bind_error(exc, config.where))
             return 2
+        if server.metrics_address is not None:
+            log.info("worker %d: metrics at http://%s/metrics", worker.index,
+                     format_address(server.metrics_address))
         server.serve_forever(signals=(signal.SIGTERM,),
                              ready=lambda: worker.started(server.loop, server.shutdown))
     return 0

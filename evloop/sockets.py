@@ -129,9 +129,18 @@ def remove_unix(path: str, identity: tuple[int, int] | None) -> None:
             pass
 
 
+class BindError(OSError):
+    """An OSError from listening somewhere other than the server's main
+    address (the metrics endpoint), which `describe_bind_error` names."""
+
+    def __init__(self, exc: OSError, where: str) -> None:
+        super().__init__(exc.errno, exc.strerror)
+        self.where = where
+
+
 def describe_bind_error(exc: OSError, where: str) -> str:
     """One line saying why listening on `where` (format_address's form) failed."""
-    where = f"cannot listen on {where}"
+    where = f"cannot listen on {exc.where if isinstance(exc, BindError) else where}"
     if isinstance(exc, FileExistsError):
         return f"{where}: {exc.strerror}"
     if isinstance(exc, socket.gaierror):

@@ -55,6 +55,7 @@ from evloop.config import Config
 from evloop.connection import Connection
 from evloop.handlers.base import Handler
 from evloop.loop import Loop
+from evloop.metrics import Counters
 from evloop.offload import Offloader
 from evloop.states import HANDSHAKING
 from evloop.states import OPEN
@@ -101,9 +102,9 @@ class TLSConnection(Connection):
 
     def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
                  config: Config, on_closed: Callable[[Connection], object],
-                 offloader: Offloader | None = None,
+                 offloader: Offloader | None = None, counters: Counters | None = None,
                  tls_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(loop, sock, peer, handler, config, on_closed, offloader)
+        super().__init__(loop, sock, peer, handler, config, on_closed, offloader, counters)
         assert tls_context is not None
         self.tls_context = tls_context
         self.tls_writing = False  # is the handshake waiting for writable?
@@ -141,6 +142,7 @@ class TLSConnection(Connection):
             self.error = exc
             return self._handshake_failed(exc.strerror or str(exc))
         self._handshake_wants_writable(False)
+        self.counters.tls_handshakes += 1
         self._use_tls_io()
         self._transition("handshake_done")
         self._open()
@@ -153,20 +155,21 @@ class TLSConnection(Connection):
                 self.loop.remove_writer(self.fd)
             self.tls_writing = wanted
 
-    def _handshake_failed(self, reason: str) -> None:
+    def _handshake_failed(self, reason: str, why: str = "tls_failed") -> None:
         self._handshake_wants_writable(False)
-        self.abort(f"TLS handshake failed: {reason}", level=logging.INFO)
+        self.counters.tls_failures += 1
+        self.abort(f"TLS handshake failed: {reason}", level=logging.INFO, why=why)
 
     def _on_handshake_timer(self) -> None:
         if self.state is PROXY_HEADER:
             return super()._on_handshake_timer()
         self.timer = None
         self._handshake_failed(f"not done within {self.config.handshake_timeout:g}s "
-                               f"(--handshake-timeout)")
+                               f"(--handshake-timeout)", "handshake_timeout")
 
-    def _release(self) -> None:
+    def _release(self, eof_read: bool = False) -> None:
         self._handshake_wants_writable(False)
-        super()._release()
+        super()._release(eof_read)
 
     def _use_tls_io(self) -> None:
         """OPEN from here: the hot path reads and writes through the SSL object."""

@@ -83,9 +83,19 @@ def test_histogram_merges_and_reads_json_keys():
 
 # -- every model serves a lab client ---------------------------------------------------
 
-def lab_lenprefix_exchange(port, messages):
+def connect_to(server):
+    """A client socket to a runner.Server: its TCP port, or its Unix socket."""
+    if server.unix is None:
+        return socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(server.unix)
+    return sock
+
+
+def lab_lenprefix_exchange(server, messages):
     """The labs' lenprefix client: zfill(3) header, one reply per message, in order."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with connect_to(server) as sock:
         wire = b"".join(str(len(m)).zfill(3).encode() + m for m in messages)
         sock.sendall(wire)
         replies = []
@@ -107,7 +117,7 @@ def test_every_python_model_serves_the_lab_lenprefix_client(model):
     server = runner.Server(model, "lenprefix")
     try:
         messages = [b"hello", b"", b"x" * 999, "héllo".encode()]
-        assert lab_lenprefix_exchange(server.port, messages) == messages
+        assert lab_lenprefix_exchange(server, messages) == messages
         assert server.alive()
         # ForkingTCPServer's child for this client exits on its own, saving its
         # coverage on the way; killed with the server midway, it left a torn file.

@@ -4,7 +4,7 @@ Each ```sh block is a list of commands, one per line, run in order per
 document with bash, from the repository root, with EVLOOP_PORT set to a free
 port (the default port of evloop.serve, evloop.client, the bench variants
 and the Python load generator), and every `12000` in a command or a Python
-block replaced by that port too.  `python3` is the interpreter running the
+block replaced by that port too (and `9100`, the metrics port, by another).  `python3` is the interpreter running the
 tests (the venv's).  A document's commands are sorted into:
 
 - servers (`python3 -m evloop.serve ...`, `python3 -m bench.<variant> ...`,
@@ -83,13 +83,14 @@ class Session:
         self.env = cli_env()
         self.port = str(free_port())
         self.env["EVLOOP_PORT"] = self.port
+        self.metrics_port = str(free_port())
         self.env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{self.env['PYTHONPATH']}"
         self.tmp = tmp_path
         self.server = None
 
     def shell(self, line):
         """The command as bash runs it: this port, this interpreter."""
-        line = without_comment(line).replace("12000", self.port)
+        line = without_comment(line).replace("12000", self.port).replace("9100", self.metrics_port)
         return re.sub(r"(^|\| *)python3 ", lambda m: m.group(1) + shlex.quote(sys.executable) + " ",
                       line)
 

@@ -25,7 +25,7 @@ from evloop import ProtocolError
 from evloop import Server
 from evloop import load_handler
 from evloop.loading import BUILTIN
-from evloop.server import ACCEPTS_PER_EVENT
+from evloop.accepting import ACCEPTS_PER_EVENT
 from fakes import FakeContext
 from splits import cuts
 from splits import split_at
@@ -187,7 +187,7 @@ def test_max_connections_refuses_at_once_and_reuses_room(serve):
 
 def test_accepts_per_event_are_bounded(monkeypatch):
     assert ACCEPTS_PER_EVENT == 1000  # Redis's bound; patched small below to keep the test light
-    monkeypatch.setattr("evloop.server.ACCEPTS_PER_EVENT", 20)
+    monkeypatch.setattr("evloop.accepting.ACCEPTS_PER_EVENT", 20)
     server = Server(load_handler("echo"),
                     Config(port=0, backlog=128, max_connections=100000, selector="poll"))
     server.start()

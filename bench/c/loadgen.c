@@ -25,6 +25,7 @@
  * Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size S]
  *        [--depth D] [--duration SEC] [--warmup SEC] [--framing raw|lenprefix|line]
  *        [--idle N] [--tls 1]
+ *        loadgen --unix PATH [...]: the same over a Unix stream socket
  *
  * Built with -DWITH_TLS (and -lssl -lcrypto: scripts/build-c makes it
  * bench/build/loadgen_tls where OpenSSL's headers are installed), --tls 1
@@ -46,6 +47,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef WITH_TLS
@@ -76,6 +78,7 @@ struct conn {
 static int size = 100, depth = 1, framing = RAW, nconn = 100, nidle = 0, port = 0;
 static double duration = 2.0, warmup = 0.5;
 static const char *host = "127.0.0.1";
+static const char *unix_path = NULL; /* --unix: connect to this stream socket instead */
 static size_t msglen, outcap;
 static unsigned char pattern[26 * 2 + 65536 + 8];
 static uint64_t hist[NBUCKETS];
@@ -217,12 +220,13 @@ static void on_input(int ep, struct conn *c, unsigned char *buf, size_t bufsize)
     if (c->out_off < c->out_len) flush_out(ep, c);
 }
 
-static int start_connect(int ep, struct conn *c, struct sockaddr_in *sa) {
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+static int start_connect(int ep, struct conn *c, struct sockaddr *sa, socklen_t salen) {
+    c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (c->fd < 0) return -1;
     int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(c->fd, (struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
+    if (sa->sa_family == AF_INET) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* A Unix socket connects at once, or says EAGAIN when the backlog is full. */
+    if (connect(c->fd, sa, salen) < 0 && errno != EINPROGRESS) {
         close(c->fd);
         return -1;
     }
@@ -236,6 +240,7 @@ static void parse(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--port")) port = atoi(v);
+        else if (!strcmp(k, "--unix")) unix_path = v;
         else if (!strcmp(k, "--host")) host = v;
         else if (!strcmp(k, "--connections")) nconn = atoi(v);
         else if (!strcmp(k, "--size")) size = atoi(v);
@@ -251,7 +256,7 @@ static void parse(int argc, char **argv) {
 #ifndef WITH_TLS
     if (tls) { fprintf(stderr, "loadgen: built without TLS (see loadgen_tls)\n"); exit(2); }
 #endif
-    if (!port || size < 0 || size > 65536 || depth < 1 || nconn < 0 || nidle < 0 ||
+    if ((!port && !unix_path) || size < 0 || size > 65536 || depth < 1 || nconn < 0 || nidle < 0 ||
         (framing == LENPREFIX && size > 999)) {
         fprintf(stderr, "loadgen: bad options (need --port; size 0-65536, 0-999 for lenprefix)\n");
         exit(2);
@@ -273,8 +278,19 @@ int main(int argc, char **argv) {
     outcap = msglen * (size_t)depth * 2;
     int total = nconn + nidle;
     struct conn *conns = calloc((size_t)total, sizeof *conns);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) { fprintf(stderr, "loadgen: bad host\n"); return 2; }
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct sockaddr *sa = (struct sockaddr *)&sin;
+    socklen_t salen = sizeof sin;
+    if (unix_path) {
+        if (strlen(unix_path) >= sizeof sun.sun_path) { fprintf(stderr, "loadgen: --unix path too long\n"); return 2; }
+        strcpy(sun.sun_path, unix_path);
+        sa = (struct sockaddr *)&sun;
+        salen = sizeof sun;
+    } else if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+        fprintf(stderr, "loadgen: bad host\n");
+        return 2;
+    }
     int ep = epoll_create1(0);
     struct epoll_event events[512];
     unsigned char *buf = malloc(1 << 20);
@@ -293,7 +309,7 @@ int main(int argc, char **argv) {
         while (next < total && pending < MAX_PENDING_CONNECTS) {
             struct conn *c = &conns[next];
             c->id = next++;
-            if (start_connect(ep, c, &sa) < 0) { c->state = DEAD; failed++; continue; }
+            if (start_connect(ep, c, sa, salen) < 0) { c->state = DEAD; failed++; continue; }
             pending++;
         }
         int n = epoll_wait(ep, events, 512, 100);

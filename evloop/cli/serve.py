@@ -112,6 +112,11 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     add("--tls-key", metavar="FILE", default=None, help="the PEM private key of --tls-cert")
     add("--tls-ca", metavar="FILE", default=None,
         help="ask every client for a certificate signed by this PEM CA (mutual TLS)")
+    add("--metrics-port", type=parse_port, default=None, metavar="PORT",
+        help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics; with --workers, "
+             "worker i on PORT+i (default: no metrics)")
+    add("--metrics-host", default="127.0.0.1",
+        help="address for --metrics-port (default: 127.0.0.1, this machine only)")
     if handler is not None and handler.options:
         group = parser.add_argument_group(f"options of the {spec} handler")
         for name, option in handler.options.items():
