@@ -16,11 +16,21 @@ import shlex
 import statistics
 import sys
 
+from bench import processes
 from bench import runner
 from bench.models import evloop_tree
 
 
 def main(argv=None):
+    try:
+        with processes.stopping_on_signals():
+            return compare(argv)
+    except KeyboardInterrupt:
+        print("bench.ab: stopped; its servers and load generators are stopped too", file=sys.stderr)
+        return 130
+
+
+def compare(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before")
     parser.add_argument("after")

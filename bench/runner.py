@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict
 from dataclasses import dataclass
 
+from bench import processes
 from bench import procstat
 from bench import report
 from bench.histogram import Histogram
@@ -134,9 +135,8 @@ class Server:
             self.unix_dir = tempfile.TemporaryDirectory(prefix="evloop-bench-")
             self.unix = os.path.join(self.unix_dir.name, "server.sock")
             extra = [*extra, "--unix", self.unix]
-        self.proc = subprocess.Popen(model.command(handler, extra), stdout=subprocess.PIPE,
-                                     stderr=self.log, stdin=subprocess.DEVNULL, text=True,
-                                     start_new_session=True, cwd=ROOT)
+        self.proc = processes.start(model.command(handler, extra), stdout=subprocess.PIPE,
+                                    stderr=self.log, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
         self.port = self._read_port(timeout=15)
         self.sampler = procstat.Sampler(self.proc.pid)
         self.sampler.start()
@@ -166,15 +166,12 @@ class Server:
 
     def stop(self):
         peaks = self.sampler.stop() if hasattr(self, "sampler") else (None, None)
+        processes.kill_group(self.proc, signal.SIGTERM)
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+            processes.reap(self.proc, 10)
+        except subprocess.TimeoutExpired:
+            processes.kill_group(self.proc)
+            processes.reap(self.proc)
         if self.unix:
             self.unix_dir.cleanup()
         return peaks
@@ -190,8 +187,8 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
                    "--duration", str(duration), "--warmup", str(warmup),
                    "--framing", point.framing, "--idle", str(point.idle)]
     limit = limit or (duration + warmup + 40)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    proc = processes.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           stdin=subprocess.DEVNULL)
     cpu, errors, out = {}, [], []
 
     def watch_stderr():
@@ -207,10 +204,10 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
     for watcher in watchers:
         watcher.start()
     try:
-        proc.wait(limit)
+        processes.reap(proc, limit)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        processes.kill_group(proc)
+        processes.reap(proc)
         return {"status": "failed", "reason": f"time limit of {limit:.0f} s exceeded"}
     for watcher in watchers:
         watcher.join(5)
@@ -398,6 +395,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     options = parse_args(argv)
+    try:
+        with processes.stopping_on_signals():
+            return run(options)
+    except KeyboardInterrupt as stop:
+        print(f"\nscripts/bench: stopped by {stop or 'SIGINT'}; every server and load "
+              f"generator it started is stopped too", file=sys.stderr)
+        return 130
+
+
+def run(options):
     # "perf" repeats points of the other sweeps (issue 5's targets): only on request.
     plan = {name: spec for name, spec in sweeps(options.quick).items()
             if (name in options.sweep if options.sweep else name != "perf")}

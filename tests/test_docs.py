@@ -125,7 +125,8 @@ class Session:
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert run.returncode == 0, f"{line!r}: --help failed: {run.stderr[-500:]}"
         help_text = run.stdout + run.stderr
-        for flag in (arg.split("=")[0] for arg in argv if arg.startswith("--")):
+        # Flags only: a quoted value such as --after-args "--metrics-port 0" is not one.
+        for flag in (arg.split("=")[0] for arg in argv if re.match(r"--[\w-]+(=|$)", arg)):
             assert flag in help_text, f"{line!r}: {flag} is not in {program} --help"
 
     def run(self, line):
