@@ -50,6 +50,35 @@ def _status(entry):
     return status
 
 
+def _quick_note(results):
+    if not results.get("quick"):
+        return []
+    return ["**A quick run**: one point per workload, one short round each; a glance at "
+            "the models, not a measurement (the full run takes the medians of several).", ""]
+
+
+def narrow(results):
+    """The table for a terminal: one line per model and point, six columns."""
+    header = ["model", "msg/s", "x evloop", "p99 us", "CPU us/msg", "status"]
+    lines = _quick_note(results)
+    for sweep, rows in results["sweeps"].items():
+        for row in rows:
+            table = [header]
+            for name, entry in row["models"].items():
+                ok = entry["status"] in ("ok", "starved")
+                table.append([name, _num(entry.get("msgs_per_s")) if ok else "",
+                              _num(entry.get("x_ref"), 2, "x") if ok else "",
+                              _num(entry.get("p99_us")) if ok else "",
+                              _num(entry.get("cpu_us_per_msg"), 1) if ok else "",
+                              _status(entry)[:60]])
+            widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+            lines += ["", f"{sweep}: {row['label']}"]
+            for r in table:
+                cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:])]
+                lines.append("  ".join(cells + [r[-1]]))
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results):
     facts = results["machine"]
     lines = [
@@ -63,6 +92,7 @@ def markdown(results):
         f"(or, at a point it does not serve, to the evloop model that does).",
         "",
     ]
+    lines += _quick_note(results)
     lines += [f"- {note}" for note in results["notes"]]
     for sweep, rows in results["sweeps"].items():
         lines += ["", f"## {sweep}", ""]
@@ -103,6 +133,14 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
+# Colours for up to 16 models, chosen to be told apart side by side (after Kelly's list of
+# maximally contrasting colours, less white and black), and a marker each as well.
+PALETTE = ["#1f77b4", "#e6194b", "#3cb44b", "#ff7f0e", "#911eb4", "#42d4f4", "#f032e6",
+           "#8b6914", "#469990", "#9a6324", "#800000", "#000075", "#808000", "#a9a9a9",
+           "#fabed4", "#bfef45"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
 def _series(rows, name, key, x_key):
     xs, ys = [], []
     for row in rows:
@@ -135,15 +173,14 @@ def plots(results, stem):
         rows = results["sweeps"].get(sweep)
         if not rows:
             continue
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig, ax = plt.subplots(figsize=(10, 5))
         models = list(dict.fromkeys(m for row in rows for m in row["models"]))
-        colors = plt.get_cmap("tab20").colors  # 20 distinct colours: one per model
         for index, model in enumerate(models):
             xs, ys = _series(rows, model, key, x_key)
             if xs:
                 evloop = model.startswith("evloop")
-                ax.plot([max(x, 1) for x in xs], ys, marker="o", label=model,
-                        color=colors[(2 * index) % 20 + (index >= 10)],
+                ax.plot([max(x, 1) for x in xs], ys, label=model, color=PALETTE[index % len(PALETTE)],
+                        marker=MARKERS[index % len(MARKERS)],
                         linewidth=2.5 if evloop else 1.2, linestyle="-" if evloop else "--")
         ax.set_xscale("log")
         if key in ("p99_us", "peak_rss", "cpu_us_per_msg"):
@@ -152,7 +189,8 @@ def plots(results, stem):
         ax.set_ylabel(ylabel)
         ax.set_title(f"{sweep}: {ylabel}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small", ncol=2)
+        # Outside the axes, on the right: over the lines it hid the very points it named.
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         path = f"{stem}-{name}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=90)

@@ -50,6 +50,7 @@ from bench.models import loadgen_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
+RUNS = os.path.join(RESULTS, "runs")  # in .gitignore
 
 
 @dataclass
@@ -100,12 +101,14 @@ UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
 
 
 def sweeps(quick):
-    """name -> (models, points).  --quick keeps every sweep, with fewer points."""
-    conns = [10, 100] if quick else [1, 10, 100, 1000, 10000]
-    sizes = [100, 65536] if quick else [100, 4096, 65536]
-    idles = [0, 1000] if quick else [0, 100, 1000, 3000, 10000]
+    """name -> (models, points).  --quick keeps every sweep, with one point each."""
+    conns = [100] if quick else [1, 10, 100, 1000, 10000]
+    sizes = [65536] if quick else [100, 4096, 65536]
+    idles = [1000] if quick else [0, 100, 1000, 3000, 10000]
+    works = ["cpu"] if quick else ["sleep", "cpu"]
     sweeps = {
-        "connections": (ALL, [Point("connections", connections=n, cold=(n == 100)) for n in conns]),
+        "connections": (ALL, [Point("connections", connections=n, cold=(n == 100 and not quick))
+                              for n in conns]),
         "sizes": (ALL, [Point("sizes", connections=10, size=s) for s in sizes]),
         "pipelined": (ALL, [Point("pipelined", connections=100, depth=16)]),
         "lenprefix": (ALL, [Point("lenprefix", handler="lenprefix")]),
@@ -113,7 +116,7 @@ def sweeps(quick):
                         Point("perf", connections=10000), Point("perf", connections=10, size=65536),
                         Point("perf", depth=16)]),
         "slow": (SLOW, [Point("slow", handler="slow", connections=10, work=work)
-                        for work in ("sleep", "cpu")]),
+                        for work in works]),
         "tls": (TLS, [Point("tls", tls=True, cold=not quick)]
                 + ([] if quick else [Point("tls", tls=True, connections=10, size=65536)])),
         "unix": (UNIX, [Point("unix", unix=True)]),
@@ -127,7 +130,7 @@ class Server:
     """One model's server process, started with --port 0; its port read from the
     startup line.  A Unix model is given a socket path in a fresh directory instead."""
 
-    def __init__(self, model, handler, extra=()):
+    def __init__(self, model, handler, extra=(), wait=True):
         self.model = model
         self.log = tempfile.TemporaryFile("w+")
         self.unix = None
@@ -137,10 +140,20 @@ class Server:
             extra = [*extra, "--unix", self.unix]
         self.proc = processes.start(model.command(handler, extra), stdout=subprocess.PIPE,
                                     stderr=self.log, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
-        self.port = self._read_port(timeout=15)
+        self.base_rss = None
+        if wait:
+            self.ready()
+            time.sleep(0.2)
+            self.measure_base()
+
+    def ready(self, timeout=15):
+        """Wait for the startup line (RuntimeError if none comes), then sample."""
+        self.port = self._read_port(timeout)
         self.sampler = procstat.Sampler(self.proc.pid)
         self.sampler.start()
-        time.sleep(0.2)
+
+    def measure_base(self):
+        """The server's RSS at rest, before any load."""
         self.base_rss, _ = procstat.memory(self.proc.pid)
 
     def _read_port(self, timeout):
@@ -289,55 +302,106 @@ def summarize(rounds):
 
 
 class Progress:
-    def __init__(self, total_runs, quiet=False):
-        self.total, self.done, self.start, self.quiet = total_runs, 0, time.monotonic(), quiet
+    """The progress line: runs done of the total, time spent, time left.
 
-    def step(self, what):
-        self.done += 1
+    Each step comes with what it was expected to cost (`expect`, from the
+    durations asked for and the measured overheads below), so the time left
+    is right from the first step: the expected cost of what is left, scaled
+    by how far the steps so far ran over or under theirs.  A model that
+    fails or sits out still completes its steps, so the line reaches the end.
+    """
+
+    def __init__(self, total_runs, expected_seconds, quiet=False):
+        self.total, self.done, self.start, self.quiet = total_runs, 0, time.monotonic(), quiet
+        self.expected_total, self.expected_done = expected_seconds, 0.0
+        if not quiet:
+            print(f"scripts/bench: {total_runs} runs, about {expected_seconds / 60:.1f} min",
+                  file=sys.stderr, flush=True)
+
+    def step(self, what, expect, count=1):
+        self.done += count
+        self.expected_done += expect * count
         if self.quiet:
             return
         elapsed = time.monotonic() - self.start
-        left = elapsed / self.done * max(self.total - self.done, 0)
+        # How far the steps ran over or under plan, trusted as they add up: the
+        # first one also waited for every server to start, and alone it misleads.
+        pace = (elapsed + PACE_PRIOR) / (self.expected_done + PACE_PRIOR)
+        left = max(self.expected_total - self.expected_done, 0) * pace
         print(f"\r[{self.done}/{self.total}] {what[:60]:<60} {elapsed / 60:4.1f} min, ~{left / 60:4.1f} min left",
               end="", file=sys.stderr, flush=True)
+
+
+PACE_PRIOR = 20.0  # seconds of the plan taken as exact before any step is timed
+
+
+# What a run costs beyond its measured seconds (this machine): starting a load
+# generator and connecting, settling between rounds; and per model and point,
+# starting its server, the short first load and stopping it.
+# Measured: a --quick run of 138 runs took 75 s where these said 90 s.
+ROUND_OVERHEAD = {False: 0.45, True: 0.25}  # by options.quick
+WARMUP_OVERHEAD = {False: 1.2, True: 0.35}  # quick: no short first load, servers started at once
+
+
+def round_cost(options):
+    return options.duration + ROUND_OVERHEAD[options.quick]
+
+
+def warmup_cost(options, point):
+    return (options.warmup + WARMUP_OVERHEAD[options.quick]
+            + (round_cost(options) if point.cold else 0))
 
 
 def run_point(point, models, options, progress, failed_before):
     """Every model at one point; returns {model: summary}."""
     entries, servers = {}, {}
+    warm, each_round = warmup_cost(options, point), round_cost(options)
     for model in models:
-        failed_at, reason = failed_before.get(model.name, (None, None))
-        why = model.refuses(point)
-        if not why and failed_at is not None and point.connections + point.idle >= failed_at:
-            why = f"failed at {failed_at} connections: {reason}"
-        if why:
-            entries[model.name] = {"status": "skipped", "reason": why}
+        if model.refuses(point):  # not counted in the plan either
+            entries[model.name] = {"status": "skipped", "reason": model.refuses(point)}
             continue
+        failed_at, reason = failed_before.get(model.name, (None, None))
+        if failed_at is not None and point.connections + point.idle >= failed_at:
+            entries[model.name] = {"status": "skipped",
+                                   "reason": f"failed at {failed_at} connections: {reason}"}
+            progress.step(f"{model.name}: skipped", 0, 1 + options.rounds)
+            continue
+        # Started all at once (each takes a while to import), then waited for.
+        servers[model.name] = Server(model, point.handler, point.server_args(), wait=False)
+    for name, server in list(servers.items()):
         try:
-            servers[model.name] = Server(model, point.handler, point.server_args())
+            server.ready()
         except RuntimeError as error:
-            entries[model.name] = {"status": "failed", "reason": str(error)}
+            entries[name] = {"status": "failed", "reason": str(error)}
+            del servers[name]
+            progress.step(f"{name}: did not start", 0, 1 + options.rounds)
+    time.sleep(0.2)
+    for server in servers.values():
+        server.measure_base()
     rounds = {name: [] for name in servers}
+    settle_window = 0.1 if options.quick else 0.25
     try:
         for name, server in servers.items():
             if point.cold:
-                settle(servers.values())
+                settle(servers.values(), window=settle_window)
                 cold = run_load(server, point, options.duration, 0)
                 entries.setdefault("_cold", {})[name] = cold
-            run_load(server, point, 0.2, 0, connections=min(point.connections, 4))
-            settle([server])
+            if not options.quick:
+                run_load(server, point, 0.2, 0, connections=min(point.connections, 4))
+                settle([server], window=settle_window)
             run_load(server, point, options.warmup, 0)
-            progress.step(f"{name}: warm-up, {point.label()}")
+            progress.step(f"{name}: warm-up, {point.label()}", warm)
         for n in range(options.rounds):
             for name, server in servers.items():
                 if rounds[name] and rounds[name][-1]["status"] == "failed":
+                    progress.step(f"{name}: failed, {point.label()}", 0)
                     continue
-                quiet = settle(servers.values())
+                quiet = settle(servers.values(), window=settle_window)
                 result = run_load(server, point, options.duration, 0)
                 if not quiet:
                     result["unsettled"] = True  # said in the report: this round is suspect
                 rounds[name].append(result)
-                progress.step(f"{name}: round {n + 1}, {point.label()}")
+                progress.step(f"{name}: round {n + 1}, {point.label()}", each_round)
     finally:
         for name, server in servers.items():
             peak_rss, peak_threads = server.stop()
@@ -361,19 +425,22 @@ def machine_facts():
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Compare concurrency models on the same handlers.")
-    parser.add_argument("--quick", action="store_true", help="fewer points and short rounds (about 5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="one point per sweep, one short round each (90 s or less)")
     parser.add_argument("--sweep", action="append", choices=list(sweeps(False)),
                         help="run only this sweep (repeatable; default: all but perf)")
     parser.add_argument("--models", help="comma-separated models (default: all available)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per point (default: 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per point (default: 3, quick: 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured run (default: 2, quick: 0.5)")
-    parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.3)")
-    parser.add_argument("--output", help="JSON file to write (default: bench/results/<date>.json)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.2)")
+    parser.add_argument("--output", help="JSON file to write, with its .md and plots beside it "
+                                         "(default: bench/results/runs/<date>.json, git-ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                         help="also run evloop from the source tree DIR as model NAME, in every "
                              "sweep beside evloop-epoll (e.g. a git worktree of an older commit)")
     options = parser.parse_args(argv)
+    if options.rounds is None:
+        options.rounds = 1 if options.quick else 3
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
     options.trees = []
@@ -384,7 +451,7 @@ def parse_args(argv=None):
         BY_NAME[name] = evloop_tree(name, os.path.abspath(tree))
         options.trees.append(name)
     options.duration = options.duration or (0.5 if options.quick else 2.0)
-    options.warmup = options.warmup or (0.3 if options.quick else 1.0)
+    options.warmup = options.warmup or (0.2 if options.quick else 1.0)
     wanted = (options.models.split(",") if options.models else list(BY_NAME)) + options.trees
     unknown = [name for name in wanted if name not in BY_NAME]
     if unknown:
@@ -420,10 +487,16 @@ def run(options):
     if facts["loadgen"] == "python":
         notes.append("load generator: the pure-Python fallback (no C compiler found); "
                      "it is often slower than the servers it measures")
-    runs = sum(len(points) * sum(1 for m in [*names, *options.trees] if m in available)
-               * (options.rounds + 1) for names, points in plan.values())
-    progress = Progress(runs, options.quiet)
-    results = {"machine": facts, "notes": notes, "rounds": options.rounds,
+    runs = expected = 0
+    for names, points in plan.values():
+        for point in points:
+            taking = [m for m in [*names, *options.trees]
+                      if m in available and not available[m].refuses(point)]
+            runs += len(taking) * (1 + options.rounds)
+            expected += len(taking) * (warmup_cost(options, point)
+                                       + options.rounds * round_cost(options))
+    progress = Progress(runs, expected, options.quiet)
+    results = {"machine": facts, "notes": notes, "rounds": options.rounds, "quick": options.quick,
                "duration": options.duration, "reference": REFERENCE, "sweeps": {}}
     for sweep, (names, points) in plan.items():
         names = names[:1] + options.trees + names[1:]  # older trees right beside evloop
@@ -441,15 +514,16 @@ def run(options):
     if not options.quiet:
         print(file=sys.stderr)
     report.add_ratios(results)
-    os.makedirs(RESULTS, exist_ok=True)
+    # Without --output a run goes to RUNS, which git ignores: only the runs chosen to
+    # be kept (with --output) become files of bench/results/.
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    output = options.output or os.path.join(RESULTS, f"{stamp}{'-quick' if options.quick else ''}.json")
+    output = options.output or os.path.join(RUNS, f"{stamp}{'-quick' if options.quick else ''}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
         json.dump(results, f, indent=1)
-    text = report.markdown(results)
     with open(output.removesuffix(".json") + ".md", "w") as f:
-        f.write(text)
-    print(text)
+        f.write(report.markdown(results))  # the wide table, every column
+    print(report.narrow(results))
     plots = report.plots(results, output.removesuffix(".json"))
     where = f"results: {os.path.relpath(output)} (and .md)"
     if plots is None:
