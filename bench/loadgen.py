@@ -18,7 +18,8 @@ import evloop
 from bench.common import default_port
 from bench.histogram import Histogram
 
-PATTERN = bytes(65 + i % 26 for i in range(26 * 2 + 65536))
+MAX_SIZE = 1 << 20  # the C load generator's bound too
+PATTERN = bytes(65 + i % 26 for i in range(26 * 2 + MAX_SIZE))
 
 
 def make_message(options, conn_id, k):
@@ -77,7 +78,7 @@ class Client:
 
     def on_readable(self):
         try:
-            data = self.sock.recv(65536)
+            data = self.sock.recv(262144)
         except BlockingIOError:
             return
         except OSError:
@@ -202,6 +203,9 @@ def main(argv=None):
     evloop.raise_fd_limit()
     if options.framing == "lenprefix" and options.size > 999:
         print("loadgen: lenprefix messages are at most 999 bytes", file=sys.stderr)
+        return 2
+    if not 0 <= options.size <= MAX_SIZE:
+        print(f"loadgen: --size must be 0 to {MAX_SIZE} bytes", file=sys.stderr)
         return 2
     result = run(options)
     if options.summary:

@@ -103,7 +103,7 @@ UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
 def sweeps(quick):
     """name -> (models, points).  --quick keeps every sweep, with one point each."""
     conns = [100] if quick else [1, 10, 100, 1000, 10000]
-    sizes = [65536] if quick else [100, 4096, 65536]
+    sizes = [102400] if quick else [1024, 10240, 102400]  # uvloop's published sizes
     idles = [1000] if quick else [0, 100, 1000, 3000, 10000]
     works = ["cpu"] if quick else ["sleep", "cpu"]
     sweeps = {

@@ -80,7 +80,8 @@ static double duration = 2.0, warmup = 0.5;
 static const char *host = "127.0.0.1";
 static const char *unix_path = NULL; /* --unix: connect to this stream socket instead */
 static size_t msglen, outcap;
-static unsigned char pattern[26 * 2 + 65536 + 8];
+#define MAX_SIZE (1 << 20) /* the largest message: 100 KiB and more fit */
+static unsigned char pattern[26 * 2 + MAX_SIZE + 8];
 static uint64_t hist[NBUCKETS];
 static uint64_t messages, bytes, errors, failed, lost;
 static int measuring, running = 1;
@@ -256,9 +257,9 @@ static void parse(int argc, char **argv) {
 #ifndef WITH_TLS
     if (tls) { fprintf(stderr, "loadgen: built without TLS (see loadgen_tls)\n"); exit(2); }
 #endif
-    if ((!port && !unix_path) || size < 0 || size > 65536 || depth < 1 || nconn < 0 || nidle < 0 ||
+    if ((!port && !unix_path) || size < 0 || size > MAX_SIZE || depth < 1 || nconn < 0 || nidle < 0 ||
         (framing == LENPREFIX && size > 999)) {
-        fprintf(stderr, "loadgen: bad options (need --port; size 0-65536, 0-999 for lenprefix)\n");
+        fprintf(stderr, "loadgen: bad options (need --port or --unix; size 0-1048576, 0-999 for lenprefix)\n");
         exit(2);
     }
 }
