@@ -41,13 +41,16 @@ def compare(argv):
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--before-args", default="", help="more server flags for BEFORE")
     parser.add_argument("--after-args", default="", help="more server flags for AFTER")
+    parser.add_argument("--udp", action="store_true",
+                        help="datagram ping-pong (both servers run with --udp; C load generator)")
     options = parser.parse_args(argv)
     point = runner.Point("ab", handler=options.handler, connections=options.connections,
-                         size=options.size)
+                         size=options.size, udp=options.udp)
+    udp = ["--udp"] if options.udp else []
     servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler,
-                                       shlex.split(options.before_args)),
+                                       udp + shlex.split(options.before_args)),
                "after": runner.Server(evloop_tree("after", options.after), options.handler,
-                                      shlex.split(options.after_args))}
+                                      udp + shlex.split(options.after_args))}
     results = {name: [] for name in servers}
     try:
         for server in servers.values():

@@ -94,9 +94,9 @@ def listen(options):
     return sock
 
 
-def announce(options, address):
+def announce(options, address, kind="tcp"):
     where, kind = ((f"unix:{address}", "unix") if isinstance(address, str)
-                   else (f"{address[0]}:{address[1]}", "tcp"))
+                   else (f"{address[0]}:{address[1]}", kind))
     print(f"{options.model}: serving {options.handler} on {where} ({kind}), "
           f"model {options.model}", flush=True)
 
@@ -146,3 +146,19 @@ def tls_context(options):
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(options.tls_cert, options.tls_key)
     return context
+
+
+def answer_datagram(factory, data, push):
+    """A handler's answer to one datagram, as evloop gives it: a fresh handler, its
+    datagram_received; a ProtocolError answers its reply."""
+    try:
+        return factory().datagram_received(data, SimpleContext("udp", push))
+    except evloop.ProtocolError as err:
+        return err.reply
+
+
+def bind_udp(options):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((options.host, options.port))
+    announce(options, sock.getsockname(), "udp")
+    return sock

@@ -36,6 +36,7 @@ class Model:
     needs_file: str = None
     tls: bool = False  # serves TLS, for the TLS load generator (the `tls` sweep)
     unix: bool = False  # serves a Unix socket, given with --unix PATH (the `unix` sweep)
+    udp: bool = False  # serves datagrams (the `udp` sweep and the load generator's --udp)
 
     def command(self, handler, extra=()):
         return [arg.replace("{handler}", handler) for arg in self.argv] + list(extra)
@@ -45,6 +46,8 @@ class Model:
             return f"{self.needs_module} is not installed (pip install '.[bench]')"
         if self.needs_file and not os.access(self.needs_file, os.X_OK):
             return f"{os.path.relpath(self.needs_file)} is not built (scripts/bench builds it with a C compiler)"
+        if self.udp and not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
+            return "the UDP load comes from the C load generator (scripts/bench builds it)"
         if self.tls and not (os.access(TLS_LOADGEN, os.X_OK) and os.path.exists(TLS_PEM)):
             return ("no TLS load generator or certificate (scripts/build-c makes them with "
                     "OpenSSL: apt-get install libssl-dev)")
@@ -58,6 +61,10 @@ class Model:
             return "serves TLS only" if self.tls else "serves plain TCP only"
         if point.unix != self.unix:
             return "serves a Unix socket only" if self.unix else "serves TCP only"
+        if point.udp and not self.udp:
+            return "serves no datagrams"
+        if self.udp and not point.udp:
+            return "serves datagrams only"
         total = point.connections + point.idle
         if self.max_connections is not None and total > self.max_connections:
             return self.why_max
@@ -101,6 +108,7 @@ MODELS = [
             why_max="select() cannot watch fds above FD_SETSIZE (1024)"),
     variant("bare-epoll", "bare_epoll"),
     variant("threads", "threads"),
+    variant("gevent", "greenlets", needs_module="gevent"),
     variant("threadpool", "threadpool"),
     variant("ss-threading", "ss_threading"),
     variant("ss-forking", "ss_forking", max_connections=1000,
@@ -129,6 +137,21 @@ MODELS += [
           handlers=("echo", "lenprefix"), unix=True),
     Model("uvloop-unix", variant("uvloop-unix", "uvloop_protocol").argv,
           handlers=("echo", "lenprefix"), unix=True, needs_module="uvloop"),
+]
+
+# UDP: one datagram in, one out, a fresh handler each (as evloop answers them).
+UDP_HANDLERS = ("echo", "uppercase", "lenprefix")
+MODELS += [
+    Model("evloop-udp", evloop("epoll").argv + ["--udp"], handlers=UDP_HANDLERS, udp=True),
+    Model("udp-blocking", variant("udp-blocking", "udp_blocking").argv, handlers=UDP_HANDLERS,
+          udp=True),
+    Model("uvloop-udp", variant("uvloop-udp", "uvloop_datagram").argv, handlers=UDP_HANDLERS,
+          udp=True, needs_module="uvloop"),
+    Model("asyncio-udp", variant("asyncio-udp", "asyncio_datagram").argv, handlers=UDP_HANDLERS,
+          udp=True),
+    Model("ss-udp", variant("ss-udp", "ss_udp").argv, handlers=UDP_HANDLERS, udp=True),
+    Model("c-udp", [os.path.join(BUILD, "echo_epoll"), "--port", "0", "--udp", "1"],
+          handlers=("echo",), udp=True, needs_file=os.path.join(BUILD, "echo_epoll")),
 ]
 
 # Not in the default sweeps: evloop across cores, and evloop offloading slow work.

@@ -44,6 +44,8 @@ def _num(value, digits=0, suffix=""):
 
 def _status(entry):
     status = "ok" if entry["status"] == "ok" else f"{entry['status']}: {entry.get('reason', '')}"
+    if entry.get("lost_datagrams"):
+        status += f" ({entry['lost_datagrams']:,.0f} datagrams lost and resent)"
     if entry.get("unsettled_rounds"):
         status += (f" ({entry['unsettled_rounds']} of {entry['rounds']} rounds ran while another"
                    f" server was still busy)")

@@ -66,6 +66,7 @@ class Point:
     work_ms: float = 2.0
     tls: bool = False   # over TLS: the TLS models and load generator
     unix: bool = False  # over a Unix stream socket: the Unix models
+    udp: bool = False   # datagrams: the UDP models, the load generator's --udp
 
     @property
     def framing(self):
@@ -86,18 +87,22 @@ class Point:
             parts.append("TLS")
         if self.unix:
             parts.append("Unix socket")
+        if self.udp:
+            parts[1] = f"{self.connections} clients"
+            parts.append("UDP")
         return ", ".join(parts)
 
 
-ALL = [m.name for m in MODELS if not m.tls and not m.unix]
+ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
 # The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.
 PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol",
         "threads", "ss-threading", "c-epoll"]
-SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads"]
+SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads", "gevent"]
 TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
 UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
+UDP = ["evloop-udp", "udp-blocking", "uvloop-udp", "asyncio-udp", "ss-udp", "c-udp"]
 
 
 def sweeps(quick):
@@ -120,7 +125,8 @@ def sweeps(quick):
         "tls": (TLS, [Point("tls", tls=True, cold=not quick)]
                 + ([] if quick else [Point("tls", tls=True, connections=10, size=65536)])),
         "unix": (UNIX, [Point("unix", unix=True)]),
-        "idle": (SELECTORS + ["threads", "uvloop-protocol"],
+        "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
+        "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
     }
     return sweeps
@@ -195,6 +201,8 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
     argv, loadgen = loadgen_command(point.tls)
     connections = point.connections if connections is None else connections
     where = ["--unix", server.unix] if server.unix else ["--port", str(server.port)]
+    if point.udp:
+        where += ["--udp", "1"]
     argv = argv + where + ["--connections", str(connections),
                    "--size", str(point.size), "--depth", str(point.depth),
                    "--duration", str(duration), "--warmup", str(warmup),
@@ -281,7 +289,7 @@ def judge(result, connections, point, server):
 
 
 FIGURES = ["msgs_per_s", "mb_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_us_per_msg",
-           "user_us_per_msg"]
+           "user_us_per_msg", "lost_datagrams"]
 
 
 def summarize(rounds):

@@ -105,7 +105,7 @@ def lab_lenprefix_exchange(server, messages):
         return replies
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll" and not m.tls],
+@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll" and not m.tls and not m.udp],
                          ids=lambda m: m.name)
 def test_every_python_model_serves_the_lab_lenprefix_client(model):
     if model.unavailable():  # uvloop comes with the bench extra, not the test extra

@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import example
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -91,6 +92,7 @@ def test_chat_cannot_run_over_udp():
     assert ChatHandler.busy_message.endswith(b"\n")
 
 
+@example([b"\r\r"], [])  # found by hypothesis: only one \r goes with the \n
 @given(st.lists(st.binary(max_size=50), max_size=10), cuts)
 def test_any_split_delivers_the_same_lines(lines, cut_points):
     lines = [line.replace(b"\n", b"") for line in lines]
@@ -100,7 +102,7 @@ def test_any_split_delivers_the_same_lines(lines, cut_points):
     sender, listener = Client(factory, "s:1"), Client(factory, "l:2")
     for chunk in split_at(data, cut_points):
         sender.say(chunk)
-    expected = "".join("s:1: " + line.rstrip(b"\r").decode("utf-8", "replace") + "\n"
+    expected = "".join("s:1: " + line.removesuffix(b"\r").decode("utf-8", "replace") + "\n"
                        for line in lines)
     received = b"".join(c for c in listener.received[1:] if c).decode("utf-8", "replace")
     assert received == expected

@@ -7,7 +7,11 @@
  * send() takes less than asked.  It serves echo; since a lenprefix reply is
  * byte for byte its request, it also stands in for lenprefix.
  *
- * Usage: echo_epoll --port P [--host 127.0.0.1]
+ * Usage: echo_epoll --port P [--host 127.0.0.1] [--udp 1]
+ *
+ * With --udp 1 it is the UDP reference instead: a blocking recvfrom/sendto loop,
+ * the least a UDP server can do per datagram (an event loop has nothing to add
+ * to one socket that is always ready).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -54,13 +58,36 @@ static int send_all_or_queue(int ep, struct client *c, const char *data, size_t 
     return 0;
 }
 
+static int serve_udp(const char *host, int port) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        perror("echo_epoll: bind");
+        return 2;
+    }
+    socklen_t salen = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &salen);
+    printf("echo_epoll: serving echo on %s:%d (udp), model c-udp\n", host, ntohs(sa.sin_port));
+    fflush(stdout);
+    static char buf[65536];
+    for (;;) { /* SIGTERM's default action ends it */
+        struct sockaddr_in peer;
+        socklen_t peerlen = sizeof peer;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &peerlen);
+        if (n >= 0) sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, peerlen);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
-    int port = 0;
+    int port = 0, udp = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--host")) host = argv[i + 1];
+        else if (!strcmp(argv[i], "--udp")) udp = atoi(argv[i + 1]);
     }
+    if (udp) return serve_udp(host, port);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;

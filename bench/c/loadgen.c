@@ -26,6 +26,9 @@
  *        [--depth D] [--duration SEC] [--warmup SEC] [--framing raw|lenprefix|line]
  *        [--idle N] [--tls 1]
  *        loadgen --unix PATH [...]: the same over a Unix stream socket
+ *        loadgen --udp 1 --port P [...]: CONNECTIONS UDP clients instead, each with
+ *        one datagram in flight; one not answered within UDP_TIMEOUT is counted
+ *        in "lost_datagrams" and sent again
  *
  * Built with -DWITH_TLS (and -lssl -lcrypto: scripts/build-c makes it
  * bench/build/loadgen_tls where OpenSSL's headers are installed), --tls 1
@@ -83,7 +86,8 @@ static size_t msglen, outcap;
 #define MAX_SIZE (1 << 20) /* the largest message: 100 KiB and more fit */
 static unsigned char pattern[26 * 2 + MAX_SIZE + 8];
 static uint64_t hist[NBUCKETS];
-static uint64_t messages, bytes, errors, failed, lost;
+static uint64_t messages, bytes, errors, failed, lost, lost_datagrams;
+static int udp;
 static int measuring, running = 1;
 
 static double now(void) {
@@ -250,6 +254,7 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(k, "--warmup")) warmup = atof(v);
         else if (!strcmp(k, "--idle")) nidle = atoi(v);
         else if (!strcmp(k, "--tls")) tls = atoi(v);
+        else if (!strcmp(k, "--udp")) udp = atoi(v);
         else if (!strcmp(k, "--framing"))
             framing = !strcmp(v, "lenprefix") ? LENPREFIX : !strcmp(v, "line") ? LINE : RAW;
         else { fprintf(stderr, "loadgen: unknown option %s\n", k); exit(2); }
@@ -257,6 +262,10 @@ static void parse(int argc, char **argv) {
 #ifndef WITH_TLS
     if (tls) { fprintf(stderr, "loadgen: built without TLS (see loadgen_tls)\n"); exit(2); }
 #endif
+    if (udp && (unix_path || tls || depth != 1)) {
+        fprintf(stderr, "loadgen: --udp is over IP, without TLS, one datagram in flight per client\n");
+        exit(2);
+    }
     if ((!port && !unix_path) || size < 0 || size > MAX_SIZE || depth < 1 || nconn < 0 || nidle < 0 ||
         (framing == LENPREFIX && size > 999)) {
         fprintf(stderr, "loadgen: bad options (need --port or --unix; size 0-1048576, 0-999 for lenprefix)\n");
@@ -264,9 +273,100 @@ static void parse(int argc, char **argv) {
     }
 }
 
+/* The one JSON object on stdout (bench/runner.py reads it). */
+static void report(int connected, int active, double elapsed) {
+    printf("{\"loadgen\": \"c-epoll\", \"connections\": %d, \"idle\": %d, \"connected\": %d, "
+           "\"size\": %d, \"depth\": %d, \"framing\": \"%s\", \"duration\": %.3f, "
+           "\"messages\": %llu, \"bytes\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
+           "\"errors\": %llu, \"failed_connections\": %llu, \"lost_connections\": %llu, \"lost_datagrams\": %llu, "
+           "\"active_connections\": %d, \"histogram\": {",
+           nconn, nidle, connected, size, depth,
+           framing == RAW ? "raw" : framing == LENPREFIX ? "lenprefix" : "line", elapsed,
+           (unsigned long long)messages, (unsigned long long)bytes, messages / elapsed,
+           bytes / elapsed / 1e6, (unsigned long long)errors, (unsigned long long)failed,
+           (unsigned long long)lost, (unsigned long long)lost_datagrams, active);
+    int first = 1;
+    for (int i = 0; i < NBUCKETS; i++)
+        if (hist[i]) { printf("%s\"%d\": %llu", first ? "" : ", ", i, (unsigned long long)hist[i]); first = 0; }
+    printf("}}\n");
+}
+
 /* Phase marks on stderr let the runner read the server's CPU time exactly
  * over the measured window, without the connect phase or the warm-up. */
 static void mark(const char *what) { fprintf(stderr, "loadgen: %s\n", what); fflush(stderr); }
+
+
+/* --udp 1: each client a UDP socket connect()ed to the server, one datagram in
+ * flight.  The reply must be the datagram itself.  A reply to the datagram sent
+ * before (one that was resent meanwhile) is late, not wrong, and is ignored. */
+#define UDP_TIMEOUT 0.2
+static int run_udp(struct sockaddr *sa, socklen_t salen, int ep, unsigned char *buf) {
+    struct conn *conns = calloc((size_t)nconn, sizeof *conns);
+    unsigned char *previous = malloc(msglen + 1);
+    double *sent_at = calloc((size_t)nconn, sizeof(double));
+    struct epoll_event events[512];
+    int connected = 0;
+    double t = now();
+    for (int i = 0; i < nconn; i++) {
+        struct conn *c = &conns[i];
+        c->id = i;
+        c->fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        if (c->fd < 0 || connect(c->fd, sa, salen) < 0) { c->state = DEAD; failed++; continue; }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        c->state = RUNNING;
+        c->expect = malloc(msglen + 1);
+        make_msg(c->expect, c->id, c->sent);
+        send(c->fd, c->expect, msglen, 0);
+        sent_at[i] = t;
+        connected++;
+    }
+    double measure_from = t + warmup, stop_at = measure_from + duration, next_check = t;
+    measuring = warmup <= 0;
+    if (measuring) mark("measuring");
+    while ((t = now()) < stop_at) {
+        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+        int n = epoll_wait(ep, events, 512, 10);
+        t = now();
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            ssize_t r = recv(c->fd, buf, 1 << 20, 0);
+            if (r < 0) continue; /* EAGAIN, or ECONNREFUSED from an ICMP error: resent later */
+            if ((size_t)r == msglen && !memcmp(buf, c->expect, msglen)) {
+                if (measuring) {
+                    messages++;
+                    bytes += (uint64_t)r;
+                    hist[bucket((uint64_t)((t - sent_at[c->id]) * 1e6))]++;
+                }
+                c->done++;
+                c->sent++;
+                make_msg(c->expect, c->id, c->sent);
+                send(c->fd, c->expect, msglen, 0);
+                sent_at[c->id] = t;
+            } else {
+                make_msg(previous, c->id, c->sent - 1);
+                if (!(c->sent && (size_t)r == msglen && !memcmp(buf, previous, msglen))) errors++;
+            }
+        }
+        if (t >= next_check) { /* resend what was lost */
+            for (int i = 0; i < nconn; i++) {
+                struct conn *c = &conns[i];
+                if (c->state != RUNNING || t - sent_at[i] < UDP_TIMEOUT) continue;
+                if (measuring) lost_datagrams++;
+                send(c->fd, c->expect, msglen, 0);
+                sent_at[i] = t;
+            }
+            next_check = t + UDP_TIMEOUT / 4;
+        }
+    }
+    mark("done");
+    double elapsed = t - measure_from;
+    if (elapsed > duration) elapsed = duration;
+    int active = 0;
+    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
+    report(connected, active, elapsed);
+    return 0;
+}
 
 int main(int argc, char **argv) {
     parse(argc, argv);
@@ -295,6 +395,7 @@ int main(int argc, char **argv) {
     int ep = epoll_create1(0);
     struct epoll_event events[512];
     unsigned char *buf = malloc(1 << 20);
+    if (udp) return run_udp(sa, salen, ep, buf);
 
 #ifdef WITH_TLS
     if (tls) {
@@ -395,19 +496,6 @@ int main(int argc, char **argv) {
     int active = 0; /* connections that got at least one reply */
     for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
 
-    printf("{\"loadgen\": \"c-epoll\", \"connections\": %d, \"idle\": %d, \"connected\": %d, "
-           "\"size\": %d, \"depth\": %d, \"framing\": \"%s\", \"duration\": %.3f, "
-           "\"messages\": %llu, \"bytes\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
-           "\"errors\": %llu, \"failed_connections\": %llu, \"lost_connections\": %llu, "
-           "\"active_connections\": %d, \"histogram\": {",
-           nconn, nidle, connected, size, depth,
-           framing == RAW ? "raw" : framing == LENPREFIX ? "lenprefix" : "line", elapsed,
-           (unsigned long long)messages, (unsigned long long)bytes, messages / elapsed,
-           bytes / elapsed / 1e6, (unsigned long long)errors, (unsigned long long)failed,
-           (unsigned long long)lost, active);
-    int first = 1;
-    for (int i = 0; i < NBUCKETS; i++)
-        if (hist[i]) { printf("%s\"%d\": %llu", first ? "" : ", ", i, (unsigned long long)hist[i]); first = 0; }
-    printf("}}\n");
+    report(connected, active, elapsed);
     return 0;
 }

@@ -1,0 +1,35 @@
+"""asyncio with a DatagramProtocol (uvloop_datagram reuses it)."""
+
+import asyncio
+
+from bench import common
+
+
+class HandlerDatagramProtocol(asyncio.DatagramProtocol):
+    def __init__(self, factory):
+        self.factory = factory
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, address):
+        reply = common.answer_datagram(self.factory, data,
+                                       lambda more: self.transport.sendto(more, address))
+        if reply:
+            self.transport.sendto(reply, address)
+
+
+async def serve(options):
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: HandlerDatagramProtocol(options.factory), local_addr=(options.host, options.port))
+    common.announce(options, transport.get_extra_info("sockname"), "udp")
+    await asyncio.Event().wait()  # until stopped
+
+
+def main():
+    asyncio.run(serve(common.parse_args("asyncio-udp")))
+
+
+if __name__ == "__main__":
+    common.run(main)
