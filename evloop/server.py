@@ -151,7 +151,8 @@ class Server(Accepting):
                 self._close_listeners()
                 raise
             self.datagram = DatagramEndpoint(self.loop, udp_sock, self.factory, format_address,
-                                             self.handler_class.__name__, self.datagram_counters)
+                                             self.handler_class.__name__, self.datagram_counters,
+                                             share=self.handler_class.shared_over_udp)
             self.datagram.start()
         if config.metrics_port is not None:
             self._start_metrics(config.metrics_host, config.metrics_port)

@@ -100,11 +100,14 @@ class Handler:
     Attributes a handler may use: `self.context` (set by `connection_made`;
     see evloop.handlers.context) and `self.max_message`.
 
-    Class variables: `supports_udp`, `busy_message`, `options`.
+    Class variables: `supports_udp`, `shared_over_udp`, `busy_message`, `options`.
     """
 
     #: Can the handler answer a datagram on its own (no connection state)?
     supports_udp: ClassVar[bool] = True
+    #: Over UDP, may one instance answer every datagram?  True only if
+    #: `datagram_received` keeps no state between calls (echo, uppercase).
+    shared_over_udp: ClassVar[bool] = False
     #: Sent to a client refused because the server is full (line protocols).
     busy_message: ClassVar[bytes] = b""
     #: The options the handler takes from the server's configuration, by name.

@@ -15,6 +15,8 @@ from evloop.handlers.context import Context
 class EchoHandler(Handler):
     """Send every byte back."""
 
+    shared_over_udp = True  # datagram_received keeps nothing
+
     def data_received(self, data: bytes) -> bytes:
         return data
 

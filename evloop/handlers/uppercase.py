@@ -16,6 +16,8 @@ from evloop.handlers.context import Context
 class UppercaseHandler(Handler):
     """Send every byte back, ASCII letters uppercased."""
 
+    shared_over_udp = True  # datagram_received keeps nothing
+
     def data_received(self, data: bytes) -> bytes:
         return data.upper()
 
