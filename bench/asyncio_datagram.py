@@ -6,15 +6,14 @@ from bench import common
 
 
 class HandlerDatagramProtocol(asyncio.DatagramProtocol):
-    def __init__(self, factory):
-        self.factory = factory
+    def __init__(self, answer):
+        self.answer = answer
 
     def connection_made(self, transport):
         self.transport = transport
 
     def datagram_received(self, data, address):
-        reply = common.answer_datagram(self.factory, data,
-                                       lambda more: self.transport.sendto(more, address))
+        reply = self.answer(data, lambda more: self.transport.sendto(more, address))
         if reply:
             self.transport.sendto(reply, address)
 
@@ -22,7 +21,8 @@ class HandlerDatagramProtocol(asyncio.DatagramProtocol):
 async def serve(options):
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: HandlerDatagramProtocol(options.factory), local_addr=(options.host, options.port))
+        lambda: HandlerDatagramProtocol(common.DatagramAnswers(options)),
+        local_addr=(options.host, options.port))
     common.announce(options, transport.get_extra_info("sockname"), "udp")
     await asyncio.Event().wait()  # until stopped
 

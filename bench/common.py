@@ -81,6 +81,7 @@ def parse_args(model, argv=None):
     handler_options = {name: option.check(name, given[name])
                        for name, option in handler.options.items() if given.get(name) is not None}
     options.factory = handler.factory(**handler_options)
+    options.handler_class = handler
     evloop.raise_fd_limit()
     return options
 
@@ -148,13 +149,21 @@ def tls_context(options):
     return context
 
 
-def answer_datagram(factory, data, push):
-    """A handler's answer to one datagram, as evloop gives it: a fresh handler, its
-    datagram_received; a ProtocolError answers its reply."""
-    try:
-        return factory().datagram_received(data, SimpleContext("udp", push))
-    except evloop.ProtocolError as err:
-        return err.reply
+class DatagramAnswers:
+    """A handler's answer to each datagram, as evloop gives it: one handler for all
+    when its class keeps no state (`shared_over_udp`), else a fresh one each; a
+    ProtocolError answers its reply.  Call it with (data, push)."""
+
+    def __init__(self, options):
+        self.factory = options.factory
+        self.shared = options.factory() if options.handler_class.shared_over_udp else None
+
+    def __call__(self, data, push):
+        handler = self.shared or self.factory()
+        try:
+            return handler.datagram_received(data, SimpleContext("udp", push))
+        except evloop.ProtocolError as err:
+            return err.reply
 
 
 def bind_udp(options):

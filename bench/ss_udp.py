@@ -7,12 +7,12 @@ from bench import common
 
 def main():
     options = common.parse_args("ss-udp")
+    answer = common.DatagramAnswers(options)
 
     class Handler(socketserver.BaseRequestHandler):
         def handle(self):
             data, sock = self.request
-            reply = common.answer_datagram(options.factory, data,
-                                           lambda more: sock.sendto(more, self.client_address))
+            reply = answer(data, lambda more: sock.sendto(more, self.client_address))
             if reply:
                 sock.sendto(reply, self.client_address)
 

@@ -6,10 +6,10 @@ from bench import common
 def main():
     options = common.parse_args("udp-blocking")
     sock = common.bind_udp(options)
-    factory = options.factory
+    answer = common.DatagramAnswers(options)
     while True:
         data, address = sock.recvfrom(65535)
-        reply = common.answer_datagram(factory, data, lambda more: sock.sendto(more, address))
+        reply = answer(data, lambda more: sock.sendto(more, address))
         if reply:
             sock.sendto(reply, address)
 
