@@ -67,6 +67,7 @@ class Point:
     tls: bool = False   # over TLS: the TLS models and load generator
     unix: bool = False  # over a Unix stream socket: the Unix models
     udp: bool = False   # datagrams: the UDP models, the load generator's --udp
+    churn: bool = False  # a connection per message: connect, one echo, close
 
     @property
     def framing(self):
@@ -90,6 +91,9 @@ class Point:
         if self.udp:
             parts[1] = f"{self.connections} clients"
             parts.append("UDP")
+        if self.churn:
+            parts[1] = f"{self.connections} at once"
+            parts.append("a connection each")
         return ", ".join(parts)
 
 
@@ -125,6 +129,7 @@ def sweeps(quick):
         "tls": (TLS, [Point("tls", tls=True, cold=not quick)]
                 + ([] if quick else [Point("tls", tls=True, connections=10, size=65536)])),
         "unix": (UNIX, [Point("unix", unix=True)]),
+        "churn": (ALL, [Point("churn", churn=True, connections=50)]),
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
         "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
@@ -199,10 +204,15 @@ class Server:
 def run_load(server, point, duration, warmup, connections=None, limit=None):
     """One load-generator run against `server`: its JSON result plus server CPU and status."""
     argv, loadgen = loadgen_command(point.tls)
+    if (point.udp or point.churn) and loadgen == "python":
+        return {"status": "failed", "reason": "this load needs the C load generator "
+                                              "(scripts/bench builds it with a C compiler)"}
     connections = point.connections if connections is None else connections
     where = ["--unix", server.unix] if server.unix else ["--port", str(server.port)]
     if point.udp:
         where += ["--udp", "1"]
+    if point.churn:
+        where += ["--churn", "1"]
     argv = argv + where + ["--connections", str(connections),
                    "--size", str(point.size), "--depth", str(point.depth),
                    "--duration", str(duration), "--warmup", str(warmup),

@@ -1,11 +1,14 @@
-"""The UDP side of the benchmark: every UDP model answers the labs' UDP client, and the
-C load generator's --udp mode measures, checks every reply, and counts lost datagrams."""
+"""The UDP and churn loads of the benchmark: every UDP model answers the labs' UDP client;
+the C load generator's --udp mode measures, checks every reply and counts lost datagrams,
+and its --churn mode opens a connection per message."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
+import urllib.request
 
 import pytest
 
@@ -100,3 +103,23 @@ def test_the_udp_load_counts_lost_datagrams_and_wrong_replies(c_built):
     # resent after 0.2 s.
     assert result["lost_datagrams"] == 8
     assert result["messages"] > 0
+
+
+def test_the_churn_load_opens_a_connection_per_message(serve, c_built):
+    server = serve("--handler", "echo", "--metrics-port", "0")
+    metrics = re.search(r"metrics at (http://\S+/metrics)", server.line).group(1)
+    proc = subprocess.run([os.path.join(BUILD, "loadgen"), "--churn", "1", "--port",
+                           str(server.port), "--connections", "4", "--duration", "0.5",
+                           "--warmup", "0"], capture_output=True, text=True, timeout=60,
+                          env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["messages"] > 4 and result["errors"] == 0 and result["lost_connections"] == 0
+    with urllib.request.urlopen(metrics, timeout=10) as response:
+        page = response.read().decode()
+    accepted = int(re.search(r"^evloop_connections_accepted_total (\d+)", page, re.M).group(1))
+    peer_closed = int(re.search(r'^evloop_connections_closed_total{reason="peer_eof"} (\d+)',
+                                page, re.M).group(1))
+    assert accepted >= result["messages"] and peer_closed >= result["messages"]  # one each
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err

@@ -29,6 +29,8 @@
  *        loadgen --udp 1 --port P [...]: CONNECTIONS UDP clients instead, each with
  *        one datagram in flight; one not answered within UDP_TIMEOUT is counted
  *        in "lost_datagrams" and sent again
+ *        loadgen --churn 1 --port P [...]: CONNECTIONS clients, each connecting,
+ *        sending one message, reading the reply and closing, over and over
  *
  * Built with -DWITH_TLS (and -lssl -lcrypto: scripts/build-c makes it
  * bench/build/loadgen_tls where OpenSSL's headers are installed), --tls 1
@@ -87,7 +89,7 @@ static size_t msglen, outcap;
 static unsigned char pattern[26 * 2 + MAX_SIZE + 8];
 static uint64_t hist[NBUCKETS];
 static uint64_t messages, bytes, errors, failed, lost, lost_datagrams;
-static int udp;
+static int udp, churn;
 static int measuring, running = 1;
 
 static double now(void) {
@@ -255,6 +257,7 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(k, "--idle")) nidle = atoi(v);
         else if (!strcmp(k, "--tls")) tls = atoi(v);
         else if (!strcmp(k, "--udp")) udp = atoi(v);
+        else if (!strcmp(k, "--churn")) churn = atoi(v);
         else if (!strcmp(k, "--framing"))
             framing = !strcmp(v, "lenprefix") ? LENPREFIX : !strcmp(v, "line") ? LINE : RAW;
         else { fprintf(stderr, "loadgen: unknown option %s\n", k); exit(2); }
@@ -262,6 +265,10 @@ static void parse(int argc, char **argv) {
 #ifndef WITH_TLS
     if (tls) { fprintf(stderr, "loadgen: built without TLS (see loadgen_tls)\n"); exit(2); }
 #endif
+    if (churn && (udp || tls || depth != 1 || nidle)) {
+        fprintf(stderr, "loadgen: --churn is plain TCP (or --unix), one message per connection\n");
+        exit(2);
+    }
     if (udp && (unix_path || tls || depth != 1)) {
         fprintf(stderr, "loadgen: --udp is over IP, without TLS, one datagram in flight per client\n");
         exit(2);
@@ -368,6 +375,99 @@ static int run_udp(struct sockaddr *sa, socklen_t salen, int ep, unsigned char *
     return 0;
 }
 
+
+/* --churn 1: each client, over and over: connect, send one message, read the whole
+ * reply, close (the labs' first TCPServer.py client, and HTTP/1.0's shape).  A
+ * message is then a connection: msgs_per_s is connections per second, and the
+ * latency runs from connect() to the last byte of the reply. */
+static double *churn_started;
+
+static void churn_connect(int ep, struct conn *c, struct sockaddr *sa, socklen_t salen, double t) {
+    c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (sa->sa_family == AF_INET) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->fd < 0 || (connect(c->fd, sa, salen) < 0 && errno != EINPROGRESS)) {
+        if (c->fd >= 0) close(c->fd);
+        c->state = DEAD;
+        failed++;
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->state = CONNECTING;
+    c->in_off = 0;
+    churn_started[c->id] = t;
+}
+
+static void churn_next(int ep, struct conn *c, struct sockaddr *sa, socklen_t salen, double t) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->sent++;
+    make_msg(c->expect, c->id, c->sent);
+    churn_connect(ep, c, sa, salen, t);
+}
+
+static int run_churn(struct sockaddr *sa, socklen_t salen, int ep, unsigned char *buf) {
+    struct conn *conns = calloc((size_t)nconn, sizeof *conns);
+    churn_started = calloc((size_t)nconn, sizeof(double));
+    struct epoll_event events[512];
+    double t = now();
+    for (int i = 0; i < nconn; i++) {
+        conns[i].id = i;
+        conns[i].expect = malloc(msglen + 1);
+        make_msg(conns[i].expect, i, 0);
+        churn_connect(ep, &conns[i], sa, salen, t);
+    }
+    double measure_from = t + warmup, stop_at = measure_from + duration;
+    measuring = warmup <= 0;
+    if (measuring) mark("measuring");
+    while ((t = now()) < stop_at) {
+        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+        int n = epoll_wait(ep, events, 512, 50);
+        t = now();
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            if (c->state == CONNECTING) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err || send(c->fd, c->expect, msglen, MSG_NOSIGNAL) != (ssize_t)msglen) {
+                    failed++;
+                    churn_next(ep, c, sa, salen, t);
+                    continue;
+                }
+                c->state = RUNNING;
+                want(ep, c, EPOLLIN);
+                continue;
+            }
+            ssize_t r = recv(c->fd, buf, 1 << 20, 0);
+            if (r < 0 && errno == EAGAIN) continue;
+            if (r <= 0) { lost++; churn_next(ep, c, sa, salen, t); continue; }
+            if (c->in_off + (size_t)r > msglen || memcmp(buf, c->expect + c->in_off, (size_t)r)) {
+                errors++;
+                churn_next(ep, c, sa, salen, t);
+                continue;
+            }
+            c->in_off += (size_t)r;
+            if (c->in_off < msglen) continue;
+            if (measuring) {
+                messages++;
+                bytes += msglen;
+                hist[bucket((uint64_t)((t - churn_started[c->id]) * 1e6))]++;
+            }
+            c->done++;
+            churn_next(ep, c, sa, salen, t);
+        }
+    }
+    mark("done");
+    double elapsed = t - measure_from;
+    if (elapsed > duration) elapsed = duration;
+    int active = 0;
+    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
+    report(nconn, active, elapsed);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     parse(argc, argv);
     struct rlimit rl;
@@ -396,6 +496,7 @@ int main(int argc, char **argv) {
     struct epoll_event events[512];
     unsigned char *buf = malloc(1 << 20);
     if (udp) return run_udp(sa, salen, ep, buf);
+    if (churn) return run_churn(sa, salen, ep, buf);
 
 #ifdef WITH_TLS
     if (tls) {
