@@ -43,9 +43,11 @@ def compare(argv):
     parser.add_argument("--after-args", default="", help="more server flags for AFTER")
     parser.add_argument("--udp", action="store_true",
                         help="datagram ping-pong (both servers run with --udp; C load generator)")
+    parser.add_argument("--churn", action="store_true",
+                        help="a connection per message: connect, one echo, close (C load generator)")
     options = parser.parse_args(argv)
     point = runner.Point("ab", handler=options.handler, connections=options.connections,
-                         size=options.size, udp=options.udp)
+                         size=options.size, udp=options.udp, churn=options.churn)
     udp = ["--udp"] if options.udp else []
     servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler,
                                        udp + shlex.split(options.before_args)),

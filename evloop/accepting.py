@@ -99,12 +99,16 @@ class Accepting:
             self.accept_one(sock, address)
 
     def accept_one(self, sock: socket.socket, address: Any) -> None:
-        peer = unix_peer(sock) if sock.family == socket.AF_UNIX else format_address(address)
+        # An accepted socket's family is its listener's: a Unix client's address is
+        # a str or bytes (often empty), an IP client's a tuple.  socket.family builds an
+        # enum each time, twice per connection (cProfile, under connection churn).
+        unix = isinstance(address, (str, bytes))
+        peer = unix_peer(sock) if unix else format_address(address)
         if len(self.connections) >= self.config.max_connections:
             return self._refuse(sock, peer, f"--max-connections {self.config.max_connections} "
                                             f"reached", "full")
         sock.setblocking(False)
-        if sock.family != socket.AF_UNIX:
+        if not unix:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             handler = self.factory()

@@ -147,11 +147,11 @@ def kernel_bytes(sock: socket.socket, eof_read: bool = False) -> tuple[int, int]
     Received is tcpi_bytes_received, which counts in sequence numbers, where
     the peer's FIN takes one: it is taken off if the FIN was read
     (`eof_read`), or if the state says it arrived unread."""
-    if TCP_INFO is None or sock.family == socket.AF_UNIX:
+    if TCP_INFO is None:
         return 0, 0
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, TCP_INFO_SIZE)
-    except OSError:  # closed already
+    except OSError:  # a Unix socket (EOPNOTSUPP), or closed already
         return 0, 0
     if len(info) < TCP_INFO_SIZE:  # an older kernel
         return 0, 0

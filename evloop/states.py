@@ -63,6 +63,11 @@ class State(enum.Enum):
     def __repr__(self) -> str:
         return self.name
 
+    # A state is a key of TRANSITIONS and READERS, looked up a few times per
+    # connection.  Enum's own __hash__ is Python code (hash of the name); the
+    # members are singletons compared by identity, so identity's hash serves.
+    __hash__ = object.__hash__
+
 
 PROXY_HEADER = State.PROXY_HEADER
 HANDSHAKING = State.HANDSHAKING
