@@ -448,8 +448,8 @@ def parse_args(argv=None):
                         help="run only this sweep (repeatable; default: all but perf)")
     parser.add_argument("--models", help="comma-separated models (default: all available)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per point (default: 3, quick: 1)")
-    parser.add_argument("--duration", type=float, help="seconds per measured run (default: 2, quick: 0.5)")
-    parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.2)")
+    parser.add_argument("--duration", type=float, help="seconds per measured run (default: 2, quick: 0.3)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up load (default: 1, quick: 0.1)")
     parser.add_argument("--output", help="JSON file to write, with its .md and plots beside it "
                                          "(default: bench/results/runs/<date>.json, git-ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
@@ -468,8 +468,9 @@ def parse_args(argv=None):
             parser.error(f"--tree {spec}: give NAME=DIR, DIR holding an evloop package")
         BY_NAME[name] = evloop_tree(name, os.path.abspath(tree))
         options.trees.append(name)
-    options.duration = options.duration or (0.5 if options.quick else 2.0)
-    options.warmup = options.warmup or (0.2 if options.quick else 1.0)
+    # --quick: 192 runs (every model at one point of each of 11 sweeps) in 90 s.
+    options.duration = options.duration or (0.3 if options.quick else 2.0)
+    options.warmup = options.warmup or (0.1 if options.quick else 1.0)
     wanted = (options.models.split(",") if options.models else list(BY_NAME)) + options.trees
     unknown = [name for name in wanted if name not in BY_NAME]
     if unknown:
