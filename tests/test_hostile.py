@@ -6,12 +6,14 @@ CPU seconds while out of descriptors, bytes and SHA-256 for nothing-lost.
 
 import hashlib
 import os
+import re
 import resource
 import signal
 import socket
 import struct
 import threading
 import time
+import urllib.request
 
 import pytest
 from hypothesis import given
@@ -213,7 +215,8 @@ def limit_fds(count):
 
 def test_out_of_fds_pauses_accept_without_spinning_and_recovers(serve):
     # A hard limit of 40 descriptors that the server cannot raise.
-    server = serve("--handler", "echo", "--backlog", "256", preexec_fn=limit_fds(40))
+    server = serve("--handler", "echo", "--backlog", "256", "--metrics-port", "0",
+                   preexec_fn=limit_fds(40))
     clients = [server.connect() for _ in range(60)]  # over 40 fds: some wait in the backlog
     time.sleep(0.3)
     cpu_before = server.cpu_seconds()
@@ -226,6 +229,12 @@ def test_out_of_fds_pauses_accept_without_spinning_and_recovers(serve):
         sock.sendall(b"late")
         assert recv_exactly(sock, 4) == b"late"
         sock.close()
+    # Each accept() that found no descriptor is counted, by that reason (evloop.metrics).
+    metrics = re.search(r"metrics at (http://\S+/metrics)", server.line).group(1)
+    with urllib.request.urlopen(metrics, timeout=10) as response:
+        page = response.read().decode()
+    fd_limit = re.search(r'^evloop_connections_refused_total{reason="fd_limit"} (\d+)', page, re.M)
+    assert int(fd_limit.group(1)) >= 1
     code, err = server.stop()
     assert code == 0
     assert err.count("out of file descriptors") == 1
