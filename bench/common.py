@@ -131,6 +131,17 @@ def serve_blocking(sock, address, factory):
         sock.close()
 
 
+def use_uvloop(model_module):
+    """Run asyncio on uvloop from here on: the `bench` extra.  Without it, exit with
+    the note the runner shows (it skips the model beforehand)."""
+    try:
+        import uvloop
+    except ImportError:
+        sys.exit(f"bench.{model_module}: uvloop is not installed (pip install '.[bench]')")
+    import asyncio
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def run(main):
     try:
         main()

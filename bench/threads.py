@@ -5,8 +5,8 @@ import threading
 from bench import common
 
 
-def main():
-    options = common.parse_args("threads")
+def main(model="threads"):
+    options = common.parse_args(model)
     listener = common.listen(options)
     while True:
         sock, address = listener.accept()

@@ -1,20 +1,14 @@
 """uvloop with a Protocol: asyncio_protocol's very code on libuv's loop."""
 
 import asyncio
-import sys
 
 from bench import common
 from bench.asyncio_protocol import serve
 
 
 def main():
-    try:
-        import uvloop  # the `bench` extra; the runner skips this model with a note without it
-    except ImportError:
-        sys.exit("bench.uvloop_protocol: uvloop is not installed (pip install '.[bench]')")
-    options = common.parse_args("uvloop-protocol")
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(serve(options))
+    common.use_uvloop("uvloop_protocol")
+    asyncio.run(serve(common.parse_args("uvloop-protocol")))
 
 
 if __name__ == "__main__":

@@ -188,9 +188,6 @@ class MetricsHandler(Handler):
         return http_response("200 OK", self.render().encode("utf-8"), CONTENT_TYPE,
                              head=method == b"HEAD")
 
-    def eof_received(self) -> Reply:
-        return None
-
 
 class MetricsEndpoint:
     """A listener on the server's loop that serves `render()` at /metrics.
