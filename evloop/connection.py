@@ -56,9 +56,15 @@ per 100-byte message, 100 clients; `scripts/count-instructions`):
 * Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
   from Python's own small-object allocator, a 64 KiB one from malloc() and
   is then shrunk with realloc(): about 700 instructions more.  A read that
-  fills the buffer switches to LARGE_READ, 64 KiB (more may be waiting,
-  and large messages want few system calls): enough to batch a pipelined
-  client's messages, small enough for glibc's heap.  SMALL_READS_TO_SHRINK
+  fills the buffer switches to LARGE_READ, 126 KiB (more may be waiting,
+  and large messages want few system calls), the most glibc's heap serves:
+  from 128 KiB malloc() maps fresh pages, and the shrink to the bytes read
+  keeps its threshold from ever rising, so a 256 KiB read (asyncio's) costs
+  an mmap, an mremap and a munmap every time: 144 us per 100 KiB message
+  against 25 us at 126 KiB and 35 us at 64 KiB (a socketpair, one process).
+  Served, 100 KiB messages ran 1.09-1.10x faster at 126 KiB than at 64 KiB
+  (bench.ab, 10 connections, 7 rounds); a reused 256 KiB buffer read with
+  readv() and copied out did as well but pays the copy.  SMALL_READS_TO_SHRINK
   small reads in a row switch back; not one, because a 64 KiB message
   crosses loopback in two segments, of 65,483 and 53 bytes, and its tail
   alone must not make the next message cost two reads (it did: 10 clients
@@ -99,7 +105,7 @@ from evloop.states import State
 
 log = logging.getLogger("evloop")
 
-LARGE_READ = 65536
+LARGE_READ = 126 * 1024  # under glibc's 128 KiB mmap threshold, bytes header included
 SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's largest block
 SMALL_READS_TO_SHRINK = 4
 
