@@ -59,6 +59,44 @@ def _quick_note(results):
             "the models, not a measurement (the full run takes the medians of several).", ""]
 
 
+def _round_rates(entry):
+    rates = [r["msgs_per_s"] for r in entry.get("raw") or [] if r.get("msgs_per_s")]
+    return (min(rates), max(rates)) if rates else (entry["msgs_per_s"], entry["msgs_per_s"])
+
+
+def c_reference_notes(results):
+    """Where a Python model outran the C reference (a `c-` model) at a point: say
+    so, and why, from the figures themselves (issue 16)."""
+    notes = []
+    for rows in results["sweeps"].values():
+        for row in rows:
+            models = row["models"]
+            refs = {n: e for n, e in models.items() if n.startswith("c-") and e["status"] == "ok"}
+            for ref_name, ref in refs.items():
+                for name, entry in models.items():
+                    if (name in refs or entry["status"] not in ("ok", "starved")
+                            or not entry.get("msgs_per_s") or entry["msgs_per_s"] <= ref["msgs_per_s"]):
+                        continue
+                    low, _ = _round_rates(entry)
+                    _, ref_high = _round_rates(ref)
+                    mine, theirs = entry.get("cpu_us_per_msg"), ref.get("cpu_us_per_msg")
+                    if low <= ref_high:
+                        why = (f"within the rounds' spread (its slowest round {low:,.0f}, the C "
+                               f"server's fastest {ref_high:,.0f}): a tie on this machine, not a win")
+                    elif mine and theirs and mine >= theirs:
+                        why = (f"yet it spent more CPU per message ({mine:.1f} us against "
+                               f"{theirs:.1f}): the C server is still the cheaper one; a ping-pong's "
+                               f"rate is set by the round trip through the kernel and the load "
+                               f"generator, which share the cores with the server")
+                    else:
+                        why = ("with less CPU per message as well: check what its CPU figure "
+                               "leaves out (other processes, threads) before believing it")
+                    notes.append(f"{row['label']}: {name} ran {entry['msgs_per_s']:,.0f} msg/s, "
+                                 f"{entry['msgs_per_s'] / ref['msgs_per_s']:.2f}x the C reference "
+                                 f"{ref_name} ({ref['msgs_per_s']:,.0f}); {why}.")
+    return notes
+
+
 def narrow(results):
     """The table for a terminal: one line per model and point, six columns."""
     header = ["model", "msg/s", "x evloop", "p99 us", "CPU us/msg", "status"]
@@ -78,6 +116,9 @@ def narrow(results):
             for r in table:
                 cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:])]
                 lines.append("  ".join(cells + [r[-1]]))
+    beaten = c_reference_notes(results)
+    if beaten:
+        lines += ["", "Where a Python model outran the C reference:"] + [f"- {n}" for n in beaten]
     return "\n".join(lines) + "\n"
 
 
@@ -96,6 +137,8 @@ def markdown(results):
     ]
     lines += _quick_note(results)
     lines += [f"- {note}" for note in results["notes"]]
+    lines += [f"- Where a Python model outran the C reference: {note}"
+              for note in c_reference_notes(results)]
     for sweep, rows in results["sweeps"].items():
         lines += ["", f"## {sweep}", ""]
         idle = sweep == "idle"

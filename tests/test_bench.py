@@ -421,3 +421,26 @@ def test_instruction_counter_counts_a_real_server():
 def test_the_plot_palette_tells_fifteen_models_apart():
     assert len(set(report.PALETTE)) == len(report.PALETTE) >= 15
     assert len(set(report.MARKERS)) == len(report.MARKERS)
+
+
+def test_the_report_says_where_a_python_model_outran_the_c_reference_and_why():
+    def entry(rates, cpu):
+        return {"status": "ok", "msgs_per_s": sorted(rates)[len(rates) // 2], "cpu_us_per_msg": cpu,
+                "raw": [{"msgs_per_s": rate} for rate in rates]}
+    models = {"c-epoll": entry([100, 101, 102], 10.0),
+              "evloop-epoll": entry([150, 151, 152], 12.0),  # faster in every round, dearer
+              "uvloop-protocol": entry([90, 103, 104], 11.0),  # its slowest round is slower
+              "bare-epoll": entry([150, 151, 152], 9.0),  # faster and cheaper: suspect
+              "asyncio-protocol": entry([50, 60, 70], 20.0)}  # slower: not named
+    results = {"reference": "evloop-epoll",
+               "sweeps": {"echo": [{"label": "echo, 10 conn", "point": {"idle": 0},
+                                    "models": models}]}}
+    notes = report.c_reference_notes(results)
+    assert len(notes) == 3 and not any("asyncio" in note for note in notes)
+    evloop, uvloop, bare = notes
+    assert evloop.startswith("echo, 10 conn: evloop-epoll ran 151 msg/s, 1.50x the C reference c-epoll (101)")
+    assert "more CPU per message (12.0 us against 10.0)" in evloop
+    assert "a tie on this machine" in uvloop and "slowest round 90" in uvloop
+    assert "check what its CPU figure leaves out" in bare
+    models["c-epoll"]["status"] = "failed"  # no reference at this point: nothing to say
+    assert report.c_reference_notes(results) == []
