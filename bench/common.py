@@ -20,6 +20,7 @@ import threading
 import evloop
 
 RECV_SIZE = 65536
+MAX_CONNECTIONS = 120_000  # what a model may be asked to hold: the massive sweep's 100,000
 DEFAULT_PORT = 12000  # evloop's, or $EVLOOP_PORT, as the runner and docs expect
 
 
@@ -82,7 +83,7 @@ def parse_args(model, argv=None):
                        for name, option in handler.options.items() if given.get(name) is not None}
     options.factory = handler.factory(**handler_options)
     options.handler_class = handler
-    evloop.raise_fd_limit()
+    evloop.raise_fd_limit(MAX_CONNECTIONS)  # past the hard limit as root, for the massive sweep
     return options
 
 

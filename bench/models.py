@@ -19,6 +19,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from bench import common
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 TLS_LOADGEN = os.path.join(BUILD, "loadgen_tls")
@@ -76,7 +78,7 @@ def evloop(selector, *more, name=None):
         name or f"evloop-{selector}",
         [sys.executable, "-m", "evloop.serve", "--handler", "{handler}", "--port", "0",
          "--selector", selector, "--log-level", "warning", "--backlog", "4096",
-         "--max-connections", "20000", *more],
+         "--max-connections", str(common.MAX_CONNECTIONS), *more],
         max_connections=1000 if selector == "select" else None,
         why_max="select() cannot watch fds above FD_SETSIZE (1024)",
     )
@@ -91,7 +93,7 @@ def evloop_tree(name, tree):
     code = (f"import runpy, sys; sys.path.insert(0, {tree!r}); sys.argv[0] = 'evloop.serve'; "
             f"runpy.run_module('evloop.serve', run_name='__main__', alter_sys=True)")
     return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
-                        "--log-level", "warning", "--backlog", "4096", "--max-connections", "20000"])
+                        "--log-level", "warning", "--backlog", "4096", "--max-connections", str(common.MAX_CONNECTIONS)])
 
 
 def variant(name, module, **extra):

@@ -34,6 +34,8 @@ def add_ratios(results):
                 idle = row["point"]["idle"]
                 if idle and entry.get("peak_rss") and entry.get("base_rss"):
                     entry["rss_per_idle"] = (entry["peak_rss"] - entry["base_rss"]) / idle
+                    entry["rss_per_conn"] = ((entry["peak_rss"] - entry["base_rss"])
+                                             / (idle + row["point"].get("connections", 0)))
 
 
 def _num(value, digits=0, suffix=""):
@@ -146,6 +148,9 @@ def markdown(results):
                   "CPU us/msg", "user us/msg", "CPU x evloop", "peak RSS MiB", "threads"]
         if idle:
             header.append("RSS/idle conn")
+        massive = sweep == "massive"
+        if massive:
+            header.append("RSS/conn")
         header.append("status")
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in rows:
@@ -161,6 +166,8 @@ def markdown(results):
                               _num(entry["threads"])]
                     if idle:
                         cells.append(_num(entry.get("rss_per_idle"), 0, " B"))
+                    if massive:
+                        cells.append(_num(entry.get("rss_per_conn"), 0, " B"))
                 else:
                     cells += [""] * (len(header) - 3)
                 cells.append(_status(entry))

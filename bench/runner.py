@@ -68,6 +68,7 @@ class Point:
     unix: bool = False  # over a Unix stream socket: the Unix models
     udp: bool = False   # datagrams: the UDP models, the load generator's --udp
     churn: bool = False  # a connection per message: connect, one echo, close
+    sources: int = 0    # the load generator's source addresses (127.0.0.2, ...): 0, one
 
     @property
     def framing(self):
@@ -94,6 +95,8 @@ class Point:
         if self.churn:
             parts[1] = f"{self.connections} at once"
             parts.append("a connection each")
+        if self.sources:
+            parts.append(f"from {self.sources} addresses")
         return ", ".join(parts)
 
 
@@ -106,7 +109,37 @@ PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asy
 SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads", "gevent"]
 TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
 UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
+MASSIVE = ["evloop-epoll", "uvloop-protocol", "threads"]
 UDP = ["evloop-udp", "udp-blocking", "uvloop-udp", "asyncio-udp", "ss-udp", "c-udp"]
+
+
+MASSIVE_CONNECTIONS = 100_000
+MASSIVE_BUSY = 10_000
+
+
+def massive_point():
+    """100,000 connections, 10,000 busy, from 4 source addresses (past the ephemeral
+    ports of one); or, where one process may not open that many descriptors, as many
+    as it may, to the thousand, with the reason.  -> (point, note or None)"""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MASSIVE_CONNECTIONS + FD_HEADROOM
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:  # with CAP_SYS_RESOURCE (root, usually), up to fs.nr_open
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+        except (ValueError, OSError) as error:
+            total = (hard - FD_HEADROOM) // 1000 * 1000
+            busy = min(MASSIVE_BUSY, total * 2 // 3)
+            note = (f"massive: {total:,} connections, not {MASSIVE_CONNECTIONS:,}: one process may "
+                    f"open {hard:,} descriptors here, and raising that was refused ({error}; it "
+                    f"takes CAP_SYS_RESOURCE)")
+            return Point("massive", connections=busy, idle=total - busy, sources=4), note
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, wanted))  # the runner itself needs few
+    return Point("massive", connections=MASSIVE_BUSY, idle=MASSIVE_CONNECTIONS - MASSIVE_BUSY,
+                 sources=4), None
+
+
+FD_HEADROOM = 1000  # descriptors besides the connections, in the server and in the load generator
 
 
 def sweeps(quick):
@@ -133,6 +166,8 @@ def sweeps(quick):
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
         "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
+        # Only on request: see massive_point.
+        "massive": (MASSIVE, [massive_point()[0]]),
     }
     return sweeps
 
@@ -213,6 +248,8 @@ def run_load(server, point, duration, warmup, connections=None, limit=None):
         where += ["--udp", "1"]
     if point.churn:
         where += ["--churn", "1"]
+    if point.sources:
+        where += ["--sources", str(point.sources)]
     argv = argv + where + ["--connections", str(connections),
                    "--size", str(point.size), "--depth", str(point.depth),
                    "--duration", str(duration), "--warmup", str(warmup),
@@ -283,7 +320,8 @@ def judge(result, connections, point, server):
     """ok, starved (some clients got nothing: a model's property, not a fault) or failed."""
     wanted = connections + point.idle
     if not server.alive():
-        return {"status": "failed", "reason": f"server died: {server.tail()}"}
+        return {"status": "failed", "reason": f"server died, {result['connected']:,} of {wanted:,} "
+                                              f"connections established: {server.tail()}"}
     if result["errors"]:
         return {"status": "failed", "reason": f"{result['errors']} replies did not match what was sent"}
     if result["connected"] < wanted or result["failed_connections"]:
@@ -445,7 +483,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Compare concurrency models on the same handlers.")
     parser.add_argument("--quick", action="store_true", help="one point per sweep, one short round each (90 s or less)")
     parser.add_argument("--sweep", action="append", choices=list(sweeps(False)),
-                        help="run only this sweep (repeatable; default: all but perf)")
+                        help="run only this sweep (repeatable; default: all but perf and massive)")
     parser.add_argument("--models", help="comma-separated models (default: all available)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per point (default: 3, quick: 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured run (default: 2, quick: 0.3)")
@@ -491,10 +529,13 @@ def main(argv=None):
 
 
 def run(options):
-    # "perf" repeats points of the other sweeps (issue 5's targets): only on request.
+    # "perf" repeats points of the other sweeps (issue 5's targets), and "massive" holds
+    # 100,000 connections: only on request.
     plan = {name: spec for name, spec in sweeps(options.quick).items()
-            if (name in options.sweep if options.sweep else name != "perf")}
+            if (name in options.sweep if options.sweep else name not in ("perf", "massive"))}
     notes, available = [], {}
+    if "massive" in plan and massive_point()[1]:
+        notes.append(massive_point()[1])
     for model in BY_NAME.values():
         why = model.unavailable()
         if model.name in options.wanted:

@@ -36,6 +36,9 @@ DEFAULT_LOW_WATER = 64 * KIB
 DEFAULT_MAX_OUTPUT = 8 * MIB
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 10000
+# Descriptors besides the clients': listeners, the selector, the waker's pair, metrics
+# scrapes, logs.  The server asks for max_connections + this (sockets.raise_fd_limit).
+FD_HEADROOM = 64
 DEFAULT_DRAIN_TIMEOUT = 5.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 MAX_PENDING_WORK = 64

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from evloop import limits
 from evloop import workers
 from evloop.backends import make_backend
 from evloop.config import Config
@@ -86,7 +87,11 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
     config = config if config is not None else Config()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    fd_limit = raise_fd_limit()
+    fd_limit = raise_fd_limit(config.max_connections + limits.FD_HEADROOM)
+    if fd_limit is not None and fd_limit < config.max_connections + limits.FD_HEADROOM:
+        log.warning("file descriptor limit %d, below --max-connections %d: past it, accepting "
+                    "pauses until a client leaves (raise the hard limit: ulimit -Hn)",
+                    fd_limit, config.max_connections)
     label = handler_label(handler_class)
     if config.workers > 1:
         check_handler(handler_class, config)  # once, in the parent, before forking

@@ -156,13 +156,21 @@ def describe_bind_error(exc: OSError, where: str) -> str:
     return f"{where}: {exc.strerror or exc}"
 
 
-def raise_fd_limit() -> int | None:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return the new figure."""
+def raise_fd_limit(wanted: int | None = None) -> int | None:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit, or to `wanted` past
+    it where the process may (root, up to the kernel's fs.nr_open); return the
+    new soft limit, or None where there are no such limits."""
     try:
         import resource
     except ImportError:  # not a Unix
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if wanted is not None and wanted > hard != resource.RLIM_INFINITY:
+        try:  # only with CAP_SYS_RESOURCE; otherwise the hard limit stands
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (ValueError, OSError):
+            pass
     if soft != hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

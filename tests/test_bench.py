@@ -9,6 +9,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -206,6 +207,47 @@ def test_loadgens_catch_a_corrupted_reply(serve, c_built):
     for name, argv in loadgens(c_built):
         result = run_loadgen(argv, server.port, "--size", "100")
         assert result["errors"] >= 1, (name, result)
+
+
+
+def test_the_c_load_generator_spreads_its_connections_over_source_addresses(serve, c_built):
+    if not c_built:
+        pytest.skip("no C compiler: the C load generator is not built")
+    server = serve("--handler", "echo", "--log-level", "debug")
+    result = run_loadgen([os.path.join(c_built, "loadgen")], server.port, "--idle", "2",
+                         "--sources", "3")
+    assert result["connected"] == 6 and result["errors"] == 0 and result["active_connections"] == 4
+    _, err = server.stop()
+    peers = re.findall(r"(127\.0\.0\.\d+):\d+: connected", err)
+    # Round robin over 127.0.0.2-4: connection i from 127.0.0.(2 + i % 3).
+    assert sorted(peers) == sorted(["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 2), err
+
+
+@pytest.mark.parametrize("argv", [["--sources", "3", "--udp", "1"], ["--sources", "251"],
+                                  ["--sources", "2", "--churn", "1"]])
+def test_the_c_load_generator_refuses_sources_it_cannot_use(c_built, argv):
+    # Refused while parsing its arguments, before any socket is made.
+    if not c_built:
+        pytest.skip("no C compiler: the C load generator is not built")
+    proc = subprocess.run([os.path.join(c_built, "loadgen"), "--port", "9", *argv],
+                          capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "--sources" in proc.stderr and not proc.stdout
+
+
+def test_the_massive_sweep_scales_to_the_descriptor_limit(monkeypatch):
+    import resource
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (20000, 20000))
+
+    def refuse(which, limits):
+        raise ValueError("not allowed to raise maximum limit")
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    point, note = runner.massive_point()
+    assert (point.connections, point.idle, point.sources) == (10000, 9000, 4)
+    assert note.startswith("massive: 19,000 connections, not 100,000: one process may open 20,000")
+    assert "CAP_SYS_RESOURCE" in note and "massive" in runner.sweeps(False)
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: None)
+    point, note = runner.massive_point()
+    assert (point.connections, point.idle, note) == (10000, 90000, None)
 
 
 # -- runner and report end to end --------------------------------------------------------

@@ -24,13 +24,20 @@
  *
  * Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size S]
  *        [--depth D] [--duration SEC] [--warmup SEC] [--framing raw|lenprefix|line]
- *        [--idle N] [--tls 1]
+ *        [--idle N] [--tls 1] [--sources K]
  *        loadgen --unix PATH [...]: the same over a Unix stream socket
  *        loadgen --udp 1 --port P [...]: CONNECTIONS UDP clients instead, each with
  *        one datagram in flight; one not answered within UDP_TIMEOUT is counted
  *        in "lost_datagrams" and sent again
  *        loadgen --churn 1 --port P [...]: CONNECTIONS clients, each connecting,
  *        sending one message, reading the reply and closing, over and over
+ *
+ * --sources K spreads the connections over the source addresses 127.0.0.2 to
+ * 127.0.0.K+1, round robin, for more connections to one server than the
+ * ephemeral port range allows from one address (28,232 ports here): 100,000
+ * connections need 4.  The port is picked at connect() (IP_BIND_ADDRESS_NO_PORT),
+ * and the server must be on 127.0.0.0/8 too.  The descriptor limit is raised to
+ * what the connections need, past the hard limit where root may.
  *
  * Built with -DWITH_TLS (and -lssl -lcrypto: scripts/build-c makes it
  * bench/build/loadgen_tls where OpenSSL's headers are installed), --tls 1
@@ -61,6 +68,7 @@
 static SSL_CTX *tls_ctx;
 #endif
 static int tls;
+static int nsources;  /* --sources: 0, the kernel's choice of source address */
 
 #define NBUCKETS (64 * 16)
 #define MAX_PENDING_CONNECTS 256
@@ -232,6 +240,15 @@ static int start_connect(int ep, struct conn *c, struct sockaddr *sa, socklen_t 
     if (c->fd < 0) return -1;
     int one = 1;
     if (sa->sa_family == AF_INET) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (nsources) {
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(c->id % nsources))};
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) {
+            close(c->fd);
+            return -1;
+        }
+    }
     /* A Unix socket connects at once, or says EAGAIN when the backlog is full. */
     if (connect(c->fd, sa, salen) < 0 && errno != EINPROGRESS) {
         close(c->fd);
@@ -258,6 +275,7 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(k, "--tls")) tls = atoi(v);
         else if (!strcmp(k, "--udp")) udp = atoi(v);
         else if (!strcmp(k, "--churn")) churn = atoi(v);
+        else if (!strcmp(k, "--sources")) nsources = atoi(v);
         else if (!strcmp(k, "--framing"))
             framing = !strcmp(v, "lenprefix") ? LENPREFIX : !strcmp(v, "line") ? LINE : RAW;
         else { fprintf(stderr, "loadgen: unknown option %s\n", k); exit(2); }
@@ -271,6 +289,10 @@ static void parse(int argc, char **argv) {
     }
     if (udp && (unix_path || tls || depth != 1)) {
         fprintf(stderr, "loadgen: --udp is over IP, without TLS, one datagram in flight per client\n");
+        exit(2);
+    }
+    if (nsources && (unix_path || udp || churn || nsources < 0 || nsources > 250)) {
+        fprintf(stderr, "loadgen: --sources is 1-250 source addresses, for TCP over 127.0.0.0/8\n");
         exit(2);
     }
     if ((!port && !unix_path) || size < 0 || size > MAX_SIZE || depth < 1 || nconn < 0 || nidle < 0 ||
@@ -472,6 +494,11 @@ int main(int argc, char **argv) {
     parse(argc, argv);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t need = (rlim_t)nconn + (rlim_t)nidle + 64;
+    if (rl.rlim_max < need) { /* root may raise the hard limit, up to fs.nr_open */
+        struct rlimit more = {.rlim_cur = need, .rlim_max = need};
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0) rl = more;
+    }
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = 'A' + i % 26;
@@ -490,6 +517,9 @@ int main(int argc, char **argv) {
         salen = sizeof sun;
     } else if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
         fprintf(stderr, "loadgen: bad host\n");
+        return 2;
+    } else if (nsources && ntohl(sin.sin_addr.s_addr) >> 24 != 127) {
+        fprintf(stderr, "loadgen: --sources needs a server on 127.0.0.0/8\n");
         return 2;
     }
     int ep = epoll_create1(0);
