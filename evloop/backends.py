@@ -128,16 +128,20 @@ class EpollBackend(Backend):
         self._max_events = 1
 
     def register(self, fd: int, events: int) -> None:
-        self._epoll.register(fd, _poll_bits(events))
+        # Once a connection (churn): EVENT_READ alone, the usual case, without
+        # _poll_bits's call, and the bounds without min()'s.
+        self._epoll.register(fd, READABLE if events == EVENT_READ else _poll_bits(events))
         self._watched += 1
-        self._max_events = min(self._watched, MAX_EVENTS)
+        if self._watched <= MAX_EVENTS:
+            self._max_events = self._watched
 
     def modify(self, fd: int, events: int) -> None:
         self._epoll.modify(fd, _poll_bits(events))
 
     def unregister(self, fd: int) -> None:
         self._watched -= 1
-        self._max_events = min(max(self._watched, 1), MAX_EVENTS)
+        if self._watched < MAX_EVENTS:
+            self._max_events = self._watched or 1
         try:
             self._epoll.unregister(fd)
         except OSError:  # closed already: the kernel dropped it with the last reference

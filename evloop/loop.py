@@ -121,12 +121,13 @@ class Loop:
 
     # -- file descriptors -----------------------------------------------------
 
+    # By number, as connections call them, without fileno_of(): a call per connection.
     def add_reader(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is readable (or has hung up)."""
-        self._set(fileno_of(fileobj), callback, None)
+        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), callback, None)
 
     def remove_reader(self, fileobj: int | FileLike) -> None:
-        self._set(fileno_of(fileobj), _idle, None)
+        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), _idle, None)
 
     def add_writer(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
         """Call `callback()` whenever `fileobj` is writable (or has failed)."""
@@ -147,7 +148,8 @@ class Loop:
         if record is None:
             if reader is _idle or writer is _idle or (reader is None and writer is None):
                 return  # removing what was never there
-            self.backend.check_fd(fd)
+            if self.backend.fd_limit is not None:
+                self.backend.check_fd(fd)
             record = self._fds[fd] = _FdRecord()
         before = record.reader, record.writer
         if reader is not None:
@@ -250,9 +252,9 @@ class Loop:
     def run_once(self) -> None:
         """One turn: wait, call the ready callbacks, the due timers, the call_soon queue."""
         heap = self._heap
-        if heap and not heap[0].cancelled and not self._ready and self._running:
+        if heap and not heap[0][2].cancelled and not self._ready and self._running:
             # _next_timeout's common case, inlined: 400 instructions a turn (callgrind, 1 client)
-            wait = heap[0].when - time.monotonic()
+            wait = heap[0][0] - time.monotonic()
             timeout: float | None = wait if wait > 0 else 0
         else:
             timeout = self._next_timeout()
@@ -275,7 +277,7 @@ class Loop:
                     self._callback_raised(exc, reader, f"the reader of fd {fd}")
             else:
                 self._dispatch_other(fd, event)
-        if heap and heap[0].when <= self.now:
+        if heap and heap[0][0] <= self.now:
             self._ready.extend(self._timers.pop_due(self.now))
         if self._ready:
             self._run_ready()

@@ -142,6 +142,7 @@ class Server(Accepting):
             listener = bind_socket(config.host, config.port, socket.SOCK_STREAM, config.backlog,
                                    reuse_port=config.reuse_port)
         self.listener = listener
+        self._accept_shape = (int(listener.family), int(listener.type), listener.proto)
         self.address = listener.getsockname()
         if config.udp:
             try:
