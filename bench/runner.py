@@ -166,7 +166,8 @@ def sweeps(quick):
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
         "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
-        # Only on request: see massive_point.
+        # Only on request: see massive_point.  The thread-per-client server is best run
+        # alone here (run() says why).
         "massive": (MASSIVE, [massive_point()[0]]),
     }
     return sweeps
@@ -536,6 +537,11 @@ def run(options):
     notes, available = [], {}
     if "massive" in plan and massive_point()[1]:
         notes.append(massive_point()[1])
+    if "massive" in plan and "threads" in options.wanted and len(options.wanted) > 1:
+        # Run X: 2 of 3 rounds of evloop and uvloop ran beside it, and were thrown away.
+        notes.append("massive: the thread-per-client server keeps both cores busy long after "
+                     "its own rounds at this size; for clean figures run it alone "
+                     "(--sweep massive --models threads)")
     for model in BY_NAME.values():
         why = model.unavailable()
         if model.name in options.wanted:
