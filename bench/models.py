@@ -93,7 +93,8 @@ def evloop_tree(name, tree):
     code = (f"import runpy, sys; sys.path.insert(0, {tree!r}); sys.argv[0] = 'evloop.serve'; "
             f"runpy.run_module('evloop.serve', run_name='__main__', alter_sys=True)")
     return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
-                        "--log-level", "warning", "--backlog", "4096", "--max-connections", str(common.MAX_CONNECTIONS)])
+                        "--log-level", "warning", "--backlog", "4096",
+                        "--max-connections", str(common.MAX_CONNECTIONS)])
 
 
 def variant(name, module, **extra):
@@ -141,7 +142,8 @@ MODELS += [
           handlers=("echo", "lenprefix"), unix=True, needs_module="uvloop"),
 ]
 
-# UDP: one datagram in, one out, a fresh handler each (as evloop answers them).
+# UDP: one datagram in, one out, answered as evloop answers them: one handler for all
+# when the class keeps no state (shared_over_udp), else a fresh one each.
 UDP_HANDLERS = ("echo", "uppercase", "lenprefix")
 MODELS += [
     Model("evloop-udp", evloop("epoll").argv + ["--udp"], handlers=UDP_HANDLERS, udp=True),

@@ -25,6 +25,7 @@ larger points of that sweep, and the run goes on.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -115,8 +116,10 @@ UDP = ["evloop-udp", "udp-blocking", "uvloop-udp", "asyncio-udp", "ss-udp", "c-u
 
 MASSIVE_CONNECTIONS = 100_000
 MASSIVE_BUSY = 10_000
+FD_HEADROOM = 1000  # descriptors besides the connections, in the server and in the load generator
 
 
+@functools.cache  # once a run: it asks the kernel for descriptors
 def massive_point():
     """100,000 connections, 10,000 busy, from 4 source addresses (past the ephemeral
     ports of one); or, where one process may not open that many descriptors, as many
@@ -138,8 +141,6 @@ def massive_point():
     return Point("massive", connections=MASSIVE_BUSY, idle=MASSIVE_CONNECTIONS - MASSIVE_BUSY,
                  sources=4), None
 
-
-FD_HEADROOM = 1000  # descriptors besides the connections, in the server and in the load generator
 
 
 def sweeps(quick):

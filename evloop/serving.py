@@ -87,8 +87,9 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
     config = config if config is not None else Config()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    fd_limit = raise_fd_limit(config.max_connections + limits.FD_HEADROOM)
-    if fd_limit is not None and fd_limit < config.max_connections + limits.FD_HEADROOM:
+    wanted = config.max_connections + limits.FD_HEADROOM
+    fd_limit = raise_fd_limit(wanted)
+    if fd_limit is not None and fd_limit < wanted:
         log.warning("file descriptor limit %d, below --max-connections %d: past it, accepting "
                     "pauses until a client leaves (raise the hard limit: ulimit -Hn)",
                     fd_limit, config.max_connections)

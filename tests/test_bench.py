@@ -236,6 +236,7 @@ def test_the_c_load_generator_refuses_sources_it_cannot_use(c_built, argv):
 
 def test_the_massive_sweep_scales_to_the_descriptor_limit(monkeypatch):
     import resource
+    runner.massive_point.cache_clear()  # worked out once a run: here, once per limit
     monkeypatch.setattr(resource, "getrlimit", lambda which: (20000, 20000))
 
     def refuse(which, limits):
@@ -246,7 +247,9 @@ def test_the_massive_sweep_scales_to_the_descriptor_limit(monkeypatch):
     assert note.startswith("massive: 19,000 connections, not 100,000: one process may open 20,000")
     assert "CAP_SYS_RESOURCE" in note and "massive" in runner.sweeps(False)
     monkeypatch.setattr(resource, "setrlimit", lambda which, limits: None)
+    runner.massive_point.cache_clear()
     point, note = runner.massive_point()
+    runner.massive_point.cache_clear()  # the real limits for whatever runs next
     assert (point.connections, point.idle, note) == (10000, 90000, None)
 
 

@@ -58,18 +58,26 @@ static int send_all_or_queue(int ep, struct client *c, const char *data, size_t 
     return 0;
 }
 
-static int serve_udp(const char *host, int port) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+/* Bind `fd` to host:port (and listen, for TCP), then print the startup line
+ * the runner reads its port from.  -1 if the address cannot be had. */
+static int bind_and_announce(int fd, const char *host, int port, int tcp) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, host, &sa.sin_addr);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || (tcp && listen(fd, 4096) < 0)) {
         perror("echo_epoll: bind");
-        return 2;
+        return -1;
     }
     socklen_t salen = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &salen);
-    printf("echo_epoll: serving echo on %s:%d (udp), model c-udp\n", host, ntohs(sa.sin_port));
+    printf("echo_epoll: serving echo on %s:%d (%s), model %s\n", host, ntohs(sa.sin_port),
+           tcp ? "tcp" : "udp", tcp ? "c-epoll" : "c-udp");
     fflush(stdout);
+    return 0;
+}
+
+static int serve_udp(const char *host, int port) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (bind_and_announce(fd, host, port, 0) < 0) return 2;
     static char buf[65536];
     for (;;) { /* SIGTERM's default action ends it */
         struct sockaddr_in peer;
@@ -96,16 +104,7 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, host, &sa.sin_addr);
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4096) < 0) {
-        perror("echo_epoll: bind");
-        return 2;
-    }
-    socklen_t salen = sizeof sa;
-    getsockname(lfd, (struct sockaddr *)&sa, &salen);
-    printf("echo_epoll: serving echo on %s:%d (tcp), model c-epoll\n", host, ntohs(sa.sin_port));
-    fflush(stdout);
+    if (bind_and_announce(lfd, host, port, 1) < 0) return 2;
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}, events[512];
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);

@@ -325,6 +325,37 @@ static void report(int connected, int active, double elapsed) {
 static void mark(const char *what) { fprintf(stderr, "loadgen: %s\n", what); fflush(stderr); }
 
 
+/* The measured window, the same in every mode: WARMUP seconds uncounted from
+ * `start`, then DURATION counted.  "loadgen: measuring" marks its opening,
+ * "loadgen: done" its close; the report covers what it counted. */
+static double measure_from, stop_at;
+
+static void window_open(double start) {
+    measure_from = start + warmup;
+    stop_at = measure_from + duration;
+    measuring = warmup <= 0;
+    if (measuring) mark("measuring");
+}
+
+/* Sets *t to now; 0 once the window has closed. */
+static int window_tick(double *t) {
+    *t = now();
+    if (*t >= stop_at) return 0;
+    if (!measuring && *t >= measure_from) { measuring = 1; mark("measuring"); }
+    return 1;
+}
+
+/* Closed at `t`: the report, with `active` the first `n` connections that got a reply. */
+static int window_close(double t, int connected, const struct conn *conns, int n) {
+    mark("done");
+    double elapsed = t - measure_from;
+    if (elapsed > duration) elapsed = duration;
+    int active = 0;
+    for (int i = 0; i < n; i++) active += conns[i].done > 0;
+    report(connected, active, elapsed);
+    return 0;
+}
+
 /* --udp 1: each client a UDP socket connect()ed to the server, one datagram in
  * flight.  The reply must be the datagram itself.  A reply to the datagram sent
  * before (one that was resent meanwhile) is late, not wrong, and is ignored. */
@@ -350,11 +381,9 @@ static int run_udp(struct sockaddr *sa, socklen_t salen, int ep, unsigned char *
         sent_at[i] = t;
         connected++;
     }
-    double measure_from = t + warmup, stop_at = measure_from + duration, next_check = t;
-    measuring = warmup <= 0;
-    if (measuring) mark("measuring");
-    while ((t = now()) < stop_at) {
-        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+    double next_check = t;
+    window_open(t);
+    while (window_tick(&t)) {
         int n = epoll_wait(ep, events, 512, 10);
         t = now();
         for (int i = 0; i < n; i++) {
@@ -388,13 +417,7 @@ static int run_udp(struct sockaddr *sa, socklen_t salen, int ep, unsigned char *
             next_check = t + UDP_TIMEOUT / 4;
         }
     }
-    mark("done");
-    double elapsed = t - measure_from;
-    if (elapsed > duration) elapsed = duration;
-    int active = 0;
-    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
-    report(connected, active, elapsed);
-    return 0;
+    return window_close(t, connected, conns, nconn);
 }
 
 
@@ -440,11 +463,8 @@ static int run_churn(struct sockaddr *sa, socklen_t salen, int ep, unsigned char
         make_msg(conns[i].expect, i, 0);
         churn_connect(ep, &conns[i], sa, salen, t);
     }
-    double measure_from = t + warmup, stop_at = measure_from + duration;
-    measuring = warmup <= 0;
-    if (measuring) mark("measuring");
-    while ((t = now()) < stop_at) {
-        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+    window_open(t);
+    while (window_tick(&t)) {
         int n = epoll_wait(ep, events, 512, 50);
         t = now();
         for (int i = 0; i < n; i++) {
@@ -481,13 +501,7 @@ static int run_churn(struct sockaddr *sa, socklen_t salen, int ep, unsigned char
             churn_next(ep, c, sa, salen, t);
         }
     }
-    mark("done");
-    double elapsed = t - measure_from;
-    if (elapsed > duration) elapsed = duration;
-    int active = 0;
-    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
-    report(nconn, active, elapsed);
-    return 0;
+    return window_close(t, nconn, conns, nconn);
 }
 
 int main(int argc, char **argv) {
@@ -608,11 +622,8 @@ int main(int argc, char **argv) {
         for (int d = 0; d < depth; d++) queue_msg(c, t);
         flush_out(ep, c);
     }
-    double measure_from = start + warmup, stop_at = measure_from + duration;
-    measuring = warmup <= 0;
-    if (measuring) mark("measuring");
-    while ((t = now()) < stop_at) {
-        if (!measuring && t >= measure_from) { measuring = 1; mark("measuring"); }
+    window_open(start);
+    while (window_tick(&t)) {
         int n = epoll_wait(ep, events, 512, 50);
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
@@ -621,12 +632,5 @@ int main(int argc, char **argv) {
             if (c->state != DEAD && (events[i].events & EPOLLOUT)) flush_out(ep, c);
         }
     }
-    mark("done");
-    double elapsed = t - measure_from;
-    if (elapsed > duration) elapsed = duration;
-    int active = 0; /* connections that got at least one reply */
-    for (int i = 0; i < nconn; i++) active += conns[i].done > 0;
-
-    report(connected, active, elapsed);
-    return 0;
+    return window_close(t, connected, conns, nconn);
 }
