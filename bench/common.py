@@ -53,8 +53,33 @@ class SimpleContext:
         timer.start()
         return timer
 
-    def offload(self, fn, *args, then):
-        return then(fn(*args))
+    def offload(self, fn, *args, then, error=None):
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            if error is None:
+                raise
+            return error(exc)
+        return then(result)
+
+    def write_eof(self):
+        self.closing = True  # a thread's handler is done when its socket is
+
+    def pause_reading(self):
+        """A thread reads when its handler is done: reading waits for it anyway."""
+
+    def resume_reading(self):
+        """See pause_reading."""
+
+    def set_idle_timeout(self, seconds):
+        """These servers have no idle timeout."""
+
+    def connect(self, address, handler, **options):
+        raise NotImplementedError("this model serves one blocking socket per client: relay "
+                                  "with evloop, asyncio or uvloop")
+
+    server = None
+    peer_subject = None
 
 
 def default_port():
@@ -71,6 +96,8 @@ def parse_args(model, argv=None):
     parser.add_argument("--workers", type=int, default=32, help="pool size, where there is a pool")
     parser.add_argument("--work-ms", type=float, help="slow handler: work per line")
     parser.add_argument("--work", choices=["cpu", "sleep"], help="slow handler: cpu or sleep")
+    parser.add_argument("--upstream", help="relay handler: the backend, HOST:PORT or unix:PATH "
+                                           "(asyncio, uvloop)")
     parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate (asyncio, uvloop)")
     parser.add_argument("--tls-key", help="its PEM private key")
     parser.add_argument("--unix", metavar="PATH",
@@ -78,7 +105,7 @@ def parse_args(model, argv=None):
     options = parser.parse_args(argv)
     options.model = model
     handler = evloop.load_handler(options.handler)
-    given = {"work_ms": options.work_ms, "work": options.work}
+    given = {"work_ms": options.work_ms, "work": options.work, "upstream": options.upstream}
     handler_options = {name: option.check(name, given[name])
                        for name, option in handler.options.items() if given.get(name) is not None}
     options.factory = handler.factory(**handler_options)

@@ -16,6 +16,7 @@ recorded as skipped with the reason.
 
 import importlib.util
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 
@@ -39,13 +40,20 @@ class Model:
     tls: bool = False  # serves TLS, for the TLS load generator (the `tls` sweep)
     unix: bool = False  # serves a Unix socket, given with --unix PATH (the `unix` sweep)
     udp: bool = False  # serves datagrams (the `udp` sweep and the load generator's --udp)
+    relay: bool = False  # relays to a backend, given as {upstream} (the `relay` sweep)
+    needs_program: str = None  # a program on PATH (haproxy)
 
-    def command(self, handler, extra=()):
-        return [arg.replace("{handler}", handler) for arg in self.argv] + list(extra)
+    def command(self, handler, extra=(), upstream=""):
+        return [arg.replace("{handler}", handler).replace("{upstream}", upstream)
+                for arg in self.argv] + list(extra)
 
     def unavailable(self):
         if self.needs_module and importlib.util.find_spec(self.needs_module) is None:
             return f"{self.needs_module} is not installed (pip install '.[bench]')"
+        if self.needs_program and not shutil.which(self.needs_program):
+            return f"{self.needs_program} is not installed (apt-get install {self.needs_program})"
+        if self.relay and not os.access(os.path.join(BUILD, "echo_epoll"), os.X_OK):
+            return "relays to the C echo server (scripts/bench builds it)"
         if self.needs_file and not os.access(self.needs_file, os.X_OK):
             return f"{os.path.relpath(self.needs_file)} is not built (scripts/bench builds it with a C compiler)"
         if self.udp and not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
@@ -63,6 +71,8 @@ class Model:
             return "serves TLS only" if self.tls else "serves plain TCP only"
         if point.unix != self.unix:
             return "serves a Unix socket only" if self.unix else "serves TCP only"
+        if point.relay != self.relay:
+            return "relays only" if self.relay else "serves, does not relay"
         if point.udp and not self.udp:
             return "serves no datagrams"
         if self.udp and not point.udp:
@@ -156,6 +166,22 @@ MODELS += [
     Model("ss-udp", variant("ss-udp", "ss_udp").argv, handlers=UDP_HANDLERS, udp=True),
     Model("c-udp", [os.path.join(BUILD, "echo_epoll"), "--port", "0", "--udp", "1"],
           handlers=("echo",), udp=True, needs_file=os.path.join(BUILD, "echo_epoll")),
+]
+
+# Relays: each passes every byte to the C echo server ({upstream}) and back; the load
+# generator talks to the relay.  bare-relay is the floor: no buffers, no flow control.
+MODELS += [
+    Model("evloop-relay", [arg.replace("{handler}", "relay") for arg in evloop("epoll").argv]
+          + ["--upstream", "{upstream}"], handlers=("echo",), relay=True),
+    Model("bare-relay", variant("bare-relay", "bare_relay").argv + ["--upstream", "{upstream}"],
+          handlers=("echo",), relay=True),
+    Model("asyncio-relay", variant("asyncio-relay", "asyncio_relay").argv
+          + ["--upstream", "{upstream}"], handlers=("echo",), relay=True),
+    Model("uvloop-relay", variant("uvloop-relay", "uvloop_relay").argv
+          + ["--upstream", "{upstream}"], handlers=("echo",), relay=True, needs_module="uvloop"),
+    Model("haproxy-relay", variant("haproxy-relay", "haproxy_relay").argv
+          + ["--upstream", "{upstream}"], handlers=("echo",), relay=True,
+          needs_program="haproxy"),
 ]
 
 # Not in the default sweeps: evloop across cores, and evloop offloading slow work.

@@ -70,6 +70,7 @@ class Point:
     udp: bool = False   # datagrams: the UDP models, the load generator's --udp
     churn: bool = False  # a connection per message: connect, one echo, close
     sources: int = 0    # the load generator's source addresses (127.0.0.2, ...): 0, one
+    relay: bool = False  # through a relay model to the C echo server
 
     @property
     def framing(self):
@@ -98,6 +99,8 @@ class Point:
             parts.append("a connection each")
         if self.sources:
             parts.append(f"from {self.sources} addresses")
+        if self.relay:
+            parts[0] = "echo through a relay"
         return ", ".join(parts)
 
 
@@ -112,6 +115,7 @@ TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
 UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
 MASSIVE = ["evloop-epoll", "uvloop-protocol", "threads"]
 UDP = ["evloop-udp", "udp-blocking", "uvloop-udp", "asyncio-udp", "ss-udp", "c-udp"]
+RELAY = ["evloop-relay", "bare-relay", "uvloop-relay", "asyncio-relay", "haproxy-relay"]
 
 
 MASSIVE_CONNECTIONS = 100_000
@@ -165,6 +169,8 @@ def sweeps(quick):
         "unix": (UNIX, [Point("unix", unix=True)]),
         "churn": (ALL, [Point("churn", churn=True, connections=50)]),
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
+        "relay": (RELAY, [Point("relay", relay=True, connections=n)
+                          for n in ([100] if quick else [1, 10, 100])]),
         "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
         # Only on request: see massive_point.  The thread-per-client server is best run
@@ -178,7 +184,7 @@ class Server:
     """One model's server process, started with --port 0; its port read from the
     startup line.  A Unix model is given a socket path in a fresh directory instead."""
 
-    def __init__(self, model, handler, extra=(), wait=True):
+    def __init__(self, model, handler, extra=(), wait=True, upstream=""):
         self.model = model
         self.log = tempfile.TemporaryFile("w+")
         self.unix = None
@@ -186,7 +192,7 @@ class Server:
             self.unix_dir = tempfile.TemporaryDirectory(prefix="evloop-bench-")
             self.unix = os.path.join(self.unix_dir.name, "server.sock")
             extra = [*extra, "--unix", self.unix]
-        self.proc = processes.start(model.command(handler, extra), stdout=subprocess.PIPE,
+        self.proc = processes.start(model.command(handler, extra, upstream), stdout=subprocess.PIPE,
                                     stderr=self.log, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
         self.base_rss = None
         if wait:
@@ -413,6 +419,10 @@ def warmup_cost(options, point):
 def run_point(point, models, options, progress, failed_before):
     """Every model at one point; returns {model: summary}."""
     entries, servers = {}, {}
+    backend = upstream = None
+    if point.relay and any(not model.refuses(point) for model in models):
+        backend = Server(BY_NAME["c-epoll"], "echo")  # behind every relay of the point
+        upstream = f"127.0.0.1:{backend.port}"
     warm, each_round = warmup_cost(options, point), round_cost(options)
     for model in models:
         if model.refuses(point):  # not counted in the plan either
@@ -425,7 +435,8 @@ def run_point(point, models, options, progress, failed_before):
             progress.step(f"{model.name}: skipped", 0, 1 + options.rounds)
             continue
         # Started all at once (each takes a while to import), then waited for.
-        servers[model.name] = Server(model, point.handler, point.server_args(), wait=False)
+        servers[model.name] = Server(model, point.handler, point.server_args(), wait=False,
+                                     upstream=upstream or "")
     for name, server in list(servers.items()):
         try:
             server.ready()
@@ -461,6 +472,8 @@ def run_point(point, models, options, progress, failed_before):
                 rounds[name].append(result)
                 progress.step(f"{name}: round {n + 1}, {point.label()}", each_round)
     finally:
+        if backend is not None:
+            backend.stop()
         for name, server in servers.items():
             peak_rss, peak_threads = server.stop()
             summary = summarize(rounds[name]) if rounds[name] else {"status": "failed", "reason": "not run"}

@@ -11,14 +11,18 @@ The public API, all importable from here::
     evloop.run(Reverse, evloop.Config(port=12000))
 
 * `Handler`, `LineHandler`: subclass one to write a protocol (sans-IO);
-  `Context` is what a handler is given in `connection_made`; `Option`
-  declares a handler's own settings; `ProtocolError` rejects bad input.
+  `Context` is what a handler is given in `connection_made` (it sends,
+  closes, waits, offloads, and connects out); `ServerContext`, what its
+  class's `server_started` gets; `Option` declares a handler's own
+  settings; `ProtocolError` rejects bad input.
 * `Config`: every server setting, validated when built.
 * `Server`: one handler served on one loop; `run()` serves until SIGINT or
   SIGTERM, as `python3 -m evloop.serve` does.
-* `Loop`: the event loop itself, for programs of your own (evloop.loop).
-* `Stats` (with `Traffic` and `Histogram`): what `Server.stats()` returns,
-  the figures `--metrics-port` serves (evloop.metrics).
+* `Loop`: the event loop, for programs of your own, with `connect()`
+  (evloop.loop, evloop.outbound); `Timer` is what its `call_later` returns.
+* `Stats` (with `Traffic`, `Histogram` and `Outbound`): what
+  `Server.stats()` returns, the figures `--metrics-port` serves (evloop.metrics).
+* `raise_fd_limit()`: as many file descriptors as the process may have.
 * `load_handler()`: a handler class by name ("lenprefix", "module:Class").
 
 The layers, bottom up (each module opens with an essay):
@@ -26,9 +30,13 @@ The layers, bottom up (each module opens with an essay):
 1. `evloop.backends` (select, poll, epoll), `evloop.states`, `evloop.limits`,
    and `evloop.handlers`: no I/O at all;
 2. `evloop.loop`: a backend, timers, signals and one error path;
-3. `evloop.connection` and `evloop.closing`, `evloop.datagram`,
-   `evloop.offload`, `evloop.metrics`: one client's bytes, state and clock;
-4. `evloop.server` (+ `evloop.accepting`), `evloop.exposition`, `evloop.trace`,
+   `evloop.dialing`: a non-blocking connect from it;
+3. `evloop.connection`, with its parts `evloop.opening` (+ `evloop.prelude`,
+   `evloop.tls`), `evloop.closing`, `evloop.contexts` (+ `evloop.handling`);
+   `evloop.datagram`, `evloop.offload`, `evloop.metrics`: one peer's bytes,
+   state and clock;
+4. `evloop.outbound`, `evloop.server` (+ `evloop.accepting`,
+   `evloop.serverwide`), `evloop.exposition`, `evloop.trace`,
    `evloop.workers`, `evloop.serving`;
 5. `evloop.cli`: the command lines, on top.  The library never imports them.
 """
@@ -40,13 +48,15 @@ from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Context
+from evloop.handlers.context import ServerContext
 from evloop.handlers.lines import LineHandler
 from evloop.loading import HandlerLoadError
 from evloop.loading import load_handler
-from evloop.loop import Loop
 from evloop.metrics import Histogram
+from evloop.metrics import Outbound
 from evloop.metrics import Stats
 from evloop.metrics import Traffic
+from evloop.outbound import Loop
 from evloop.timers import Timer
 from evloop.server import Server
 from evloop.serving import run
@@ -63,8 +73,10 @@ __all__ = [
     "LineHandler",
     "Loop",
     "Option",
+    "Outbound",
     "ProtocolError",
     "Server",
+    "ServerContext",
     "Stats",
     "Timer",
     "Traffic",

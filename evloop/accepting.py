@@ -1,27 +1,27 @@
 """Accepting clients: where a server meets load it did not ask for.
 
-`Accepting` is the half of evloop.server that takes clients off the
-listening socket and makes each a `Connection` with a fresh handler.  Each
-rule here answers a failure seen in real servers:
+`Acceptor` takes clients off one listening socket and hands each to a
+callback; the server's listener and the metrics endpoint each have one, so
+both keep the same rules, which answer failures seen in real servers:
 
-* Fairness: at most `ACCEPTS_PER_EVENT` (1,000, Redis's MAX_ACCEPTS_PER_CALL)
-  accepts per readiness event, so a connection storm cannot starve the
-  clients already connected.  Too small a bound starves the newcomers
-  instead, because a busy turn is long: with 64, a server reused for four
-  rounds of 10,000 busy clients left 300-870 of them with no reply in rounds
-  2-4; with 1,000, none.
-* `max_connections`: a client over the limit is accepted and closed at once
-  (after the handler's one-line `busy_message`) rather than left to wait in
-  the backlog.  The log line about it is rate-limited.
+* Fairness: at most `limit` accepts per readiness event (1,000 for the
+  server, Redis's MAX_ACCEPTS_PER_CALL), so a connection storm cannot
+  starve the clients already connected.  Too small a bound starves the
+  newcomers instead, because a busy turn is long: with 64, a server reused
+  for four rounds of 10,000 busy clients left 300-870 of them with no reply
+  in rounds 2-4; with 1,000, none.
 * Out of file descriptors (EMFILE/ENFILE): the listener stays readable, so
-  retrying would spin the CPU (Twisted's old bug).  Accepting pauses, doubling
-  the pause up to a second, with one log line per episode.
-* select() cannot watch descriptors at or above FD_SETSIZE: such a client is
-  refused with a log line naming the limit.
-* A handler class whose constructor raises costs that client only: it is
-  reported through the loop's exception handler and its socket closed.
+  retrying at once would spin the CPU (Twisted's old bug, and once this
+  project's metrics endpoint's: 92,861 turns in 0.5 s).  Accepting pauses,
+  doubling the pause from 50 ms up to a second, with one log line per
+  episode, and resumes by itself.
+* ECONNABORTED, EPROTO and the like: that client is gone, the next may not be.
 
-Each refusal is counted by its reason (evloop.metrics.REFUSAL_REASONS).
+`Refusals` is how a server turns a client away (over `--max-connections`,
+or a descriptor too high for select()): the handler's one-line
+`busy_message`, a close, and a log line rate-limited to one per
+REFUSAL_LOG_INTERVAL.  Each refusal is counted by its reason
+(evloop.metrics.REFUSAL_REASONS).
 """
 
 from __future__ import annotations
@@ -31,21 +31,10 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from typing import Any
 
-from evloop.backends import FdLimitError
-from evloop.connection import Connection
-from evloop.sockets import format_address
-from evloop.sockets import unix_peer
-from evloop.states import CLOSED
-
-if TYPE_CHECKING:
-    from evloop.config import Config
-    from evloop.handlers.base import Handler
-    from evloop.loop import Loop
-    from evloop.metrics import Counters
-    from evloop.offload import Offloader
+from evloop.loop import Loop
+from evloop.metrics import Counters
 
 log = logging.getLogger("evloop")
 
@@ -56,118 +45,111 @@ REFUSAL_LOG_INTERVAL = 5.0
 OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
-class Accepting:
-    """The accepting half of `Server` (a base class of it)."""
+class Acceptor:
+    """Accepts from `listener` while started, handing each client to
+    `on_accepted(sock, address)` (a non-blocking socket is the callee's to set).
 
-    if TYPE_CHECKING:  # what this class uses of Server
-        config: Config
-        loop: Loop
-        listener: socket.socket | None
-        connections: set[Connection]
-        counters: Counters
-        factory: Callable[[], Handler]
-        handler_class: type[Handler]
-        connection_class: type[Connection]
-        offloader: Offloader | None
-        _connection_options: dict[str, Any]
-        _accept_pause: float
-        _accept_shape: tuple[int, int, int]  # the listener's family, type and protocol
-        _accepting: bool
-        _refused: int
-        _refusal_logged_at: float
+    Methods for the caller: `start()`, `stop()`; `paused` is the current
+    out-of-descriptors pause (0 when accepting); `on_fd_limit()` is called
+    at each accept that failed for lack of descriptors.
+    """
 
-        def connection_closed(self, connection: Connection) -> None: ...
-
-    def on_acceptable(self) -> None:
-        listener = self.listener
-        assert listener is not None
+    def __init__(self, loop: Loop, listener: socket.socket,
+                 on_accepted: Callable[[socket.socket, Any], object], *, name: str = "accept",
+                 limit: int = ACCEPTS_PER_EVENT,
+                 on_fd_limit: Callable[[], object] | None = None,
+                 describe: Callable[[], str] = lambda: "") -> None:
+        self.loop = loop
+        self.listener = listener
+        self.on_accepted = on_accepted
+        self.name = name  # for log lines: "accept", "metrics"
+        self.limit = limit
+        self.on_fd_limit = on_fd_limit
+        self.describe = describe  # what the log lines add: "with 12 connections open"
         # socket.accept() is _accept() plus a socket built from the listener's family
         # and type as enums: 10 Python calls a connection (cProfile, connection churn).
         # The same socket, from the same call, with the numbers worked out once.
-        accept, shape = listener._accept, self._accept_shape  # type: ignore[attr-defined]
-        for _ in range(ACCEPTS_PER_EVENT):
+        self.shape = (int(listener.family), int(listener.type), listener.proto)
+        self.paused = 0.0
+        self.accepting = False
+        self.resume_timer: Any = None
+
+    def start(self) -> None:
+        if not self.accepting and self.listener.fileno() >= 0:
+            self.loop.add_reader(self.listener, self.on_acceptable)
+            self.accepting = True
+
+    def stop(self) -> None:
+        if self.accepting:
+            self.loop.remove_reader(self.listener)
+            self.accepting = False
+        if self.resume_timer is not None:
+            self.resume_timer.cancel()
+            self.resume_timer = None
+
+    def on_acceptable(self) -> None:
+        accept, shape = self.listener._accept, self.shape  # type: ignore[attr-defined]
+        for _ in range(self.limit):
             try:
                 fd, address = accept()
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 if exc.errno in OUT_OF_FDS:
-                    self.counters.refused["fd_limit"] += 1
-                    self._pause_accepting(exc)
+                    if self.on_fd_limit is not None:
+                        self.on_fd_limit()
+                    self._pause(exc)
                     break
-                # ECONNABORTED, EPROTO...: that client is gone, the next may not be.
-                log.debug("accept: %s", exc.strerror or exc)
+                log.debug("%s: %s", self.name, exc.strerror or exc)
                 continue
-            sock = socket.socket(*shape, fileno=fd)
-            if self._accept_pause:
-                log.warning("file descriptors available again: accepting (%d connections)",
-                            len(self.connections))
-                self._accept_pause = 0.0
-            self.accept_one(sock, address)
+            if self.paused:
+                log.warning("%s: file descriptors available again: accepting%s", self.name,
+                            self.describe())
+                self.paused = 0.0
+            self.on_accepted(socket.socket(*shape, fileno=fd), address)
+            if not self.accepting:
+                break  # the callee stopped us (a shutdown)
 
-    def accept_one(self, sock: socket.socket, address: Any) -> None:
-        # An accepted socket's family is its listener's: a Unix client's address is
-        # a str or bytes (often empty), an IP client's a tuple.  socket.family builds an
-        # enum each time, twice per connection (cProfile, under connection churn).
-        unix = isinstance(address, (str, bytes))
-        peer = unix_peer(sock) if unix else format_address(address)
-        if len(self.connections) >= self.config.max_connections:
-            return self._refuse(sock, peer, f"--max-connections {self.config.max_connections} "
-                                            f"reached", "full")
-        sock.setblocking(False)
-        if not unix:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            handler = self.factory()
-        except Exception as exc:
-            self.counters.accepted += 1
-            self.counters.handler_crashes += 1
-            self.counters.closed["handler_error"] += 1
-            self.loop.call_exception_handler({
-                "message": f"{peer}: handler {self.handler_class.__name__}() raised; "
-                           f"closing this client", "exception": exc, "peer": peer})
-            sock.close()
-            return
-        connection = self.connection_class(self.loop, sock, peer, handler, self.config,
-                                           self.connection_closed, self.offloader,
-                                           **self._connection_options)
-        try:
-            connection.start()
-        except FdLimitError as exc:
-            return self._refuse(sock, peer, str(exc), "select_limit")
-        self.counters.accepted += 1
-        if connection.state is not CLOSED:
-            self.connections.add(connection)
-        log.debug("%s: connected (%d open)", peer, len(self.connections))
+    def _pause(self, exc: OSError) -> None:
+        if not self.paused:
+            log.warning("%s: out of file descriptors (%s)%s: pausing accept until some close",
+                        self.name, exc.strerror, self.describe())
+        self.paused = min(max(self.paused * 2, ACCEPT_PAUSE_MIN), ACCEPT_PAUSE_MAX)
+        self.stop()
+        self.resume_timer = self.loop.call_later(self.paused, self._resume)
 
-    def _refuse(self, sock: socket.socket, peer: str, reason: str, why: str) -> None:
+    def _resume(self) -> None:
+        self.resume_timer = None
+        self.start()
+
+
+class Refusals:
+    """Turning clients away: the busy message, the close, one log line now and then."""
+
+    def __init__(self, counters: Counters, busy_message: bytes) -> None:
+        self.counters = counters
+        self.busy_message = busy_message
+        self.unreported = 0  # refusals since the last log line
+        self.reported_at = -REFUSAL_LOG_INTERVAL
+
+    def refuse(self, sock: socket.socket, peer: str, reason: str, why: str) -> None:
         try:
             sock.setblocking(False)
-            busy = self.handler_class.busy_message
-            if busy:
-                sock.send(busy)
+            if self.busy_message:
+                sock.send(self.busy_message)
         except OSError:
             pass
         sock.close()
         self.counters.refused[why] += 1
-        self._refused += 1
+        self.unreported += 1
         now = time.monotonic()
-        if now - self._refusal_logged_at >= REFUSAL_LOG_INTERVAL:
-            log.warning("refused %d connection(s), latest %s: %s", self._refused, peer, reason)
-            self._refused = 0
-            self._refusal_logged_at = now
+        if now - self.reported_at >= REFUSAL_LOG_INTERVAL:
+            log.warning("refused %d connection(s), latest %s: %s", self.unreported, peer, reason)
+            self.unreported = 0
+            self.reported_at = now
 
-    def _pause_accepting(self, exc: OSError) -> None:
-        if not self._accept_pause:
-            log.warning("out of file descriptors (%s) with %d connections open: "
-                        "pausing accept until some close", exc.strerror, len(self.connections))
-        self._accept_pause = min(max(self._accept_pause * 2, ACCEPT_PAUSE_MIN), ACCEPT_PAUSE_MAX)
-        assert self.listener is not None
-        self.loop.remove_reader(self.listener)
-        self._accepting = False
-        self.loop.call_later(self._accept_pause, self._resume_accepting)
-
-    def _resume_accepting(self) -> None:
-        if self.listener is not None and not self._accepting:
-            self.loop.add_reader(self.listener, self.on_acceptable)
-            self._accepting = True
+    def flush(self) -> None:
+        """At shutdown: the refusals no log line has reported yet."""
+        if self.unreported:
+            log.warning("refused %d more connection(s) since the last report", self.unreported)
+            self.unreported = 0

@@ -1,79 +1,83 @@
-"""One TCP connection: a socket, a handler, an output buffer, a state machine.
+"""One TCP connection: a socket, an output buffer, a state machine, and its parts.
 
 The connection moves bytes between its socket and its handler.  It is
-driven by the loop (`on_readable`, `on_writable`) and by timers, it is the
-only place that reads or writes a client socket, and it is the handler's
-context (evloop.handlers.context): `push`, `close`, `abort`, `is_closing`,
-`call_later`, `offload` and `peer` are its methods and attribute.
+driven by the loop (its reader and writer) and by timers, and it is the
+only place that reads or writes its socket once it is open.
+
+It is one object around its state machine (evloop.states), made of parts
+it holds rather than inherits, as h11's connection holds its state:
+
+* `opener` (evloop.opening): the steps before open (the outbound connect,
+  the PROXY header, the TLS handshake), which own the socket until done;
+* `tls` (evloop.tls): the TLS session, if any, which lends the hot path its
+  read and write and sends close_notify at the end of output;
+* `context` (evloop.contexts): the handler's side, the only object the
+  handler sees; it makes the handler's calls outside the hot path and holds
+  the one error path for handler code;
+* `home` (evloop.home): the server, or the loop, the connection belongs to,
+  which lends it a pool, opens its outbound connections and hears when it
+  closes; `counters`, its figures (evloop.metrics).
+
+`_transition` is the one place the state changes, and `_update_interest`
+the one place that tells the loop what to watch, from the state and two
+named fields: `output_high` (the handler was told pause_writing) and
+`reading_paused` (the handler's own pause_reading()).
 
 Rules
 -----
 * Read: one `read()` per wake-up, so one busy client cannot starve the
-  others, handed to the handler as it is.  What is read depends on the
-  state, and so does the reader the loop holds: `on_readable` while OPEN,
-  `_discard_input` while LINGERING, `_read_proxy_header` while PROXY_HEADER
-  (evloop.prelude), none in the other states (READERS).
+  others, handed to the handler as it is.
 * Write: `write()` is tried at once when nothing is queued (most replies
-  leave right there, with no selector call); what the kernel does not take is
-  queued in `out`, and a writer is watched only while `out` is not empty.
-* Backpressure: when `out` grows past `high_water`, reading stops (PAUSED)
-  and the handler hears `pause_writing()`, until `out` drains to `low_water`
+  leave right there, with no selector call); what the kernel does not take
+  is queued in `out`, and a writer is watched only while `out` is not
+  empty.  Before an outbound connection is up, writes are only queued.
+* Backpressure: when `out` passes `high_water`, reading stops and the
+  handler hears `pause_writing()`, until `out` drains to `low_water`
   (`resume_writing()`), so a client that sends and never reads cannot grow
   the server's memory.  `max_output` is the hard bound for bytes pushed by
-  *other* clients (chat), which backpressure cannot slow down.
-* Closing is orderly: replies already due are sent, then FIN
-  (`shutdown(SHUT_WR)`), then input is read and discarded until the peer's
-  EOF.  Closing with unread input would make the kernel send RST, and an RST
-  can destroy replies still in flight to the client.  A handler's `close()`
-  takes effect after the call it was made in, so its reply is sent first.
-* One error path, for the handler's code: whatever it raises (other than
-  ProtocolError), and any answer that is not bytes, goes to the loop's
-  exception handler with the peer's address and aborts this connection
-  only.  `connection_lost` is called with `call_soon`, after the call that
-  ended the connection, as asyncio does.
-* ECONNRESET, EPIPE and friends are ordinary disconnects, logged at debug.
-
-The states and their transitions are in evloop.states; `_transition` below
-is the one place the state changes, and `_update_interest` the one place
-that tells the loop what to watch.
+  *other* connections (chat, a relay's other side), which backpressure
+  cannot slow down.
+* Closing is orderly (evloop.closing): the replies due are sent, then FIN,
+  then input is read and discarded until the peer's EOF.  A handler's
+  `close()` stops reading at once, and the output is checked for "drained"
+  after the call it was made in, so the reply of that call is sent first.
+* The peer's EOF closes the connection once the replies due are sent,
+  unless `eof_received()` answers True (asyncio's rule): then it stays open
+  for writing until the handler closes it or sends its own EOF.
+* Handler code fails through one path (evloop.contexts): reported through
+  the loop's exception handler, and this connection alone is aborted.
+  `connection_lost` comes with `call_soon`, after the call that ended the
+  connection.  ECONNRESET, EPIPE and friends are ordinary disconnects.
 
 The hot path
 ------------
-Ping-pong echo spends about 85% of the server's CPU in the kernel (the
-read(), the write() and the loopback delivery to the peer), so the Python
-around them is what this module can save.  `on_readable` is written for
-that, and each choice was counted with callgrind (user-space instructions
-per 100-byte message, 100 clients; `scripts/count-instructions`):
+Ping-pong echo spends most of the server's CPU in the kernel (the read(),
+the write() and the loopback delivery to the peer), so the Python around
+them is what this module can save.  `on_readable` is written for that, and
+each choice was counted with callgrind (user-space instructions per
+100-byte message; `python3 -m bench.instructions`):
 
 * `os.read()` / `os.write()` on the descriptor instead of `sock.recv()` /
   `sock.send()`: as many system calls (strace), without the socket
   methods' argument parsing and timeout handling: about 1,000 fewer
-  instructions per message.  The kernel's read()/write() path is a little
-  longer than recvfrom()/sendto()'s, but less so than the parsing saved
-  (`python3 -m bench.micro_io`; docs/06-performance.md gives the figures).
-  The descriptor is set to -1 when the socket closes, so a late call fails
-  with EBADF instead of reaching whatever file reuses the number.
+  instructions per message (`python3 -m bench.micro_io`).  The descriptor
+  is set to -1 when the socket closes, so a late call fails with EBADF
+  instead of reaching whatever file reuses the number.
 * Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
   from Python's own small-object allocator, a 64 KiB one from malloc() and
   is then shrunk with realloc(): about 700 instructions more.  A read that
-  fills the buffer switches to LARGE_READ, 126 KiB (more may be waiting,
-  and large messages want few system calls), the most glibc's heap serves:
-  from 128 KiB malloc() maps fresh pages, and the shrink to the bytes read
-  keeps its threshold from ever rising, so a 256 KiB read (asyncio's) costs
-  an mmap, an mremap and a munmap every time: 144 us per 100 KiB message
-  against 25 us at 126 KiB and 35 us at 64 KiB (a socketpair, one process).
-  Served, 100 KiB messages ran 1.09-1.10x faster at 126 KiB than at 64 KiB
-  (bench.ab, 10 connections, 7 rounds); a reused 256 KiB buffer read with
-  readv() and copied out did as well but pays the copy.  SMALL_READS_TO_SHRINK
-  small reads in a row switch back; not one, because a 64 KiB message
-  crosses loopback in two segments, of 65,483 and 53 bytes, and its tail
-  alone must not make the next message cost two reads (it did: 10 clients
-  of 64 KiB messages lost 10% of their MB/s).
+  fills the buffer switches to LARGE_READ, 126 KiB, the most glibc's heap
+  serves: from 128 KiB malloc() maps fresh pages, so a 256 KiB read
+  (asyncio's) costs an mmap, an mremap and a munmap every time: 144 us per
+  100 KiB message against 25 us at 126 KiB (a socketpair, one process).
+  SMALL_READS_TO_SHRINK small reads in a row switch back; not one, because
+  a 64 KiB message crosses loopback in two segments, of 65,483 and 53
+  bytes, and its tail alone must not make the next message cost two reads.
 * No state test and no test of the answer's type: the loop calls
-  `on_readable` only while it is the installed reader, that is, while OPEN,
+  `on_readable` only while it is the installed reader (OPEN, not paused),
   and os.write() itself refuses what is not bytes-like (a str), which the
-  `except` clause, free until something is raised, turns into the handler's
-  error.
+  `except` clause, free until something is raised, turns into the
+  handler's error.
 """
 
 from __future__ import annotations
@@ -81,27 +85,33 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
-from typing import ClassVar
+from typing import Protocol
 
 from evloop.config import Config
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
-from evloop.prelude import ConnectionPrelude
+from evloop.handlers.context import Reply
+from evloop.closing import Lingerer
+from evloop.closing import shut_output
+from evloop.home import Home
 from evloop.limits import RESUME_PENDING_WORK
 from evloop.loop import Loop
 from evloop.metrics import Counters
-from evloop.offload import Offloader
+from evloop.opening import Failure
+from evloop.opening import Opener
+from evloop import states
+from evloop.states import BEFORE_OPEN
 from evloop.states import CLOSED
 from evloop.states import FLUSHING_STATES
-from evloop.states import INPUT_CLOSED
-from evloop.states import LINGERING
-from evloop.states import OPEN
-from evloop.states import PAUSED
-from evloop.states import PROXY_HEADER
-from evloop.states import TRANSITIONS
+from evloop.states import INPUT_ONLY
+from evloop.states import LIVE_STATES
+from evloop.states import WRITABLE_STATES
+from evloop.states import Event
 from evloop.states import State
+from evloop.tls import TLSSession
 
 log = logging.getLogger("evloop")
 
@@ -110,96 +120,93 @@ SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's larges
 SMALL_READS_TO_SHRINK = 4
 
 
-class Connection(ConnectionPrelude):
-    """A client connection.  The server calls `start()`; the loop does the rest.
+class HandlerSide(Protocol):
+    """What the connection asks of its handler's side (evloop.contexts)."""
 
-    Methods for the handler (its context): `push(data)`, `close()`,
-    `abort()`, `is_closing()`, `call_later(delay, fn, *args)`,
-    `offload(fn, *args, then=...)`, and the attribute `peer`.
-    Methods for the server: `start()`, `write(data)`, `begin_close()`,
-    `abort(reason, level, reset)`.  `on_closed(connection)` is called once
-    when the state becomes CLOSED.
+    def opened(self) -> None: ...
+    def answer(self, what: str, call: Callable[..., Reply], args: tuple[Any, ...]) -> None: ...
+    def tell(self, what: str, call: Callable[..., object], *args: Any) -> None: ...
+    def failed(self, what: str, exc: Exception, answer: object = None) -> None: ...
+    def protocol_error(self, err: ProtocolError) -> None: ...
+    def peer_eof(self) -> bool | None: ...
+    def ended(self) -> None: ...
+
+
+class Connection:
+    """A connection, accepted or opened.  Its home calls `start()`; the loop does the rest.
+
+    Methods for the handler's side: `write`, `ask` (close, write_eof), `abort`,
+    `begin_close`, `pause_reading`, `is_closing`, `set_idle_timeout`,
+    `output_full`, `work_done`, `check_flushed`.  Methods for the home:
+    `start()`, `begin_close(why)`, `abort(reason, level, reset, why)`;
+    `home.connection_closed(connection)` is called once, when the state
+    becomes CLOSED.
     """
 
     # Attributes in the object itself, not in a separate dict: 192 bytes a
     # connection instead of 248 with 19 of them (tracemalloc, 10,000
-    # objects), and one allocation fewer to touch per message.  With 10,000
-    # busy clients, two A/B runs of 15 rounds (bench.ab) measured 1.8-2.2%
-    # less CPU per message.
+    # objects), and one allocation fewer to touch per message.
     __slots__ = ("loop", "sock", "fd", "sys_read", "sys_write", "read_size", "small_reads",
-                 "on_closed", "state", "out", "reader", "writing", "config",
-                 "reads", "replies")  # + its bases'
+                 "state", "out", "reader", "writer", "config", "handler", "context", "peer",
+                 "home", "counters", "reads", "replies", "pending_work", "output_high",
+                 "reading_paused", "lost_due", "early_end", "error", "tls", "opener", "lingerer",
+                 "last_progress", "ended_by")
 
-    #: The reader the loop holds in each state (READERS, below; evloop.tls adds one).
-    readers: ClassVar[dict[State, Callable[[Any], None]]]
-
-    def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
-                 config: Config, on_closed: Callable[[Connection], object],
-                 offloader: Offloader | None = None, counters: Counters | None = None) -> None:
+    def __init__(self, loop: Loop, sock: socket.socket | None, peer: str, handler: Handler,
+                 config: Config, home: Home, counters: Counters, *,
+                 tls: TLSSession | None = None, proxy_header: bool = False,
+                 dialer: Any = None) -> None:
         self.loop = loop
         self.sock = sock
-        self.fd = sock.fileno()
-        # The hot path's two system calls (see the module docstring); --trace
-        # replaces them with versions that report what they did.
+        self.fd = -1 if sock is None else sock.fileno()
+        # The hot path's two system calls; --trace wraps them, TLS replaces them.
         self.sys_read: Callable[[int, int], bytes] = os.read
         self.sys_write: Callable[[int, Any], int] = os.write
         self.read_size = SMALL_READ
         self.small_reads = 0  # small reads in a row while reading large
         self.peer = peer
         self.handler = handler
-        self.on_closed = on_closed
-        self.state = PROXY_HEADER if config.proxy_protocol else OPEN
-        self.out = bytearray()
-        self.reader: Callable[[Connection], None] | None = None  # READERS[state] installed
-        self.writing = False  # is on_writable installed?
+        self.context: HandlerSide | None = None  # set by the handler's side when it is made
         self.config = config  # high_water, low_water, max_output, idle_timeout
-        self.last_progress = loop.now
-        self.timer = None
-        self.pending_work = 0
-        self.offloader = offloader
-        self.close_requested = False
-        self.handler_timers = None
-        self.error = None
-        self.counters = counters if counters is not None else Counters()
-        self.ended_by = None
+        self.home = home
+        self.counters = counters
+        self.out = bytearray()
+        self.reader: Callable[[Connection], None] | None = None  # the installed reader
+        self.writer: Callable[[Connection], None] | None = None  # and writer
         self.reads = 0  # data_received calls, and replies sent (evloop.metrics)
         self.replies = 0
-        self.prelude = bytearray() if config.proxy_protocol else None
+        self.pending_work = 0  # offloaded calls whose replies are still due
+        self.output_high = False  # above high water: the handler was told pause_writing
+        self.reading_paused = False  # the handler's pause_reading()
+        self.lost_due = dialer is not None  # will the handler hear connection_lost?
+        self.early_end: Event | None = None  # close/write_eof asked before it opened
+        self.error: Exception | None = None  # what ended it, for connection_lost
+        self.tls = tls
+        self.lingerer: Lingerer | None = None
+        self.last_progress = loop.now  # the loop's clock at the last complete message
+        self.ended_by: str | None = None  # why it ended: the first reason given (metrics)
+        self.state = (states.CONNECTING if dialer is not None
+                      else states.PROXY_HEADER if proxy_header
+                      else states.HANDSHAKING if tls is not None else states.OPEN)
+        self.opener = None if self.state is states.OPEN else Opener(
+            loop, sock, peer, dialer=dialer, proxy_header=proxy_header, tls=tls,
+            handshake_timeout=config.handshake_timeout, on_step=self._transition,
+            on_open=self._opened, on_fail=self._open_failed, on_header=self._header_read)
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer} {self.state!r} out={len(self.out)}>"
 
     def start(self) -> None:
-        """Watch the socket; then greet (connection_made), or first read the
-        proxy's header (evloop.prelude) or shake hands (evloop.tls) within
-        --handshake-timeout."""
-        self._update_interest()
-        if self.state is not OPEN:
-            return self._arm_timer(self.config.handshake_timeout, self._on_handshake_timer)
+        """Greet (connection_made), or first connect, read the proxy's header or
+        shake hands (evloop.opening)."""
+        if self.opener is not None:
+            return self.opener.start()
         self._open()
 
-    def _set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
-        """The two system calls of the hot path (--trace wraps them; TLS replaces them)."""
-        self.sys_read, self.sys_write = read, write
-
-    def _open(self) -> None:
-        """The handler starts: the idle timer, then connection_made."""
-        self.prelude = None
-        self._arm_idle_timer()
-        greeting = None
-        try:
-            greeting = self.handler.connection_made(self)
-            if greeting is not None:
-                self.push(greeting)
-        except ProtocolError as err:
-            self._protocol_error(err)
-        except Exception as exc:
-            self._handler_failed("connection_made", exc, greeting)
-
-    # -- events from the loop -----------------------------------------------
+    # -- events from the loop: the hot path -------------------------------------
 
     def on_readable(self) -> None:
-        """The reader while OPEN: the hot path (see the module docstring)."""
+        """The reader while OPEN and not paused (see the module docstring)."""
         size = self.read_size
         try:
             data = self.sys_read(self.fd, size)
@@ -233,11 +240,14 @@ class Connection(ConnectionPrelude):
                         self._queue(reply, sent)
                 self.replies += 1  # reached only if the reply was bytes
             elif reply is not None:
-                self._empty_reply(reply)
+                if not isinstance(reply, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"the answer must be bytes or None, not "
+                                    f"{type(reply).__name__}")
+                self.last_progress = self.loop.now  # b"": a message, nothing to send
         except ProtocolError as err:
-            self._protocol_error(err)
+            self.context.protocol_error(err)  # type: ignore[union-attr]  # open: it is there
         except Exception as exc:  # free in CPython 3.11+ until one is raised
-            self._handler_failed("data_received", exc, reply)
+            self.context.failed("data_received", exc, reply)  # type: ignore[union-attr]
 
     def _after_large_read(self, size: int) -> None:
         """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
@@ -247,31 +257,50 @@ class Connection(ConnectionPrelude):
 
     def on_writable(self) -> None:
         """The writer, installed while `out` holds bytes the kernel did not take."""
+        out = self.out
         try:
-            sent = self.sys_write(self.fd, self.out)
+            sent = self.sys_write(self.fd, out)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             return self._lost(exc, "send")
-        del self.out[:sent]
+        del out[:sent]
         self.last_progress = self.loop.now
-        if self.state is PAUSED:
-            if len(self.out) <= self.config.low_water and self.pending_work <= RESUME_PENDING_WORK:
-                self._transition("output_low")
-        elif not self.out:
-            if self.state in FLUSHING_STATES and not self.pending_work:
-                self._transition("flushed")
+        if (self.output_high and len(out) <= self.config.low_water
+                and self.pending_work <= RESUME_PENDING_WORK):
+            self._output_drained()
+        if not out:
+            if self.state in FLUSHING_STATES:
+                self.check_flushed()
             else:
                 self._update_interest()
 
-    # -- what the server and the offloader call --------------------------------
+    def _read_input_only(self) -> None:
+        """The reader in INPUT_ONLY (after write_eof): the same, but no reply may go."""
+        try:
+            data = self.sys_read(self.fd, LARGE_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self._lost(exc, "recv")
+        if not data:
+            return self._on_peer_eof()
+        self.reads += 1
+        self.context.answer("data_received", self.handler.data_received,  # type: ignore
+                            (data,))
+
+    # -- writing ------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send `data` after everything queued before it."""
-        if self.state is CLOSED or self.state is LINGERING:
-            return
+        """Send `data` after everything queued before it (queued only, before open)."""
+        state = self.state
+        if state not in WRITABLE_STATES:
+            if state is INPUT_ONLY and data:
+                raise RuntimeError("cannot send after write_eof()")
+            return  # closed, or closing with FIN sent: nobody will read it
         self.replies += 1
-        if self.out:
+        self.last_progress = self.loop.now  # being served: not idle
+        if self.out or state in BEFORE_OPEN:
             return self._queue(data, 0)
         try:
             sent = self.sys_write(self.fd, data)
@@ -293,81 +322,246 @@ class Connection(ConnectionPrelude):
                               f"{self.config.max_output}: disconnecting a slow reader",
                               level=logging.WARNING, why="slow_reader")
         if len(out) > self.config.high_water:
-            self.pause()
+            self.output_full()
 
-    def pause(self) -> None:
-        """Backpressure: stop reading until output and offloaded work drain."""
-        if self.state is OPEN:
+    def output_full(self) -> None:
+        """Backpressure: stop reading, and tell the handler, until output drains."""
+        if not self.output_high and self.state is not CLOSED:
+            self.output_high = True
             self.counters.backpressure_pauses += 1
-            self._transition("output_high")
+            self._update_interest()
+            if self.context is not None:
+                self.context.tell("pause_writing", self.handler.pause_writing)
 
-    # -- the state machine ----------------------------------------------------
+    def _output_drained(self) -> None:
+        self.output_high = False
+        self._update_interest()
+        if self.context is not None:
+            self.context.tell("resume_writing", self.handler.resume_writing)
 
-    def _transition(self, event: str) -> None:
+    def work_done(self) -> None:
+        """One offloaded call came back: reading may resume."""
+        self.pending_work -= 1
+        if (self.output_high and self.pending_work <= RESUME_PENDING_WORK
+                and len(self.out) <= self.config.low_water):
+            self._output_drained()
+
+    # -- the state machine ----------------------------------------------------------
+
+    def _transition(self, event: Event) -> None:
         try:
             new = TRANSITIONS[self.state, event]
         except KeyError:
             raise RuntimeError(f"{self!r}: no transition on {event!r}") from None
         old, self.state = self.state, new
         if new is CLOSED:
-            self._release(eof_read=event == "peer_eof" or old is INPUT_CLOSED)
-        elif new is LINGERING:
-            self._send_fin()
-        elif new in FLUSHING_STATES and not self.out and not self.pending_work:
-            self._transition("flushed")
-        else:
-            self._update_interest()
-            if event == "output_high":
-                self._tell_handler("pause_writing", self.handler.pause_writing)
-            elif event == "output_low":
-                self._tell_handler("resume_writing", self.handler.resume_writing)
+            eof_read = event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT
+            return self._release(eof_read or old in EOF_READ)
+        if new is states.LINGERING or (new is INPUT_ONLY and event is Event.FLUSHED):
+            if not self._shut_output():
+                return
+        if new is states.LINGERING:
+            return self._linger()
+        self._update_interest()
+        if new in FLUSHING_STATES and (event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT):
+            self.check_flushed()
+
+    def check_flushed(self) -> None:
+        """The output drained (and, unless only the write side ends, the work due)."""
+        state = self.state
+        if (state in FLUSHING_STATES and not self.out
+                and (not self.pending_work or state is INPUT_ONLY)):
+            self._transition(Event.FLUSHED)
 
     def _update_interest(self) -> None:
-        """Make the loop hold the reader the state calls for, and a writer while
-        output is pending.  The only place that adds or removes them."""
-        reader = self.readers.get(self.state)
+        """Make the loop hold the reader and writer that the state and the fields
+        call for.  The only place that adds or removes them, once open."""
+        state = self.state
+        reader = READERS.get(state)
+        if self.reading_paused or (self.output_high and self.handler.backpressure_stops_reading):
+            reader = None
         if reader is not self.reader:
             if reader is None:
                 self.loop.remove_reader(self.fd)
             else:
                 self.loop.add_reader(self.fd, reader.__get__(self))
+                if self.tls is not None:
+                    self.loop.call_soon(self._read_pending)  # OpenSSL may hold some
             self.reader = reader
-        writing = bool(self.out)
-        if writing != self.writing:
-            if writing:
-                self.loop.add_writer(self.fd, self.on_writable)
-            else:
+        writer = Connection.on_writable if self.out and state in SENDING else None
+        if writer is not self.writer:
+            if writer is None:
                 self.loop.remove_writer(self.fd)
-            self.writing = writing
+            else:
+                self.loop.add_writer(self.fd, self.on_writable)
+            self.writer = writer
+
+    def _read_pending(self) -> None:
+        """Read what OpenSSL holds (plaintext that epoll cannot see), if reading."""
+        if self.reader is not None:
+            self.reader(self)
 
     def _release(self, eof_read: bool = False) -> None:
         """Close the socket and let go of everything; `eof_read`: the peer's FIN was read."""
-        if self.reader is not None:
-            self.loop.remove_reader(self.fd)
-            self.reader = None
-        if self.writing:
-            self.loop.remove_writer(self.fd)
-            self.writing = False
-        self._cancel_timer()
-        self._cancel_handler_timers()
+        self.output_high = False
+        self.state = CLOSED
+        self._update_interest()  # neither reader nor writer
+        for part in (self.opener, self.lingerer):
+            if part is not None:
+                part.cancel()
+        self.opener = self.lingerer = None
+        if self.context is not None:
+            self.context.ended()  # its timers, the idle one among them
         self.out.clear()
         self.counters.connection_ended(self.sock, self.reads, self.replies, self.ended_by,
                                        eof_read)
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
         self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
-        if self.prelude is None:  # connection_made was called: connection_lost is due
-            self.loop.call_soon(self._deliver_lost, self.error)
-        self.on_closed(self)
+        if self.lost_due and self.context is not None:
+            self.loop.call_soon(self.context.tell, "connection_lost",
+                                self.handler.connection_lost, self.error)
+        self.home.connection_closed(self)
+
+    # -- opening, and the handler's asks ------------------------------------------------
+
+    def _opened(self, event: Event, sock: socket.socket, peer: str) -> None:
+        """The opener is done: the socket (maybe now an SSL socket) is ours."""
+        self.opener = None
+        self.sock, self.fd, self.peer = sock, sock.fileno(), peer
+        if self.tls is not None:
+            self.counters.tls_handshakes += 1
+            self.set_io(*self.tls.io(lambda: self.loop.call_soon(self._read_pending)))
+        self._transition(event)
+        self._open()
+
+    def set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
+        """The hot path's two system calls (TLS replaces them; --trace wraps them)."""
+        self.sys_read, self.sys_write = read, write
+
+    def _header_read(self, header: Any) -> None:
+        """The opener took a PROXY header (--trace narrates it)."""
+
+    def _open_failed(self, failure: Failure) -> None:
+        if self.opener is not None and self.opener.sock is not None:
+            self.sock = self.opener.sock  # maybe an SSL socket now: the one to close
+        self.opener = None
+        self.error = failure.error
+        self.counters.open_failed(failure.why, self.tls is not None, failure.error)
+        self.abort(failure.reason, level=logging.DEBUG if self.lost_due else logging.INFO,
+                   why=failure.why)
+
+    def _open(self) -> None:
+        """OPEN: the handler starts (evloop.contexts), then what was asked before."""
+        self._update_interest()
+        self.lost_due = True
+        assert self.context is not None
+        self.context.opened()
+        if self.out and self.writer is not None:
+            self.on_writable()  # what was pushed before the connection was up
+        if self.early_end is not None and self.state is not CLOSED:
+            self.ask(self.early_end)
+
+    def _on_peer_eof(self) -> None:
+        """The peer's EOF, read in OPEN or INPUT_ONLY."""
+        kept = self.context.peer_eof()  # type: ignore[union-attr]  # open: it is there
+        if kept is None or self.state is CLOSED:
+            return  # the handler failed, and the connection is gone
+        if not kept:
+            self.ending("peer_eof")
+        self._transition(Event.PEER_EOF_KEPT if kept else Event.PEER_EOF)
+
+    def ask(self, event: Event) -> None:
+        """The handler's close() or write_eof(); remembered until open, if before."""
+        state = self.state
+        if state in BEFORE_OPEN:
+            if self.early_end is None or event is Event.CLOSE:
+                self.early_end = event
+        elif state in LIVE_STATES and (event is Event.CLOSE or state is not INPUT_ONLY):
+            if event is Event.CLOSE:
+                self.ending("handler_close")
+            self._transition(event)
+            # After the handler's call, whose reply comes first.
+            self.loop.call_soon(self.check_flushed)
+
+    def is_closing(self) -> bool:
+        if self.state in BEFORE_OPEN:
+            return self.early_end is Event.CLOSE
+        return self.state not in LIVE_STATES
+
+    def pause_reading(self, paused: bool) -> None:
+        """The handler's pause_reading() (True) and resume_reading() (False)."""
+        if paused != self.reading_paused:
+            self.reading_paused = paused
+            if self.opener is None and self.state is not CLOSED:
+                self._update_interest()
+
+    # -- ending: on the server's initiative, or on an error --------------------------
+
+    def abort(self, reason: str = "aborted by its handler", level: int = logging.DEBUG,
+              reset: bool = False, why: str = "handler_abort") -> None:
+        """Drop the connection now, with whatever is queued; `reset` sends RST;
+        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
+        if self.state is CLOSED:
+            return
+        self.ending(why)
+        log.log(level, "%s: %s", self.peer, reason)
+        if reset and self.sock is not None:
+            # SO_LINGER with a zero timeout makes close() send RST: the peer
+            # sees an error, never a clean EOF after a torn reply.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        self._transition(Event.ABORT)
+
+    def begin_close(self, why: str = "handler_close") -> None:
+        """Stop reading, deliver the replies due, send FIN, then close: now.
+        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
+        if self.state is not CLOSED:
+            self.ending(why)
+            self._transition(Event.CLOSE)
+            self.check_flushed()
+
+    def ending(self, why: str) -> None:
+        """Record why the connection ends, unless a reason came first."""
+        if self.ended_by is None:
+            self.ended_by = why
+
+    def _shut_output(self) -> bool:
+        """FIN (after close_notify, over TLS); False if the socket failed instead."""
+        try:
+            shut_output(self.sock, self.tls)  # type: ignore[arg-type]  # open: it is there
+        except OSError as exc:
+            self._lost(exc, "shutdown")
+            return False
+        return True
 
     def _lost(self, exc: OSError, call: str) -> None:
         self.error = exc
         self.abort(f"{call}: {exc.strerror or exc}", why="error")
 
+    def _linger(self) -> None:
+        """FIN is sent: a Lingerer drops the peer's input until its EOF (evloop.closing)."""
+        self._update_interest()  # the connection's reader and writer go
+        if self.tls is not None:  # what is left to read is dropped, not decrypted
+            self.set_io(os.read, os.write)
+        self.lingerer = Lingerer(self.loop, self.fd, self.sys_read, self._lingered)
+        self.lingerer.start()
 
-# The reader the loop holds in each state (the others do not read).
+    def _lingered(self, event: Event, error: OSError | None) -> None:
+        self.lingerer = None
+        if error is not None:
+            return self._lost(error, "recv")
+        self._transition(event)
+
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+TRANSITIONS = states.TRANSITIONS
+# The states that read the peer's EOF on their way (for the metrics' byte count).
+EOF_READ = frozenset({states.INPUT_CLOSED, states.OUTPUT_ONLY})
+# The states that send what is queued (before open it only waits in `out`).
+SENDING = frozenset({states.OPEN, states.OUTPUT_ONLY, states.INPUT_ONLY, states.INPUT_CLOSED,
+                     states.CLOSING})
+# The reader the loop holds in each state, once open (before, the opener reads;
+# after FIN, the lingerer).
 READERS: dict[State, Callable[[Connection], None]] = {
-    PROXY_HEADER: Connection._read_proxy_header,
-    OPEN: Connection.on_readable,
-    LINGERING: Connection._discard_input,
+    states.OPEN: Connection.on_readable,
+    states.INPUT_ONLY: Connection._read_input_only,
 }
-Connection.readers = READERS

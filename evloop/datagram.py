@@ -46,10 +46,11 @@ DATAGRAMS_PER_EVENT = 64
 class DatagramContext:
     """The context of one datagram's conversation (see evloop.handlers.context).
 
-    `push` sends one more datagram to the peer; `close` and `abort` only
-    mark the conversation as over (it ends with the answer anyway); work is
-    offloaded inline; timers are refused, since the conversation is over
-    before any could fire.
+    `push` sends one more datagram to the peer; `close`, `abort` and
+    `write_eof` only mark the conversation as over (it ends with the answer
+    anyway); work is offloaded inline; timers and outbound connections are
+    refused, since the conversation is over before any could be used;
+    reading and idle timeouts are the endpoint's, not the datagram's.
     """
 
     __slots__ = ("endpoint", "address", "closing")
@@ -83,12 +84,39 @@ class DatagramContext:
     def is_closing(self) -> bool:
         return self.closing
 
+    def write_eof(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        """A datagram is read whole already: nothing to pause."""
+
+    def resume_reading(self) -> None:
+        """See pause_reading."""
+
+    def set_idle_timeout(self, seconds: float | None) -> None:
+        """A datagram is never idle."""
+
+    @property
+    def server(self) -> None:
+        return None
+
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any:
         raise RuntimeError("call_later needs a connection: over UDP each datagram is "
                            "answered at once (set supports_udp = False)")
 
-    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply]) -> Reply:
-        return then(fn(*args))
+    def connect(self, address: Any, handler: Any, **options: Any) -> Any:
+        raise RuntimeError("connect needs a connection to answer on: over UDP each datagram "
+                           "is answered at once (set supports_udp = False)")
+
+    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
+                error: Callable[[Exception], Reply] | None = None) -> Reply:
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            if error is None:
+                raise
+            return error(exc)
+        return then(result)
 
 
 class DatagramEndpoint:

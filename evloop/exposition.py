@@ -31,9 +31,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from evloop.accepting import Acceptor
 from evloop.backends import FdLimitError
 from evloop.config import Config
 from evloop.connection import Connection
+from evloop.contexts import ConnectionContext
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Context
@@ -43,6 +45,7 @@ from evloop.metrics import Counters
 from evloop.metrics import Stats
 from evloop.sockets import bind_socket
 from evloop.sockets import format_address
+from evloop.states import CLOSED
 
 log = logging.getLogger("evloop")
 
@@ -68,29 +71,42 @@ def render(stats: Stats) -> str:
     def one(name: str, kind: str, help: str, value: Any, **labels: str) -> None:
         family(name, kind, help, [("", labels, value)])
 
-    streams = [(stats.transport, stats.stream)]
+    out = stats.outbound
+    streams = [(stats.transport, "in", stats.stream)]
     if stats.datagram is not None:
-        streams.append(("udp", stats.datagram))
+        streams.append(("udp", "in", stats.datagram))
+    streams.append(("tcp", "out", out.traffic))
     one("evloop_info", "gauge", "The server: its handler and stream transport.", 1,
         handler=stats.handler, transport=stats.transport)
-    one("evloop_connections_open", "gauge", "Connections open now.", stats.connections_open)
+    family("evloop_connections_open", "gauge",
+           "Connections open now: accepted (in), or opened by handlers (out).",
+           [("", {"direction": "in"}, stats.connections_open),
+            ("", {"direction": "out"}, out.open)])
     one("evloop_connections_accepted_total", "counter", "Connections accepted.",
         stats.connections_accepted)
+    one("evloop_connects_total", "counter", "Outbound connections begun by handlers.",
+        out.attempted)
+    family("evloop_connect_failures_total", "counter",
+           "Outbound connections that could not be opened, by reason.",
+           [("", {"reason": reason}, n) for reason, n in out.failed.items()])
     family("evloop_connections_refused_total", "counter",
            "Clients turned away at accept, by reason.",
            [("", {"reason": reason}, n) for reason, n in stats.connections_refused.items()])
     family("evloop_connections_closed_total", "counter",
-           "Connections ended, by the first reason given.",
-           [("", {"reason": reason}, n) for reason, n in stats.connections_closed.items()])
+           "Connections ended, by direction and the first reason given.",
+           [("", {"direction": direction, "reason": reason}, n)
+            for direction, closed in (("in", stats.connections_closed), ("out", out.closed))
+            for reason, n in closed.items()])
     for name, field, help in (
-            ("evloop_received_bytes_total", "bytes_received", "Bytes read from clients."),
-            ("evloop_sent_bytes_total", "bytes_sent", "Bytes written to clients."),
+            ("evloop_received_bytes_total", "bytes_received", "Bytes read from peers."),
+            ("evloop_sent_bytes_total", "bytes_sent", "Bytes written to peers."),
             ("evloop_received_messages_total", "messages_received",
              "Reads handed to handlers (a datagram, over UDP)."),
             ("evloop_sent_messages_total", "messages_sent",
              "Replies and pushes sent (a datagram, over UDP).")):
-        family(name, "counter", help, [("", {"transport": transport}, getattr(traffic, field))
-                                       for transport, traffic in streams])
+        family(name, "counter", help,
+               [("", {"transport": transport, "direction": direction}, getattr(traffic, field))
+                for transport, direction, traffic in streams])
     for name, value, help in (
             ("evloop_protocol_errors_total", stats.protocol_errors,
              "Handlers' ProtocolErrors: bad input from clients."),
@@ -193,8 +209,13 @@ class MetricsEndpoint:
     """A listener on the server's loop that serves `render()` at /metrics.
 
     `start()` binds (OSError if it cannot) and sets `address`; `close()`
-    closes the listener and drops scrapes still in progress.
+    closes the listener and drops scrapes still in progress.  It is the
+    home of its scrapes (evloop.home), which open nothing and count in no
+    figure of the server.
     """
+
+    offloader = None
+    server_context = None
 
     def __init__(self, loop: Loop, host: str, port: int, render: Callable[[], str]) -> None:
         self.loop = loop
@@ -202,43 +223,48 @@ class MetricsEndpoint:
         self.port = port
         self.render = render
         self.listener: socket.socket | None = None
+        self.acceptor: Acceptor | None = None
         self.address: Any = None
         self.scrapes: set[Connection] = set()
+        self.counters = Counters()
 
     def start(self) -> None:
         self.listener = bind_socket(self.host, self.port, socket.SOCK_STREAM, MAX_SCRAPES)
         self.address = self.listener.getsockname()
-        self.loop.add_reader(self.listener, self.on_acceptable)
+        # The server's own accept rules: a pause, not a spin, when descriptors run out.
+        self.acceptor = Acceptor(self.loop, self.listener, self.accept_one, name="metrics",
+                                 limit=MAX_SCRAPES)
+        self.acceptor.start()
 
-    def on_acceptable(self) -> None:
-        assert self.listener is not None
-        for _ in range(MAX_SCRAPES):
-            try:
-                sock, address = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # out of descriptors, or a client gone: retry later
-                log.debug("metrics accept: %s", exc.strerror or exc)
-                return
-            if len(self.scrapes) >= MAX_SCRAPES:
-                log.warning("metrics: %d scrapes in progress; closing %s", len(self.scrapes),
-                            format_address(address))
-                sock.close()
-                continue
-            sock.setblocking(False)
-            connection = Connection(self.loop, sock, format_address(address),
-                                    MetricsHandler(self.render), SCRAPE_CONFIG,
-                                    self.scrapes.discard, counters=Counters())
-            try:
-                connection.start()
-            except FdLimitError:  # select()'s FD_SETSIZE
-                sock.close()
-                continue
+    def accept_one(self, sock: socket.socket, address: Any) -> None:
+        if len(self.scrapes) >= MAX_SCRAPES:
+            log.warning("metrics: %d scrapes in progress; closing %s", len(self.scrapes),
+                        format_address(address))
+            sock.close()
+            return
+        sock.setblocking(False)
+        connection = Connection(self.loop, sock, format_address(address),
+                                MetricsHandler(self.render), SCRAPE_CONFIG, self, self.counters)
+        ConnectionContext(connection)
+        try:
+            connection.start()
+        except FdLimitError:  # select()'s FD_SETSIZE
+            sock.close()
+            return
+        if connection.state is not CLOSED:
             self.scrapes.add(connection)
 
+    def connect(self, address: Any, handler: Any, **options: Any) -> Any:
+        raise RuntimeError("a metrics scrape opens no connection")
+
+    def connection_closed(self, connection: Any) -> None:
+        self.scrapes.discard(connection)
+
     def close(self) -> None:
+        if self.acceptor is not None:
+            self.acceptor.stop()
+            self.acceptor = None
         if self.listener is not None:
-            self.loop.remove_reader(self.listener)
             self.listener.close()
             self.listener = None
         for connection in list(self.scrapes):

@@ -16,6 +16,10 @@ problem is a `HandlerLoadError` whose message fits on one line:
   LineHandler's `line_received`).
 
 The command line prints the message and exits 2, with no traceback.
+
+`check_handler(handler, config)` then checks the class against a server's
+settings (its options, UDP, the TLS files) and returns its factory: the
+server calls it, and the command line calls it first to fail in one line.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from __future__ import annotations
 import importlib
 import os
 import traceback
+from collections.abc import Callable
+from typing import Any
 
+from evloop.config import Config
 from evloop.handlers.base import Handler
 from evloop.handlers.lines import LineHandler
 
@@ -33,6 +40,7 @@ BUILTIN = {
     "lenprefix": "evloop.handlers.lenprefix:LenPrefixHandler",
     "chat": "evloop.handlers.chat:ChatHandler",
     "slow": "evloop.handlers.slow:SlowHandler",
+    "relay": "evloop.handlers.relay:RelayHandler",
 }
 
 
@@ -102,3 +110,30 @@ def _short(path: str) -> str:
     """A path relative to the current directory when it is inside it."""
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
+
+
+def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handler]:
+    """The handler class's factory for `config`; TypeError for a class that
+    cannot be a handler, ValueError for options it does not take, UDP it
+    cannot serve, or TLS files that do not load."""
+    if config.tls:
+        from evloop import tls
+        tls.make_context(config)
+    problem = handler_problem(handler)
+    if problem:
+        raise TypeError(f"{handler!r} {problem}")
+    if config.udp and not handler.supports_udp:
+        raise ValueError(f"udp: the {handler.__name__} handler needs a connection and "
+                         f"cannot run over UDP")
+    return handler.factory(max_message=config.max_message, **handler_options(handler, config))
+
+
+def handler_options(handler: type[Handler], config: Config) -> dict[str, Any]:
+    """The options `config` gives `handler`, checked; ValueError for one it does not take."""
+    declared = handler.options
+    for name in config.handler_options:
+        if name not in declared:
+            takes = f"it takes: {', '.join(declared)}" if declared else "it takes none"
+            raise ValueError(f"handler_options: {handler.__name__} has no option {name!r} ({takes})")
+    return {name: declared[name].check(name, value)
+            for name, value in config.handler_options.items()}

@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import errno
 import socket
 import struct
 import sys
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
@@ -59,8 +61,20 @@ CLOSE_REASONS = (
     "slow_reader",        # --max-output: the client did not read its replies
     "proxy_rejected",     # --proxy-protocol: no valid PROXY header
     "tls_failed",         # the TLS handshake failed
+    "connect_failed",     # an outbound connect that did not succeed (CONNECT_FAILURES)
     "shutdown",           # the server stopped
 )
+# Why an outbound connect (context.connect) failed.
+CONNECT_FAILURES = (
+    "refused",      # ECONNREFUSED: nothing listens there
+    "timeout",      # no answer within the connect timeout
+    "unreachable",  # no route to the host or network
+    "resolve",      # the name did not resolve
+    "other",        # any other socket error
+)
+_FAILURE_OF_ERRNO = {errno.ECONNREFUSED: "refused", errno.ENOENT: "refused",
+                     errno.ETIMEDOUT: "timeout", errno.EHOSTUNREACH: "unreachable",
+                     errno.ENETUNREACH: "unreachable"}
 # Why a client was turned away at accept.
 REFUSAL_REASONS = (
     "full",          # --max-connections reached
@@ -89,7 +103,8 @@ class Counters:
 
     __slots__ = ("bytes_received", "bytes_sent", "messages_received", "messages_sent",
                  "accepted", "refused", "closed", "protocol_errors", "handler_crashes",
-                 "backpressure_pauses", "tls_handshakes", "tls_failures", "proxy_rejected")
+                 "backpressure_pauses", "tls_handshakes", "tls_failures", "proxy_rejected",
+                 "connect_failures")
 
     def __init__(self) -> None:
         self.bytes_received = 0
@@ -105,14 +120,28 @@ class Counters:
         self.tls_handshakes = 0
         self.tls_failures = 0
         self.proxy_rejected = 0
+        self.connect_failures = dict.fromkeys(CONNECT_FAILURES, 0)
 
-    def connection_ended(self, sock: socket.socket, reads: int, replies: int,
+    def open_failed(self, why: str, tls: bool, error: OSError | None) -> None:
+        """A connection that could not open, by the reason metrics count."""
+        if why == "connect_failed":
+            if isinstance(error, socket.gaierror):
+                reason = "resolve"
+            else:
+                reason = _FAILURE_OF_ERRNO.get(getattr(error, "errno", None) or 0, "other")
+            self.connect_failures[reason] += 1
+        elif why == "proxy_rejected":
+            self.proxy_rejected += 1
+        elif tls and why in ("tls_failed", "handshake_timeout"):
+            self.tls_failures += 1
+
+    def connection_ended(self, sock: socket.socket | None, reads: int, replies: int,
                          ended_by: str | None, eof_read: bool = False) -> None:
         """Add a connection's figures, just before its socket closes
         (`eof_read`: the connection read the peer's EOF)."""
         self.messages_received += reads
         self.messages_sent += replies
-        received, sent = kernel_bytes(sock, eof_read)
+        received, sent = kernel_bytes(sock, eof_read) if sock is not None else (0, 0)
         self.bytes_received += received
         self.bytes_sent += sent
         self.closed[ended_by or "error"] += 1
@@ -122,7 +151,8 @@ class Counters:
         traffic = [self.bytes_received, self.bytes_sent, self.messages_received,
                    self.messages_sent]
         for connection in live:
-            received, sent = kernel_bytes(connection.sock)
+            sock = connection.sock
+            received, sent = kernel_bytes(sock) if sock is not None else (0, 0)
             traffic[0] += received
             traffic[1] += sent
             traffic[2] += connection.reads
@@ -133,7 +163,7 @@ class Counters:
 class LiveConnection(Protocol):
     """What `Counters.traffic` reads of an open connection."""
 
-    sock: socket.socket
+    sock: socket.socket | None
     reads: int
     replies: int
 
@@ -204,6 +234,17 @@ class Histogram:
 
 
 @dataclasses.dataclass(frozen=True)
+class Outbound:
+    """The connections a server's handlers opened (context.connect)."""
+
+    open: int  # open now, or still connecting
+    attempted: int  # connects begun
+    failed: Mapping[str, int]  # connects that did not succeed, by CONNECT_FAILURES
+    closed: Mapping[str, int]  # ended, by CLOSE_REASONS (connect_failed among them)
+    traffic: Traffic
+
+
+@dataclasses.dataclass(frozen=True)
 class Stats:
     """What `Server.stats()` returns: one moment's figures, never changing after."""
 
@@ -223,14 +264,19 @@ class Stats:
     proxy_rejected: int
     timers_pending: int
     turn_seconds: Histogram | None  # None unless metrics are served
+    outbound: Outbound = Outbound(0, 0, {}, {}, Traffic())
 
 
 def make_stats(counters: Counters, datagram: Counters | None, live: Iterable[LiveConnection], *,
                transport: str, handler: str, connections_open: int, timers_pending: int,
-               turns: TurnHistogram | None) -> Stats:
-    """A `Stats` from the running counts (the datagram side adds its crashes and errors)."""
-    errors = counters.protocol_errors + (datagram.protocol_errors if datagram else 0)
-    crashes = counters.handler_crashes + (datagram.handler_crashes if datagram else 0)
+               turns: TurnHistogram | None, outbound: Counters | None = None,
+               outbound_live: Collection[LiveConnection] = ()) -> Stats:
+    """A `Stats` from the running counts (the datagram side and the outbound
+    connections add their crashes and errors)."""
+    extra = [c for c in (datagram, outbound) if c is not None]
+    errors = counters.protocol_errors + sum(c.protocol_errors for c in extra)
+    crashes = counters.handler_crashes + sum(c.handler_crashes for c in extra)
+    out = outbound or Counters()
     return Stats(
         transport=transport, handler=handler,
         connections_open=connections_open, connections_accepted=counters.accepted,
@@ -240,4 +286,7 @@ def make_stats(counters: Counters, datagram: Counters | None, live: Iterable[Liv
         backpressure_pauses=counters.backpressure_pauses,
         tls_handshakes=counters.tls_handshakes, tls_failures=counters.tls_failures,
         proxy_rejected=counters.proxy_rejected, timers_pending=timers_pending,
-        turn_seconds=turns.snapshot() if turns is not None else None)
+        turn_seconds=turns.snapshot() if turns is not None else None,
+        outbound=Outbound(open=len(outbound_live), attempted=out.accepted,
+                          failed=dict(out.connect_failures), closed=dict(out.closed),
+                          traffic=out.traffic(outbound_live)))

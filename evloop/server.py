@@ -1,16 +1,26 @@
-"""The server: listening sockets, accepting, the set of connections, shutdown.
+"""The server: listening sockets, accepting, the connections it holds, shutdown.
 
 `Server(handler_class, config)` binds a TCP listener (and, with `udp`, a
-UDP socket on the same port number), accepts clients into `Connection`
-objects, each with a fresh handler, and stops in order.
+UDP socket on the same port number), accepts clients into connections,
+each with a fresh handler, and stops in order.  It is the *home* of its
+connections (evloop.home): it lends them its offload pool, opens the
+outbound connections their handlers ask for (`context.connect`, counted
+apart, `direction="out"`), and gives the handler class its server-wide
+context (evloop.serverwide), with `server_started` once bound and
+`server_stopping` once stopping.
 
-Accepting, and the rules it keeps under load, is evloop.accepting.
+Accepting, and the rules it keeps under load, is evloop.accepting.  An
+accepted socket's family is its listener's, so a client's address says it:
+a Unix client's is a str or bytes (often empty), an IP client's a tuple;
+`socket.family` would build an enum each time, twice per connection
+(cProfile, under connection churn).
 
-Shutdown (`shutdown()`, on SIGINT or SIGTERM): close the listeners, ask every
-connection to close (stop reading, flush what is due, FIN), and stop the loop
-when the last one is gone or when `drain_timeout` passes, whichever comes
-first; connections still open then are reset.  A second `shutdown()` resets
-them at once.
+Shutdown (`shutdown()`, on SIGINT or SIGTERM): close the listeners, tell
+the handler class (`server_stopping`), ask every connection, inbound and
+outbound, to close (stop reading, flush what is due, FIN), and stop the
+loop when the last one is gone or when `drain_timeout` passes, whichever
+comes first; connections still open then are reset.  A second
+`shutdown()` resets them at once.
 """
 
 from __future__ import annotations
@@ -21,59 +31,47 @@ import socket
 import threading
 from collections.abc import Callable
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
 
+from evloop.accepting import Acceptor
+from evloop.accepting import Refusals
+from evloop.backends import FdLimitError
 from evloop.config import Config
-from evloop.accepting import REFUSAL_LOG_INTERVAL
-from evloop.accepting import Accepting
 from evloop.connection import Connection
+from evloop.contexts import ConnectionContext
 from evloop.datagram import DatagramEndpoint
+from evloop.dialing import Address
 from evloop.handlers.base import Handler
-from evloop.loading import handler_problem
-from evloop.loop import Loop
+from evloop.handlers.context import Context
+from evloop.loading import check_handler
+from evloop.loading import handler_options
 from evloop.metrics import Counters
 from evloop.metrics import Stats
 from evloop.metrics import TurnHistogram
 from evloop.metrics import make_stats
 from evloop.offload import Offloader
+from evloop.outbound import Loop
+from evloop.outbound import Lookups
+from evloop.outbound import open_connection
+from evloop.serverwide import ServerWide
 from evloop.sockets import BindError
 from evloop.sockets import bind_socket
 from evloop.sockets import bind_unix
 from evloop.sockets import file_identity
 from evloop.sockets import format_address
 from evloop.sockets import remove_unix
+from evloop.sockets import unix_peer
 from evloop.states import CLOSED
+from evloop.tls import ClientTLS
+from evloop.tls import TLSSession
+from evloop.tls import make_context
 
 log = logging.getLogger("evloop")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handler]:
-    """The handler class's factory for `config`; TypeError for a class that
-    cannot be a handler, ValueError for options it does not take, UDP it
-    cannot serve, or TLS files that do not load."""
-    if config.tls:
-        from evloop import tls
-        tls.make_context(config)
-    problem = handler_problem(handler)
-    if problem:
-        raise TypeError(f"{handler!r} {problem}")
-    if config.udp and not handler.supports_udp:
-        raise ValueError(f"udp: the {handler.__name__} handler needs a connection and "
-                         f"cannot run over UDP")
-    declared = handler.options
-    for name in config.handler_options:
-        if name not in declared:
-            takes = f"it takes: {', '.join(declared)}" if declared else "it takes none"
-            raise ValueError(f"handler_options: {handler.__name__} has no option {name!r} ({takes})")
-    options = {name: declared[name].check(name, value)
-               for name, value in config.handler_options.items()}
-    return handler.factory(max_message=config.max_message, **options)
-
-
-class Server(Accepting):
+class Server:
     """Serve one handler class over TCP (and UDP) on one loop.
 
     Methods for the caller: `start()` (bind and listen; sets `address`, and
@@ -96,28 +94,29 @@ class Server(Accepting):
         self._owns_loop = loop is None
         self.offloader = (Offloader(self.loop, self.config.offload, self.config.offload_workers)
                           if self.config.offload != "none" else None)
+        self.resolve = Lookups(self.loop, self.offloader)
         self.counters = Counters()  # shared by every connection (evloop.metrics)
+        self.outbound_counters = Counters()
         self.datagram_counters = Counters() if self.config.udp else None
         self.turns = TurnHistogram() if self.config.metrics_port is not None else None
         if self.turns is not None:
             self.loop.turn_observer = self.turns.observe
         self.metrics: Any = None  # the MetricsEndpoint (evloop.exposition), once started
-        self.metrics_address: Any = None
-        self._connection_options: dict[str, Any] = {"counters": self.counters}
-        if self.config.tls:
-            from evloop import tls
-            self._connection_options["tls_context"] = tls.make_context(self.config)
-            self.connection_class = tls.TLSConnection
+        self.metrics_address: Any = None  # and where it listens
+        self.tls_context = make_context(self.config) if self.config.tls else None
         self.connections: set[Connection] = set()
+        self.outbound: set[Connection] = set()
+        options = {name: option.default for name, option in handler.options.items()}
+        options.update(handler_options(handler, self.config))
+        self.server_context = ServerWide(self.loop, handler.__name__, self.connections,
+                                         self.connect, self.offloader, options)
         self.listener: socket.socket | None = None
+        self.acceptor: Acceptor | None = None
+        self.refusals = Refusals(self.counters, handler.busy_message)
         self.datagram: DatagramEndpoint | None = None
         self.address: Any = None
         self.shutting_down = False
         self._unix_file: tuple[int, int] | None = None  # (device, inode) of a socket file we made
-        self._accept_pause = 0.0
-        self._accepting = False
-        self._refused = 0
-        self._refusal_logged_at = -REFUSAL_LOG_INTERVAL
         if self.config.trace:
             from evloop import trace
             trace.enable(self.loop, self)
@@ -125,8 +124,7 @@ class Server(Accepting):
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- starting -------------------------------------------------------------
@@ -142,7 +140,6 @@ class Server(Accepting):
             listener = bind_socket(config.host, config.port, socket.SOCK_STREAM, config.backlog,
                                    reuse_port=config.reuse_port)
         self.listener = listener
-        self._accept_shape = (int(listener.family), int(listener.type), listener.proto)
         self.address = listener.getsockname()
         if config.udp:
             try:
@@ -157,7 +154,11 @@ class Server(Accepting):
             self.datagram.start()
         if config.metrics_port is not None:
             self._start_metrics(config.metrics_host, config.metrics_port)
-        self._resume_accepting()
+        self.acceptor = Acceptor(self.loop, listener, self.accept_one,
+                                 on_fd_limit=self._out_of_fds,
+                                 describe=lambda: f" with {len(self.connections)} connections open")
+        self.server_context.run_hook("server_started", self.handler_class.server_started)
+        self.acceptor.start()
 
     def _start_metrics(self, host: str, port: int) -> None:
         from evloop import exposition
@@ -174,9 +175,10 @@ class Server(Accepting):
         """The server's figures now: connections, traffic, errors (evloop.metrics)."""
         return make_stats(self.counters, self.datagram_counters, self.connections,
                           transport="unix" if self.config.unix is not None else "tcp",
-                          handler=self.handler_class.__name__,
-                          connections_open=len(self.connections),
-                          timers_pending=self.loop.statistics().timers, turns=self.turns)
+                          handler=self.handler_class.__name__, turns=self.turns,
+                          connections_open=len(self.connections), outbound_live=self.outbound,
+                          timers_pending=self.loop.statistics().timers,
+                          outbound=self.outbound_counters)
 
     def serve_forever(self, signals: Iterable[int] = STOP_SIGNALS,
                       ready: Callable[[], object] | None = None) -> None:
@@ -197,29 +199,84 @@ class Server(Accepting):
         finally:
             self.close()
 
-    # -- closing --------------------------------------------------------------
+    # -- accepting, and the connections' home (evloop.home) ---------------------
+
+    def accept_one(self, sock: socket.socket, address: Any) -> None:
+        unix = isinstance(address, (str, bytes))  # the listener's family (see the essay)
+        peer = unix_peer(sock) if unix else format_address(address)
+        if len(self.connections) >= self.config.max_connections:
+            return self.refusals.refuse(sock, peer, f"--max-connections "
+                                        f"{self.config.max_connections} reached", "full")
+        sock.setblocking(False)
+        if not unix:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            handler = self.factory()
+        except Exception as exc:
+            self.counters.accepted += 1
+            self.counters.handler_crashes += 1
+            self.counters.closed["handler_error"] += 1
+            self.loop.call_exception_handler({
+                "message": f"{peer}: handler {self.handler_class.__name__}() raised; "
+                           f"closing this client", "exception": exc, "peer": peer})
+            sock.close()
+            return
+        tls = None if self.tls_context is None else TLSSession(self.tls_context, server_side=True)
+        connection = self.connection_class(self.loop, sock, peer, handler, self.config, self,
+                                           self.counters, tls=tls,
+                                           proxy_header=self.config.proxy_protocol)
+        ConnectionContext(connection)
+        try:
+            connection.start()
+        except FdLimitError as exc:
+            return self.refusals.refuse(sock, peer, str(exc), "select_limit")
+        self.counters.accepted += 1
+        if connection.state is not CLOSED:
+            self.connections.add(connection)
+        log.debug("%s: connected (%d open)", peer, len(self.connections))
+
+    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
+                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+        """An outbound connection for a handler (or the server-wide context)."""
+        context = open_connection(self.loop, self, address, handler, config=self.config,
+                                  counters=self.outbound_counters, resolve=self.resolve,
+                                  tls=tls, server_hostname=server_hostname, timeout=timeout,
+                                  connection_class=self.connection_class)
+        connection = context.connection
+        if connection.state is not CLOSED:
+            self.outbound.add(connection)
+            if self.shutting_down:  # nothing new now: it ends as it starts
+                connection.error = ConnectionAbortedError("the server is stopping")
+                connection.abort("the server is stopping", why="shutdown")
+        return context
 
     def connection_closed(self, connection: Connection) -> None:
         self.connections.discard(connection)
-        if self.shutting_down and not self.connections:
+        self.outbound.discard(connection)
+        if self.shutting_down and not self.connections and not self.outbound:
             self._stop_soon()
+
+    def _out_of_fds(self) -> None:
+        self.counters.refused["fd_limit"] += 1
+
+    # -- closing --------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop accepting, close every connection in order, then stop the loop."""
         if self.shutting_down:
             log.warning("second stop request: resetting %d connection(s) now",
-                        len(self.connections))
+                        len(self.connections) + len(self.outbound))
             return self._reset_all()
         self.shutting_down = True
         self._close_listeners()
-        if self._refused:  # refusals since the last rate-limited report
-            log.warning("refused %d more connection(s) since the last report", self._refused)
-            self._refused = 0
+        self.refusals.flush()
+        self.server_context.run_hook("server_stopping", self.handler_class.server_stopping)
+        self.server_context.stop()
         log.info("stopping: draining %d connection(s) (--drain-timeout %gs)",
                  len(self.connections), self.config.drain_timeout)
-        for connection in list(self.connections):
+        for connection in [*self.connections, *self.outbound]:
             connection.begin_close("shutdown")
-        if not self.connections:
+        if not self.connections and not self.outbound:
             return self._stop_soon()
         self.loop.call_later(self.config.drain_timeout, self._drain_expired)
 
@@ -228,21 +285,21 @@ class Server(Accepting):
         self.loop.call_soon(self.loop.stop)
 
     def _drain_expired(self) -> None:
-        if self.connections:
+        if self.connections or self.outbound:
             log.warning("--drain-timeout %gs passed: resetting %d connection(s)",
-                        self.config.drain_timeout, len(self.connections))
+                        self.config.drain_timeout, len(self.connections) + len(self.outbound))
             self._reset_all()
 
     def _reset_all(self) -> None:
-        for connection in list(self.connections):
+        for connection in [*self.connections, *self.outbound]:
             connection.abort("reset at shutdown", reset=True, why="shutdown")
         self._stop_soon()
 
     def _close_listeners(self) -> None:
+        if self.acceptor is not None:
+            self.acceptor.stop()
+            self.acceptor = None
         if self.listener is not None:
-            if self._accepting:
-                self.loop.remove_reader(self.listener)
-                self._accepting = False
             if self.config.unix is not None:
                 remove_unix(self.config.unix, self._unix_file)
             self.listener.close()
@@ -257,8 +314,10 @@ class Server(Accepting):
     def close(self) -> None:
         """Release everything: listeners, connections (reset), the pool, the loop."""
         self._close_listeners()
-        for connection in list(self.connections):
+        self.server_context.stop()
+        for connection in [*self.connections, *self.outbound]:
             connection.abort("server closed", reset=True, why="shutdown")
+        self.resolve.close()
         if self.offloader is not None:
             self.offloader.close()
             self.offloader = None

@@ -41,7 +41,7 @@ from evloop.handlers.base import Handler
 from evloop.loading import BUILTIN
 from evloop.loading import load_handler
 from evloop.server import Server
-from evloop.server import check_handler
+from evloop.loading import check_handler
 from evloop.sockets import describe_bind_error
 from evloop.sockets import format_address
 from evloop.sockets import raise_fd_limit

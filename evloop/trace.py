@@ -12,10 +12,14 @@ step::
     trace: fd 7 127.0.0.1:50122: handler LenPrefixHandler -> 19 B reply
     trace: fd 7 127.0.0.1:50122: send 19 B, all sent
     trace: fd 7 127.0.0.1:50122: OPEN -> INPUT_CLOSED (peer_eof)
+
+Connections the handlers open (context.connect) are traced the same way,
+labelled `out HOST:PORT` until they are connected.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -25,16 +29,15 @@ from typing import Protocol
 from evloop.backends import EVENT_READ
 from evloop.backends import EVENT_WRITE
 from evloop.backends import event_mask
-from evloop.config import Config
 from evloop.connection import Connection
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.loop import Loop
-from evloop.offload import Offloader
 from evloop.proxyproto import ProxyHeader
 from evloop.sockets import format_address
 from evloop.states import TRANSITIONS
+from evloop.states import Event
 
 
 
@@ -102,7 +105,7 @@ class TracedHandler(Handler):
         say(f"{self._label}: handler {name} -> {answer}")
         return reply
 
-    def eof_received(self) -> Reply:
+    def eof_received(self) -> Reply | bool:
         return self._handler.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -117,52 +120,59 @@ class TracedHandler(Handler):
         self._handler.resume_writing()
 
 
-def traced(base: type[Connection]) -> type[Connection]:
-    """`base` (Connection, or TLSConnection) as a class that reports its system
-    calls and state changes."""
+class TracedConnection(Connection):
+    """A Connection that reports its system calls and state changes."""
 
-    class TracedConnection(base):  # type: ignore[valid-type,misc]
-        __slots__ = ("label",)
+    __slots__ = ("label",)
 
-        def __init__(self, loop: Loop, sock: socket.socket, peer: str, handler: Handler,
-                     *args: Any, **kwargs: Any) -> None:
-            label = f"fd {sock.fileno()} {peer}"
-            say(f"{label}: accepted")
+    def __init__(self, loop: Loop, sock: socket.socket | None, peer: str, handler: Handler,
+                 *args: Any, **kwargs: Any) -> None:
+        self.label = f"fd {sock.fileno()} {peer}" if sock is not None else f"out {peer}"
+        say(f"{self.label}: " + ("accepted" if sock is not None else "connecting"))
+        super().__init__(loop, sock, peer, TracedHandler(handler, self.label), *args, **kwargs)
+        self.set_io(self.sys_read, self.sys_write)
+
+    def set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
+        super().set_io(traced_read(self.label, read), traced_write(self.label, write))
+
+    def _opened(self, event: Event, sock: socket.socket, peer: str) -> None:
+        label = f"fd {sock.fileno()} {peer}"
+        if label != self.label:
+            say(f"{self.label}: now {label}")
             self.label = label
-            super().__init__(loop, sock, peer, TracedHandler(handler, label), *args, **kwargs)
-            self._set_io(self.sys_read, self.sys_write)
+            if isinstance(self.handler, TracedHandler):
+                self.handler._label = label
+            self.set_io(os.read, os.write)
+        super()._opened(event, sock, peer)
 
-        def _set_io(self, read: Callable[[int, int], bytes],
-                    write: Callable[[int, Any], int]) -> None:
-            super()._set_io(traced_read(self.label, read), traced_write(self.label, write))
+    def _transition(self, event: Event) -> None:
+        # Report before acting, so the steps print in the order they happen.
+        new = TRANSITIONS.get((self.state, event))
+        say(f"{self.label}: {self.state!r} -> {new!r} ({event.value})")
+        super()._transition(event)
 
-        def _transition(self, event: str) -> None:
-            # Report before acting, so the steps print in the order they happen.
-            new = TRANSITIONS.get((self.state, event))
-            say(f"{self.label}: {self.state!r} -> {new!r} ({event})")
-            super()._transition(event)
+    def _update_interest(self) -> None:
+        before = self.loop.watching(self.fd) if self.fd >= 0 else 0
+        super()._update_interest()
+        after = self.loop.watching(self.fd) if self.fd >= 0 else 0
+        if after != before:
+            say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
 
-        def _update_interest(self) -> None:
-            before = self.loop.watching(self.fd)
-            super()._update_interest()
-            after = self.loop.watching(self.fd)
-            if after != before:
-                say(f"{self.label}: watching {mask_name(after) or 'nothing'}")
+    def _header_read(self, header: ProxyHeader) -> None:
+        who = "the original client" if header.source else "a LOCAL header: the proxy itself"
+        say(f"{self.label}: PROXY v{header.version} header: {who}"
+            + (f" is {format_address(header.source)}" if header.source else ""))
 
-        def _accept_header(self, header: ProxyHeader) -> None:
-            who = "the original client" if header.source else "a LOCAL header: the proxy itself"
-            say(f"{self.label}: PROXY v{header.version} header: {who}"
-                + (f" is {format_address(header.source)}" if header.source else ""))
-            super()._accept_header(header)
+    def _shut_output(self) -> bool:
+        say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
+        return super()._shut_output()
 
-        def _send_fin(self) -> None:
-            say(f"{self.label}: shutdown(SHUT_WR): FIN sent")
-            super()._send_fin()
-
-    TracedConnection.__name__ = TracedConnection.__qualname__ = f"Traced{base.__name__}"
-    return TracedConnection
+    def pause_reading(self, paused: bool) -> None:
+        if paused != self.reading_paused:
+            say(f"{self.label}: handler " + ("pauses" if paused else "resumes") + " reading")
+        super().pause_reading(paused)
 
 
 def enable(loop: Loop, server: Traceable) -> None:
     loop.tracer = Tracer()
-    server.connection_class = traced(server.connection_class)
+    server.connection_class = TracedConnection

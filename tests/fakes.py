@@ -23,11 +23,17 @@ class FakeContext:
 
     def __init__(self, peer="peer:1", offload_to=None, pushed=None):
         self.peer = peer
+        self.peer_subject = None
+        self.server = None
         self.pushed = [] if pushed is None else pushed
         self.closed = False
         self.aborted = False
+        self.eof_sent = False
+        self.reading = True
+        self.idle_timeout = "default"
         self.timers = []
         self.offload_to = offload_to
+        self.connected = []  # (address, handler, context) of each connect()
 
     def push(self, data):
         self.pushed.append(bytes(data))
@@ -46,9 +52,34 @@ class FakeContext:
         self.timers.append(timer)
         return timer
 
-    def offload(self, fn, *args, then):
+    def write_eof(self):
+        self.eof_sent = True
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def set_idle_timeout(self, seconds):
+        self.idle_timeout = seconds
+
+    def connect(self, address, handler, *, tls=None, server_hostname=None, timeout=10.0):
+        """A connection that opens at once, recorded; its handler is made."""
+        context = FakeContext(peer=str(address))
+        self.connected.append((address, handler, context))
+        handler.connection_made(context)
+        return context
+
+    def offload(self, fn, *args, then, error=None):
         if self.offload_to is None:
-            return then(fn(*args))
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                if error is None:
+                    raise
+                return error(exc)
+            return then(result)
         return self.offload_to(fn, args, then)
 
 

@@ -6,25 +6,56 @@ import pytest
 
 from evloop import Config
 from evloop.connection import Connection
+from evloop.contexts import ConnectionContext
 from evloop.handlers.echo import EchoHandler
-from evloop.loop import Loop
+from evloop.metrics import Counters
+from evloop.outbound import LoopHome
+from evloop.outbound import Loop
 from evloop.states import CLOSED
+
+
+class PairHome(LoopHome):
+    """The home of the pair's connection: it records the closes."""
+
+    def __init__(self, loop, config, offloader=None):
+        super().__init__(loop, config)
+        self.offloader = offloader
+        self.closed = []
+
+    def connection_closed(self, connection):
+        super().connection_closed(connection)
+        self.closed.append(connection)
+
+
+def make_connection(loop, sock, handler, config=None, home=None, peer="peer:1", **parts):
+    """A started Connection (with its context) on `sock`, at home in `home`."""
+    config = config or Config()
+    home = home or PairHome(loop, config)
+    conn = Connection(loop, sock, peer, handler, config, home, home.counters, **parts)
+    ConnectionContext(conn)
+    conn.start()
+    return conn
 
 
 class Pair:
     """A Connection on one end of a socketpair, a plain socket on the other."""
 
-    def __init__(self, selector, handler=None, config=None, sndbuf=None):
+    def __init__(self, selector, handler=None, config=None, sndbuf=None, offloader=None):
         self.loop = Loop(selector)
         server_sock, self.client = socket.socketpair()
         if sndbuf:
             server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         server_sock.setblocking(False)
         self.client.settimeout(5)
-        self.closed = []
-        self.conn = Connection(self.loop, server_sock, "peer:1", handler or EchoHandler(),
-                               config or Config(), self.closed.append)
-        self.conn.start()
+        self.home = PairHome(self.loop, config or Config(), offloader)
+        self.closed = self.home.closed
+        self.conn = make_connection(self.loop, server_sock, handler or EchoHandler(),
+                                    config, self.home)
+        self.context = self.conn.context
+
+    @property
+    def counters(self):
+        return self.home.counters
 
     def turn(self, times=1):
         for _ in range(times):

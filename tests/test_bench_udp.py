@@ -118,7 +118,7 @@ def test_the_churn_load_opens_a_connection_per_message(serve, c_built):
     with urllib.request.urlopen(metrics, timeout=10) as response:
         page = response.read().decode()
     accepted = int(re.search(r"^evloop_connections_accepted_total (\d+)", page, re.M).group(1))
-    peer_closed = int(re.search(r'^evloop_connections_closed_total{reason="peer_eof"} (\d+)',
+    peer_closed = int(re.search(r'^evloop_connections_closed_total{direction="in",reason="peer_eof"} (\d+)',
                                 page, re.M).group(1))
     assert accepted >= result["messages"] and peer_closed >= result["messages"]  # one each
     code, err = server.stop()

@@ -23,9 +23,9 @@ from evloop.states import FLUSHING_STATES
 from evloop.states import INPUT_CLOSED
 from evloop.states import LINGERING
 from evloop.states import OPEN
-from evloop.states import PAUSED
-from evloop.states import PROXY_HEADER
+from evloop.states import INPUT_ONLY
 from evloop.states import TRANSITIONS
+from evloop.states import Event
 from evloop.states import State
 from pairs import pair  # noqa: F401  (a fixture)
 
@@ -64,13 +64,13 @@ def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
             n = p.client.send(chunk)
         except BlockingIOError:
             p.turn()
-            if p.conn.state is PAUSED:
+            if p.conn.output_high:
                 break
             continue
         sent.update(chunk[:n])
         total_sent += n
         p.turn()
-    assert p.conn.state is PAUSED
+    assert p.conn.output_high and p.conn.state is OPEN
     assert not p.loop.watching(p.conn.fd) & EVENT_READ
     assert len(p.conn.out) <= limits.high_water + connection_module.LARGE_READ
     # Now read everything back while finishing the upload.
@@ -194,7 +194,7 @@ def test_abort_with_reset(pair):
     p = pair()
     p.conn.abort("test", reset=True)
     assert p.conn.state is CLOSED
-    p.conn.close()  # closing twice is harmless
+    p.context.close()  # closing twice is harmless
     p.conn.begin_close()
     p.conn.write(b"ignored")
 
@@ -204,8 +204,14 @@ def test_illegal_transition_raises():
     conn.state = CLOSED
     conn.out = bytearray()
     conn.peer = "x"
-    with pytest.raises(RuntimeError, match="no transition on 'output_high'"):
-        conn._transition("output_high")
+    with pytest.raises(RuntimeError, match="no transition on FLUSHED"):
+        conn._transition(Event.FLUSHED)
+
+
+def test_events_are_typed_so_a_misspelled_one_fails_before_it_runs():
+    with pytest.raises(AttributeError):
+        Event.FLUSHD  # mypy --strict says so too: "Event" has no attribute "FLUSHD"
+    assert all(isinstance(event, Event) for _, event in TRANSITIONS)
 
 
 def test_docstring_lists_exactly_the_transition_table():
@@ -217,35 +223,36 @@ def test_docstring_lists_exactly_the_transition_table():
             if sources.strip() == "any but CLOSED":
                 continue
             for source in sources.split(","):
-                documented.add((State[source.strip()], event, State[target]))
-    if "any but CLOSED --abort------> CLOSED" in states_module.__doc__:
-        documented |= {(s, "abort", CLOSED) for s in State if s is not CLOSED}
+                documented.add((State[source.strip()], Event(event), State[target]))
+    if "any but CLOSED --abort--------> CLOSED" in states_module.__doc__:
+        documented |= {(s, Event.ABORT, CLOSED) for s in State if s is not CLOSED}
     # Self-loops on `close` are described in prose, not drawn.
-    table = {(s, e, t) for (s, e), t in TRANSITIONS.items() if s is not t}
+    table = {(s, e, t) for (s, e), t in TRANSITIONS.items()
+             if s is not t or e is not Event.CLOSE}
     assert documented == table
     assert {s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()) == set(State)
 
 
 def test_the_reader_follows_the_state(pair):
-    assert FLUSHING_STATES == {INPUT_CLOSED, CLOSING}
-    assert READERS == {OPEN: Connection.on_readable, LINGERING: Connection._discard_input,
-                       PROXY_HEADER: Connection._read_proxy_header}
+    assert FLUSHING_STATES == {INPUT_ONLY, INPUT_CLOSED, CLOSING}
+    assert READERS == {OPEN: Connection.on_readable, INPUT_ONLY: Connection._read_input_only}
     p = pair()
     fd = p.conn.fd
     assert p.conn.state is OPEN and p.conn.reader is Connection.on_readable
     assert p.loop.watching(fd) == EVENT_READ
-    p.conn.pause()
-    assert p.conn.state is PAUSED and p.conn.reader is None
+    p.conn.output_full()
+    assert p.conn.output_high and p.conn.reader is None
     assert p.loop.watching(fd) == 0
     p.conn.begin_close()  # nothing pending: FIN at once, then discard input until EOF
-    assert p.conn.state is LINGERING and p.conn.reader is Connection._discard_input
+    assert p.conn.state is LINGERING and p.conn.reader is None
+    assert p.conn.lingerer is not None  # the lingerer holds the reader (evloop.closing)
     assert p.loop.watching(fd) == EVENT_READ
     p.client.sendall(b"late input, dropped")
     p.turn()
     assert p.conn.state is LINGERING
     p.client.shutdown(socket.SHUT_WR)
     p.run_until(lambda: p.conn.state is CLOSED)
-    assert p.conn.reader is None and p.loop.watching(fd) == 0
+    assert p.conn.reader is None and p.conn.lingerer is None and p.loop.watching(fd) == 0
     assert p.loop.statistics().readers == 1  # the loop's own waker only
     assert p.conn.fd == -1  # a late read or write fails with EBADF
     assert p.client.recv(100) == b""
@@ -257,7 +264,7 @@ def test_spurious_wakeups_read_nothing_and_change_nothing(pair):
     assert p.conn.state is OPEN
     p.conn.begin_close()
     assert p.conn.state is LINGERING
-    p.conn._discard_input()
+    p.conn.lingerer._discard()
     assert p.conn.state is LINGERING
 
 
@@ -268,8 +275,8 @@ def test_a_read_error_while_lingering_drops_the_connection(pair):
     def reset(fd, size):
         raise ConnectionResetError(104, "Connection reset by peer")
 
-    p.conn.sys_read = reset
-    p.conn._discard_input()
+    p.conn.lingerer.read = reset
+    p.conn.lingerer._discard()
     assert p.conn.state is CLOSED and p.closed == [p.conn]
 
 

@@ -4,14 +4,17 @@ Each ```sh block is a list of commands, one per line, run in order per
 document with bash, from the repository root, with EVLOOP_PORT set to a free
 port (the default port of evloop.serve, evloop.client, the bench variants
 and the Python load generator), and every `12000` in a command or a Python
-block replaced by that port too (and `9100`, the metrics port, by another).  `python3` is the interpreter running the
+block replaced by that port too (and `12001`, a backend's port, and `9100`, the
+metrics port, by others).  `python3` is the interpreter running the
 tests (the venv's).  A document's commands are sorted into:
 
 - servers (`python3 -m evloop.serve ...`, `python3 -m bench.<variant> ...`,
   or `python3 -m NAME` for a NAME.py written from the document): started in
   the background; the test waits for their startup line, keeps the server
   up for the commands after it, and stops it with SIGINT (it must exit 0)
-  when the next server starts or the document ends;
+  when the next server on the same port starts or the document ends.  A
+  server given `--port 12001` (a second free port, for a relay's backend)
+  stays up beside the one on the default port;
 - long commands (scripts/test, scripts/bench, the bench runner,
   scripts/count-instructions): not run (the first is what runs this test,
   the others take minutes to half an hour), but every flag
@@ -87,37 +90,49 @@ class Session:
         self.port = str(free_port())
         self.env["EVLOOP_PORT"] = self.port
         self.metrics_port = str(free_port())
+        self.backend_port = str(free_port())
         self.env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{self.env['PYTHONPATH']}"
         self.tmp = tmp_path
-        self.server = None
+        self.servers = {}  # the port a server was given ("12000" by default) -> (process, line)
 
     def shell(self, line):
-        """The command as bash runs it: this port, this interpreter."""
-        line = without_comment(line).replace("12000", self.port).replace("9100", self.metrics_port)
+        """The command as bash runs it: these ports, this interpreter."""
+        line = (without_comment(line).replace("12000", self.port)
+                .replace("12001", self.backend_port).replace("9100", self.metrics_port))
         return re.sub(r"(^|\| *)python3 ", lambda m: m.group(1) + shlex.quote(sys.executable) + " ",
                       line)
 
     def start_server(self, line):
-        self.stop_server()
-        self.server = subprocess.Popen(["bash", "-c", "exec " + self.shell(line)], cwd=ROOT,
-                                       env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       stdin=subprocess.DEVNULL, text=True)
-        first = self.server.stdout.readline()
+        given = re.search(r"--port (\d+)", line)
+        port = given.group(1) if given else "12000"
+        self.stop_server(port)
+        server = subprocess.Popen(["bash", "-c", "exec " + self.shell(line)], cwd=ROOT,
+                                  env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True)
+        self.servers[port] = (server, line)
+        first = server.stdout.readline()
         assert " on " in first and "serving" in first, f"{line!r} did not start: {first!r}"
-        self.server_line = line
 
-    def stop_server(self):
-        if self.server is None:
-            return
-        self.server.send_signal(signal.SIGINT)
-        try:
-            _, err = self.server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            _, err = self.server.communicate()
-        code, self.server = self.server.returncode, None
-        assert code == 0, f"{self.server_line!r} exited {code} on Ctrl-C: {err[-500:]}"
-        assert "Traceback" not in err, err
+    def stop_server(self, port=None):
+        """Stop the server on `port`, or every server (the one on 12000 first)."""
+        for key in ([port] if port else sorted(self.servers)):
+            if key not in self.servers:
+                continue
+            server, line = self.servers.pop(key)
+            server.send_signal(signal.SIGINT)
+            try:
+                _, err = server.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                _, err = server.communicate()
+            assert server.returncode == 0, f"{line!r} exited {server.returncode} on Ctrl-C: {err[-500:]}"
+            assert "Traceback" not in err, err
+
+    def kill_servers(self):
+        for server, _ in self.servers.values():
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
 
     def check_flags(self, line):
         argv = shlex.split(without_comment(line))
@@ -162,10 +177,8 @@ def test_every_command_in_the_docs_runs(path, tmp_path):
             else:
                 session.run(line)
         session.stop_server()
-    finally:  # a failed command: do not leave its server behind
-        if session.server is not None and session.server.poll() is None:
-            session.server.kill()
-            session.server.communicate()
+    finally:  # a failed command: do not leave its servers behind
+        session.kill_servers()
 
 
 def test_docs_have_commands():
@@ -193,7 +206,7 @@ def test_state_diagram_in_the_docs_is_the_state_table():
     diagrams = [body.strip() for lang, body in blocks("docs/02-anatomy.md") if lang == "mermaid"]
     assert states.mermaid() in diagrams
     edges = set(re.findall(r"(\w+) --> (\w+) : (\w+)", states.mermaid()))
-    table = {(s.name, t.name, e) for (s, e), t in states.TRANSITIONS.items() if s is not t}
+    table = {(s.name, t.name, e.value) for (s, e), t in states.TRANSITIONS.items() if s is not t}
     assert table <= edges
 
 

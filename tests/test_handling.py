@@ -12,7 +12,6 @@ from evloop.handlers.echo import EchoHandler
 from evloop.states import CLOSED
 from evloop.states import LINGERING
 from evloop.states import OPEN
-from evloop.states import PAUSED
 from pairs import pair  # noqa: F401  (a fixture)
 
 
@@ -106,7 +105,7 @@ def test_connection_lost_gets_the_socket_error(pair):
 def test_timers_fire_can_be_cancelled_and_end_with_the_connection(pair):
     fired = []
     p = pair()
-    context = p.conn
+    context = p.context
     context.call_later(0.01, fired.append, "one")
     dropped = context.call_later(0.01, fired.append, "dropped")
     dropped.cancel()
@@ -116,11 +115,11 @@ def test_timers_fire_can_be_cancelled_and_end_with_the_connection(pair):
     for _ in range(500):  # re-arming a timeout on every message
         context.call_later(60, fired.append, "stale").cancel()
     pending = context.call_later(60, fired.append, "pending")
-    assert len(p.conn.handler_timers) == 1  # the cancelled ones are gone
-    context.begin_close()
+    assert len(context.timers) == 1  # the cancelled ones are gone
+    context.close()
     p.client.close()
     p.run_until(lambda: p.conn.state is CLOSED)
-    assert pending.cancelled() and p.conn.handler_timers is None and fired == ["one"]
+    assert pending.cancelled() and not context.timers and fired == ["one"]
     late = context.call_later(0, fired.append, "late")  # after the end: never fires
     assert late.cancelled()
 
@@ -128,7 +127,7 @@ def test_timers_fire_can_be_cancelled_and_end_with_the_connection(pair):
 def test_a_raising_timer_aborts_its_connection_only(pair):
     p, other = pair(), pair()
     seen = reports(p.loop)
-    p.conn.call_later(0, lambda: 1 / 0)
+    p.context.call_later(0, lambda: 1 / 0)
     p.run_until(lambda: p.conn.state is CLOSED)
     assert len(seen) == 1 and isinstance(seen[0]["exception"], ZeroDivisionError)
     assert seen[0]["peer"] == "peer:1" and "call_later callback" in seen[0]["message"]
@@ -139,7 +138,7 @@ def test_a_raising_timer_aborts_its_connection_only(pair):
 
 def test_a_protocol_error_from_a_timer_closes_in_order(pair, caplog):
     p = pair()
-    p.conn.call_later(0, lambda: (_ for _ in ()).throw(ProtocolError("late", reply=b"due")))
+    p.context.call_later(0, lambda: (_ for _ in ()).throw(ProtocolError("late", reply=b"due")))
     with caplog.at_level(logging.INFO, logger="evloop"):
         p.run_until(lambda: p.conn.state is LINGERING)
     assert p.client.recv(10) == b"due" and "protocol error: late" in caplog.text
@@ -149,11 +148,11 @@ def test_backpressure_is_told_to_the_handler(pair):
     handler = Recorder()
     p = pair(handler=handler, config=Config(high_water=8192, low_water=1024,
                                             max_output=1 << 30), sndbuf=4096)
-    while p.conn.state is OPEN:
-        p.conn.push(b"z" * 4096)
-    assert p.conn.state is PAUSED and handler.calls == ["made", "pause"]
+    while not p.conn.output_high:
+        p.context.push(b"z" * 4096)
+    assert p.conn.state is OPEN and handler.calls == ["made", "pause"]
     p.client.settimeout(0.05)
-    while p.conn.state is PAUSED:
+    while p.conn.output_high:
         p.turn()
         try:
             p.client.recv(1 << 20)

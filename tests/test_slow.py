@@ -205,9 +205,10 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     from concurrent.futures import Future
 
     from evloop import Config
-    from evloop.connection import Connection
     from evloop.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK
-    from evloop.states import OPEN, PAUSED
+    from evloop.states import OPEN
+    from pairs import PairHome
+    from pairs import make_connection
 
     class PoolThatWaits:
         def __init__(self):
@@ -220,17 +221,18 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     server_side, client = socket.socketpair()
     server_side.setblocking(False)
     pool = PoolThatWaits()
-    conn = Connection(loop, server_side, "peer", SlowHandler(work_ms=0), Config(idle_timeout=0),
-                      lambda c: None, pool)
+    config = Config(idle_timeout=0)
+    conn = make_connection(loop, server_side, SlowHandler(work_ms=0), config,
+                           PairHome(loop, config, offloader=pool))
     try:
-        conn.start()
         client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
         loop.run_once()
-        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.state is PAUSED
+        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.output_high
+        assert conn.reader is None  # not read while so much work is in flight
         done = Future()
         done.set_result(0)
         finished = 0
-        while conn.state is PAUSED:
+        while conn.output_high:
             pool.callbacks[finished](done)
             finished += 1
         assert conn.pending_work == RESUME_PENDING_WORK and conn.state is OPEN

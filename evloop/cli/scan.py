@@ -32,8 +32,8 @@ from typing import Any
 from typing import TypeVar
 
 from evloop.cli.options import Parser
+from evloop.dialing import Dialer
 from evloop.loop import Loop
-from evloop.timers import Timer
 
 T = TypeVar("T")
 
@@ -83,12 +83,12 @@ def check_target(host: str, allow_remote: bool = False) -> str:
 
 
 class Scanner:
-    """Keeps up to `concurrency` non-blocking connects in flight on one loop."""
+    """Keeps up to `concurrency` non-blocking connects in flight on one loop
+    (evloop.dialing.Dialer does each: connect, wait for writable, SO_ERROR)."""
 
     def __init__(self, address: str, ports: list[int], concurrency: int = 256,
                  timeout: float = 1.0) -> None:
         self.loop = Loop()
-        self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.address = address
         self.todo = list(reversed(ports))
         self.concurrency = concurrency
@@ -106,35 +106,29 @@ class Scanner:
     def _start_more(self) -> None:
         while self.todo and self.in_flight < self.concurrency:
             port = self.todo.pop()
-            sock = socket.socket(self.family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            code = sock.connect_ex((self.address, port))
-            if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-                self.in_flight += 1
-                timer = self.loop.call_later(self.timeout, self._give_up, sock, port)
-                self.loop.add_writer(sock, functools.partial(self._connected, sock, port, timer))
-            else:
-                self.results[port] = "closed" if code == errno.ECONNREFUSED else "filtered"
-                sock.close()
+            self.in_flight += 1
+            Dialer(self.loop, (self.address, port), self.timeout, _no_names,
+                   functools.partial(self._open, port),
+                   functools.partial(self._not_open, port)).start()
         if not self.in_flight and not self.todo:
             self.loop.stop()
 
-    def _connected(self, sock: socket.socket, port: int, timer: Timer) -> None:
-        timer.cancel()
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        self.results[port] = "open" if error == 0 else (
-            "closed" if error == errno.ECONNREFUSED else "filtered")
-        self._finish(sock)
-
-    def _give_up(self, sock: socket.socket, port: int) -> None:
-        self.results[port] = "filtered"
-        self._finish(sock)
-
-    def _finish(self, sock: socket.socket) -> None:
-        self.loop.remove_writer(sock)
+    def _open(self, port: int, sock: socket.socket) -> None:
         sock.close()
+        self._finish(port, "open")
+
+    def _not_open(self, port: int, exc: OSError) -> None:
+        # RST (refused): nothing listens; no answer (a timeout) or anything else: filtered
+        self._finish(port, "closed" if isinstance(exc, ConnectionRefusedError) else "filtered")
+
+    def _finish(self, port: int, result: str) -> None:
+        self.results[port] = result
         self.in_flight -= 1
-        self._start_more()
+        self.loop.call_soon(self._start_more)
+
+
+def _no_names(host: str, port: int, then: Callable[..., object]) -> None:
+    raise AssertionError("check_target gives numeric addresses only")
 
 
 def scan_sequential(address: str, ports: list[int], timeout: float = 1.0) -> dict[int, str]:

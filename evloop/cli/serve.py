@@ -41,7 +41,7 @@ from evloop.limits import DEFAULT_PORT
 from evloop.loading import BUILTIN
 from evloop.loading import HandlerLoadError
 from evloop.loading import load_handler
-from evloop.server import check_handler
+from evloop.loading import check_handler
 from evloop.serving import LOG_FORMAT
 from evloop.serving import run
 from evloop.sockets import describe_bind_error
@@ -143,7 +143,9 @@ def make_config(options: argparse.Namespace, handler: type[Handler]) -> Config:
 def flags_for_fields(message: str, handler: type[Handler]) -> str:
     """A Config message in the command line's words: high_water -> --high-water."""
     names = sorted([*CONFIG_FIELDS, *handler.options], key=len, reverse=True)
-    return re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: flag(m.group(1)), message)
+    # Not a flag already (--high-water), nor an address's scheme (unix:PATH).
+    pattern = r"(?<![-\w])(" + "|".join(names) + r")(?![\w-])(?!:\S)"
+    return re.sub(pattern, lambda m: flag(m.group(1)), message)
 
 
 def requested_handler(argv: list[str]) -> str:

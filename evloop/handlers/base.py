@@ -10,7 +10,9 @@ The grammar of calls, as in asyncio's protocols, is::
 
     connection_made(context)  data_received(data)*  eof_received()?  connection_lost(exc)
 
-and every call except the last may answer bytes to send.  `connection_lost`
+and every call except the last may answer bytes to send.  A connection the
+handler opened itself (`context.connect`) that could not be opened hears
+only `connection_lost(exc)`, with the reason.  `connection_lost`
 comes after the call that ended the connection has returned, never in the
 middle of it, so a chat broadcast that disconnects a member is safe.
 `pause_writing()` / `resume_writing()` may come in between: the client is
@@ -28,6 +30,16 @@ The difference matters only to `--idle-timeout`, which closes a connection
 that completes no message for that long (a slowloris client dribbling one
 byte at a time completes none).  Any other answer (a str, say) is a bug in
 the handler, treated as if it had raised.
+
+`eof_received()` ends the conversation by default: the connection closes
+once the replies due are sent.  Answering True keeps it open for writing,
+as in asyncio, until the handler closes it or sends its own EOF
+(`context.write_eof()`): a relay passes a half-close on this way.
+
+Work that belongs to the whole server, not to one connection (a clock that
+ticks to every client, a connection to a backend shared by all), goes in
+the class methods `server_started(server)` and `server_stopping(server)`,
+called once per server with the server-wide context (ServerContext).
 
 To reject bad input, raise `ProtocolError(reason, reply=...)`: the
 connection sends `reply` (the answers due before the bad input), logs the
@@ -51,6 +63,7 @@ from typing import ClassVar
 
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
+from evloop.handlers.context import ServerContext
 from evloop.limits import DEFAULT_MAX_MESSAGE
 
 BYTES_TYPES = (bytes, bytearray, memoryview)
@@ -95,12 +108,14 @@ class Handler:
 
     Methods that may be overridden: `data_received` (required),
     `connection_made`, `eof_received`, `connection_lost`, `pause_writing`,
-    `resume_writing`, `datagram_received`, and the class method `factory`.
+    `resume_writing`, `datagram_received`, and the class methods `factory`,
+    `server_started` and `server_stopping`.
 
     Attributes a handler may use: `self.context` (set by `connection_made`;
     see evloop.handlers.context) and `self.max_message`.
 
-    Class variables: `supports_udp`, `shared_over_udp`, `busy_message`, `options`.
+    Class variables: `supports_udp`, `shared_over_udp`, `busy_message`, `options`,
+    `backpressure_stops_reading`.
     """
 
     #: Can the handler answer a datagram on its own (no connection state)?
@@ -112,6 +127,11 @@ class Handler:
     busy_message: ClassVar[bytes] = b""
     #: The options the handler takes from the server's configuration, by name.
     options: ClassVar[Mapping[str, Option]] = {}
+    #: Does output above high water also stop reading this connection?  Right
+    #: for a server (a client that sends and never reads must not grow its
+    #: memory); wrong for a relay, whose side that waits to write must still be
+    #: read, or both ends wait for each other.  pause_writing() comes either way.
+    backpressure_stops_reading: ClassVar[bool] = True
 
     context: Context
 
@@ -142,8 +162,9 @@ class Handler:
         """Bytes arrived.  Return the reply bytes, or None for "no message yet"."""
         raise NotImplementedError(f"{type(self).__name__} must define data_received")
 
-    def eof_received(self) -> Reply:
-        """The peer will send no more.  Return final bytes or None."""
+    def eof_received(self) -> Reply | bool:
+        """The peer will send no more.  Return final bytes or None (then the
+        connection closes once they are sent), or True to keep it open for writing."""
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -155,9 +176,20 @@ class Handler:
     def resume_writing(self) -> None:
         """The client's unsent replies drained to low water."""
 
+    @classmethod
+    def server_started(cls, server: ServerContext) -> None:
+        """Once per server, before its first client: start server-wide work here."""
+
+    @classmethod
+    def server_stopping(cls, server: ServerContext) -> None:
+        """Once per server, when it begins to stop, before its clients are closed.
+        The timers it set through `server` are cancelled after this."""
+
     def datagram_received(self, data: bytes, context: Context) -> Reply:
         """Answer one datagram as a whole conversation: made, data, end, lost."""
         parts = [self.connection_made(context), self.data_received(data), self.eof_received()]
         self.connection_lost(None)
-        return b"".join(part for part in parts if part)
+        # None: nothing to send; a bool: eof_received's "keep open", which over UDP
+        # means nothing.  Anything else that is not bytes fails in join(): a bug.
+        return b"".join(part for part in parts if part is not None and not isinstance(part, bool))
 

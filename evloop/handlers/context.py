@@ -14,23 +14,48 @@ powers, and nothing else:
 * `call_later(delay, fn, *args)`: run `fn(*args)` in `delay` seconds, in the
   same thread as the handler's other calls; the returned handle's `cancel()`
   drops it, and closing the connection cancels it;
-* `offload(fn, *args, then=...)`: run a blocking or heavy `fn(*args)` away
-  from the event loop, then `then(result)`, whose bytes are sent as a reply.
+* `offload(fn, *args, then=..., error=...)`: run a blocking or heavy
+  `fn(*args)` away from the event loop, then `then(result)`, whose bytes
+  are sent as a reply; if it raises, `error(exc)` answers instead;
+* `pause_reading()` / `resume_reading()`: stop reading from the peer, and
+  start again (a relay whose other side does not keep up);
+* `write_eof()`: send EOF after the bytes pushed so far, and go on reading
+  (a half-close); `eof_received` answering True keeps a connection open
+  for writing after the peer's EOF;
+* `set_idle_timeout(seconds)`: this connection's own idle timeout; None for
+  a client that only listens;
+* `connect(address, handler, tls=..., timeout=...)`: open a connection to
+  another server, served by `handler`, from the same loop; its context is
+  returned at once, and what is pushed to it before it is up is queued;
+* `server`: the server-wide context (`ServerContext`), shared by every
+  connection of the server, or None where there is no server.
 
-Under evloop the context is the connection itself (evloop.connection);
-the benchmark's thread and asyncio servers bring their own.  This module
-only describes it, as a `typing.Protocol`, so handlers can be type-checked
-against any of them.
+Under evloop the context is the connection's handler side
+(evloop.contexts); the benchmark's thread and asyncio servers bring their
+own.  This module only describes it, as a `typing.Protocol`, so handlers
+can be type-checked against any of them.
+
+The server-wide context is what a handler class's `server_started` and
+`server_stopping` get (evloop.handlers.base): `call_later` and `connect` on
+the server's loop, `connections` (the contexts of the clients it serves),
+`offload`, `options` (the handler's own, as configured), and `shared`, a
+dict for the handler's own server-wide objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import MutableMapping
 from typing import Any
 from typing import Protocol
+from typing import Union
 
 #: What a handler may return as a reply: bytes, or None for "no message yet".
-Reply = bytes | bytearray | memoryview | None
+Reply = Union[bytes, bytearray, memoryview, None]
+#: Where `connect` goes: (host, port), or the path of a Unix socket.
+Address = Union[tuple[str, int], str]
 
 
 class Cancellable(Protocol):
@@ -67,11 +92,66 @@ class Context(Protocol):
                    *args: Any) -> Cancellable:
         """Call `callback(*args)` in `delay` seconds, unless cancelled first."""
 
-    def offload(self, fn: Callable[..., Any], *args: Any,
-                then: Callable[[Any], Reply]) -> Reply:
-        """Run `fn(*args)` away from the loop, then send what `then(result)` returns.
+    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
+                error: Callable[[Exception], Reply] | None = None) -> Reply:
+        """Run `fn(*args)` away from the loop, then send what `then(result)` returns,
+        or, if `fn` raised, what `error(exc)` returns (without `error`, it is a bug).
 
         With a pool (`--offload thread|process`) this returns None at once and
         `then` runs later; without one, `fn` runs here and now and this returns
         what `then` returned, for the handler to send as (part of) its reply.
         """
+
+    def pause_reading(self) -> None:
+        """Stop reading from the peer until resume_reading()."""
+
+    def resume_reading(self) -> None:
+        """Read from the peer again."""
+
+    def write_eof(self) -> None:
+        """Send EOF after what was pushed so far; reading goes on (a half-close)."""
+
+    def set_idle_timeout(self, seconds: float | None) -> None:
+        """This connection's own idle timeout; None (or 0): never."""
+
+    def connect(self, address: Address, handler: Any, *, tls: Any = None,
+                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+        """Open a connection to `address`, served by `handler`, from the same loop.
+
+        Returns its context at once.  `handler.connection_made(context)` comes
+        once it is up; if it cannot be (refused, timed out, unreachable, a TLS
+        failure), `handler.connection_lost(exc)` comes instead.  `tls`: True
+        (the system's CAs), a CA file's path, or an ssl.SSLContext.
+        """
+
+    @property
+    def server(self) -> ServerContext | None:
+        """The server-wide context, or None outside a server."""
+
+
+class ServerContext(Protocol):
+    """What a handler class's `server_started` and `server_stopping` get."""
+
+    @property
+    def connections(self) -> Collection[Context]:
+        """The contexts of the clients the server holds now."""
+
+    @property
+    def shared(self) -> MutableMapping[str, Any]:
+        """The handler's own server-wide objects, by name."""
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The handler class's options, as the server was given them (or their defaults)."""
+
+    def call_later(self, delay: float, callback: Callable[..., object],
+                   *args: Any) -> Cancellable:
+        """Call `callback(*args)` in `delay` seconds; cancelled when the server stops."""
+
+    def connect(self, address: Address, handler: Any, *, tls: Any = None,
+                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+        """As Context.connect, for the server itself."""
+
+    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],
+                error: Callable[[Exception], object] | None = None) -> None:
+        """Run `fn(*args)` in the server's pool, then `then(result)` (or `error(exc)`)."""
