@@ -42,11 +42,18 @@ class Side(asyncio.Protocol):
 class ClientSide(Side):
     def __init__(self, upstream):
         self.upstream = upstream
+        self.early = []  # read before the backend was up (uvloop may read one chunk)
 
     def connection_made(self, transport):
         self.transport = transport
         transport.pause_reading()  # until the backend is up
         asyncio.get_running_loop().create_task(self.open_backend())
+
+    def data_received(self, data):
+        if self.other is None:
+            self.early.append(data)
+        else:
+            self.other.transport.write(data)
 
     async def open_backend(self):
         backend = BackendSide(self)
@@ -56,6 +63,9 @@ class ClientSide(Side):
             self.transport.close()
             return
         self.other = backend
+        for data in self.early:
+            backend.transport.write(data)
+        self.early.clear()
         if not self.transport.is_closing():
             self.transport.resume_reading()
 

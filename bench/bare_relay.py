@@ -35,6 +35,8 @@ def main():
                     epoll.register(sock.fileno(), select.EPOLLIN)
                 pairs[client.fileno()], pairs[backend.fileno()] = backend.fileno(), client.fileno()
                 continue
+            if fd not in pairs:
+                continue  # its other end closed it earlier in this turn
             try:
                 data = os.read(fd, READ)
                 if data:

@@ -37,6 +37,13 @@ backend upstream
 """
 
 
+def maxconn():
+    """As many connections as the descriptor limit allows: two descriptors each."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(100, (min(soft, 2 * common.MAX_CONNECTIONS) - 100) // 2)
+
+
 def free_port(host):
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -51,7 +58,7 @@ def main():
     port = options.port or free_port(options.host)
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", prefix="evloop-haproxy-") as config:
         config.write(CONFIG.format(host=options.host, port=port, upstream=options.upstream,
-                                   maxconn=common.MAX_CONNECTIONS))
+                                   maxconn=maxconn()))
         config.flush()
         proc = subprocess.Popen([haproxy, "-db", "-f", config.name], stdin=subprocess.DEVNULL)
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())

@@ -2,6 +2,10 @@
 
     python -m bench.instructions [--models evloop-epoll,uvloop-protocol] [--tree NAME=DIR]
                                  [--handler echo] [--connections 100] [--messages 20000]
+    python -m bench.instructions --models evloop-relay,uvloop-relay [--relay --tree NAME=DIR]
+
+A relay model (bench.models) relays to the C echo server, started here
+outside valgrind, so its count is the relay's alone.
 
 Throughput on a shared machine moves by 10% from one run to the next, which
 hides any change worth less than that.  An instruction count does not move:
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import time
 
+from bench.models import BUILD
 from bench.models import BY_NAME
 from bench.models import evloop_tree
 
@@ -93,10 +98,10 @@ def ping_pong(port, connections, rounds, handler, size, timeout=600):
         poller.close()
 
 
-def count(model, options, workdir):
+def count(model, options, workdir, upstream=""):
     out = os.path.join(workdir, f"{model.name}.%p")
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    command = model.command(options.handler)
+    command = model.command(options.handler, upstream=upstream)
     if command[0] == sys.executable and not model.needs_module:
         # Standard library only (evloop, the bench variants): without `site`, which in a
         # venv imports what its .pth files name (coverage's, under scripts/test), a
@@ -143,6 +148,8 @@ def parse_args(argv=None):
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                         help="also count evloop from the source tree DIR (repeatable)")
     parser.add_argument("--handler", default="echo", choices=["echo", "uppercase", "lenprefix"])
+    parser.add_argument("--relay", action="store_true",
+                        help="the trees of --tree serve the relay handler, to the C echo server")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--messages", type=int, default=20000, help="measured round trips in all")
     parser.add_argument("--size", type=int, default=100, help="payload bytes per message")
@@ -156,7 +163,12 @@ def parse_args(argv=None):
         name, _, tree = spec.partition("=")
         if not tree or not os.path.isdir(os.path.join(tree, "evloop")):
             parser.error(f"--tree wants NAME=DIR, DIR holding an evloop package: {spec!r}")
-        models.append(evloop_tree(name, os.path.abspath(tree)))
+        model = evloop_tree(name, os.path.abspath(tree))
+        if options.relay:  # the tree's relay handler, to the same backend
+            model.argv = [arg.replace("{handler}", "relay") for arg in model.argv] + [
+                "--upstream", "{upstream}"]
+            model.relay = True
+        models.append(model)
     if not models:
         parser.error("nothing to count")
     if options.handler == "lenprefix" and not 0 <= options.size <= 999:
@@ -177,6 +189,11 @@ def main(argv=None):
     print(f"{options.handler}, {options.connections} connections, {options.size} B, "
           f"{options.messages:,} round trips; user-space instructions per message (callgrind)")
     status = 0
+    backend = None
+    if any(model.relay for model in options.models):  # relays pass it all to the C echo server
+        backend = subprocess.Popen([os.path.join(BUILD, "echo_epoll"), "--port", "0"],
+                                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        upstream = "127.0.0.1:" + re.search(r":(\d+) ", backend.stdout.readline()).group(1)
     with tempfile.TemporaryDirectory() as workdir:
         for model in options.models:
             why = model.unavailable()
@@ -186,12 +203,15 @@ def main(argv=None):
                 print(f"{model.name:20} skipped: {why}")
                 continue
             try:
-                per_message = count(model, options, workdir)
+                per_message = count(model, options, workdir, upstream if model.relay else "")
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 print(f"{model.name:20} failed: {error}")
                 status = 1
                 continue
             print(f"{model.name:20} {per_message:8,.0f}")
+    if backend is not None:
+        backend.terminate()
+        backend.wait()
     return status
 
 

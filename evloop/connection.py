@@ -108,6 +108,7 @@ from evloop.states import CLOSED
 from evloop.states import FLUSHING_STATES
 from evloop.states import INPUT_ONLY
 from evloop.states import LIVE_STATES
+from evloop.states import OPEN
 from evloop.states import WRITABLE_STATES
 from evloop.states import Event
 from evloop.states import State
@@ -240,7 +241,7 @@ class Connection:
                         self._queue(reply, sent)
                 self.replies += 1  # reached only if the reply was bytes
             elif reply is not None:
-                if not isinstance(reply, (bytes, bytearray, memoryview)):
+                if reply.__class__ is not bytes and not isinstance(reply, (bytearray, memoryview)):
                     raise TypeError(f"the answer must be bytes or None, not "
                                     f"{type(reply).__name__}")
                 self.last_progress = self.loop.now  # b"": a message, nothing to send
@@ -294,12 +295,25 @@ class Connection:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send `data` after everything queued before it (queued only, before open)."""
         state = self.state
+        self.last_progress = self.loop.now  # being served: not idle
+        if state is OPEN and not self.out:  # the common case, first: a relay's every push
+            self.replies += 1
+            try:
+                sent = self.sys_write(self.fd, data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                return self._lost(exc, "send")
+            if sent != len(data):
+                self._queue(data, sent)
+            return
         if state not in WRITABLE_STATES:
             if state is INPUT_ONLY and data:
                 raise RuntimeError("cannot send after write_eof()")
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"push() takes bytes, not {type(data).__name__}")
             return  # closed, or closing with FIN sent: nobody will read it
         self.replies += 1
-        self.last_progress = self.loop.now  # being served: not idle
         if self.out or state in BEFORE_OPEN:
             return self._queue(data, 0)
         try:
@@ -478,8 +492,7 @@ class Connection:
             if self.early_end is None or event is Event.CLOSE:
                 self.early_end = event
         elif state in LIVE_STATES and (event is Event.CLOSE or state is not INPUT_ONLY):
-            if event is Event.CLOSE:
-                self.ending("handler_close")
+            self.ending("handler_close")  # write_eof too: the handler ends its half
             self._transition(event)
             # After the handler's call, whose reply comes first.
             self.loop.call_soon(self.check_flushed)

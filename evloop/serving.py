@@ -108,8 +108,8 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
         def ready() -> None:  # once SIGINT and SIGTERM are the server's
             announce(format_startup(label, server.address, config, server.loop.selector_name,
                                     metrics=server.metrics_address))
-            log.info("file descriptor limit %s; up to %d connections", fd_limit,
-                     config.max_connections)
+            log.debug("file descriptor limit %s; up to %d connections", fd_limit,
+                      config.max_connections)
 
         server.serve_forever(ready=ready)
     log.info("stopped")

@@ -4,6 +4,7 @@ public API, and no module of evloop/ imports itself back through others."""
 
 import ast
 import pathlib
+import re
 
 import evloop
 
@@ -163,3 +164,11 @@ def test_the_public_api_is_what_init_exports():
     for name in ("Handler", "LineHandler", "ProtocolError", "Config", "Server", "Loop", "run"):
         assert name in evloop.__all__
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_the_readme_names_exactly_the_public_api():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("The public API is what `evloop/__init__.py` exports")
+    paragraph = readme[start:readme.index("\n\n", start)]
+    named = set(re.findall(r"`(\w+)`", paragraph)) - {"stats", "connect", "call_later"}
+    assert named == set(evloop.__all__), named ^ set(evloop.__all__)

@@ -322,3 +322,43 @@ def test_relay_mistakes_are_one_line_and_exit_2(args, message):
                          env=cli_env(), stdin=subprocess.DEVNULL)
     assert run.returncode == 2 and message in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_trace_narrates_the_outbound_connection_too(serve, echo):
+    relay = relay_to(serve, f"127.0.0.1:{echo.port}", "--trace")
+    with relay.connect() as sock:
+        sock.sendall(b"traced")
+        assert recv_exactly(sock, 6) == b"traced"
+    code, err = relay.stop()
+    assert f"trace: out 127.0.0.1:{echo.port}: connecting" in err
+    assert re.search(rf"trace: fd \d+ 127\.0\.0\.1:{echo.port}: CONNECTING -> OPEN \(connected\)",
+                     err)
+    assert re.search(rf"trace: fd \d+ 127\.0\.0\.1:{echo.port}: send 6 B, all sent", err)
+
+
+def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
+    relay = relay_to(serve, f"127.0.0.1:{echo.port}", "--metrics-port", "0")
+    metrics = re.search(r"metrics at (http://\S+/metrics)", relay.line).group(1)
+    for _ in range(3):
+        with relay.connect() as sock:
+            sock.sendall(b"x")
+            assert recv_exactly(sock, 1) == b"x"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = probe.getsockname()[1]
+    time.sleep(0.3)
+    with urllib.request.urlopen(metrics, timeout=10) as response:
+        page = response.read().decode()
+    assert re.search(r"^evloop_connects_total 3$", page, re.M), page
+    assert re.search(r'^evloop_connections_closed_total\{direction="out",reason="handler_close"\} 3$',
+                     page, re.M), page
+    assert re.search(r'^evloop_connections_open\{direction="out"\} 0$', page, re.M)
+    assert re.search(r'^evloop_sent_bytes_total\{transport="tcp",direction="out"\} 3$', page, re.M)
+    relay.stop()
+    refused = relay_to(serve, f"127.0.0.1:{down}", "--metrics-port", "0")
+    metrics = re.search(r"metrics at (http://\S+/metrics)", refused.line).group(1)
+    with refused.connect() as sock:
+        assert recv_until_eof(sock) == b""
+    with urllib.request.urlopen(metrics, timeout=10) as response:
+        page = response.read().decode()
+    assert re.search(r'^evloop_connect_failures_total\{reason="refused"\} 1$', page, re.M), page

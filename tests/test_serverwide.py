@@ -111,3 +111,21 @@ def test_the_handler_s_options_reach_the_server_wide_context():
         assert server.server_context.options == {"tick": 0.25}
     with evloop.Server(Clock, Config(port=0)) as server:
         assert server.server_context.options == {"tick": 1.0}  # the default
+
+
+@pytest.mark.parametrize("offload", ["none", "thread"])
+def test_server_wide_offload_gives_the_result_or_the_error(offload, caplog):
+    with evloop.Server(EchoHandler, Config(port=0, offload=offload)) as server:
+        server.start()
+        wide, seen = server.server_context, []
+        wide.offload(sum, [1, 2, 3], then=seen.append)
+        wide.offload(int, "x", then=seen.append, error=lambda exc: seen.append(type(exc).__name__))
+        run_until(server.loop, lambda: len(seen) == 2)
+        assert sorted(map(str, seen)) == ["6", "ValueError"]
+        if offload == "thread":  # without error=: reported, and nothing else lost
+            with caplog.at_level(logging.ERROR, logger="evloop"):
+                wide.offload(int, "x", then=seen.append)
+                run_until(server.loop, lambda: "server-wide offloaded work raised" in caplog.text)
+        else:
+            with pytest.raises(ValueError):  # inline, the caller's own exception
+                wide.offload(int, "x", then=seen.append)

@@ -49,8 +49,14 @@ log = logging.getLogger("evloop")
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
-def parse_upstream(text: str) -> Address:
-    """ "HOST:PORT", "[::1]:PORT" or "unix:PATH" -> an address for `connect`."""
+def parse_upstream(text: str | tuple[str, int]) -> Address:
+    """ "HOST:PORT", "[::1]:PORT" or "unix:PATH" -> an address for `connect`; from
+    Python, a (host, port) tuple as it is."""
+    if isinstance(text, tuple):
+        if (len(text) == 2 and isinstance(text[0], str) and text[0]
+                and isinstance(text[1], int) and 1 <= text[1] <= 65535):
+            return text
+        raise ValueError(f"{text!r} is not a (host, port) pair")
     text = str(text).strip()
     if text.startswith("unix:"):
         path = text[len("unix:"):]
@@ -60,7 +66,7 @@ def parse_upstream(text: str) -> Address:
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (a port 1-65535) or unix:PATH")
+        raise ValueError(f"{text!r} is not HOST:PORT (PORT 1-65535) or unix:PATH")
     return host, int(port)
 
 
@@ -133,8 +139,7 @@ class RelayHandler(Handler):
         return None
 
     def data_received(self, data: bytes) -> Reply:
-        assert self.backend is not None
-        self.backend.push(data)
+        self.backend.push(data)  # type: ignore[union-attr]  # set in connection_made
         return b""  # a message, as far as the idle timeout goes: bytes moved
 
     def eof_received(self) -> Reply | bool:
