@@ -104,7 +104,7 @@ class Point:
         return ", ".join(parts)
 
 
-ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp]
+ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp and not m.relay]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
 # The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.

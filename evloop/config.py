@@ -16,6 +16,9 @@ Rules
   "high_water (10) must be greater than low_water (100)".  The command line
   (evloop.cli.serve) only turns flags into a Config and shows that message
   in one line, with the flag's name in place of the field's.
+* `fds` are listening sockets inherited by number (`--fd`), served instead
+  of binding host and port; `reload_grace` is how long a reload's old
+  workers may finish their connections (None: `drain_timeout`).
 * `handler_options` are the handler's own options (the slow handler's
   `work_ms` and `work`), by name.  The framework does not know them: the
   server checks them against the handler class's declared `options`.
@@ -64,6 +67,8 @@ class Config:
     metrics_host: str = "127.0.0.1"
     workers: int = 1
     reuse_port: bool = False
+    fds: tuple[int, ...] = ()
+    reload_grace: float | None = None
     offload: str = "none"
     offload_workers: int | None = None
     trace: bool = False
@@ -156,6 +161,11 @@ class Config:
 
     def _check_processes(self) -> None:
         _in_range("workers", self.workers, 1, limits.MAX_WORKERS)
+        for fd in self.fds:
+            if not isinstance(fd, int) or isinstance(fd, bool) or fd < 0:
+                raise ValueError(f"fds ({fd!r}) must be open file descriptor numbers, 0 or more")
+        if self.reload_grace is not None:
+            _in_range("reload_grace", self.reload_grace, 0, None)
         if self.workers > 1 and not hasattr(os, "fork"):
             raise ValueError(f"workers ({self.workers}) needs os.fork(), which this "
                              f"platform lacks")
@@ -176,7 +186,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "handshake_timeout": (int, float), "proxy_protocol": (bool,),
     "tls_cert": (str, type(None)), "tls_key": (str, type(None)), "tls_ca": (str, type(None)),
     "metrics_port": (int, type(None)), "metrics_host": (str,),
-    "workers": (int,), "reuse_port": (bool,), "offload": (str,),
+    "workers": (int,), "reuse_port": (bool,), "fds": (tuple,),
+    "reload_grace": (int, float, type(None)), "offload": (str,),
     "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
 }
 

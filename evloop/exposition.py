@@ -208,7 +208,8 @@ class MetricsHandler(Handler):
 class MetricsEndpoint:
     """A listener on the server's loop that serves `render()` at /metrics.
 
-    `start()` binds (OSError if it cannot) and sets `address`; `close()`
+    `start()` binds (OSError if it cannot), or takes `listener`, a socket
+    bound already (a --workers supervisor's), and sets `address`; `close()`
     closes the listener and drops scrapes still in progress.  It is the
     home of its scrapes (evloop.home), which open nothing and count in no
     figure of the server.
@@ -228,8 +229,9 @@ class MetricsEndpoint:
         self.scrapes: set[Connection] = set()
         self.counters = Counters()
 
-    def start(self) -> None:
-        self.listener = bind_socket(self.host, self.port, socket.SOCK_STREAM, MAX_SCRAPES)
+    def start(self, listener: socket.socket | None = None) -> None:
+        self.listener = listener or bind_socket(self.host, self.port, socket.SOCK_STREAM,
+                                                MAX_SCRAPES)
         self.address = self.listener.getsockname()
         # The server's own accept rules: a pause, not a spin, when descriptors run out.
         self.acceptor = Acceptor(self.loop, self.listener, self.accept_one, name="metrics",

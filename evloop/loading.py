@@ -17,6 +17,11 @@ problem is a `HandlerLoadError` whose message fits on one line:
 
 The command line prints the message and exits 2, with no traceback.
 
+`reload_handler(spec)` loads it again from its source, as a --workers
+reload does in each new worker: it forgets every module of the user's own
+first (`user_modules`: loaded from outside Python's installation and
+outside evloop), so a handler's helper modules are new too.
+
 `check_handler(handler, config)` then checks the class against a server's
 settings (its options, UDP, the TLS files) and returns its factory: the
 server calls it, and the command line calls it first to fail in one line.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +84,31 @@ def load_handler(spec: str) -> type[Handler]:
     return cls  # type: ignore[no-any-return]  # checked by handler_problem
 
 
+def user_modules() -> list[str]:
+    """The imported modules that are the user's code: neither Python's own
+    (standard library, site-packages) nor evloop's, nor `__main__`."""
+    installed = tuple(os.path.join(os.path.realpath(prefix), "") for prefix in
+                      {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    ours = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or not path:
+            continue
+        path = os.path.realpath(path)
+        if not path.startswith(installed) and not path.startswith(ours):
+            found.append(name)
+    return found
+
+
+def reload_handler(spec: str) -> type[Handler]:
+    """`load_handler(spec)` from the source as it is now (see the essay)."""
+    for name in user_modules():
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return load_handler(spec)
+
+
 def handler_problem(cls: object) -> str | None:
     """Why `cls` cannot serve as a handler class, or None if it can."""
     if not isinstance(cls, type):
@@ -114,11 +145,8 @@ def _short(path: str) -> str:
 
 def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handler]:
     """The handler class's factory for `config`; TypeError for a class that
-    cannot be a handler, ValueError for options it does not take, UDP it
-    cannot serve, or TLS files that do not load."""
-    if config.tls:
-        from evloop import tls
-        tls.make_context(config)
+    cannot be a handler, ValueError for options it does not take or UDP it
+    cannot serve.  (TLS files are loaded once, by whoever builds the server.)"""
     problem = handler_problem(handler)
     if problem:
         raise TypeError(f"{handler!r} {problem}")

@@ -28,11 +28,13 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
+from evloop import listening
 from evloop.accepting import Acceptor
 from evloop.accepting import Refusals
 from evloop.backends import FdLimitError
@@ -55,11 +57,7 @@ from evloop.outbound import Lookups
 from evloop.outbound import open_connection
 from evloop.serverwide import ServerWide
 from evloop.sockets import BindError
-from evloop.sockets import bind_socket
-from evloop.sockets import bind_unix
-from evloop.sockets import file_identity
 from evloop.sockets import format_address
-from evloop.sockets import remove_unix
 from evloop.sockets import unix_peer
 from evloop.states import CLOSED
 from evloop.tls import ClientTLS
@@ -86,7 +84,7 @@ class Server:
     connection_class: type[Connection] = Connection
 
     def __init__(self, handler: type[Handler], config: Config | None = None, *,
-                 loop: Loop | None = None) -> None:
+                 loop: Loop | None = None, tls_context: ssl.SSLContext | None = None) -> None:
         self.config = config if config is not None else Config()
         self.factory = check_handler(handler, self.config)
         self.handler_class = handler
@@ -103,7 +101,8 @@ class Server:
             self.loop.turn_observer = self.turns.observe
         self.metrics: Any = None  # the MetricsEndpoint (evloop.exposition), once started
         self.metrics_address: Any = None  # and where it listens
-        self.tls_context = make_context(self.config) if self.config.tls else None
+        # Given by evloop.serving, which loads the files once for every worker.
+        self.tls_context = tls_context or (make_context(self.config) if self.config.tls else None)
         self.connections: set[Connection] = set()
         self.outbound: set[Connection] = set()
         options = {name: option.default for name, option in handler.options.items()}
@@ -116,7 +115,8 @@ class Server:
         self.datagram: DatagramEndpoint | None = None
         self.address: Any = None
         self.shutting_down = False
-        self._unix_file: tuple[int, int] | None = None  # (device, inode) of a socket file we made
+        self.retiring = False  # retire(): accepting no more, ending when the last one leaves
+        self._bound: listening.Listeners | None = None  # the sockets start() bound itself
         if self.config.trace:
             from evloop import trace
             trace.enable(self.loop, self)
@@ -130,42 +130,37 @@ class Server:
     # -- starting -------------------------------------------------------------
 
     def start(self, listener: socket.socket | None = None,
-              udp_socket: socket.socket | None = None) -> None:
-        """Bind and listen (or take sockets bound already); raises OSError."""
+              udp_socket: socket.socket | None = None,
+              metrics_listener: socket.socket | None = None) -> None:
+        """Bind and listen (or take sockets bound already: evloop.listening); raises OSError."""
         config = self.config
-        if listener is None and config.unix is not None:
-            listener = bind_unix(config.unix, config.backlog, config.unix_mode)
-            self._unix_file = file_identity(config.unix)  # ours to remove at the end
-        elif listener is None:
-            listener = bind_socket(config.host, config.port, socket.SOCK_STREAM, config.backlog,
-                                   reuse_port=config.reuse_port)
+        if listener is None:  # ours: closed, and a Unix socket file removed, at the end
+            self._bound = listening.bind(config)
+            listener, udp_socket = self._bound.stream, self._bound.udp
         self.listener = listener
         self.address = listener.getsockname()
         if config.udp:
-            try:
-                udp_sock = udp_socket or bind_socket(config.host, self.address[1], socket.SOCK_DGRAM,
-                                                     reuse_port=config.reuse_port)
-            except OSError:
+            if udp_socket is None:
                 self._close_listeners()
-                raise
-            self.datagram = DatagramEndpoint(self.loop, udp_sock, self.factory, format_address,
+                raise ValueError("udp is set, but no UDP socket was given with the listener")
+            self.datagram = DatagramEndpoint(self.loop, udp_socket, self.factory, format_address,
                                              self.handler_class.__name__, self.datagram_counters,
                                              share=self.handler_class.shared_over_udp)
             self.datagram.start()
         if config.metrics_port is not None:
-            self._start_metrics(config.metrics_host, config.metrics_port)
+            self._start_metrics(config.metrics_host, config.metrics_port, metrics_listener)
         self.acceptor = Acceptor(self.loop, listener, self.accept_one,
                                  on_fd_limit=self._out_of_fds,
                                  describe=lambda: f" with {len(self.connections)} connections open")
         self.server_context.run_hook("server_started", self.handler_class.server_started)
         self.acceptor.start()
 
-    def _start_metrics(self, host: str, port: int) -> None:
+    def _start_metrics(self, host: str, port: int, listener: socket.socket | None) -> None:
         from evloop import exposition
         self.metrics = exposition.MetricsEndpoint(self.loop, host, port,
                                                   lambda: exposition.render(self.stats()))
         try:
-            self.metrics.start()
+            self.metrics.start(listener)
         except OSError as exc:
             self._close_listeners()
             raise BindError(exc, format_address((host, port))) from None
@@ -253,6 +248,8 @@ class Server:
     def connection_closed(self, connection: Connection) -> None:
         self.connections.discard(connection)
         self.outbound.discard(connection)
+        if self.retiring and not self.shutting_down and not self.connections:
+            return self.shutdown()
         if self.shutting_down and not self.connections and not self.outbound:
             self._stop_soon()
 
@@ -280,6 +277,18 @@ class Server:
             return self._stop_soon()
         self.loop.call_later(self.config.drain_timeout, self._drain_expired)
 
+    def retire(self, grace: float) -> None:
+        """A reload's old worker: accept no more; shut down once idle, or after `grace`."""
+        if self.shutting_down or self.retiring:
+            return
+        self.retiring = True
+        self._stop_accepting()  # this process's copy of the listener: the supervisor keeps it
+        log.info("retiring: no new connections; serving %d until they close "
+                 "(--reload-grace %gs)", len(self.connections), grace)
+        if not self.connections:
+            return self.shutdown()
+        self.loop.call_later(grace, self.shutdown)
+
     def _stop_soon(self) -> None:
         # After the connection_lost calls already queued: they run first.
         self.loop.call_soon(self.loop.stop)
@@ -295,15 +304,19 @@ class Server:
             connection.abort("reset at shutdown", reset=True, why="shutdown")
         self._stop_soon()
 
-    def _close_listeners(self) -> None:
+    def _stop_accepting(self) -> None:
         if self.acceptor is not None:
             self.acceptor.stop()
             self.acceptor = None
         if self.listener is not None:
-            if self.config.unix is not None:
-                remove_unix(self.config.unix, self._unix_file)
             self.listener.close()
             self.listener = None
+
+    def _close_listeners(self) -> None:
+        self._stop_accepting()
+        if self._bound is not None:
+            self._bound.close()
+            self._bound = None
         if self.datagram is not None:
             self.datagram.close()
             self.datagram = None

@@ -10,10 +10,13 @@ From Python code::
 
     evloop.run(Shout, evloop.Config(port=12000))
 
-`run()` raises the file-descriptor limit, builds the server, binds, prints
-one startup line, serves until SIGINT or SIGTERM, drains, and returns 0.
-With `Config(workers=N)` it forks N servers sharing the port
-(evloop.workers) and returns the first failing worker's exit code, or 0.
+Start-up is one path, top-down: raise the file-descriptor limit, check
+the handler against the config, acquire the sockets (bound here, `--fd`,
+or systemd's: evloop.listening), then serve on them: in this process
+(one worker, no fork), or under a supervisor whose N workers inherit them
+(evloop.supervisor), which returns the first exit code a stop found
+failing, or 0.  Either way one startup line is printed and NOTIFY_SOCKET,
+if set, hears READY=1 (evloop.notify).
 A port that cannot be had raises OSError (`describe_bind_error` says it in
 one line), a bad handler TypeError, and bad handler options ValueError.
 It must run in the main thread, which is where signals arrive.
@@ -29,26 +32,35 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from evloop import limits
+from evloop import listening
+from evloop import supervisor
 from evloop import workers
 from evloop.backends import make_backend
 from evloop.config import Config
 from evloop.handlers.base import Handler
 from evloop.loading import BUILTIN
-from evloop.loading import load_handler
-from evloop.server import Server
+from evloop.loading import HandlerLoadError
 from evloop.loading import check_handler
+from evloop.loading import load_handler
+from evloop.loading import reload_handler
+from evloop.notify import Notifier
+from evloop.server import STOP_SIGNALS
+from evloop.server import Server
 from evloop.sockets import describe_bind_error
 from evloop.sockets import format_address
 from evloop.sockets import raise_fd_limit
+from evloop.tls import make_context
 
 log = logging.getLogger("evloop")
 
 LOG_FORMAT = "%(asctime)s evloop %(levelname)s %(message)s"
+STATUS_INTERVAL = 1.0  # how often a single server tells NOTIFY_SOCKET its connections
 
 
 def format_startup(label: str, address: Any, config: Config, selector: str,
@@ -79,6 +91,13 @@ def print_line(line: str) -> None:
     print(line, flush=True)
 
 
+def reload_spec(handler: type[Handler]) -> str | None:
+    """The name that loads `handler` again from its source, if it has one."""
+    if handler.__module__ == "__main__" or "<locals>" in handler.__qualname__:
+        return None
+    return f"{handler.__module__}:{handler.__qualname__}"
+
+
 def run(handler: type[Handler] | str, config: Config | None = None, *,
         announce: Callable[[str], None] = print_line) -> int:
     """Serve `handler` (a class, or a name `load_handler` knows) until SIGINT
@@ -93,45 +112,87 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
         log.warning("file descriptor limit %d, below --max-connections %d: past it, accepting "
                     "pauses until a client leaves (raise the hard limit: ulimit -Hn)",
                     fd_limit, config.max_connections)
-    label = handler_label(handler_class)
-    if config.workers > 1:
-        check_handler(handler_class, config)  # once, in the parent, before forking
+    log.debug("file descriptor limit %s; up to %d connections", fd_limit, config.max_connections)
+    check_handler(handler_class, config)  # before listening: a bad handler is one line
+    tls_context = make_context(config) if config.tls else None  # once, for every worker
+    # One path: the sockets first (bound, --fd or systemd's), then one server on
+    # them here, or a supervisor whose workers inherit them.
+    listeners = listening.acquire(config)
+    notifier = Notifier()
+    try:
+        config = listeners.configure(config)
+        label = handler_label(handler_class)
+        if config.workers == 1:
+            return _serve_alone(handler_class, config, listeners, notifier, label, announce,
+                                tls_context)
         backend = make_backend(config.selector)  # what "auto" means here, for the line
         selector = backend.name
         backend.close()
-        return workers.run(
-            config, lambda worker: _serve_worker(handler_class, config, worker),
-            lambda address, how: announce(format_startup(label, address, config, selector, how)))
-    with Server(handler_class, config) as server:
-        server.start()
+        spec = reload_spec(handler_class)
+        return supervisor.run(
+            config, listeners,
+            lambda worker: _serve_worker(handler_class, spec, config, worker, tls_context),
+            lambda how: announce(format_startup(label, listeners.address, config, selector, how)),
+            notifier)
+    finally:
+        listeners.close()
+        notifier.close()
+
+
+def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Listeners,
+                 notifier: Notifier, label: str, announce: Callable[[str], None],
+                 tls_context: ssl.SSLContext | None) -> int:
+    """One process, no fork: the one-worker case."""
+    with Server(handler, config, tls_context=tls_context) as server:
+        server.start(listener=listeners.stream, udp_socket=listeners.udp)
+
+        def stop(signum: int) -> None:
+            notifier.stopping()
+            server.shutdown()
+
+        def status() -> None:
+            notifier.status(f"{len(server.connections)} connections open")
+            server.loop.call_later(STATUS_INTERVAL, status)
 
         def ready() -> None:  # once SIGINT and SIGTERM are the server's
             announce(format_startup(label, server.address, config, server.loop.selector_name,
                                     metrics=server.metrics_address))
-            log.debug("file descriptor limit %s; up to %d connections", fd_limit,
-                      config.max_connections)
+            server.loop.add_signal_handler(signal.SIGHUP, lambda signum: log.warning(
+                "SIGHUP: reloading needs a supervisor (--workers 2 or more); ignored"))
+            for signum in STOP_SIGNALS:
+                server.loop.add_signal_handler(signum, stop)
+            notifier.ready("0 connections open")
+            if notifier.path is not None:
+                server.loop.call_later(STATUS_INTERVAL, status)
 
-        server.serve_forever(ready=ready)
+        server.serve_forever(signals=(), ready=ready)
     log.info("stopped")
     return 0
 
 
-def _serve_worker(handler: type[Handler], config: Config, worker: workers.Worker) -> int:
-    """One --workers child: its own server on the shared port, until SIGTERM."""
-    metrics_port = config.metrics_port
-    if metrics_port:  # worker i serves its own figures on metrics_port + i
-        metrics_port += worker.index
-    config = dataclasses.replace(config, workers=1, port=worker.port, metrics_port=metrics_port,
-                                 reuse_port=worker.listener is None)
-    with Server(handler, config) as server:
+def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
+                  worker: workers.Worker, tls_context: ssl.SSLContext | None) -> int:
+    """One --workers child: its own server on the inherited sockets, until SIGTERM."""
+    if worker.reload and spec is not None:
         try:
-            server.start(listener=worker.listener, udp_socket=worker.udp_socket)
+            handler = reload_handler(spec)
+            check_handler(handler, config)
+        except (HandlerLoadError, TypeError, ValueError) as exc:
+            worker.failed(str(exc))
+            return 2
+    metrics_port = config.metrics_port if worker.metrics is not None else None
+    config = dataclasses.replace(config, workers=1, metrics_port=metrics_port)
+    with Server(handler, config, tls_context=tls_context) as server:
+        try:
+            server.start(listener=worker.listeners.stream, udp_socket=worker.listeners.udp,
+                         metrics_listener=worker.metrics)
         except OSError as exc:
-            log.error("%s", describe_bind_error(exc, config.where))
+            worker.failed(describe_bind_error(exc, config.where))
             return 2
         if server.metrics_address is not None:
             log.info("worker %d: metrics at http://%s/metrics", worker.index,
                      format_address(server.metrics_address))
-        server.serve_forever(signals=(signal.SIGTERM,),
-                             ready=lambda: worker.started(server.loop, server.shutdown))
+        server.serve_forever(signals=(signal.SIGTERM,), ready=lambda: worker.started(
+            server.loop, lambda: server.retire(worker.grace), server.shutdown,
+            lambda: len(server.connections)))
     return 0

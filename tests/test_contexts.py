@@ -138,6 +138,9 @@ def test_pushes_to_a_listener_count_as_being_served(pair):
         p.context.push(b"tick\n")
         p.loop.call_later(0.02, lambda: None)
         p.turn()
+        # The listener reads: a client that does not is not being served, and on a
+        # fast turn the pushes once filled the socket buffers (124,930 bytes queued).
+        assert p.client.recv(1 << 16).startswith(b"tick\n")
     assert p.conn.state is OPEN
 
 

@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,7 +49,8 @@ from evloop import states
 DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
                               if name.endswith(".md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-SERVER = re.compile(r"^python3 -m (evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
+SERVER = re.compile(r"^(systemd-socket-activate .*)?python3 -m "
+                    r"(evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
 LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
         "python3 -m bench.runner": ["-m", "bench.runner"], "python3 -m bench.ab": ["-m", "bench.ab"],
         "scripts/count-instructions": ["-m", "bench.instructions"],
@@ -67,6 +69,19 @@ def commands(path):
             for line in body.splitlines():
                 if line.strip() and not line.lstrip().startswith("#"):
                     yield line.strip()
+
+
+def activate(port, timeout=10.0):
+    """Connect once to what systemd-socket-activate listens on, which starts the server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+            return
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def free_port():
@@ -110,6 +125,8 @@ class Session:
                                   env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   stdin=subprocess.DEVNULL, text=True)
         self.servers[port] = (server, line)
+        if line.startswith("systemd-socket-activate"):  # it starts the server at a first client
+            activate(int(self.shell(line).split("-l 127.0.0.1:")[1].split()[0]))
         first = server.stdout.readline()
         assert " on " in first and "serving" in first, f"{line!r} did not start: {first!r}"
 

@@ -82,6 +82,13 @@ def parse_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
+def parse_fd(text: str) -> int:
+    fd = parse_count(text)
+    if fd < 0:
+        raise argparse.ArgumentTypeError(f"descriptor {fd} is not 0 or more")
+    return fd
+
+
 def parse_port(text: str) -> int:
     port = parse_count(text)
     if not 0 <= port <= 65535:

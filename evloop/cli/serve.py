@@ -26,6 +26,7 @@ from evloop.backends import available_backends
 from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
+from evloop.cli.options import parse_fd
 from evloop.cli.options import parse_mode
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
@@ -42,6 +43,7 @@ from evloop.loading import BUILTIN
 from evloop.loading import HandlerLoadError
 from evloop.loading import load_handler
 from evloop.loading import check_handler
+from evloop.listening import ListenerError
 from evloop.serving import LOG_FORMAT
 from evloop.serving import run
 from evloop.sockets import describe_bind_error
@@ -97,8 +99,16 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     add("--offload-workers", type=parse_count, default=None,
         help="pool size for --offload (default: 32 threads, or one process per core)")
     add("--workers", type=parse_count, default=1,
-        help="pre-fork this many server processes sharing the port (SO_REUSEPORT), "
-             "one event loop per core (default: 1)")
+        help="pre-fork this many server processes sharing the listener, one event loop per "
+             "core, under a supervisor that replaces dead ones; SIGHUP reloads the handler's "
+             "code, SIGTTIN/SIGTTOU add/remove one (default: 1)")
+    add("--reload-grace", type=parse_seconds, default=None, metavar="SECONDS",
+        help="after a SIGHUP reload, how long old workers may serve the connections they "
+             "hold before they drain (default: --drain-timeout)")
+    add("--fd", type=parse_fd, action="append", dest="fds", default=None, metavar="N",
+        help="serve on the listening socket inherited as descriptor N instead of binding "
+             "(repeatable: one TCP or Unix listener, one UDP socket); systemd's socket "
+             "activation (LISTEN_FDS) is read by itself")
     add("--drain-timeout", type=parse_seconds, default=5.0,
         help="at shutdown, how long to wait for replies to drain (default: 5)")
     add("--proxy-protocol", action="store_true",
@@ -134,6 +144,7 @@ def make_config(options: argparse.Namespace, handler: type[Handler]) -> Config:
     """The Config the flags ask for; ValueError names the field that is wrong."""
     values: dict[str, Any] = {name: getattr(options, name) for name in CONFIG_FIELDS
                               if hasattr(options, name)}
+    values["fds"] = tuple(options.fds or ())
     values["handler_options"] = {
         name: getattr(options, f"handler_option_{name}") for name in handler.options
         if getattr(options, f"handler_option_{name}", None) is not None}
@@ -185,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, signal.SIG_IGN)
     try:
         return run(handler, config)
+    except ListenerError as exc:  # sockets handed down that cannot be served
+        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # TLS files that do not load: found once, at start
+        parser.fail(flags_for_fields(str(exc), handler))
     except OSError as exc:
         print(f"{COMMAND}: error: {describe_bind_error(exc, config.where)}",
               file=sys.stderr)

@@ -1,0 +1,455 @@
+"""`--workers N`: a supervisor and N pre-forked servers, one event loop per core.
+
+An event loop is one thread, so it uses one core however many the machine
+has.  The cheapest way to use the others is the oldest: fork N workers that
+each run the whole single-process server.  The parent stays behind as their
+supervisor, as gunicorn's arbiter and nginx's master do.
+
+The listeners are the supervisor's
+-----------------------------------
+The parent acquires the listening sockets before any worker exists (bound,
+`--fd`, or systemd's: evloop.listening) and holds them until the end; each
+worker inherits them over fork and accepts from the same queue.  A worker
+that stops accepting, or dies, takes nothing with it: the queue belongs to
+a socket that stays open in the parent.  (One SO_REUSEPORT listener per
+worker would spread clients without a shared queue, but on Linux closing
+one resets the connections waiting in it unless net.ipv4.tcp_migrate_req
+is 1: docs/07-beyond-one-process.md has the measurement.)  The metrics
+listeners are the parent's too, one per worker slot, so a replacement
+serves its figures on the port its predecessor had.
+
+What the supervisor does
+------------------------
+* A worker that exits while serving (a crash, an OOM kill, `kill -9`) is
+  replaced, with one log line giving its exit status.  A slot whose workers
+  keep dying within a second of starting waits 0.2 s, 0.4 s, ... up to 10 s
+  before the next: a crash loop is not a fork storm.  The others are not
+  touched.
+* SIGHUP reloads: new workers start, importing the handler's code afresh
+  (evloop.loading.reload_handler); once every one of them listens, the old
+  ones get SIGHUP, stop accepting, and serve the connections they hold
+  until those close or `--reload-grace` runs out, then drain as at a stop.
+  If a new worker cannot load the handler (a syntax error, say), the reload
+  is refused in one log line and the old workers go on serving.
+* SIGTTIN and SIGTTOU add and remove one worker (never below one).
+* SIGINT and SIGTERM drain every worker; a second one makes them reset.
+* Its state goes to a service manager through NOTIFY_SOCKET (evloop.notify).
+
+Workers talk back over one pipe, a line at a time (evloop.workers).  This
+module knows nothing of handlers or of how a worker serves: `run()` is
+given `serve_one(worker)`, which evloop.serving supplies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from evloop.config import Config
+from evloop.listening import Listeners
+from evloop.notify import Notifier
+from evloop.sockets import BindError
+from evloop.sockets import bind_socket
+from evloop.sockets import format_address
+from evloop.workers import Worker
+from evloop.workers import describe_status
+from evloop.workers import exit_code
+from evloop.workers import tag_log_lines
+
+log = logging.getLogger("evloop")
+
+READY_TIMEOUT = 15.0  # a worker that has not said "ready" by then is stuck
+QUICK_DEATH = 1.0  # a worker that dies sooner than this after its start was failing to start
+BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
+MAX_SCRAPES = 8  # the metrics listener's backlog (evloop.exposition's)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
+           signal.SIGCHLD)
+
+# A worker's states, as the supervisor sees them.
+STARTING = "starting"  # forked; not yet listening
+SERVING = "serving"
+RETIRING = "retiring"  # told to stop accepting (a reload, SIGTTOU): ending by itself
+STOPPING = "stopping"  # told to drain (SIGTERM)
+
+
+@dataclasses.dataclass
+class Child:
+    """A worker process, as the supervisor keeps it."""
+
+    pid: int
+    index: int
+    started: float
+    state: str = STARTING
+    open: int = 0
+    error: str = ""
+
+
+@dataclasses.dataclass
+class Reload:
+    """A reload under way: the new workers, the old ones they replace."""
+
+    new: set[int]
+    old: set[int]
+    deadline: float
+
+
+def run(config: Config, listeners: Listeners, serve_one: Callable[[Worker], int],
+        on_ready: Callable[[str], None], notifier: Notifier) -> int:
+    """Fork `config.workers` workers running `serve_one`, supervise them until a
+    stop, and return the exit code.  Raises OSError if a metrics port cannot be had."""
+    return Supervisor(config, listeners, serve_one, on_ready, notifier).run()
+
+
+class Supervisor:
+    """The parent: forks, replaces, reloads, scales and stops the workers."""
+
+    def __init__(self, config: Config, listeners: Listeners,
+                 serve_one: Callable[[Worker], int], on_ready: Callable[[str], None],
+                 notifier: Notifier) -> None:
+        self.config = config
+        self.listeners = listeners
+        self.serve_one = serve_one
+        self.on_ready = on_ready
+        self.notifier = notifier
+        self.grace = config.reload_grace if config.reload_grace is not None else config.drain_timeout
+        self.wanted = config.workers
+        self.children: dict[int, Child] = {}
+        self.metrics: dict[int, socket.socket] = {}
+        self.failures: dict[int, int] = {}  # slot -> workers in a row that died quickly
+        self.restarts: dict[int, float] = {}  # slot -> when to start its replacement
+        self.reload: Reload | None = None
+        self.reloaded = False  # a reload succeeded: new workers import the code afresh
+        self.up = False  # every first worker said ready
+        self.stopping = False
+        self.code = 0
+        self.pending: list[int] = []  # signals caught, handled in the loop
+        self.parent = os.getpid()
+
+    # -- the loop -----------------------------------------------------------------
+
+    def run(self) -> int:
+        for index in range(self.wanted):
+            self._metrics_for(index, strict=True)
+        self.channel, self.channel_w = os.pipe()
+        os.set_blocking(self.channel, False)
+        self.wake, wake_w = socket.socketpair()
+        self.wake.setblocking(False)
+        wake_w.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        old = {signum: signal.signal(signum, self._caught) for signum in HANDLED}
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.channel, selectors.EVENT_READ)
+        self.selector.register(self.wake, selectors.EVENT_READ)
+        self.buffer = b""
+        self.first_deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            for index in range(self.wanted):
+                self._spawn(index)
+            while self.children or not self.stopping:
+                self._turn()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for signum, handler in old.items():
+                signal.signal(signum, handler)
+            self.selector.close()
+            for fd in (self.channel, self.channel_w):
+                os.close(fd)
+            self.wake.close()
+            wake_w.close()
+            for sock in self.metrics.values():
+                sock.close()
+        log.info("all workers stopped")
+        return self.code
+
+    def _turn(self) -> None:
+        now = time.monotonic()
+        deadlines = [*self.restarts.values()]
+        if self.reload is not None:
+            deadlines.append(self.reload.deadline)
+        if not self.up and not self.stopping:
+            deadlines.append(self.first_deadline)
+        timeout = max(0.0, min(deadlines) - now) if deadlines else None
+        for key, _ in self.selector.select(timeout):
+            if key.fileobj is self.wake:
+                try:
+                    self.wake.recv(4096)
+                except BlockingIOError:
+                    pass
+            else:
+                self._read_channel()
+        while self.pending:
+            self._on_signal(self.pending.pop(0))
+        self._reap()
+        self._run_due(time.monotonic())
+
+    def _caught(self, signum: int, frame: FrameType | None) -> None:
+        self.pending.append(signum)  # the wake-up socket gets a byte too
+
+    def _on_signal(self, signum: int) -> None:
+        if signum in (signal.SIGINT, signal.SIGTERM):
+            self.stop()
+        elif signum == signal.SIGHUP:
+            self.begin_reload()
+        elif signum == signal.SIGTTIN:
+            self.scale(+1)
+        elif signum == signal.SIGTTOU:
+            self.scale(-1)
+
+    def _run_due(self, now: float) -> None:
+        for index, due in list(self.restarts.items()):
+            if due <= now and not self.stopping:
+                del self.restarts[index]
+                if index < self.wanted:
+                    self._spawn(index)
+        if self.reload is not None and now >= self.reload.deadline:
+            self._refuse_reload(f"new workers not ready after {READY_TIMEOUT:g}s")
+        if not self.up and not self.stopping and now >= self.first_deadline:
+            log.error("workers not ready after %gs; stopping", READY_TIMEOUT)
+            self.code = self.code or 1
+            self.stop()
+        for child in self.children.values():
+            if child.state == STARTING and now - child.started > READY_TIMEOUT and self.up \
+                    and (self.reload is None or child.pid not in self.reload.new):
+                log.error("worker %d (pid %d) not ready after %gs; killing it", child.index,
+                          child.pid, READY_TIMEOUT)
+                self._kill(child.pid, signal.SIGKILL)
+
+    # -- workers ------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> int:
+        metrics = self._metrics_for(index)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._become_worker(index, metrics)  # never returns
+        self.children[pid] = Child(pid, index, time.monotonic())
+        log.info("worker %d (pid %d) started", index, pid)
+        return pid
+
+    def _become_worker(self, index: int, metrics: socket.socket | None) -> None:
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for signum in HANDLED:
+                signal.signal(signum, signal.SIG_DFL)
+            # Ctrl-C reaches the whole process group: the parent decides.  SIGTERM and
+            # SIGHUP are ignored until the server takes them, and again once it has
+            # given them back: a late one must not turn exit 0 into death by signal.
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+            self.selector.close()
+            self.wake.close()
+            os.close(self.channel)
+            for slot, sock in self.metrics.items():
+                if slot != index:
+                    sock.close()
+            tag_log_lines(index)
+            worker = Worker(index, self.channel_w, self.parent, self.listeners, metrics,
+                            self.reloaded or self.reload is not None, self.grace)
+            code = self.serve_one(worker)
+        except BaseException:
+            log.exception("worker %d crashed", index)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def _metrics_for(self, index: int, strict: bool = False) -> socket.socket | None:
+        """Slot `index`'s metrics listener, bound once and kept (see the essay)."""
+        port = self.config.metrics_port
+        if port is None:
+            return None
+        if index not in self.metrics:
+            where = (self.config.metrics_host, port + index if port else 0)
+            try:
+                self.metrics[index] = bind_socket(*where, socket.SOCK_STREAM, MAX_SCRAPES)
+            except OSError as exc:
+                if strict:
+                    raise BindError(exc, format_address(where)) from None
+                log.error("worker %d: cannot serve metrics on %s: %s", index,
+                          format_address(where), exc.strerror or exc)
+                return None
+        return self.metrics[index]
+
+    def _read_channel(self) -> None:
+        try:
+            data = os.read(self.channel, 65536)
+        except BlockingIOError:
+            return
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            pid_text, _, rest = line.decode(errors="replace").partition(" ")
+            what, _, value = rest.partition(" ")
+            child = self.children.get(int(pid_text)) if pid_text.isdigit() else None
+            if child is None:
+                continue
+            if what == "ready":
+                self._ready(child)
+            elif what == "open" and value.isdigit():
+                child.open = int(value)
+                self._status()
+            elif what == "error":
+                child.error = value
+
+    def _ready(self, child: Child) -> None:
+        if child.state != STARTING:
+            return
+        child.state = SERVING
+        if not self.up:
+            first = [c for c in self.children.values() if c.state != STOPPING]
+            if all(c.state == SERVING for c in first) and len(first) >= self.wanted:
+                self.up = True
+                shared = "inherited listener" if self.listeners.origin != "bound" else \
+                    "shared listener"
+                how = f"{len(first)} workers ({shared})"
+                self.on_ready(how)
+                self.notifier.ready(self._status_line())
+        elif self.reload is not None and child.pid in self.reload.new:
+            if all(self.children[pid].state == SERVING for pid in self.reload.new
+                   if pid in self.children):
+                self._finish_reload()
+        else:
+            log.info("worker %d (pid %d) serving", child.index, child.pid)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._exited(child, status)
+
+    def _exited(self, child: Child, status: int) -> None:
+        how = describe_status(status)
+        code = exit_code(status)
+        if self.stopping:
+            if code and not self.code:
+                self.code = code
+            log.info("worker %d (pid %d) stopped (%s)", child.index, child.pid, how)
+        elif child.state == RETIRING:
+            log.info("worker %d (pid %d) retired (%s)", child.index, child.pid, how)
+        elif not self.up:
+            log.error("worker %d (pid %d) %s before it was ready%s; stopping", child.index,
+                      child.pid, how, f": {child.error}" if child.error else "")
+            self.code = self.code or code or 1
+            self.stop()
+        elif self.reload is not None and child.pid in self.reload.new:
+            self._refuse_reload(child.error or f"a new worker {how} before it was ready")
+        else:
+            self._replace(child, how)
+        self._status()
+
+    def _replace(self, child: Child, how: str) -> None:
+        lived = time.monotonic() - child.started
+        failures = self.failures.get(child.index, 0) + 1 if lived < QUICK_DEATH else 0
+        self.failures[child.index] = failures
+        delay = 0.0 if not failures else min(BACKOFF_FIRST * 2 ** (failures - 1), BACKOFF_MAX)
+        if child.index >= self.wanted:
+            return log.info("worker %d (pid %d) exited (%s)", child.index, child.pid, how)
+        log.warning("worker %d (pid %d) exited while serving (%s)%s; replacing it%s",
+                    child.index, child.pid, how, f": {child.error}" if child.error else "",
+                    f" in {delay:.1f}s" if delay else "")
+        self.restarts[child.index] = time.monotonic() + delay
+
+    # -- reload, scale, stop ----------------------------------------------------------
+
+    def begin_reload(self) -> None:
+        if self.stopping:
+            return
+        if not self.up or self.reload is not None:
+            return log.warning("SIGHUP: %s; ignored", "a reload is under way" if self.up
+                               else "the workers are still starting")
+        self.notifier.reloading()
+        old = {c.pid for c in self.children.values() if c.state in (STARTING, SERVING)}
+        log.info("reload: starting %d new worker(s) with the handler's code loaded afresh",
+                 self.wanted)
+        self.reload = Reload(set(), old, time.monotonic() + READY_TIMEOUT)
+        for index in range(self.wanted):
+            self.reload.new.add(self._spawn(index))
+
+    def _finish_reload(self) -> None:
+        assert self.reload is not None
+        old, self.reload = self.reload.old, None
+        self.reloaded = True
+        for pid in old:
+            self._retire(pid)
+        self.restarts.clear()  # the new workers took every slot
+        log.info("reload: %d new worker(s) serving; %d old one(s) accept no more and finish "
+                 "their connections (--reload-grace %gs)", self.wanted, len(old), self.grace)
+        self.notifier.ready(self._status_line())
+
+    def _refuse_reload(self, reason: str) -> None:
+        assert self.reload is not None
+        new, self.reload = self.reload.new, None
+        for pid in new:  # any that did start let go of what they accepted, gently
+            self._retire(pid)
+        log.error("reload refused: %s; the old workers go on serving", reason)
+        self.notifier.ready(self._status_line())
+
+    def _retire(self, pid: int) -> None:
+        child = self.children.get(pid)
+        if child is not None and child.state in (STARTING, SERVING):
+            was, child.state = child.state, RETIRING
+            # One still starting ignores SIGHUP (see _become_worker): SIGTERM, which
+            # drains the little it may hold.
+            self._kill(pid, signal.SIGHUP if was == SERVING else signal.SIGTERM)
+
+    def scale(self, step: int) -> None:
+        if self.stopping:
+            return
+        if step < 0 and self.wanted == 1:
+            return log.warning("SIGTTOU: one worker is the least; ignored")
+        self.wanted += step
+        if step > 0:
+            used = {c.index for c in self.children.values() if c.state in (STARTING, SERVING)}
+            index = next(i for i in range(self.wanted + len(used)) if i not in used)
+            log.info("SIGTTIN: %d workers now", self.wanted)
+            self._spawn(index)
+            return
+        serving = [c for c in self.children.values() if c.state in (STARTING, SERVING)]
+        if serving:
+            last = max(serving, key=lambda c: c.index)
+            log.info("SIGTTOU: %d workers now; worker %d (pid %d) retires", self.wanted,
+                     last.index, last.pid)
+            self._retire(last.pid)
+        self.restarts = {i: due for i, due in self.restarts.items() if i < self.wanted}
+
+    def stop(self) -> None:
+        if self.stopping:
+            log.warning("second stop request: asking workers to reset their connections")
+        else:
+            self.stopping = True
+            self.notifier.stopping()
+            self.restarts.clear()
+            self.reload = None
+        for child in self.children.values():
+            child.state = STOPPING
+            self._kill(child.pid, signal.SIGTERM)
+
+    def _kill(self, pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _status_line(self) -> str:
+        serving = sum(1 for c in self.children.values() if c.state == SERVING)
+        connections = sum(c.open for c in self.children.values())
+        return f"{serving} workers serving, {connections} connections open"
+
+    def _status(self) -> None:
+        if self.up:
+            self.notifier.status(self._status_line())
