@@ -23,11 +23,13 @@ The supervisor (evloop.workers) acquires the sockets once, before any
 worker exists, and keeps them for the server's whole life; every worker
 inherits them over fork.  So a worker that stops accepting (at a reload)
 or dies leaves the accept queue it shared untouched: nothing waiting in it
-is reset (docs/07-beyond-one-process.md has the measurement).
+is reset (docs/07-beyond-one-process.md has the measurement).  The metrics
+listeners are the supervisor's too, one per worker slot (`MetricsSlots`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -36,13 +38,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from evloop.config import Config
+from evloop.sockets import BindError
 from evloop.sockets import bind_socket
 from evloop.sockets import bind_unix
 from evloop.sockets import file_identity
+from evloop.sockets import format_address
 from evloop.sockets import remove_unix
 
 LISTEN_FDS_START = 3  # SD_LISTEN_FDS_START: the first descriptor systemd passes
 ACTIVATION = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+MAX_SCRAPES = 8  # a metrics listener's backlog (evloop.exposition's)
+log = logging.getLogger("evloop")
 
 
 class ListenerError(ValueError):
@@ -119,6 +125,9 @@ def adopt(fds: Iterable[tuple[int, str]], origin: str) -> Listeners:
                 raise ListenerError(f"{where}: a stream socket that does not listen")
             if stream is not None:
                 raise ListenerError(f"{where}: a second stream listener; evloop serves one")
+            if sock.family == socket.AF_UNIX and not isinstance(sock.getsockname(), str):
+                raise ListenerError(f"{where}: an abstract Unix socket; evloop serves Unix "
+                                    f"sockets with a path")
             stream = sock
         elif sock.type == socket.SOCK_DGRAM and sock.family in (socket.AF_INET, socket.AF_INET6):
             if udp is not None:
@@ -128,6 +137,7 @@ def adopt(fds: Iterable[tuple[int, str]], origin: str) -> Listeners:
             raise ListenerError(f"{where}: a {sock.type!r} socket; evloop serves TCP, Unix "
                                 f"and UDP")
         sock.setblocking(False)
+        sock.set_inheritable(False)  # as sd_listen_fds does (FD_CLOEXEC): fork still shares it
     if stream is None:
         raise ListenerError(f"{origin}: no listening stream socket among the ones passed "
                             f"(UDP alone is not served)")
@@ -162,3 +172,37 @@ def acquire(config: Config) -> Listeners:
     if config.fds:
         return adopt(((fd, "") for fd in config.fds), "--fd")
     return bind(config)
+
+
+class MetricsSlots:
+    """The metrics listeners of a --workers server, one per worker slot (port,
+    port + 1, ...; free ports for 0), bound once by the supervisor and kept, so a
+    replacement or a reload's new worker serves on its predecessor's port."""
+
+    def __init__(self, host: str, port: int | None) -> None:
+        self.host = host
+        self.port = port
+        self.socks: dict[int, socket.socket] = {}
+
+    def get(self, index: int, strict: bool = False) -> socket.socket | None:
+        """Slot `index`'s listener; None without metrics, or (logged) if it cannot
+        be bound; BindError instead with `strict` (at start: one line, exit 2)."""
+        if self.port is None:
+            return None
+        if index not in self.socks:
+            where = (self.host, self.port + index if self.port else 0)
+            try:
+                self.socks[index] = bind_socket(*where, socket.SOCK_STREAM, MAX_SCRAPES)
+            except OSError as exc:
+                if strict:
+                    raise BindError(exc, format_address(where)) from None
+                log.error("worker %d: cannot serve metrics on %s: %s", index,
+                          format_address(where), exc.strerror or exc)
+                return None
+        return self.socks[index]
+
+    def close(self, but: int | None = None) -> None:
+        """Close every slot's listener (in a worker: every one but its own)."""
+        for index, sock in self.socks.items():
+            if index != but:
+                sock.close()

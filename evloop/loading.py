@@ -20,7 +20,9 @@ The command line prints the message and exits 2, with no traceback.
 `reload_handler(spec)` loads it again from its source, as a --workers
 reload does in each new worker: it forgets every module of the user's own
 first (`user_modules`: loaded from outside Python's installation and
-outside evloop), so a handler's helper modules are new too.
+outside evloop), so a handler's helper modules are new too.  (Python trusts
+a cached .pyc whose source kept its size and its mtime in whole seconds: an
+edit that changes neither is not seen.)
 
 `check_handler(handler, config)` then checks the class against a server's
 settings (its options, UDP, the TLS files) and returns its factory: the

@@ -28,6 +28,8 @@ import time
 
 log = logging.getLogger("evloop")
 
+SEND_TIMEOUT = 1.0
+
 
 class Notifier:
     """`notify(READY=1, STATUS="...")` to the service manager, if there is one."""
@@ -38,22 +40,23 @@ class Notifier:
             path = "\0" + path[1:]  # an abstract socket's name
         self.path = path or None
         self.sock: socket.socket | None = None
-        self.failed = False
+        self.warned = False
         self.last_status = ""
 
     def notify(self, **fields: object) -> None:
-        if self.path is None or self.failed:
+        if self.path is None:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
         try:
             if self.sock is None:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                self.sock.setblocking(False)
+                self.sock.settimeout(SEND_TIMEOUT)  # a full queue is waited for, briefly
             self.sock.sendto(message, self.path)
         except OSError as exc:
-            self.failed = True
-            log.warning("NOTIFY_SOCKET %s: %s; no more readiness notices",
-                        self.path.replace("\0", "@"), exc.strerror or exc)
+            if not self.warned:  # once: the next notice is tried all the same
+                self.warned = True
+                log.warning("NOTIFY_SOCKET %s: %s; notices may be missing",
+                            self.path.replace("\0", "@"), exc.strerror or exc)
 
     def ready(self, status: str) -> None:
         self.last_status = status

@@ -287,7 +287,7 @@ class Server:
                  "(--reload-grace %gs)", len(self.connections), grace)
         if not self.connections:
             return self.shutdown()
-        self.loop.call_later(grace, self.shutdown)
+        self.loop.call_later(grace, lambda: None if self.shutting_down else self.shutdown())
 
     def _stop_soon(self) -> None:
         # After the connection_lost calls already queued: they run first.

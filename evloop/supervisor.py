@@ -55,10 +55,8 @@ from types import FrameType
 
 from evloop.config import Config
 from evloop.listening import Listeners
+from evloop.listening import MetricsSlots
 from evloop.notify import Notifier
-from evloop.sockets import BindError
-from evloop.sockets import bind_socket
-from evloop.sockets import format_address
 from evloop.workers import Worker
 from evloop.workers import describe_status
 from evloop.workers import exit_code
@@ -69,7 +67,6 @@ log = logging.getLogger("evloop")
 READY_TIMEOUT = 15.0  # a worker that has not said "ready" by then is stuck
 QUICK_DEATH = 1.0  # a worker that dies sooner than this after its start was failing to start
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
-MAX_SCRAPES = 8  # the metrics listener's backlog (evloop.exposition's)
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
            signal.SIGCHLD)
 
@@ -122,7 +119,7 @@ class Supervisor:
         self.grace = config.reload_grace if config.reload_grace is not None else config.drain_timeout
         self.wanted = config.workers
         self.children: dict[int, Child] = {}
-        self.metrics: dict[int, socket.socket] = {}
+        self.metrics = MetricsSlots(config.metrics_host, config.metrics_port)
         self.failures: dict[int, int] = {}  # slot -> workers in a row that died quickly
         self.restarts: dict[int, float] = {}  # slot -> when to start its replacement
         self.reload: Reload | None = None
@@ -137,10 +134,10 @@ class Supervisor:
 
     def run(self) -> int:
         for index in range(self.wanted):
-            self._metrics_for(index, strict=True)
+            self.metrics.get(index, strict=True)
         self.channel, self.channel_w = os.pipe()
         os.set_blocking(self.channel, False)
-        self.wake, wake_w = socket.socketpair()
+        self.wake, self.wake_w = wake, wake_w = socket.socketpair()
         self.wake.setblocking(False)
         wake_w.setblocking(False)
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
@@ -164,8 +161,7 @@ class Supervisor:
                 os.close(fd)
             self.wake.close()
             wake_w.close()
-            for sock in self.metrics.values():
-                sock.close()
+            self.metrics.close()
         log.info("all workers stopped")
         return self.code
 
@@ -176,6 +172,8 @@ class Supervisor:
             deadlines.append(self.reload.deadline)
         if not self.up and not self.stopping:
             deadlines.append(self.first_deadline)
+        deadlines += [c.started + READY_TIMEOUT for c in self.children.values()
+                      if c.state == STARTING]
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
         for key, _ in self.selector.select(timeout):
             if key.fileobj is self.wake:
@@ -225,10 +223,16 @@ class Supervisor:
     # -- workers ------------------------------------------------------------------
 
     def _spawn(self, index: int) -> int:
-        metrics = self._metrics_for(index)
+        metrics = self.metrics.get(index)
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # EAGAIN, ENOMEM: try again later, as after a quick death
+            log.error("cannot start worker %d: fork: %s; trying again in %gs", index,
+                      exc.strerror or exc, BACKOFF_MAX)
+            self.restarts[index] = time.monotonic() + BACKOFF_MAX
+            return -1
         if pid == 0:
             self._become_worker(index, metrics)  # never returns
         self.children[pid] = Child(pid, index, time.monotonic())
@@ -248,10 +252,10 @@ class Supervisor:
                 signal.signal(signum, signal.SIG_IGN)
             self.selector.close()
             self.wake.close()
+            self.wake_w.close()
+            self.notifier.close()
             os.close(self.channel)
-            for slot, sock in self.metrics.items():
-                if slot != index:
-                    sock.close()
+            self.metrics.close(but=index)
             tag_log_lines(index)
             worker = Worker(index, self.channel_w, self.parent, self.listeners, metrics,
                             self.reloaded or self.reload is not None, self.grace)
@@ -261,23 +265,6 @@ class Supervisor:
         finally:
             logging.shutdown()
             os._exit(code)
-
-    def _metrics_for(self, index: int, strict: bool = False) -> socket.socket | None:
-        """Slot `index`'s metrics listener, bound once and kept (see the essay)."""
-        port = self.config.metrics_port
-        if port is None:
-            return None
-        if index not in self.metrics:
-            where = (self.config.metrics_host, port + index if port else 0)
-            try:
-                self.metrics[index] = bind_socket(*where, socket.SOCK_STREAM, MAX_SCRAPES)
-            except OSError as exc:
-                if strict:
-                    raise BindError(exc, format_address(where)) from None
-                log.error("worker %d: cannot serve metrics on %s: %s", index,
-                          format_address(where), exc.strerror or exc)
-                return None
-        return self.metrics[index]
 
     def _read_channel(self) -> None:
         try:
@@ -301,6 +288,11 @@ class Supervisor:
                 child.error = value
 
     def _ready(self, child: Child) -> None:
+        if child.state in (RETIRING, STOPPING):
+            # Told to go while it was starting, when it ignored signals: its server
+            # takes them now.
+            self._kill(child.pid, signal.SIGHUP if child.state == RETIRING else signal.SIGTERM)
+            return
         if child.state != STARTING:
             return
         child.state = SERVING
@@ -348,6 +340,10 @@ class Supervisor:
             self.stop()
         elif self.reload is not None and child.pid in self.reload.new:
             self._refuse_reload(child.error or f"a new worker {how} before it was ready")
+        elif self.reload is not None:  # an old one: the new workers take every slot
+            self.reload.old.discard(child.pid)
+            log.warning("worker %d (pid %d) exited during a reload (%s)", child.index,
+                        child.pid, how)
         else:
             self._replace(child, how)
         self._status()
@@ -379,11 +375,15 @@ class Supervisor:
         self.reload = Reload(set(), old, time.monotonic() + READY_TIMEOUT)
         for index in range(self.wanted):
             self.reload.new.add(self._spawn(index))
+        if -1 in self.reload.new:
+            self.restarts.clear()  # the old workers hold every slot still
+            self._refuse_reload("a new worker could not be forked")
 
     def _finish_reload(self) -> None:
         assert self.reload is not None
-        old, self.reload = self.reload.old, None
+        new, self.reload = self.reload.new, None
         self.reloaded = True
+        old = {pid for pid in self.children if pid not in new}  # replacements begun since too
         for pid in old:
             self._retire(pid)
         self.restarts.clear()  # the new workers took every slot
@@ -410,22 +410,29 @@ class Supervisor:
     def scale(self, step: int) -> None:
         if self.stopping:
             return
+        name = "SIGTTIN" if step > 0 else "SIGTTOU"
+        if not self.up or self.reload is not None:
+            return log.warning("%s: %s; ignored", name, "a reload is under way" if self.up
+                               else "the workers are still starting")
         if step < 0 and self.wanted == 1:
             return log.warning("SIGTTOU: one worker is the least; ignored")
         self.wanted += step
-        if step > 0:
-            used = {c.index for c in self.children.values() if c.state in (STARTING, SERVING)}
-            index = next(i for i in range(self.wanted + len(used)) if i not in used)
-            log.info("SIGTTIN: %d workers now", self.wanted)
-            self._spawn(index)
+        log.info("%s: %d workers now", name, self.wanted)
+        used = {c.index for c in self.children.values() if c.state in (STARTING, SERVING)}
+        if step > 0:  # the lowest free slot; one waiting for its restart is taken
+            free = set(range(self.wanted)) - used - set(self.restarts)
+            if free:
+                self._spawn(min(free))
             return
-        serving = [c for c in self.children.values() if c.state in (STARTING, SERVING)]
-        if serving:
-            last = max(serving, key=lambda c: c.index)
-            log.info("SIGTTOU: %d workers now; worker %d (pid %d) retires", self.wanted,
-                     last.index, last.pid)
+        waiting = [i for i in self.restarts if i not in used]
+        if waiting:  # a slot waiting for its restart goes first: nobody is in it
+            del self.restarts[max(waiting)]
+            return
+        live = [c for c in self.children.values() if c.state in (STARTING, SERVING)]
+        if live:
+            last = max(live, key=lambda c: c.index)
+            log.info("worker %d (pid %d) retires", last.index, last.pid)
             self._retire(last.pid)
-        self.restarts = {i: due for i, due in self.restarts.items() if i < self.wanted}
 
     def stop(self) -> None:
         if self.stopping:

@@ -177,11 +177,16 @@ def test_a_worker_that_keeps_dying_is_restarted_with_a_backoff(supervised, tmp_p
 
 
 def write_version(folder, version, broken=False):
-    (folder / "versioned.py").write_text(
+    path = folder / "versioned.py"
+    before = path.stat().st_mtime if path.exists() else time.time()
+    path.write_text(
         "import evloop\n\n\n"
         "class Version(evloop.Handler):\n"
         "    def data_received(self, data):\n"
         f"        return b'{version}\\n'\n" + ("    def (:\n" if broken else ""))
+    # Python trusts a cached .pyc whose source has the same size and mtime in whole
+    # seconds: an edit as fast as a test's would not be seen (CI once served v1 after v2).
+    os.utime(path, (before + 2, before + 2))
 
 
 def ask_version(server):
@@ -227,6 +232,26 @@ def test_a_reload_that_cannot_load_the_handler_is_refused(supervised, tmp_path):
     assert wait_for(lambda: not set(live_children(server.pid)) & old)
     assert ask_version(server) == b"v3\n"
     assert server.stop()[0] == 0
+
+
+def test_a_stop_while_new_workers_start_stops_them_too(supervised, tmp_path):
+    flag = tmp_path / "slow"
+    (tmp_path / "slowstart.py").write_text(
+        "import os, time\n"
+        "from evloop.handlers.lenprefix import LenPrefixHandler\n"
+        f"if os.path.exists({str(flag)!r}):\n"
+        "    time.sleep(2)  # a slow import: the new workers ignore signals meanwhile\n"
+        "class Slow(LenPrefixHandler):\n"
+        "    pass\n")
+    server = supervised("--workers", "2", "--handler", "slowstart:Slow",
+                        env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{cli_env()['PYTHONPATH']}"})
+    flag.write_text("")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"reload: starting 2 new worker")
+    time.sleep(0.3)
+    code, log = server.stop(timeout=20)  # not a hang: each new worker is told again
+    assert code == 0 and "Traceback" not in log, log
+    assert log.count(") stopped (exit code 0)") == 4, log
 
 
 @pytest.mark.timeout(120)
@@ -305,6 +330,15 @@ def test_metrics_follow_a_replaced_worker(supervised):
     for port in ports.values():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             assert response.status == 200
+    server.proc.send_signal(signal.SIGHUP)  # and the new workers of a reload serve there too
+    server.wait_log(r"reload: 2 new worker\(s\) serving")
+    server.wait_log(r"worker \d: metrics at", count=5)
+    assert set(re.findall(r"worker \d: metrics at http://127\.0\.0\.1:(\d+)/metrics",
+                          server.log())) == set(ports.values())
+    assert wait_for(lambda: server.log().count(") retired") == 2)
+    for port in ports.values():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            assert response.status == 200
     assert server.stop()[0] == 0
 
 
@@ -366,6 +400,34 @@ def test_fd_serves_an_inherited_listener(supervised):
         assert server.port == listener.getsockname()[1]
     assert server.ask() == b"005hello"
     assert server.stop()[0] == 0
+
+
+def test_fd_serves_an_inherited_unix_listener_and_leaves_its_file(tmp_path):
+    path = tmp_path / "given.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(16)
+        fd = listener.fileno()
+        proc = subprocess.Popen([sys.executable, "-m", "evloop.serve", "--handler", "lenprefix",
+                                 "--fd", str(fd)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=cli_env(), cwd=ROOT, text=True,
+                                pass_fds=(fd,))
+    try:
+        line = proc.stdout.readline()
+        assert f"on unix:{path} (unix)" in line, line
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(path))
+            sock.sendall(b"005hello")
+            assert recv_exactly(sock, 8) == b"005hello"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+        assert path.exists()  # not evloop's file to remove: whoever made it owns it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def test_fd_that_is_not_a_listener_is_one_line():

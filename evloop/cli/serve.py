@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     # forwards every one it gets) must not turn exit 0 into death by signal.
     # SIG_IGN, not the default action, because the kernel may hand a signal
     # to any thread, an --offload pool thread included (seen in the tests).
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     try:
         return run(handler, config)
