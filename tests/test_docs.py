@@ -231,3 +231,16 @@ def test_states_module_prints_the_diagram():
     run = subprocess.run([sys.executable, "-m", "evloop.states"], capture_output=True, text=True,
                          cwd=ROOT, env=cli_env(), timeout=30)
     assert run.stdout.strip() == states.mermaid()
+
+
+def test_the_accepts_per_wake_up_the_docs_give_are_the_codes():
+    from evloop.accepting import ACCEPTS_PER_EVENT
+    found = []
+    for path in DOCS:
+        with open(path) as f:
+            text = f.read()
+        found += [(path, int(n.replace(",", ""))) for n in re.findall(
+            r"(?:up to|at most)\s+([\d,]+)\s+(?:accepts|connections|clients)\s+per\s+wake-up",
+            text)]
+    assert len(found) >= 3, found  # the README, chapters 5 and 7
+    assert all(n == ACCEPTS_PER_EVENT for _, n in found), found
