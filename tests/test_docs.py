@@ -244,3 +244,14 @@ def test_the_accepts_per_wake_up_the_docs_give_are_the_codes():
             text)]
     assert len(found) >= 3, found  # the README, chapters 5 and 7
     assert all(n == ACCEPTS_PER_EVENT for _, n in found), found
+
+
+def test_every_image_and_local_link_in_the_docs_resolves():
+    for path in DOCS:
+        with open(path) as f:
+            text = f.read()
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            resolved = os.path.join(ROOT, os.path.normpath(os.path.join(os.path.dirname(path), target)))
+            assert os.path.exists(resolved), f"{os.path.relpath(path, ROOT)}: {target} is missing"
