@@ -154,13 +154,14 @@ def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Li
             notifier.status(f"{len(server.connections)} connections open")
             server.loop.call_later(STATUS_INTERVAL, status)
 
-        def ready() -> None:  # once SIGINT and SIGTERM are the server's
-            announce(format_startup(label, server.address, config, server.loop.selector_name,
-                                    metrics=server.metrics_address))
+        def ready() -> None:  # before the first turn of the loop
+            # The signals first: whoever reads the startup line may send one at once.
             server.loop.add_signal_handler(signal.SIGHUP, lambda signum: log.warning(
                 "SIGHUP: reloading needs a supervisor (--workers 2 or more); ignored"))
             for signum in STOP_SIGNALS:
                 server.loop.add_signal_handler(signum, stop)
+            announce(format_startup(label, server.address, config, server.loop.selector_name,
+                                    metrics=server.metrics_address))
             notifier.ready("0 connections open")
             if notifier.path is not None:
                 server.loop.call_later(STATUS_INTERVAL, status)
