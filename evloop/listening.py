@@ -29,12 +29,12 @@ listeners are the supervisor's too, one per worker slot (`MetricsSlots`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
 from collections.abc import Iterable
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 from evloop.config import Config
@@ -55,7 +55,7 @@ class ListenerError(ValueError):
     """A socket handed down that evloop cannot serve on: one line, exit code 2."""
 
 
-@dataclass
+@dataclasses.dataclass
 class Listeners:
     """The sockets a server serves on, and where they came from."""
 
@@ -71,7 +71,6 @@ class Listeners:
 
     def configure(self, config: Config) -> Config:
         """`config` as these sockets make it: Unix or TCP, with UDP or not."""
-        import dataclasses
         unix = self.address if self.stream.family == socket.AF_UNIX else None
         port = config.port if unix is not None else self.address[1]
         return dataclasses.replace(config, unix=unix, udp=self.udp is not None, port=port,

@@ -91,10 +91,10 @@ class Child:
 
 @dataclasses.dataclass
 class Reload:
-    """A reload under way: the new workers, the old ones they replace."""
+    """A reload under way: the new workers, and when they must be ready by.
+    (The old ones are whoever else is alive when it ends: _finish_reload.)"""
 
     new: set[int]
-    old: set[int]
     deadline: float
 
 
@@ -137,7 +137,8 @@ class Supervisor:
             self.metrics.get(index, strict=True)
         self.channel, self.channel_w = os.pipe()
         os.set_blocking(self.channel, False)
-        self.wake, self.wake_w = wake, wake_w = socket.socketpair()
+        self.wake, self.wake_w = socket.socketpair()
+        wake_w = self.wake_w
         self.wake.setblocking(False)
         wake_w.setblocking(False)
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
@@ -341,7 +342,6 @@ class Supervisor:
         elif self.reload is not None and child.pid in self.reload.new:
             self._refuse_reload(child.error or f"a new worker {how} before it was ready")
         elif self.reload is not None:  # an old one: the new workers take every slot
-            self.reload.old.discard(child.pid)
             log.warning("worker %d (pid %d) exited during a reload (%s)", child.index,
                         child.pid, how)
         else:
@@ -369,10 +369,9 @@ class Supervisor:
             return log.warning("SIGHUP: %s; ignored", "a reload is under way" if self.up
                                else "the workers are still starting")
         self.notifier.reloading()
-        old = {c.pid for c in self.children.values() if c.state in (STARTING, SERVING)}
         log.info("reload: starting %d new worker(s) with the handler's code loaded afresh",
                  self.wanted)
-        self.reload = Reload(set(), old, time.monotonic() + READY_TIMEOUT)
+        self.reload = Reload(set(), time.monotonic() + READY_TIMEOUT)
         for index in range(self.wanted):
             self.reload.new.add(self._spawn(index))
         if -1 in self.reload.new:
