@@ -15,7 +15,7 @@ one count is one attribute load, an add and a store.  The hot path
 (`Connection.on_readable`) counts four things per message: a read and its
 bytes, a reply and its bytes.  Everything else (a refusal, a crash, a
 pause, a handshake, the reason a connection ended) happens once per
-connection or less.  The figures: docs/06-performance.md, "Metrics".
+connection or less.  The figures: docs/appendix-performance.md, "Metrics".
 
 A connection ends for one reason, the first one given (`CLOSE_REASONS`):
 a client that sends EOF while its idle timeout fires closed the connection

@@ -5,7 +5,7 @@ only through `Connection._transition(event)`, which looks the pair (state,
 event) up in TRANSITIONS below.  Events are the members of `Event`, so a
 misspelled one fails mypy, and a pair missing from the table is a bug that
 raises where it happens instead of corrupting a buffer later.
-docs/02-anatomy.md draws this table as a diagram, and a test checks the two
+docs/05-anatomy.md draws this table as a diagram, and a test checks the two
 agree.
 
 States and transitions
@@ -166,7 +166,7 @@ WRITABLE_STATES = frozenset({CONNECTING, HANDSHAKING, OPEN, OUTPUT_ONLY, INPUT_C
 
 
 def mermaid() -> str:
-    """The transitions as a Mermaid state diagram (docs/02-anatomy.md shows it)."""
+    """The transitions as a Mermaid state diagram (docs/05-anatomy.md shows it)."""
     lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted",
              "    [*] --> PROXY_HEADER : accepted, --proxy-protocol",
              "    [*] --> HANDSHAKING : accepted, TLS",

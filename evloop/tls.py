@@ -39,7 +39,7 @@ calls to move every record between the socket and the BIOs.  The SSL
 object of an `SSLSocket` reads and writes the socket itself: one C call per
 message each way.  `python3 -m bench.tls_micro` measured a 100-byte echo on
 one connection at 24,552 ns per round trip this way and 25,586 ns the
-MemoryBIO way (medians of 5 alternated rounds; docs/06-performance.md).
+MemoryBIO way (medians of 5 alternated rounds; docs/appendix-performance.md).
 evloop calls the SSL object of the socket directly (`_sslobj`, CPython's
 name for it); if a future CPython renames it, the public `SSLSocket.recv`
 and `send` serve instead.

@@ -220,7 +220,7 @@ def test_the_docs_say_python3():
 
 
 def test_state_diagram_in_the_docs_is_the_state_table():
-    diagrams = [body.strip() for lang, body in blocks("docs/02-anatomy.md") if lang == "mermaid"]
+    diagrams = [body.strip() for lang, body in blocks("docs/05-anatomy.md") if lang == "mermaid"]
     assert states.mermaid() in diagrams
     edges = set(re.findall(r"(\w+) --> (\w+) : (\w+)", states.mermaid()))
     table = {(s.name, t.name, e.value) for (s, e), t in states.TRANSITIONS.items() if s is not t}
@@ -242,7 +242,7 @@ def test_the_accepts_per_wake_up_the_docs_give_are_the_codes():
         found += [(path, int(n.replace(",", ""))) for n in re.findall(
             r"(?:up to|at most)\s+([\d,]+)\s+(?:accepts|connections|clients)\s+per\s+wake-up",
             text)]
-    assert len(found) >= 3, found  # the README, chapters 5 and 7
+    assert len(found) >= 3, found  # the README, chapters 2 and 7
     assert all(n == ACCEPTS_PER_EVENT for _, n in found), found
 
 
