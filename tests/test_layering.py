@@ -12,8 +12,22 @@ PACKAGE = pathlib.Path(evloop.__file__).parent
 ROOT = PACKAGE.parent
 IO_MODULES = {"socket", "selectors", "select", "ssl", "asyncio", "socketserver", "threading"}
 # `python3 -m evloop.serve` (and client, scan) must keep working: these three
-# modules only run evloop.cli's main under `if __name__ == "__main__"`.
+# modules, and a package's __main__.py (`python3 -m evloop.trace`), only run
+# evloop.cli's main under `if __name__ == "__main__"`.
 COMMAND_SHIMS = {"serve.py", "client.py", "scan.py"}
+
+
+def is_shim(path):
+    return (path.parent == PACKAGE and path.name in COMMAND_SHIMS) or path.name == "__main__.py"
+
+
+def shims():
+    return sorted([PACKAGE / name for name in COMMAND_SHIMS] + list(PACKAGE.rglob("__main__.py")))
+
+
+def shim_target(path):
+    """The command line a shim runs: evloop.cli.serve for serve.py, evloop.cli.trace for trace/__main__.py."""
+    return "evloop.cli." + (path.parent.name if path.name == "__main__.py" else path.stem)
 
 
 def imported_modules(path, top_level_only=False):
@@ -40,8 +54,7 @@ def module_name(path):
 
 def library_files():
     return [path for path in PACKAGE.rglob("*.py")
-            if "cli" not in path.relative_to(PACKAGE).parts[:1]
-            and not (path.parent == PACKAGE and path.name in COMMAND_SHIMS)]
+            if "cli" not in path.relative_to(PACKAGE).parts[:1] and not is_shim(path)]
 
 
 def test_handlers_import_no_io_modules():
@@ -78,10 +91,10 @@ def test_the_library_never_imports_its_command_lines():
 
 
 def test_the_command_shims_import_nothing_when_imported():
-    for name in COMMAND_SHIMS:
-        path = PACKAGE / name
+    for path in shims():
+        name = path.relative_to(PACKAGE)
         assert not list(imported_modules(path, top_level_only=True)), f"{name} imports at top level"
-        assert f"evloop.cli.{name[:-3]}" in set(imported_modules(path)), name
+        assert shim_target(path) in set(imported_modules(path)), name
 
 
 def test_bench_uses_only_the_public_api():
