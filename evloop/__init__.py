@@ -24,6 +24,8 @@ The public API, all importable from here::
   `Server.stats()` returns, the figures `--metrics-port` serves (evloop.metrics).
 * `raise_fd_limit()`: as many file descriptors as the process may have.
 * `load_handler()`: a handler class by name ("lenprefix", "module:Class").
+* `TraceFile`: steps recorded in the Chrome Trace Event format, as `--trace-file`
+  writes them (the bench's thread-per-client model records its own with it).
 
 The layers, bottom up (each module opens with an essay):
 
@@ -61,6 +63,7 @@ from evloop.timers import Timer
 from evloop.server import Server
 from evloop.serving import run
 from evloop.sockets import raise_fd_limit
+from evloop.trace.recording import TraceFile
 
 __version__ = "0.2.0"
 
@@ -79,6 +82,7 @@ __all__ = [
     "ServerContext",
     "Stats",
     "Timer",
+    "TraceFile",
     "Traffic",
     "__version__",
     "load_handler",

@@ -72,6 +72,7 @@ class Config:
     offload: str = "none"
     offload_workers: int | None = None
     trace: bool = False
+    trace_file: str | None = None  # the Chrome Trace file to write (evloop.trace.recording)
     handler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -188,7 +189,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "metrics_port": (int, type(None)), "metrics_host": (str,),
     "workers": (int,), "reuse_port": (bool,), "fds": (tuple,),
     "reload_grace": (int, float, type(None)), "offload": (str,),
-    "offload_workers": (int, type(None)), "trace": (bool,), "handler_options": (Mapping,),
+    "offload_workers": (int, type(None)), "trace": (bool,),
+    "trace_file": (str, type(None)), "handler_options": (Mapping,),
 }
 
 

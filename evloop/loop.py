@@ -115,7 +115,7 @@ class Loop:
         self._fds: dict[int, _FdRecord] = {}
         self._timers = TimerHeap()
         self._heap = self._timers.timers  # read every turn (see the essay)
-        self._poll = self.backend.poll
+        self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
         self._ready: collections.deque[Timer] = collections.deque()
         self._running = False
         self._exception_handler: ExceptionHandler | None = None

@@ -117,9 +117,10 @@ class Server:
         self.shutting_down = False
         self.retiring = False  # retire(): accepting no more, ending when the last one leaves
         self._bound: listening.Listeners | None = None  # the sockets start() bound itself
-        if self.config.trace:
+        self.tracing: Any = None  # evloop.trace.Steps, with --trace or --trace-file
+        if self.config.trace or self.config.trace_file:
             from evloop import trace
-            trace.enable(self.loop, self)
+            self.tracing = trace.enable(self.loop, self)
 
     def __enter__(self) -> Server:
         return self
@@ -334,5 +335,6 @@ class Server:
         if self.offloader is not None:
             self.offloader.close()
             self.offloader = None
+        self.tracing = self.tracing and self.tracing.finish()  # write --trace-file: once
         if self._owns_loop:
             self.loop.close()

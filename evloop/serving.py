@@ -30,6 +30,7 @@ process and for a --workers parent alike::
 from __future__ import annotations
 
 import dataclasses
+import os
 import logging
 import signal
 import ssl
@@ -182,7 +183,12 @@ def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
             worker.failed(str(exc))
             return 2
     metrics_port = config.metrics_port if worker.metrics is not None else None
-    config = dataclasses.replace(config, workers=1, metrics_port=metrics_port)
+    trace_file = config.trace_file
+    if trace_file is not None:  # one file per worker: run.json -> run.4711.json
+        root, extension = os.path.splitext(trace_file)
+        trace_file = f"{root}.{os.getpid()}{extension}"
+    config = dataclasses.replace(config, workers=1, metrics_port=metrics_port,
+                                 trace_file=trace_file)
     with Server(handler, config, tls_context=tls_context) as server:
         try:
             server.start(listener=worker.listeners.stream, udp_socket=worker.listeners.udp,

@@ -330,10 +330,11 @@ def test_trace_narrates_the_outbound_connection_too(serve, echo):
         sock.sendall(b"traced")
         assert recv_exactly(sock, 6) == b"traced"
     code, err = relay.stop()
-    assert f"trace: out 127.0.0.1:{echo.port}: connecting" in err
-    assert re.search(rf"trace: fd \d+ 127\.0\.0\.1:{echo.port}: CONNECTING -> OPEN \(connected\)",
+    step = r"trace: +\d+\.\d{3} ms  "  # each line: the time since the start, then the descriptor
+    assert re.search(rf"{step}out 127\.0\.0\.1:{echo.port}: connecting", err)
+    assert re.search(rf"{step}fd \d+ 127\.0\.0\.1:{echo.port}: CONNECTING -> OPEN \(connected\)",
                      err)
-    assert re.search(rf"trace: fd \d+ 127\.0\.0\.1:{echo.port}: send 6 B, all sent", err)
+    assert re.search(rf"{step}fd \d+ 127\.0\.0\.1:{echo.port}: send 6 B, all sent", err)
 
 
 def test_the_metrics_count_outbound_connections_by_direction(serve, echo):

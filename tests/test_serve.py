@@ -272,7 +272,8 @@ def test_trace_narrates_the_loop(serve):
         assert recv_until_eof(sock) == b""
     code, err = server.stop()
     assert code == 0
-    for expected in ["trace: wake-up", "accepted", "recv 6 B", "handler LenPrefixHandler -> 6 B reply",
+    for expected in ["loop: woke after", "accepted by fd", "recv 6 B",
+                     "handler LenPrefixHandler.data_received(6 B) -> 6 B reply in",
                      "send 6 B, all sent", "OPEN -> INPUT_CLOSED (peer_eof)",
                      "INPUT_CLOSED -> CLOSED (flushed)", "(EOF: the peer closed its side)"]:
         assert expected in err, expected

@@ -78,6 +78,10 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="log level on stderr (default: info)")
     add("--trace", action="store_true",
         help="narrate every wake-up, recv, send and state change on stderr (for learning)")
+    add("--trace-file", metavar="PATH", default=None,
+        help="record every turn of the loop to PATH (Chrome Trace Event JSON) as the server "
+             "stops; view it with: python3 -m evloop.trace view PATH (with --workers: one "
+             "file per worker, PATH with the worker's pid before the extension)")
     add("--max-message", type=parse_size, default=DEFAULT_MAX_MESSAGE,
         help=f"longest message or line in bytes; longer is a protocol error "
              f"(default: {DEFAULT_MAX_MESSAGE}; lenprefix is at most 999 anyway)")
@@ -186,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         check_handler(handler, config)
     except (TypeError, ValueError) as exc:
         parser.fail(flags_for_fields(str(exc), handler))
+    if config.trace_file is not None:  # found now, not after an hour of serving
+        folder = os.path.dirname(os.path.abspath(config.trace_file))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            parser.fail(f"--trace-file {config.trace_file}: cannot write in {folder}")
     logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
     # Ignored until the loop installs its own handlers, and again once it has
     # restored them: drained and exiting, a late signal (a --workers parent
