@@ -5,9 +5,19 @@ bench/c/loadgen.c, built on evloop's own loop.  It runs in several processes
 (one per core by default) because a single Python process saturates long
 before most servers do; even so it is often the bottleneck, which is why the
 results always say which load generator ran.
+
+What it counts about the connections themselves, in the JSON and the
+summary line: `connected` (the handshake completed, busy and idle alike),
+`failed_connections` (connect() failed: refused, reset, timed out, or no
+address left), and `lost_connections` (connected, then closed or reset by
+the server before the run ended).  An idle connection sends nothing and
+reads nothing while the run lasts, so the server may close it unseen (a
+select() server refuses a descriptor past FD_SETSIZE only after accepting
+it); each is read once at the end, and one found closed counts as lost.
 """
 
 import argparse
+import errno
 import json
 import multiprocessing
 import socket
@@ -45,7 +55,11 @@ class Client:
         self.out = bytearray()
         self.inbox = bytearray()
         self.connected = False
-        self.sock.connect_ex((options.host, options.port))
+        error = self.sock.connect_ex((options.host, options.port))
+        if error not in (0, errno.EINPROGRESS):  # e.g. EADDRNOTAVAIL: no port left
+            self.stats["failed_connections"] += 1
+            self.sock.close()
+            return
         loop.add_writer(self.sock, self.on_connected)
 
     def on_connected(self):
@@ -123,11 +137,9 @@ def worker(options, first_id, count, results):
     start = time.monotonic()
     measure_from = start + options.warmup
     stop_at = measure_from + options.duration
-    loop._running = True
     while time.monotonic() < stop_at:
         stats["measuring"] = time.monotonic() >= measure_from
-        loop.call_later(0.05, lambda: None)
-        loop.run_once()
+        loop.run_once(timeout=0.05)
     stats["active_connections"] = sum(1 for c in clients if c.done)
     stats["histogram"] = stats["histogram"].counts
     results.put(stats)
@@ -170,6 +182,7 @@ def run(options):
         proc.join()
     totals["connected"] += len(idle)
     totals["failed_connections"] += options.idle - len(idle)
+    totals["lost_connections"] += sum(1 for sock in idle if closed_by_peer(sock))
     for sock in idle:
         sock.close()
     return {"loadgen": "python", "connections": options.connections, "idle": options.idle,
@@ -178,6 +191,31 @@ def run(options):
             "msgs_per_s": totals["messages"] / options.duration,
             "mb_per_s": totals["bytes"] / options.duration / 1e6,
             "histogram": {str(k): v for k, v in histogram.counts.items()}}
+
+
+def closed_by_peer(sock):
+    """Whether the server closed or reset this idle connection: what it sent
+    before (a busy message) is read and dropped, then EOF or an error says so."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(65536):
+            pass
+    except BlockingIOError:
+        return False  # open, and nothing more to read
+    except OSError:
+        return True  # ECONNRESET: closed with data unread, or aborted
+    return True
+
+
+def summary_line(result, options):
+    latency = Histogram(result["histogram"]).summary()
+    ms = {key: (value or 0) / 1000 for key, value in latency.items()}
+    return (f"{result['connected']} of {options.connections + options.idle} connected, "
+            f"{result['failed_connections']} failed to connect; "
+            f"{result['msgs_per_s']:,.0f} msg/s; latency p50 {ms['p50_us']:.2f} ms, "
+            f"p99 {ms['p99_us']:.2f} ms; {result['errors']} wrong replies, "
+            f"{result['lost_connections']} lost connections, "
+            f"{options.connections - result['active_connections']} clients got no reply")
 
 
 def build_parser():
@@ -209,13 +247,7 @@ def main(argv=None):
         return 2
     result = run(options)
     if options.summary:
-        latency = Histogram(result["histogram"]).summary()
-        ms = {key: (value or 0) / 1000 for key, value in latency.items()}
-        print(f"{result['connected']} of {options.connections + options.idle} connected; "
-              f"{result['msgs_per_s']:,.0f} msg/s; latency p50 {ms['p50_us']:.2f} ms, "
-              f"p99 {ms['p99_us']:.2f} ms; {result['errors']} wrong replies, "
-              f"{result['lost_connections']} lost connections, "
-              f"{options.connections - result['active_connections']} clients got no reply")
+        print(summary_line(result, options))
     else:
         print(json.dumps(result))
         return 0

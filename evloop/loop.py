@@ -6,8 +6,9 @@ kqueue; see evloop.backends), and this module adds what a server needs
 around it:
 
 * callbacks: as in Redis's ae.c and asyncio, each file descriptor has at most
-  one reader and one writer, zero-argument callables set with `add_reader` /
-  `add_writer`.  As trio does, the loop keeps one record per descriptor
+  one reader and one writer, set with `add_reader(fd, callback, *args)` /
+  `add_writer` (arguments are bound once, with functools.partial, so the hot
+  path calls a callable with none).  As trio does, the loop keeps one record per descriptor
   (reader, writer, the events the kernel watches) and tells the backend in
   one place (`_sync`) when what is watched changes;
 * timers: `call_later()` pushes onto a heap, and the nearest deadline becomes
@@ -20,7 +21,8 @@ around it:
   evloop.errors) and the loop goes on, as asyncio's does.  Only
   KeyboardInterrupt and SystemExit leave `run()`.
 
-One turn of the loop (`run_once`) is: compute the timeout, wait, call the
+One turn of the loop (`run_once(timeout)`) is: compute the timeout (the
+caller's limit, cut to the next timer; `run()` gives no limit), wait, call the
 ready callbacks (the reader, then the writer if it is still there, as ae.c
 does), run the timers that are due, run the `call_soon` queue.
 
@@ -50,6 +52,7 @@ Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
 from __future__ import annotations
 
 import collections
+import functools
 import time
 from collections.abc import Callable
 from collections.abc import Collection
@@ -125,16 +128,19 @@ class Loop:
 
     # -- file descriptors -----------------------------------------------------
 
-    def add_reader(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
-        """Call `callback()` whenever `fileobj` is readable (or has hung up)."""
-        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), callback, None)
+    def add_reader(self, fileobj: int | FileLike, callback: Callable[..., object],
+                   *args: Any) -> None:
+        """Call `callback(*args)` whenever `fileobj` is readable (or has hung up)."""
+        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj),
+                  functools.partial(callback, *args) if args else callback, None)
 
     def remove_reader(self, fileobj: int | FileLike) -> None:
         self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), _idle, None)
 
-    def add_writer(self, fileobj: int | FileLike, callback: Callable[[], object]) -> None:
-        """Call `callback()` whenever `fileobj` is writable (or has failed)."""
-        self._set(fileno_of(fileobj), None, callback)
+    def add_writer(self, fileobj: int | FileLike, callback: Callable[..., object],
+                   *args: Any) -> None:
+        """Call `callback(*args)` whenever `fileobj` is writable (or has failed)."""
+        self._set(fileno_of(fileobj), None, functools.partial(callback, *args) if args else callback)
 
     def remove_writer(self, fileobj: int | FileLike) -> None:
         self._set(fileno_of(fileobj), None, _idle)
@@ -250,21 +256,26 @@ class Loop:
         """Run until `stop()` is called."""
         self._running = True
         while self._running:
-            self.run_once()
+            self.run_once(None)
 
     def stop(self) -> None:
         """Make `run()` return after the current turn."""
         self._running = False
 
-    def run_once(self) -> None:
-        """One turn: wait, call the ready callbacks, the due timers, the call_soon queue."""
+    def run_once(self, timeout: float | None = 0) -> None:
+        """One turn: wait for events at most `timeout` seconds (0, the default:
+        only look; None: as long as it takes), never past the next timer, then
+        call the ready callbacks, the due timers and the call_soon queue."""
         heap = self._heap
-        if heap and not heap[0][2].cancelled and not self._ready and self._running:
+        if heap and not heap[0][2].cancelled and not self._ready:
             # _next_timeout's common case, inlined: 400 instructions a turn (callgrind, 1 client)
             wait = heap[0][0] - time.monotonic()
-            timeout: float | None = wait if wait > 0 else 0
+            if wait < 0:
+                wait = 0
+            if timeout is None or wait < timeout:
+                timeout = wait
         else:
-            timeout = self._next_timeout()
+            timeout = self._next_timeout(timeout)
         ready = self._poll(timeout)
         self.now = time.monotonic()
         if self.tracer is not None:
@@ -305,10 +316,15 @@ class Loop:
             except Exception as exc:
                 self._callback_raised(exc, callback, f"the {role} of fd {fd}")
 
-    def _next_timeout(self) -> float | None:
-        if self._ready or not self._running:
+    def _next_timeout(self, limit: float | None) -> float | None:
+        """How long the next wait may be: 0 with callbacks queued, else until the
+        next timer, and never more than `limit` (None: no limit)."""
+        if self._ready:
             return 0
-        return self._timers.next_timeout()  # drops cancelled timers from the top
+        wait = self._timers.next_timeout()  # drops cancelled timers from the top
+        if wait is None:
+            return limit
+        return wait if limit is None or wait < limit else limit
 
     def _run_ready(self) -> None:
         # Only what was queued before this pass runs now; callbacks that

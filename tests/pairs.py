@@ -62,12 +62,10 @@ class Pair:
             self.loop.run_once()
 
     def run_until(self, predicate, turns=2000):
-        self.loop._running = True
         for _ in range(turns):
             if predicate():
                 return
-            self.loop.call_later(0.01, lambda: None)  # never block forever
-            self.loop.run_once()
+            self.loop.run_once(timeout=0.01)  # never block forever
         raise AssertionError(f"not reached: {self.conn!r}")
 
     def close(self):

@@ -33,12 +33,10 @@ TURNS_WITHOUT_DESCRIPTORS = textwrap.dedent("""
     except OSError:
         pass  # EMFILE: not one descriptor left
     loop = server.loop
-    loop._running = True
     turns = 0
     deadline = time.monotonic() + 0.5
-    loop.call_later(0.5, lambda: None)
     while time.monotonic() < deadline:
-        loop.run_once()
+        loop.run_once(timeout=0.5)
         turns += 1
     for sock in hold:
         sock.close()
@@ -46,8 +44,7 @@ TURNS_WITHOUT_DESCRIPTORS = textwrap.dedent("""
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and (not server.connections or
                                            not server.metrics.scrapes):
-        loop.call_later(0.01, lambda: None)
-        loop.run_once()
+        loop.run_once(timeout=0.01)
     print(turns, len(server.connections), len(server.metrics.scrapes))
 """)
 

@@ -144,8 +144,10 @@ def test_no_import_circle_anywhere_in_evloop():
 # the rest would mean a second object per connection or a mixin chain again.
 # The supervisor is one state machine over its workers: its loop, replacement,
 # reload, scaling and stop read and write the same few fields.  The server has
-# two ends since reloads came: shutdown, and an old worker's retire.
-LONGER = {"connection.py": 500, "supervisor.py": 420, "server.py": 315}
+# two ends since reloads came: shutdown, and an old worker's retire.  The loop's
+# one run_once takes a caller's timeout, and readers take arguments (asyncio's
+# shape); its hot path stays inlined in that one method.
+LONGER = {"connection.py": 500, "supervisor.py": 420, "server.py": 315, "loop.py": 320}
 
 
 def test_modules_stay_small():

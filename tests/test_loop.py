@@ -127,10 +127,9 @@ def test_callbacks_queued_by_callbacks_wait_a_turn(selector):
     loop = Loop(selector)
     order = []
     loop.call_soon(lambda: loop.call_soon(order.append, "later"))
-    loop._running = True
-    loop.run_once()
+    loop.run_once(timeout=None)  # would wait for ever, but a callback is queued: it looks
     assert order == []
-    loop.run_once()
+    loop.run_once(timeout=None)
     assert order == ["later"]
     loop.close()
 
@@ -150,12 +149,13 @@ def test_timers_fire_in_deadline_order_and_cancel(selector):
 
 def test_timeout_is_none_without_timers(selector):
     loop = Loop(selector)
-    loop._running = True
-    assert loop._next_timeout() is None
+    assert loop._next_timeout(None) is None
+    assert loop._next_timeout(2.5) == 2.5
     timer = loop.call_later(10, lambda: None)
-    assert 0 < loop._next_timeout() <= 10
+    assert 0 < loop._next_timeout(None) <= 10
+    assert loop._next_timeout(2.5) == 2.5
     timer.cancel()
-    assert loop._next_timeout() is None
+    assert loop._next_timeout(None) is None
     loop.close()
 
 
@@ -364,8 +364,7 @@ def test_cancelled_timers_do_not_pile_up_in_the_heap():
     assert len(loop._timers.timers) <= 2 * MIN_CANCELLED_TO_COMPACT + 2
     assert loop.statistics().timers == 1
     keep.cancel()
-    loop._running = True
-    assert loop._next_timeout() is None and loop.statistics().timers == 0
+    assert loop._next_timeout(None) is None and loop.statistics().timers == 0
     loop.close()
 
 
@@ -386,3 +385,33 @@ def test_any_selectors_class_can_be_a_backend():
     loop.close()
     a.close()
     b.close()
+
+
+def test_readers_and_writers_take_arguments(selector):
+    loop = Loop(selector)
+    a, b = socket.socketpair()
+    seen = []
+    loop.add_reader(a, lambda sock, tag: seen.append((tag, sock.recv(10))), a, "r")
+    loop.add_writer(a.fileno(), seen.append, "w")
+    b.send(b"x")
+    loop.run_once(timeout=1.0)
+    assert seen == [("r", b"x"), "w"]
+    loop.remove_reader(a)
+    loop.remove_writer(a)
+    assert loop.statistics().descriptors == 1  # the waker only
+    a.close(), b.close(), loop.close()
+
+
+def test_run_once_waits_at_most_its_timeout_and_never_past_a_timer(selector):
+    loop = Loop(selector)
+    fired = []
+    start = loop.time()
+    loop.run_once()  # the default only looks
+    loop.run_once(timeout=0.05)  # nothing to do: returns after its timeout
+    waited = loop.time() - start
+    assert 0.04 <= waited < 5, waited
+    loop.call_later(0.05, fired.append, "timer")
+    while not fired:  # None: as long as it takes, which is until the timer
+        loop.run_once(timeout=None)
+    assert fired == ["timer"] and loop.time() - start < 5
+    loop.close()

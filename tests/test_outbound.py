@@ -56,12 +56,10 @@ class Recorder(Handler):
 
 
 def run_until(loop, predicate, seconds=10.0):
-    loop._running = True
     deadline = loop.time() + seconds
     while not predicate():
         assert loop.time() < deadline, "not reached in time"
-        loop.call_later(0.01, lambda: None)  # never block forever
-        loop.run_once()
+        loop.run_once(timeout=0.01)  # never block forever
 
 
 @pytest.fixture

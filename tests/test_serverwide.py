@@ -59,11 +59,9 @@ class Ticking(EchoHandler):
 
 
 def run_until(loop, predicate, seconds=5.0):
-    loop._running = True
     deadline = time.monotonic() + seconds
     while not predicate() and time.monotonic() < deadline:
-        loop.call_later(0.01, lambda: None)
-        loop.run_once()
+        loop.run_once(timeout=0.01)
     assert predicate()
 
 
