@@ -231,6 +231,48 @@ def test_loadgens_catch_a_corrupted_reply(serve, c_built):
         assert result["errors"] >= 1, (name, result)
 
 
+def refused_in_log(err):
+    """How many connections the server's (rate-limited) log says it refused."""
+    return sum(int(n) for n in re.findall(r"refused (\d+)(?: more)? connection", err))
+
+
+def run_summary(port, *extra):
+    proc = subprocess.run([sys.executable, "-m", "bench.loadgen", "--processes", "1", "--summary",
+                           "--port", str(port), "--duration", "0.4", "--warmup", "0", *extra],
+                          capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+    return proc.returncode, proc.stdout.strip()
+
+
+def test_loadgens_count_connections_the_server_accepted_then_closed(serve, c_built):
+    """With room for 3 of 6, the server accepts the others and closes them at once:
+    busy clients see EOF, idle ones are found closed at the end; all count as lost."""
+    for name, argv in loadgens(c_built):
+        server = serve("--handler", "echo", "--max-connections", "3", "--log-level", "warning")
+        result = run_loadgen(argv, server.port, "--connections", "2", "--idle", "4")
+        code, line = run_summary(server.port, "--connections", "2", "--idle", "4")
+        _, err = server.stop()
+        assert refused_in_log(err) == 6, err  # 3 per run
+        assert result["connected"] == 6 and result["failed_connections"] == 0, (name, result)
+        assert result["lost_connections"] == 3 and result["errors"] == 0, (name, result)
+        assert "6 of 6 connected, 0 failed to connect;" in line, line
+        assert "0 wrong replies, 3 lost connections," in line, line
+
+
+def test_loadgens_count_connections_refused_at_connect(c_built):
+    """A loopback port bound but not listening: every connect() is refused (RST)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # held, so that no one else listens there meanwhile
+        port = closed.getsockname()[1]
+        for name, argv in loadgens(c_built):
+            result = run_loadgen(argv, port, "--idle", "2")
+            assert result["connected"] == 0 and result["failed_connections"] == 6, (name, result)
+            assert result["messages"] == 0 and result["lost_connections"] == 0, (name, result)
+        code, line = run_summary(port, "--connections", "4", "--idle", "2")
+    assert code == 1 and line.startswith("0 of 6 connected, 6 failed to connect;"), (code, line)
+    assert line.endswith("0 lost connections, 4 clients got no reply"), line
+
+
 
 def test_the_c_load_generator_spreads_its_connections_over_source_addresses(serve, c_built):
     if not c_built:

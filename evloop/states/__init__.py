@@ -5,8 +5,10 @@ only through `Connection._transition(event)`, which looks the pair (state,
 event) up in TRANSITIONS below.  Events are the members of `Event`, so a
 misspelled one fails mypy, and a pair missing from the table is a bug that
 raises where it happens instead of corrupting a buffer later.
-docs/05-anatomy.md draws this table as a diagram, and a test checks the two
-agree.
+`python3 -m evloop.states` prints this table as a Mermaid diagram (the one
+docs/05-anatomy.md shows, and a test checks the two agree); with `--svg`
+it draws it as a picture, with `--dot` as Graphviz source
+(evloop.states.drawing).
 
 States and transitions
 ----------------------
@@ -165,18 +167,24 @@ LIVE_STATES = frozenset({OPEN, INPUT_ONLY, OUTPUT_ONLY})
 WRITABLE_STATES = frozenset({CONNECTING, HANDSHAKING, OPEN, OUTPUT_ONLY, INPUT_CLOSED, CLOSING})
 
 
+#: Where a connection starts, and why (for the diagrams: the connection picks
+#: its first state itself, from how it was made).
+ENTRIES: tuple[tuple[State, str], ...] = (
+    (OPEN, "accepted"),
+    (PROXY_HEADER, "accepted, --proxy-protocol"),
+    (HANDSHAKING, "accepted, TLS"),
+    (CONNECTING, "context.connect()"),
+)
+#: Where a connection ends.
+FINAL = CLOSED
+
+
 def mermaid() -> str:
     """The transitions as a Mermaid state diagram (docs/05-anatomy.md shows it)."""
-    lines = ["stateDiagram-v2", "    [*] --> OPEN : accepted",
-             "    [*] --> PROXY_HEADER : accepted, --proxy-protocol",
-             "    [*] --> HANDSHAKING : accepted, TLS",
-             "    [*] --> CONNECTING : context.connect()"]
+    lines = ["stateDiagram-v2"]
+    lines += [f"    [*] --> {state.name} : {why}" for state, why in ENTRIES]
     for (state, event), new in TRANSITIONS.items():
         if state is not new:
             lines.append(f"    {state.name} --> {new.name} : {event.value}")
-    lines.append("    CLOSED --> [*]")
+    lines.append(f"    {FINAL.name} --> [*]")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(mermaid())
