@@ -50,7 +50,7 @@ class HandlerTimer:
 
     def when(self) -> float | None:
         """When it is due (time.monotonic()); None once it ran or was cancelled."""
-        return None if self.timer is None else self.timer.when
+        return None if self.timer is None else self.timer.when()
 
     def fire(self) -> None:
         self.timer = None

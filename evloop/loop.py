@@ -71,6 +71,7 @@ from evloop.backends import make_backend
 from evloop.errors import ExceptionHandler
 from evloop.errors import callback_name
 from evloop.errors import log_exception
+from evloop.timers import Scheduled
 from evloop.timers import Timer
 from evloop.timers import TimerHeap
 from evloop.waking import Waker
@@ -119,7 +120,7 @@ class Loop:
         self._timers = TimerHeap()
         self._heap = self._timers.timers  # read every turn (see the essay)
         self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
-        self._ready: collections.deque[Timer] = collections.deque()
+        self._ready: collections.deque[Scheduled] = collections.deque()
         self._running = False
         self._exception_handler: ExceptionHandler | None = None
         self._closed = False
@@ -267,7 +268,7 @@ class Loop:
         only look; None: as long as it takes), never past the next timer, then
         call the ready callbacks, the due timers and the call_soon queue."""
         heap = self._heap
-        if heap and not heap[0][2].cancelled and not self._ready:
+        if heap and not heap[0][2]._cancelled and not self._ready:
             # _next_timeout's common case, inlined: 400 instructions a turn (callgrind, 1 client)
             wait = heap[0][0] - time.monotonic()
             if wait < 0:
@@ -332,11 +333,11 @@ class Loop:
         ready = self._ready
         for _ in range(len(ready)):
             timer = ready.popleft()
-            if not timer.cancelled:
+            if not timer._cancelled:
                 try:
-                    timer.callback(*timer.args)
+                    timer._run()  # an asyncio.Handle reports its own errors
                 except Exception as exc:
-                    self._callback_raised(exc, timer.callback, "the callback")
+                    self._callback_raised(exc, timer._callback, "the callback")
 
     def statistics(self) -> LoopStatistics:
         """How much the loop is watching and holding, for tests and metrics."""
@@ -347,7 +348,7 @@ class Loop:
             readers=sum(record.reader is not _idle for record in records),
             writers=sum(record.writer is not _idle for record in records),
             timers=len(self._timers),
-            ready=sum(not timer.cancelled for timer in self._ready))
+            ready=sum(not timer._cancelled for timer in self._ready))
 
     def is_closed(self) -> bool:
         return self._closed

@@ -24,6 +24,7 @@ import itertools
 import time
 from collections.abc import Callable
 from typing import Any
+from typing import Protocol
 
 # Rebuild the heap when more than this many cancelled timers sit in it and
 # they are more than half of it (asyncio's rule).
@@ -31,23 +32,58 @@ MIN_CANCELLED_TO_COMPACT = 100
 
 
 class Timer:
-    """A callback due at `when` (time.monotonic()); `cancel()` to drop it."""
+    """A callback due at `when()` (time.monotonic()); `cancel()` to drop it.
 
-    __slots__ = ("when", "callback", "args", "cancelled", "heap")
+    Its fields have asyncio's names (`_when`, `_callback`, `_args`,
+    `_cancelled`, `_scheduled`) and it runs with `_run()`, as an
+    asyncio.Handle does, so that the loop's one queue and one heap hold
+    evloop's timers and asyncio's handles alike (evloop.aio).
+    """
+
+    __slots__ = ("_when", "_callback", "_args", "_cancelled", "_scheduled", "_heap")
 
     def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...],
                  heap: TimerHeap | None = None) -> None:
-        self.when = when
-        self.callback = callback
-        self.args = args
-        self.cancelled = False
-        self.heap = heap  # set while the timer waits on a heap
+        self._when = when
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._scheduled = heap is not None  # waiting on a heap
+        self._heap = heap
+
+    @property
+    def callback(self) -> Callable[..., object]:
+        return self._callback
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return self._args
+
+    def when(self) -> float:
+        return self._when
+
+    def cancelled(self) -> bool:
+        return self._cancelled
 
     def cancel(self) -> None:
-        if not self.cancelled:
-            self.cancelled = True
-            if self.heap is not None:
-                self.heap.cancelled_one()
+        if not self._cancelled:
+            self._cancelled = True
+            if self._scheduled and self._heap is not None:
+                self._heap.cancelled_one()
+
+    def _run(self) -> None:
+        self._callback(*self._args)
+
+
+class Scheduled(Protocol):
+    """What the heap and the loop's queue hold: a Timer, or an asyncio.TimerHandle."""
+
+    _when: float
+    _callback: Callable[..., object]
+    _cancelled: bool
+    _scheduled: bool
+
+    def _run(self) -> None: ...
 
 
 class TimerHeap:
@@ -55,7 +91,7 @@ class TimerHeap:
 
     def __init__(self) -> None:
         # (when, sequence, timer), a heap: the nearest is timers[0][2]
-        self.timers: list[tuple[float, int, Timer]] = []
+        self.timers: list[tuple[float, int, Scheduled]] = []
         self.cancelled = 0  # cancelled timers still in `timers`
         self._sequence = itertools.count()
 
@@ -65,13 +101,23 @@ class TimerHeap:
 
     def push(self, delay: float, callback: Callable[..., object], args: tuple[Any, ...]) -> Timer:
         timer = Timer(time.monotonic() + delay, callback, args, self)
-        heapq.heappush(self.timers, (timer.when, next(self._sequence), timer))
+        heapq.heappush(self.timers, (timer._when, next(self._sequence), timer))
         return timer
+
+    def push_at(self, handle: Scheduled) -> None:
+        """Schedule a handle made elsewhere (an asyncio.TimerHandle), at its `_when`."""
+        handle._scheduled = True
+        heapq.heappush(self.timers, (handle._when, next(self._sequence), handle))
 
     def cancelled_one(self) -> None:
         self.cancelled += 1
         if self.cancelled > MIN_CANCELLED_TO_COMPACT and self.cancelled * 2 > len(self.timers):
-            live = [entry for entry in self.timers if not entry[2].cancelled]
+            live = []
+            for entry in self.timers:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False
+                else:
+                    live.append(entry)
             heapq.heapify(live)
             self.timers[:] = live
             self.cancelled = 0
@@ -79,22 +125,22 @@ class TimerHeap:
     def next_timeout(self) -> float | None:
         """Seconds to the nearest deadline (0 if passed), or None if there is none."""
         timers = self.timers
-        while timers and timers[0][2].cancelled:
-            heapq.heappop(timers)[2].heap = None
+        while timers and timers[0][2]._cancelled:
+            heapq.heappop(timers)[2]._scheduled = False
             self.cancelled -= 1
         if not timers:
             return None
         timeout = timers[0][0] - time.monotonic()
         return timeout if timeout > 0 else 0
 
-    def pop_due(self, now: float) -> list[Timer]:
+    def pop_due(self, now: float) -> list[Scheduled]:
         """Take every timer due at `now`, in deadline order, cancelled ones dropped."""
         timers = self.timers
         due = []
         while timers and timers[0][0] <= now:
             timer = heapq.heappop(timers)[2]
-            timer.heap = None
-            if timer.cancelled:
+            timer._scheduled = False
+            if timer._cancelled:
                 self.cancelled -= 1
             else:
                 due.append(timer)

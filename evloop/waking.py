@@ -62,6 +62,16 @@ class Waker:
         old = signal.signal(signum, _ignore_signal)
         self.old_handlers.setdefault(signum, old)
 
+    def remove_signal_handler(self, signum: int) -> None:
+        """Stop carrying `signum`: its handler from before add_signal_handler is back."""
+        if self.callbacks.pop(signum, None) is None:
+            return
+        old = self.old_handlers.pop(signum, signal.SIG_DFL)
+        signal.signal(signum, old if old is not None else signal.SIG_DFL)
+        if not self.callbacks and self.old_wakeup_fd is not None:
+            signal.set_wakeup_fd(self.old_wakeup_fd)
+            self.old_wakeup_fd = None
+
     def on_readable(self) -> None:
         """The loop's reader for the waker: queue the callbacks of the signals read."""
         try:

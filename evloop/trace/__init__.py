@@ -97,16 +97,17 @@ def traced_ready(steps: Steps, loop: Loop) -> Callable[[], None]:
     def run_ready() -> None:
         for _ in range(len(ready)):
             timer = ready.popleft()
-            if timer.cancelled:
+            if timer._cancelled:
                 continue
             start = steps.clock()
+            callback = timer._callback
             try:
-                timer.callback(*timer.args)
+                timer._run()
             except Exception as exc:
-                loop._callback_raised(exc, timer.callback, "the callback")
+                loop._callback_raised(exc, callback, "the callback")
             if file is not None:
                 file.complete(0, "timer", "callback", start, steps.clock(),
-                              callback=callback_name(timer.callback))
+                              callback=callback_name(callback))
     return run_ready
 
 

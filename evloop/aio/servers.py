@@ -1,0 +1,188 @@
+"""The listening server that `create_server` returns: asyncio's AbstractServer.
+
+asyncio's own Server calls private methods of BaseEventLoop, so evloop.aio
+has its own.  It owns the listening sockets; each accepts through the
+loop's reader (up to `backlog` connections per wake-up, as asyncio does),
+and every accepted socket becomes a SocketTransport with a new protocol.
+
+Its states: made (not serving unless `start_serving` was true), serving
+(the listeners are watched), closed (the listeners are closed; the
+connections it made go on).  `wait_closed()` returns once it is closed and
+its last connection is gone.  `close_clients()` and `abort_clients()` (as
+in Python 3.13) close or abort those connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from evloop.aio.stream import SocketTransport
+
+log = logging.getLogger("asyncio")
+# Out of descriptors: stop accepting for a second rather than spin (asyncio's answer).
+ACCEPT_RETRY_DELAY = 1.0
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class Server(asyncio.AbstractServer):
+    """Listening sockets serving `protocol_factory()` protocols on one loop."""
+
+    def __init__(self, loop: Any, sockets: list[socket.socket],
+                 protocol_factory: Callable[[], asyncio.BaseProtocol], ssl_context: Any,
+                 backlog: int, ssl_handshake_timeout: float | None,
+                 ssl_shutdown_timeout: float | None) -> None:
+        self._loop = loop
+        self._sockets: list[socket.socket] | None = sockets
+        self._protocol_factory = protocol_factory
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._ssl_handshake_timeout = ssl_handshake_timeout
+        self._ssl_shutdown_timeout = ssl_shutdown_timeout
+        self._serving = False
+        self._active_count = 0
+        self._clients: set[Any] = set()
+        self._waiters: list[asyncio.Future[None]] | None = []
+        self._serving_forever: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+
+    def get_loop(self) -> Any:
+        return self._loop
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        if self._sockets is None:
+            return ()
+        return tuple(asyncio.trsock.TransportSocket(s) for s in self._sockets)
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    # -- accepting --------------------------------------------------------------
+
+    def _start_serving(self) -> None:
+        if self._serving or self._sockets is None:
+            return
+        self._serving = True
+        for sock in self._sockets:
+            sock.listen(self._backlog)
+            self._loop._evloop.add_reader(sock.fileno(), self._accepting(sock))
+
+    def _accepting(self, sock: socket.socket) -> Callable[[], None]:
+        def on_readable() -> None:
+            for _ in range(self._backlog):
+                try:
+                    conn, address = sock.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    return
+                except OSError as exc:
+                    if exc.errno in OUT_OF_DESCRIPTORS:
+                        self._loop.call_exception_handler({
+                            "message": "socket.accept() out of system resource",
+                            "exception": exc, "socket": asyncio.trsock.TransportSocket(sock)})
+                        self._loop._evloop.remove_reader(sock.fileno())
+                        self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume, sock)
+                        return
+                    raise
+                conn.setblocking(False)
+                self._serve(conn, address)
+        return on_readable
+
+    def _resume(self, sock: socket.socket) -> None:
+        if self._serving and self._sockets is not None and sock in self._sockets:
+            self._loop._evloop.add_reader(sock.fileno(), self._accepting(sock))
+
+    def _serve(self, conn: socket.socket, address: Any) -> None:
+        try:
+            protocol = self._protocol_factory()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            conn.close()
+            self._loop.call_exception_handler({
+                "message": "Error on transport creation for incoming connection",
+                "exception": exc, "socket": asyncio.trsock.TransportSocket(conn)})
+            return
+        extra = {"peername": address}
+        if self._ssl_context is None:
+            SocketTransport(self._loop, conn, protocol, extra=extra, server=self)
+        else:
+            self._loop._serve_tls(conn, protocol, self._ssl_context, extra, self)
+
+    def _attach(self, transport: Any) -> None:
+        self._active_count += 1
+        self._clients.add(transport)
+
+    def _detach(self, transport: Any) -> None:
+        self._active_count -= 1
+        self._clients.discard(transport)
+        if self._active_count == 0 and self._sockets is None:
+            self._wake_up()
+
+    def _wake_up(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- the public interface ---------------------------------------------------------
+
+    def close(self) -> None:
+        sockets, self._sockets = self._sockets, None
+        if sockets is None:
+            return
+        for sock in sockets:
+            if self._serving:
+                self._loop._evloop.remove_reader(sock.fileno())
+            sock.close()
+        self._serving = False
+        if self._serving_forever is not None and not self._serving_forever.done():
+            self._serving_forever.cancel()
+            self._serving_forever = None
+        if self._active_count == 0:
+            self._wake_up()
+
+    def close_clients(self) -> None:
+        for transport in list(self._clients):
+            transport.close()
+
+    def abort_clients(self) -> None:
+        for transport in list(self._clients):
+            transport.abort()
+
+    async def start_serving(self) -> None:
+        self._start_serving()
+        await asyncio.sleep(0)  # asyncio's: let the listeners be watched first
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._start_serving()
+        self._serving_forever = self._loop.create_future()
+        try:
+            await self._serving_forever
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever = None
+
+    async def wait_closed(self) -> None:
+        if self._waiters is None:
+            return
+        if self._sockets is None and self._active_count == 0:
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
