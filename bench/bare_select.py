@@ -1,10 +1,11 @@
 """A bare select() loop: the whole idea of an event loop in forty lines.
 
 One thread asks the kernel which sockets are ready, then serves exactly
-those.  An idle client costs nothing but a slot in the list.  What it lacks
-is everything evloop adds: replies are sent with a blocking sendall(), so a
-client that stops reading stalls everyone (no output buffer, no
-backpressure); no timeouts; no half-close; select() stops at 1,024 fds.
+those.  An idle client costs nothing but a slot in the list.  Its bug:
+replies are sent with a blocking sendall(), so one client that sends but
+stops reading freezes every client (bench/nonblocking.py fixes it with an
+output buffer per socket).  It also lacks backpressure, timeouts and
+half-close, and select() stops at 1,024 fds.
 """
 
 import select
@@ -34,7 +35,7 @@ def main():
                 data = sock.recv(common.RECV_SIZE)
                 reply = handler.data_received(data) if data else None
                 if reply:
-                    sock.sendall(reply)  # blocking: the flaw evloop's output buffer fixes
+                    sock.sendall(reply)  # BUG: blocks while this client reads nothing: all wait
             except (evloop.ProtocolError, OSError):  # a bad message or a reset: drop this client
                 data = b""
             if not data or context.closing:

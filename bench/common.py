@@ -3,8 +3,9 @@
 The protocol is evloop's own handler classes, loaded by name through the
 public API (`evloop.load_handler`); the blocking loop `serve_blocking` feeds
 a handler from a blocking socket, as the labs' servers do, and is reused by
-the iterative, threaded, pooled and socketserver variants.  A handler is
-given a context in `connection_made` (evloop.Context): `SimpleContext` is
+the pooled and socketserver variants (bench/iterative.py and bench/threads.py
+write the same loop out, so that the labs' socket calls are on their page).
+A handler is given a context in `connection_made` (evloop.Context): `SimpleContext` is
 the one these servers give, with `push` as each model sends and the work
 of `offload` done inline.  `announce` prints the startup line the runner
 reads.
@@ -97,11 +98,14 @@ def parse_args(model, argv=None):
     parser.add_argument("--work-ms", type=float, help="slow handler: work per line")
     parser.add_argument("--work", choices=["cpu", "sleep"], help="slow handler: cpu or sleep")
     parser.add_argument("--upstream", help="relay handler: the backend, HOST:PORT or unix:PATH "
-                                           "(asyncio, uvloop)")
+                                           "(asyncio, uvloop; bench.nonblocking relays byte for "
+                                           "byte to HOST:PORT)")
     parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate (asyncio, uvloop)")
     parser.add_argument("--tls-key", help="its PEM private key")
     parser.add_argument("--unix", metavar="PATH",
                         help="serve on a Unix stream socket instead (asyncio, uvloop)")
+    parser.add_argument("--trace", action="store_true",
+                        help="print each step of the loop to stderr (bench.nonblocking)")
     options = parser.parse_args(argv)
     options.model = model
     handler = evloop.load_handler(options.handler)
