@@ -61,17 +61,25 @@ def preview(data: bytes | bytearray | memoryview) -> str:
     return bytes(data[:PREVIEW]).decode("latin-1")
 
 
+def command_line() -> str:
+    """How this process was started, as a person would type it: python3 -m evloop.serve ..."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = f"python3 -m {spec.name}" if spec is not None and spec.name else sys.argv[0]
+    return " ".join([program, *sys.argv[1:]])
+
+
 class TraceFile:
     """Steps recorded for the Chrome Trace Event format; `write()` saves them.
 
     Methods: `lane(name, kind)` declares a row and returns its number,
+    `preview(data)` (the text shown for some bytes),
     `rename(lane, name)`, `now()` (the trace's clock, in seconds),
     `complete(lane, cat, name, start, end, **args)`, `instant(lane, cat,
     name, at=None, **args)`, `write()`.
     """
 
     def __init__(self, path: str, *, model: str = "evloop", command: str | None = None,
-                 max_events: int = 1_000_000) -> None:
+                 max_events: int = 1_000_000, loop_lane: bool = True) -> None:
         self.path = path
         self.pid = os.getpid()
         self.max_events = max_events
@@ -81,12 +89,15 @@ class TraceFile:
         self._lanes = 0
         self._lock = threading.Lock()
         self.other = {"program": "evloop", "format": 1, "model": model,
-                      "command": command if command is not None else " ".join(sys.argv),
+                      "command": command if command is not None else command_line(),
                       "started": datetime.datetime.now(datetime.timezone.utc)
                       .strftime("%Y-%m-%dT%H:%M:%SZ")}
         self.events.append({"ph": "M", "name": "process_name", "pid": self.pid, "tid": 0,
                             "args": {"name": f"{model} {self.pid}"}})
-        self.lane("loop", "loop")
+        if loop_lane:  # a model with no loop (threads) has none
+            self.lane("loop", "loop")
+
+    preview = staticmethod(preview)  # for callers that record bytes themselves (bench)
 
     def now(self) -> float:
         """The trace's clock, in seconds (time.perf_counter: microsecond steps)."""
