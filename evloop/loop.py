@@ -146,6 +146,14 @@ class Loop:
     def remove_writer(self, fileobj: int | FileLike) -> None:
         self._set(fileno_of(fileobj), None, _idle)
 
+    def callbacks(self, fd: int) -> tuple[Callable[[], object] | None, Callable[[], object] | None]:
+        """The reader and the writer installed for `fd` (None where there is none)."""
+        record = self._fds.get(fd)
+        if record is None:
+            return None, None
+        return (None if record.reader is _idle else record.reader,
+                None if record.writer is _idle else record.writer)
+
     def watching(self, fileobj: int | FileLike) -> int:
         """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
         record = self._fds.get(fileno_of(fileobj))

@@ -26,9 +26,7 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
-import os
 import signal
-import sys
 import threading
 import time
 import weakref
@@ -72,8 +70,8 @@ class Core(asyncio.AbstractEventLoop):
         self._current_handle: asyncio.Handle | None = None
         self.slow_callback_duration = 0.1
         self._debug = False
-        self.set_debug(sys.flags.dev_mode or (not sys.flags.ignore_environment and
-                                              bool(os.environ.get("PYTHONASYNCIODEBUG"))))
+        # -X dev or PYTHONASYNCIODEBUG, read where asyncio reads them
+        self.set_debug(asyncio.coroutines._is_debug_mode())  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} running={self.is_running()} "
@@ -113,7 +111,8 @@ class Core(asyncio.AbstractEventLoop):
         return handle
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
-        self._timers.cancelled_one()
+        if handle._scheduled:  # type: ignore[attr-defined]  # not one that already ran
+            self._timers.cancelled_one()
 
     def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,  # type: ignore[override]
                              context: contextvars.Context | None = None) -> asyncio.Handle:

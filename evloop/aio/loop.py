@@ -10,8 +10,11 @@ selector_events do in the standard library:
 3. evloop.aio.socks.Sockets: the `sock_*` calls and name lookups;
 4. evloop.aio.network.Network: connections, servers and their TLS;
 5. evloop.aio.upgrades.Upgrades: start_tls and sendfile;
-6. this module: datagrams, pipes and subprocesses, and the class users
-   make, EventLoop.
+6. evloop.aio.datagram.Datagrams: create_datagram_endpoint;
+7. evloop.aio.pipes.Pipes: connect_read_pipe and connect_write_pipe;
+8. evloop.aio.subprocesses.Subprocesses: subprocess_exec and
+   subprocess_shell, each child's exit seen through a pidfd;
+9. this module: the class users make, EventLoop.
 
 Underneath all of them is one evloop.Loop: one backend, one timer heap,
 one ready queue, one exception path.
@@ -19,25 +22,9 @@ one ready queue, one exception path.
 
 from __future__ import annotations
 
-from evloop.aio.upgrades import Upgrades
+from evloop.aio.subprocesses import Subprocesses
 
 
-class EventLoop(Upgrades):
+class EventLoop(Subprocesses):
     """An asyncio event loop on evloop's Loop.  Make one with
     `evloop.aio.new_event_loop()`, or run a coroutine with `evloop.aio.run()`."""
-
-    async def create_datagram_endpoint(self, protocol_factory, local_addr=None,  # type: ignore[no-untyped-def]
-                                       remote_addr=None, **kwargs):
-        raise NotImplementedError("evloop.aio: create_datagram_endpoint is not written yet")
-
-    async def connect_read_pipe(self, protocol_factory, pipe):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("evloop.aio: connect_read_pipe is not written yet")
-
-    async def connect_write_pipe(self, protocol_factory, pipe):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("evloop.aio: connect_write_pipe is not written yet")
-
-    async def subprocess_exec(self, protocol_factory, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("evloop.aio: subprocess_exec is not written yet")
-
-    async def subprocess_shell(self, protocol_factory, cmd, **kwargs):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("evloop.aio: subprocess_shell is not written yet")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -72,14 +71,21 @@ class Sockets(Running):
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
 
-    def _wait(self, sock: socket.socket, writing: bool, step: Callable[..., None],
+    def _wait(self, sock: Any, writing: bool, step: Callable[..., None],
               future: asyncio.Future[Any], *args: Any) -> None:
-        """Watch `sock` and call `step(future, sock, *args)` when it is ready."""
+        """Watch `sock` and call `step(future, sock, *args)` when it is ready.
+
+        The future's end removes the watch only if it is still this one: a
+        cancelled recv must not remove the reader of the recv that came next."""
         fd = sock.fileno()
-        watch = self._evloop.add_writer if writing else self._evloop.add_reader
-        unwatch = self._evloop.remove_writer if writing else self._evloop.remove_reader
-        watch(fd, functools.partial(step, future, sock, *args))
-        future.add_done_callback(lambda _: None if self._closed else unwatch(fd))
+        callback = functools.partial(step, future, sock, *args)
+        role = 1 if writing else 0
+        (self._evloop.add_writer if writing else self._evloop.add_reader)(fd, callback)
+
+        def done(_: asyncio.Future[Any]) -> None:
+            if not self._closed and self._evloop.callbacks(fd)[role] is callback:
+                (self._evloop.remove_writer if writing else self._evloop.remove_reader)(fd)
+        future.add_done_callback(done)
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         self._check_socket(sock)
@@ -88,7 +94,7 @@ class Sockets(Running):
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, False, self._retry, future, sock.recv, nbytes)
+        self._wait(sock, False, self._retry, future, "recv", nbytes)
         return await future  # type: ignore[no-any-return]
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
@@ -98,7 +104,7 @@ class Sockets(Running):
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, False, self._retry, future, sock.recv_into, buf)
+        self._wait(sock, False, self._retry, future, "recv_into", buf)
         return await future  # type: ignore[no-any-return]
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
@@ -108,7 +114,7 @@ class Sockets(Running):
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, False, self._retry, future, sock.recvfrom, bufsize)
+        self._wait(sock, False, self._retry, future, "recvfrom", bufsize)
         return await future  # type: ignore[no-any-return]
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0
@@ -120,15 +126,15 @@ class Sockets(Running):
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, False, self._retry, future, sock.recvfrom_into, buf, nbytes)
+        self._wait(sock, False, self._retry, future, "recvfrom_into", buf, nbytes)
         return await future  # type: ignore[no-any-return]
 
-    def _retry(self, future: asyncio.Future[Any], sock: socket.socket,
-               call: Callable[..., Any], *args: Any) -> None:
+    def _retry(self, future: asyncio.Future[Any], sock: socket.socket, call: str,
+               *args: Any) -> None:
         if future.done():
             return
         try:
-            result = call(*args)
+            result = getattr(sock, call)(*args)  # looked up now: a test may swap it
         except (BlockingIOError, InterruptedError):
             return  # a spurious wake-up: wait on
         except (SystemExit, KeyboardInterrupt):
@@ -173,7 +179,7 @@ class Sockets(Running):
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, True, self._retry, future, sock.sendto, data, address)
+        self._wait(sock, True, self._retry, future, "sendto", data, address)
         return await future  # type: ignore[no-any-return]
 
     async def sock_connect(self, sock: socket.socket, address: Address) -> None:
@@ -228,64 +234,6 @@ class Sockets(Running):
             future.set_exception(exc)
         else:
             future.set_result((conn, address))
-
-    async def sock_sendfile(self, sock: socket.socket, file: Any, offset: int = 0,
-                            count: int | None = None, *, fallback: bool | None = True) -> int:
-        self._check_socket(sock)
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError("only SOCK_STREAM type sockets are supported")
-        if count is not None and (not isinstance(count, int) or count <= 0):
-            raise ValueError(f"count must be a positive integer (got {count!r})")
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
-        try:
-            fileno = file.fileno()
-            os.fstat(fileno)
-        except (AttributeError, OSError, ValueError):
-            fileno = None
-        if fileno is None or not hasattr(os, "sendfile"):
-            if not fallback:
-                raise asyncio.SendfileNotAvailableError("os.sendfile() is not available "
-                                                        "for this file")
-            return await self._sendfile_by_reading(sock, file, offset, count)
-        return await self._sendfile_native(sock, file, fileno, offset, count)
-
-    async def _sendfile_native(self, sock: socket.socket, file: Any, fileno: int, offset: int,
-                               count: int | None) -> int:
-        size = os.fstat(fileno).st_size
-        end = size if count is None else min(size, offset + count)
-        sent = 0
-        try:
-            while offset + sent < end:
-                try:
-                    done = os.sendfile(sock.fileno(), fileno, offset + sent, end - offset - sent)
-                except (BlockingIOError, InterruptedError):
-                    future = self.create_future()
-                    self._wait(sock, True, lambda f, s: None if f.done() else f.set_result(None),
-                               future)
-                    await future
-                    continue
-                if done == 0:
-                    break  # the file ended early
-                sent += done
-        finally:
-            if sent:
-                file.seek(offset + sent)
-        return sent
-
-    async def _sendfile_by_reading(self, sock: socket.socket, file: Any, offset: int,
-                                   count: int | None) -> int:
-        if offset:
-            file.seek(offset)
-        sent = 0
-        while count is None or sent < count:
-            block = 256 * 1024 if count is None else min(256 * 1024, count - sent)
-            data = await self.run_in_executor(None, file.read, block)
-            if not data:
-                break
-            await self.sock_sendall(sock, data)
-            sent += len(data)
-        return sent
 
     # -- names ------------------------------------------------------------------
 

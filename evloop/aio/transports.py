@@ -130,7 +130,7 @@ class SocketTransportBase(asyncio.BaseTransport):
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
-        if len(self._buffer) <= self._high_water or self._protocol_paused:
+        if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
         try:
@@ -143,7 +143,7 @@ class SocketTransportBase(asyncio.BaseTransport):
                 "transport": self, "protocol": self._protocol})
 
     def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and len(self._buffer) <= self._low_water:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
             self._protocol_paused = False
             try:
                 self._protocol.resume_writing()

@@ -6,13 +6,15 @@
 * `sendfile` sends with os.sendfile() from the kernel's page cache when the
   transport is a plain socket (after its buffer drains, with reading
   paused), else reads the file and writes it, waiting whenever the
-  transport says pause_writing (a stand-in protocol hears it).
+  transport says pause_writing (a stand-in protocol hears it);
+  `sock_sendfile` does the same on a bare socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl as ssl_module
 from asyncio import constants
 from typing import Any
@@ -129,12 +131,14 @@ class Upgrades(Network):
             os.fstat(fileno)
         except (AttributeError, OSError, ValueError) as exc:
             raise asyncio.SendfileNotAvailableError("not a regular file") from exc
+        sock = transport._sock
+        if sock is None:
+            raise RuntimeError("Transport is closing")
         resume = transport.is_reading()
         transport.pause_reading()
         await transport._flushed()
         try:
-            return await self._sendfile_native(transport._sock, file, fileno,  # type: ignore[arg-type]
-                                               offset, count)
+            return await self._sendfile_native(sock, file, fileno, offset, count)
         finally:
             transport._flushed_done()
             if resume:
@@ -161,3 +165,61 @@ class Upgrades(Network):
             if sent:
                 file.seek(offset + sent)
             watcher.restore()
+
+    async def sock_sendfile(self, sock: socket.socket, file: Any, offset: int = 0,
+                            count: int | None = None, *, fallback: bool | None = True) -> int:
+        self._check_socket(sock)
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError("only SOCK_STREAM type sockets are supported")
+        if count is not None and (not isinstance(count, int) or count <= 0):
+            raise ValueError(f"count must be a positive integer (got {count!r})")
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+        try:
+            fileno = file.fileno()
+            os.fstat(fileno)
+        except (AttributeError, OSError, ValueError):
+            fileno = None
+        if fileno is None or not hasattr(os, "sendfile"):
+            if not fallback:
+                raise asyncio.SendfileNotAvailableError("os.sendfile() is not available "
+                                                        "for this file")
+            return await self._sendfile_by_reading(sock, file, offset, count)
+        return await self._sendfile_native(sock, file, fileno, offset, count)
+
+    async def _sendfile_native(self, sock: socket.socket, file: Any, fileno: int, offset: int,
+                               count: int | None) -> int:
+        size = os.fstat(fileno).st_size
+        end = size if count is None else min(size, offset + count)
+        sent = 0
+        try:
+            while offset + sent < end:
+                try:
+                    done = os.sendfile(sock.fileno(), fileno, offset + sent, end - offset - sent)
+                except (BlockingIOError, InterruptedError):
+                    future = self.create_future()
+                    self._wait(sock, True, lambda f, s: None if f.done() else f.set_result(None),
+                               future)
+                    await future
+                    continue
+                if done == 0:
+                    break  # the file ended early
+                sent += done
+        finally:
+            if sent:
+                file.seek(offset + sent)
+        return sent
+
+    async def _sendfile_by_reading(self, sock: socket.socket, file: Any, offset: int,
+                                   count: int | None) -> int:
+        if offset:
+            file.seek(offset)
+        sent = 0
+        while count is None or sent < count:
+            block = 256 * 1024 if count is None else min(256 * 1024, count - sent)
+            data = await self.run_in_executor(None, file.read, block)
+            if not data:
+                break
+            await self.sock_sendall(sock, data)
+            sent += len(data)
+        return sent

@@ -1,0 +1,185 @@
+"""Subprocesses: subprocess_exec, subprocess_shell, and waiting for a child without SIGCHLD.
+
+A child process, to an event loop, is up to three pipes and an exit status.
+The pipes are this loop's pipe transports (evloop.aio.pipes).  What joins
+them into one SubprocessTransport is asyncio's own BaseSubprocessTransport
+(asyncio.base_subprocess), which asks the loop only for public calls
+(connect_read_pipe, connect_write_pipe, call_soon, create_task,
+create_future, get_debug); its `_start` is this module's, subprocess.Popen
+with the pipes, as asyncio's unix_events has it.
+
+The exit status is the hard part.  asyncio has long learned of its
+children's deaths through SIGCHLD and "child watchers" (one per process,
+tied to the main thread; deprecated from Python 3.12).  This loop asks the
+kernel about each child instead:
+
+* on Linux 5.3+, os.pidfd_open(pid) gives a descriptor that turns readable
+  when the child exits; the loop watches it as it watches a socket, and in
+  its reader os.waitpid(pid, 0) returns at once with the status;
+* elsewhere, or where pidfd_open is refused, one thread per child blocks in
+  os.waitpid(pid, 0) and hands the status to the loop with
+  call_soon_threadsafe, as asyncio's ThreadedChildWatcher does.
+
+No signal handler is installed, so a loop in any thread can run children,
+and a program's own SIGCHLD handling is left alone.  The status reaches the
+transport a turn after the kernel reports it, as under asyncio, so that the
+pipes' last bytes come first.  A child reaped elsewhere first (Popen.poll(),
+which Popen.send_signal calls) left its status in its Popen object, which
+is used; only when nothing knows it is 255 reported, as asyncio does.
+
+The argument rules are asyncio's: text mode, line buffering and shell=
+are the loop's business, not the caller's, and are refused with asyncio's
+ValueErrors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import threading
+from asyncio import base_subprocess
+from collections.abc import Callable
+from typing import Any
+
+from evloop.aio.pipes import Pipes
+
+log = logging.getLogger("asyncio")
+PIPE = subprocess.PIPE
+
+
+class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
+    """asyncio's subprocess transport, started with subprocess.Popen."""
+
+    def _start(self, args: Any, shell: bool, stdin: Any, stdout: Any, stderr: Any,
+               bufsize: int, **kwargs: Any) -> None:
+        # subprocess.Popen looked up at each call: tests replace it with a mock
+        self._proc = subprocess.Popen(args, shell=shell, stdin=stdin, stdout=stdout,
+                                      stderr=stderr, universal_newlines=False,
+                                      bufsize=bufsize, **kwargs)
+
+
+def exit_code(pid: int, proc: subprocess.Popen[Any] | None) -> int:
+    """Reap `pid` (it has exited, or will) and return its returncode, -N for signal N."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        if proc is not None and proc.returncode is not None:
+            return proc.returncode  # Popen.poll() reaped it and kept the status
+        log.warning("child process pid %d exit status already read: "
+                    " will report returncode 255", pid)
+        return 255
+    return os.waitstatus_to_exitcode(status)
+
+
+def check_popen_arguments(shell_wanted: bool, universal_newlines: Any, shell: Any,
+                          bufsize: Any, text: Any, encoding: Any, errors: Any) -> None:
+    """asyncio's rules, in asyncio's order: bytes, unbuffered, and the loop's shell=."""
+    if universal_newlines:
+        raise ValueError("universal_newlines must be False")
+    if shell_wanted and not shell:
+        raise ValueError("shell must be True")
+    if not shell_wanted and shell:
+        raise ValueError("shell must be False")
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")
+
+
+class Subprocesses(Pipes):
+    """asyncio's subprocess_exec and subprocess_shell, with pidfds for the exits."""
+
+    def __init__(self, selector: str = "auto") -> None:
+        super().__init__(selector)
+        self._pidfds: dict[int, SubprocessTransport] = {}  # watched, their child alive
+
+    async def subprocess_shell(  # type: ignore[override]
+            self, protocol_factory: Callable[[], asyncio.BaseProtocol], cmd: str | bytes, *,
+            stdin: Any = PIPE, stdout: Any = PIPE, stderr: Any = PIPE,
+            universal_newlines: bool = False, shell: bool = True, bufsize: int = 0,
+            encoding: str | None = None, errors: str | None = None, text: bool | None = None,
+            **kwargs: Any) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError("cmd must be a string")
+        check_popen_arguments(True, universal_newlines, shell, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        transport = await self._make_subprocess_transport(protocol, cmd, True, stdin, stdout,
+                                                          stderr, bufsize, **kwargs)
+        return transport, protocol
+
+    async def subprocess_exec(  # type: ignore[override]
+            self, protocol_factory: Callable[[], asyncio.BaseProtocol], program: Any,
+            *args: Any, stdin: Any = PIPE, stdout: Any = PIPE, stderr: Any = PIPE,
+            universal_newlines: bool = False, shell: bool = False, bufsize: int = 0,
+            encoding: str | None = None, errors: str | None = None, text: bool | None = None,
+            **kwargs: Any) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
+        check_popen_arguments(False, universal_newlines, shell, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        transport = await self._make_subprocess_transport(protocol, (program, *args), False,
+                                                          stdin, stdout, stderr, bufsize,
+                                                          **kwargs)
+        return transport, protocol
+
+    async def _make_subprocess_transport(self, protocol: Any, args: Any, shell: bool,
+                                         stdin: Any, stdout: Any, stderr: Any, bufsize: int,
+                                         extra: Any = None, **kwargs: Any
+                                         ) -> SubprocessTransport:
+        waiter = self.create_future()
+        transport = SubprocessTransport(self, protocol, args, shell, stdin, stdout, stderr,
+                                        bufsize, waiter=waiter, extra=extra, **kwargs)
+        self._watch_child(transport)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:  # cancelled, or a pipe failed: no child left behind
+            transport.close()
+            await transport._wait()
+            raise
+        return transport
+
+    # -- waiting for the child's exit ---------------------------------------------------
+
+    def _watch_child(self, transport: SubprocessTransport) -> None:
+        pid = transport.get_pid()
+        assert pid is not None  # Popen succeeded
+        pidfd_open = getattr(os, "pidfd_open", None)  # Linux 5.3+ only
+        try:
+            pidfd = -1 if pidfd_open is None else pidfd_open(pid)
+        except OSError:  # ENOSYS on older kernels, EPERM under some sandboxes
+            pidfd = -1
+        if pidfd < 0:
+            threading.Thread(target=self._wait_in_thread, args=(pid, transport),
+                             name=f"evloop.aio waitpid({pid})", daemon=True).start()
+            return
+        self._pidfds[pidfd] = transport
+        self._evloop.add_reader(pidfd, self._child_exited, pidfd, pid, transport)
+
+    def _child_exited(self, pidfd: int, pid: int, transport: SubprocessTransport) -> None:
+        """The pidfd's reader: the child has exited, so waitpid() will not block."""
+        self._evloop.remove_reader(pidfd)
+        del self._pidfds[pidfd]
+        os.close(pidfd)
+        returncode = exit_code(pid, transport._proc)
+        self.call_soon(self.call_soon, transport._process_exited, returncode)
+
+    def _wait_in_thread(self, pid: int, transport: SubprocessTransport) -> None:
+        """Without pidfds: block in waitpid() in a thread of its own."""
+        returncode = exit_code(pid, transport._proc)
+        try:
+            self.call_soon_threadsafe(self.call_soon, transport._process_exited, returncode)
+        except RuntimeError:  # the loop was closed first: nobody is left to tell
+            log.warning("Loop %r that handles pid %r is closed", self, pid)
+
+    def close(self) -> None:
+        super().close()
+        # Children still running are reaped by subprocess's own clean-up (Popen.__del__).
+        pidfds, self._pidfds = self._pidfds, {}
+        for pidfd in pidfds:
+            os.close(pidfd)

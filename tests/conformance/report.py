@@ -1,0 +1,125 @@
+"""Compare the loop under test with the baseline, and explain every difference.
+
+Conformance is (tests that pass on both loops) / (tests that pass on the baseline).
+A test that passes on the baseline and not on the loop under test is a *difference*.
+Each difference is looked up in the exclusions file, whose lines read
+
+    test_events.EventLoopTests.test_remove_fds_after_closing   reads loop._selector
+
+a test id or an `fnmatch` glob, white space, then the reason (required); a line that
+starts with `#` is a comment.  A difference no line matches is *unexplained*.  A suite in which the loop
+under test did not really run (status "wrong-loop"), timed out or gave up is
+unexplained as a whole, whatever the file says: no glob may excuse the harness.
+Lines that match no difference are *stale*; they are listed so they can be removed.
+"""
+
+import fnmatch
+
+__all__ = ["load_exclusions", "compare", "format_comparison", "format_counts"]
+
+PASS = "pass"
+
+
+def load_exclusions(path):
+    """[(pattern, reason)] from the exclusions file at `path`."""
+    exclusions = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            pattern, _, reason = text.replace("\t", " ").partition(" ")
+            reason = reason.strip()
+            if not reason:
+                raise ValueError(f"{path}:{number}: {pattern} has no reason")
+            exclusions.append((pattern, reason))
+    return exclusions
+
+
+def explain(test_id, exclusions):
+    for pattern, reason in exclusions:
+        if fnmatch.fnmatchcase(test_id, pattern):
+            return pattern, reason
+    return None
+
+
+def count(suite, outcome):
+    return sum(1 for test in suite["tests"].values() if test["outcome"] == outcome)
+
+
+def compare(baseline, candidate, exclusions=()):
+    """The per-suite table, the differences and the verdict, as plain data."""
+    rows, differences, used = [], [], set()
+    for name, base in baseline["suites"].items():
+        loop = candidate["suites"].get(name, {"status": "absent", "reason": "not run",
+                                              "tests": {}})
+        passed = {ident for ident, test in base["tests"].items() if test["outcome"] == PASS}
+        trusted = loop["status"] == "ok"
+        loop_passed = {ident for ident, test in loop["tests"].items()
+                       if test["outcome"] == PASS} if trusted else set()
+        both = passed & loop_passed
+        rows.append({"suite": name, "run": len(base["tests"]), "baseline_pass": len(passed),
+                     "baseline_skip": count(base, "skip"), "loop_pass": len(loop_passed),
+                     "both": len(both), "ratio": len(both) / len(passed) if passed else None,
+                     "baseline_status": base["status"], "loop_status": loop["status"],
+                     "baseline_seconds": base.get("seconds"), "loop_seconds": loop.get("seconds"),
+                     "note": base.get("reason") if base["status"] != "ok" else
+                     (loop.get("reason") if loop["status"] != "ok" else "")})
+        for ident in sorted(passed - loop_passed):
+            test = loop["tests"].get(ident, {"outcome": "absent", "reason": "not in this run"})
+            match = explain(ident, exclusions) if trusted else None
+            if match:
+                used.add(match[0])
+            differences.append({
+                "id": ident, "outcome": test["outcome"] if trusted else loop["status"],
+                "detail": test.get("reason", "") if trusted else loop.get("reason", ""),
+                "excluded": match[1] if match else None})
+    base_total = sum(row["baseline_pass"] for row in rows)
+    both_total = sum(row["both"] for row in rows)
+    return {"rows": rows, "differences": differences,
+            "unexplained": [d for d in differences if d["excluded"] is None],
+            "stale": [pattern for pattern, _ in exclusions if pattern not in used],
+            "baseline_pass": base_total, "both": both_total,
+            "ratio": both_total / base_total if base_total else None}
+
+
+def percent(ratio):
+    return "n/a" if ratio is None else f"{100 * ratio:.1f}%"
+
+
+def format_comparison(comparison, baseline_label="asyncio", loop_label="loop"):
+    lines = [f"{'suite':<22}{'run':>6}{'skip':>6}{baseline_label + ' pass':>16}"
+             f"{loop_label + ' pass':>16}{'both':>7}{'ratio':>8}  seconds (base/loop)  note"]
+    for row in comparison["rows"]:
+        seconds = f"{row['baseline_seconds'] or 0:.1f}/{row['loop_seconds'] or 0:.1f}"
+        lines.append(f"{row['suite']:<22}{row['run']:>6}{row['baseline_skip']:>6}"
+                     f"{row['baseline_pass']:>16}{row['loop_pass']:>16}{row['both']:>7}"
+                     f"{percent(row['ratio']):>8}  {seconds:<19}  {row['note']}")
+    lines.append(f"{'total':<22}{'':>6}{'':>6}{comparison['baseline_pass']:>16}"
+                 f"{'':>16}{comparison['both']:>7}{percent(comparison['ratio']):>8}")
+    if comparison["differences"]:
+        lines.append("")
+        lines.append(f"passing on {baseline_label}, not on {loop_label}:")
+        for difference in comparison["differences"]:
+            why = difference["excluded"] or "UNEXPLAINED"
+            lines.append(f"  {difference['id']}: {difference['outcome']}: "
+                         f"{difference['detail']}\n      -> {why}")
+    if comparison["stale"]:
+        lines.append("")
+        lines.append("exclusions that match no difference (stale):")
+        lines.extend(f"  {pattern}" for pattern in comparison["stale"])
+    return "\n".join(lines)
+
+
+def format_counts(result):
+    """One run's outcomes per suite."""
+    outcomes = ("pass", "fail", "error", "skip", "expected-failure", "timeout", "crash",
+                "not-run")
+    header = f"{'suite':<22}{'run':>6}" + "".join(f"{o[:8]:>9}" for o in outcomes)
+    lines = [header + "  seconds  status"]
+    for name, suite in result["suites"].items():
+        counts = "".join(f"{count(suite, o):>9}" for o in outcomes)
+        status = suite["status"] + (f": {suite['reason']}" if suite["reason"] else "")
+        lines.append(f"{name:<22}{len(suite['tests']):>6}{counts}  {suite['seconds']:>7.1f}"
+                     f"  {status}")
+    return "\n".join(lines)
