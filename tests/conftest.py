@@ -29,6 +29,10 @@ def cli_env():
     env = dict(os.environ)
     paths = [ROOT, os.path.join(ROOT, "tests"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    # Under scripts/test each subprocess records coverage; one run elsewhere
+    # (cwd=tmp_path) must still write its data where scripts/test combines it.
+    if "COVERAGE_PROCESS_START" in env and "COVERAGE_FILE" not in env:
+        env["COVERAGE_FILE"] = os.path.join(ROOT, ".coverage")
     return env
 
 
