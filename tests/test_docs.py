@@ -9,7 +9,8 @@ metrics port, by others).  `python3` is the interpreter running the
 tests (the venv's).  A document's commands are sorted into:
 
 - servers (`python3 -m evloop.serve ...`, `python3 -m bench.<variant> ...`,
-  or `python3 -m NAME` for a NAME.py written from the document): started in
+  `python3 -m evloop.aio [--trace] bench/SCRIPT.py`, or `python3 -m NAME`
+  for a NAME.py written from the document): started in
   the background; the test waits for their startup line, keeps the server
   up for the commands after it, and stops it with SIGINT (it must exit 0)
   when the next server on the same port starts or the document ends.  A
@@ -50,7 +51,8 @@ DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(
                               if name.endswith(".md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 SERVER = re.compile(r"^(systemd-socket-activate .*)?python3 -m "
-                    r"(evloop\.serve|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
+                    r"(evloop\.serve|evloop\.aio (--trace )?bench/"
+                    r"|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
 LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
         "python3 -m bench.runner": ["-m", "bench.runner"], "python3 -m bench.ab": ["-m", "bench.ab"],
         "scripts/count-instructions": ["-m", "bench.instructions"],
