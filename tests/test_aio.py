@@ -112,6 +112,25 @@ def test_readers_take_arguments_and_report_removal():
         a.close(), b.close(), loop.close()
 
 
+@pytest.mark.parametrize("new_loop", [evloop.aio.new_event_loop, asyncio.SelectorEventLoop])
+def test_callbacks_queued_before_the_loop_runs_go_ahead_of_its_first_poll(new_loop):
+    # asyncio's order, which programs rely on: a task started before run_until_complete
+    # takes its first step before a datagram already waiting is handed to a protocol.
+    loop = new_loop()
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    order = []
+    try:
+        loop.add_reader(a, lambda: order.append(("reader", a.recv(10))))
+        b.send(b"x")  # readable before the loop first polls
+        loop.call_soon(order.append, "queued")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert order == ["queued", ("reader", b"x")]
+    finally:
+        a.close(), b.close(), loop.close()
+
+
 def test_a_signal_handler_runs_in_the_loop():
     async def main():
         loop = asyncio.get_running_loop()

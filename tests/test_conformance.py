@@ -15,6 +15,7 @@ the loop under test is refused.
 import importlib
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -86,7 +87,8 @@ def test_asyncio_conforms_to_itself_and_really_runs_its_loop():
         assert suite["ran"]["expected"] > 0 and suite["ran"]["other"] == {}
         assert suite["made"]["other"] == {}
     # Two suites make their loops through the factory, two through the policy.
-    assert results["self"]["suites"]["test_runners"]["made"]["expected"] >= 20
+    runners_loops = 20 if sys.version_info >= (3, 11) else 8  # 3.10's test_runners is small
+    assert results["self"]["suites"]["test_runners"]["made"]["expected"] >= runners_loops
     assert results["self"]["suites"]["test_threads"]["made"]["expected"] >= 6
 
 

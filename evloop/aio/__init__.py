@@ -49,7 +49,8 @@ def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     return _run_310(main, debug)
 
 
-def _run_310(main: Coroutine[Any, Any, T], debug: bool | None) -> T:
+# Runs on Python 3.10 only (3.11+ takes asyncio.Runner above), and is tested there.
+def _run_310(main: Coroutine[Any, Any, T], debug: bool | None) -> T:  # pragma: no cover
     """asyncio.run's steps, for Python 3.10, which has no Runner."""
     if asyncio.events._get_running_loop() is not None:
         raise RuntimeError("evloop.aio.run() cannot be called from a running event loop")

@@ -168,7 +168,10 @@ class ShardRun:
     def run_worker(self, start, deadline):
         """Run one worker from test `start`; the index to restart at, or None."""
         self.workers += 1
-        name = f"{self.suite.name}-{self.shard.replace('/', 'of')}-{self.workers}"
+        # The target's label too: the baseline's and the loop's workers share the scratch
+        # directory, and two workers appending to one file would mix their records.
+        name = (f"{self.target.label}-{self.suite.name}-{self.shard.replace('/', 'of')}"
+                f"-{self.workers}")
         out = os.path.join(self.scratch, f"{name}.jsonl")
         err = os.path.join(self.scratch, f"{name}.stderr")
         cwd = tempfile.mkdtemp(prefix=name + "-", dir=self.scratch)

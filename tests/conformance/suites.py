@@ -9,7 +9,8 @@ tests that make their loops through the event loop policy.
 CPython renames and moves these classes between versions.  Each base of a `Case` is a
 tuple of alternative names, the first one the module has wins; a case none of whose
 alternatives exists is skipped with a reason that says which name is missing, never
-an import error.
+an import error.  A suite is not run at all on a Python older than its `since`: one
+that lacks the module, or whose module tests no real loop there.
 
 Hooks:
 
@@ -22,6 +23,7 @@ Hooks:
 """
 
 import dataclasses
+import sys
 import unittest
 
 __all__ = ["Case", "Suite", "SUITES", "POLICY_SUITES", "MIXIN_SUITES"]
@@ -56,6 +58,8 @@ class Suite:
     hook_base: str | None = None
     # How many worker processes share the suite (by test index) when it is run.
     shards: int = 1
+    # The first Python that has the module and whose tests in it run on a real loop.
+    since: tuple[int, int] = (3, 10)
 
     @property
     def module(self) -> str:
@@ -95,23 +99,25 @@ MIXIN_SUITES = (
     )),
     Suite("test_ssl", (
         Case("TestSSL", (("TestSSL",),), "new_loop"),
-    )),
+    ), since=(3, 11)),
     Suite("test_streams", (
         Case("StreamTests", (("StreamTests",),), None),
     )),
 )
 
 POLICY_SUITES = (
-    Suite("test_taskgroups", all_classes=True),
-    Suite("test_timeouts", all_classes=True),
+    Suite("test_taskgroups", all_classes=True, since=(3, 11)),
+    Suite("test_timeouts", all_classes=True, since=(3, 11)),
     Suite("test_waitfor", all_classes=True),
     Suite("test_locks", all_classes=True),
-    Suite("test_queues", all_classes=True),
+    # Python 3.10's test_queues runs on test_utils.TestLoop, a fake clock, not on a loop.
+    Suite("test_queues", all_classes=True, since=(3, 11)),
     Suite("test_threads", all_classes=True),
     Suite("test_runners", all_classes=True, hook="runner_loop", hook_base="BaseTest"),
 )
 
-SUITES = {suite.name: suite for suite in MIXIN_SUITES + POLICY_SUITES}
+SUITES = {suite.name: suite for suite in MIXIN_SUITES + POLICY_SUITES
+          if sys.version_info >= suite.since}
 
 
 def resolve_base(module: object, alternatives: tuple[str, ...]) -> type | None:
