@@ -3,6 +3,14 @@
     python -m bench.instructions [--models evloop-epoll,uvloop-protocol] [--tree NAME=DIR]
                                  [--handler echo] [--connections 100] [--messages 20000]
     python -m bench.instructions --models evloop-relay,uvloop-relay [--relay --tree NAME=DIR]
+    python -m bench.instructions --models evloop-epoll,aio-protocol,asyncio-protocol,uvloop-protocol
+                                 --connections 1,100
+
+Several connection counts (`--connections 1,100`) are counted on one server
+each, one after the other, and printed as a column each, every model also
+as a ratio to the first: with evloop-epoll first and aio-protocol beside
+it, that ratio is what the asyncio layer (evloop.aio, and the Protocol
+that adapts the same handler) costs over evloop's own handler API.
 
 A relay model (bench.models) relays to the C echo server, started here
 outside valgrind, so its count is the relay's alone.
@@ -99,6 +107,8 @@ def ping_pong(port, connections, rounds, handler, size, timeout=600):
 
 
 def count(model, options, workdir, upstream=""):
+    """Instructions per message of `model` at each of options.connections, in order:
+    one server, zeroed before and dumped after each count's measured round trips."""
     out = os.path.join(workdir, f"{model.name}.%p")
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     command = model.command(options.handler, upstream=upstream)
@@ -116,11 +126,14 @@ def count(model, options, workdir, upstream=""):
         if not found:
             raise RuntimeError(f"{model.name} did not start under valgrind: {line.strip()!r}")
         port = int(found.group(1))
-        ping_pong(port, options.connections, 20, options.handler, options.size)
-        control(proc.pid, "-z")
-        rounds = max(1, options.messages // options.connections)
-        ping_pong(port, options.connections, rounds, options.handler, options.size)
-        control(proc.pid, "-d")
+        messages = []
+        for connections in options.connections:
+            ping_pong(port, connections, 20, options.handler, options.size)
+            control(proc.pid, "-z")
+            rounds = max(1, options.messages // connections)
+            ping_pong(port, connections, rounds, options.handler, options.size)
+            control(proc.pid, "-d")
+            messages.append(rounds * connections)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -128,12 +141,27 @@ def count(model, options, workdir, upstream=""):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    dumps = sorted(glob.glob(os.path.join(workdir, f"{model.name}.*.1")))
-    if not dumps:
-        raise RuntimeError(f"callgrind wrote no dump for {model.name}")
-    with open(dumps[-1]) as f:
-        totals = [int(line.split()[1]) for line in f if line.startswith("summary:")]
-    return totals[0] / (rounds * options.connections)
+    per_message = []
+    for n, measured in enumerate(messages, start=1):  # callgrind numbers its dumps from 1
+        dumps = sorted(glob.glob(os.path.join(workdir, f"{model.name}.*.{n}")))
+        if not dumps:
+            raise RuntimeError(f"callgrind wrote no dump for {model.name}")
+        with open(dumps[-1]) as f:
+            totals = [int(line.split()[1]) for line in f if line.startswith("summary:")]
+        per_message.append(totals[0] / measured)
+    return per_message
+
+
+def row(name, per_message, first):
+    """One model's line: its count (the line `name count` for one connection count), or
+    for several a column each, and then its ratios to the first model counted."""
+    if len(per_message) == 1:
+        return f"{name:20} {per_message[0]:8,.0f}"
+    line = f"{name:20} " + " ".join(f"{value:10,.0f}" for value in per_message)
+    if first is not None:
+        ratios = ", ".join(f"{mine / theirs:.2f}x" for mine, theirs in zip(per_message, first[1]))
+        line += f"   {ratios} {first[0]}"
+    return line
 
 
 def control(pid, flag):
@@ -150,7 +178,8 @@ def parse_args(argv=None):
     parser.add_argument("--handler", default="echo", choices=["echo", "uppercase", "lenprefix"])
     parser.add_argument("--relay", action="store_true",
                         help="the trees of --tree serve the relay handler, to the C echo server")
-    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--connections", default="100",
+                        help="connections, or several, comma-separated (1,100): a column each")
     parser.add_argument("--messages", type=int, default=20000, help="measured round trips in all")
     parser.add_argument("--size", type=int, default=100, help="payload bytes per message")
     options = parser.parse_args(argv)
@@ -173,7 +202,11 @@ def parse_args(argv=None):
         parser.error("nothing to count")
     if options.handler == "lenprefix" and not 0 <= options.size <= 999:
         parser.error("lenprefix payloads are 0 to 999 bytes")
-    if options.connections < 1 or options.messages < 1 or options.size < 1:
+    try:
+        options.connections = [int(text) for text in options.connections.split(",")]
+    except ValueError:
+        parser.error(f"--connections wants numbers, comma-separated: {options.connections!r}")
+    if min(options.connections) < 1 or options.messages < 1 or options.size < 1:
         parser.error("--connections, --messages and --size must be positive")
     options.models = models
     return options
@@ -186,8 +219,12 @@ def main(argv=None):
         print(f"bench.instructions: needs valgrind's callgrind ({', '.join(missing)} not found; "
               f"apt-get install valgrind)", file=sys.stderr)
         return 2
-    print(f"{options.handler}, {options.connections} connections, {options.size} B, "
+    counts = options.connections
+    print(f"{options.handler}, {'/'.join(map(str, counts))} connections, {options.size} B, "
           f"{options.messages:,} round trips; user-space instructions per message (callgrind)")
+    if len(counts) > 1:
+        print(f"{'model':20} " + " ".join(f"{f'{n} conn':>10}" for n in counts))
+    first = None
     status = 0
     backend = None
     if any(model.relay for model in options.models):  # relays pass it all to the C echo server
@@ -208,7 +245,8 @@ def main(argv=None):
                 print(f"{model.name:20} failed: {error}")
                 status = 1
                 continue
-            print(f"{model.name:20} {per_message:8,.0f}")
+            print(row(model.name, per_message, first))
+            first = first or (model.name, per_message)
     if backend is not None:
         backend.terminate()
         backend.wait()

@@ -7,7 +7,11 @@ Python models are the files beside this one (one short file per model: diff
 two of them to see what a concurrency model is), evloop is run once per
 selector, and `c-epoll` is the C reference built by scripts/bench.
 
-A model may not be available (uvloop not installed, no C compiler): then
+The HTTP models (uvicorn and aiohttp on each asyncio loop) serve hello
+world instead of a handler, print the same line ending `(http)`, and are
+loaded by wrk (bench.wrk).
+
+A model may not be available (uvloop not installed, no C compiler, no wrk): then
 `unavailable()` gives the reason and the run notes it instead of failing.
 A model may also have a ceiling: ForkingTCPServer with 10,000 clients is
 10,000 processes, which this machine does not survive, so that point is
@@ -35,21 +39,24 @@ class Model:
     handlers: tuple = ("echo", "uppercase", "lenprefix", "slow")
     max_connections: int = None
     why_max: str = ""
-    needs_module: str = None
+    needs_module: object = None  # a module name, or a tuple of them
     needs_file: str = None
     tls: bool = False  # serves TLS, for the TLS load generator (the `tls` sweep)
     unix: bool = False  # serves a Unix socket, given with --unix PATH (the `unix` sweep)
     udp: bool = False  # serves datagrams (the `udp` sweep and the load generator's --udp)
     relay: bool = False  # relays to a backend, given as {upstream} (the `relay` sweep)
-    needs_program: str = None  # a program on PATH (haproxy)
+    needs_program: str = None  # a program on PATH (haproxy, wrk)
+    http: bool = False  # serves HTTP hello world, loaded by wrk (the `aio` sweep)
 
     def command(self, handler, extra=(), upstream=""):
         return [arg.replace("{handler}", handler).replace("{upstream}", upstream)
                 for arg in self.argv] + list(extra)
 
     def unavailable(self):
-        if self.needs_module and importlib.util.find_spec(self.needs_module) is None:
-            return f"{self.needs_module} is not installed (pip install '.[bench]')"
+        modules = (self.needs_module,) if isinstance(self.needs_module, str) else self.needs_module
+        for module in modules or ():
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed (pip install '.[bench]')"
         if self.needs_program and not shutil.which(self.needs_program):
             return f"{self.needs_program} is not installed (apt-get install {self.needs_program})"
         if self.relay and not os.access(os.path.join(BUILD, "echo_epoll"), os.X_OK):
@@ -65,6 +72,8 @@ class Model:
 
     def refuses(self, point):
         """Why this model sits out `point`, or None."""
+        if point.http != self.http:
+            return "serves HTTP only" if self.http else "serves evloop's handlers, not HTTP"
         if point.handler not in self.handlers:
             return f"serves only {', '.join(self.handlers)}"
         if point.tls != self.tls:
@@ -129,6 +138,11 @@ MODELS = [
     variant("asyncio-protocol", "asyncio_protocol"),
     variant("asyncio-streams", "asyncio_streams"),
     variant("uvloop-protocol", "uvloop_protocol", needs_module="uvloop"),
+    # asyncio_protocol's and asyncio_streams's very code on evloop.aio, and the streams on
+    # uvloop: the `aio` sweep's rivals, asyncio's loop against evloop's and libuv's.
+    variant("aio-protocol", "aio_protocol"),
+    variant("aio-streams", "aio_streams"),
+    variant("uvloop-streams", "uvloop_streams", needs_module="uvloop"),
     Model("c-epoll", [os.path.join(BUILD, "echo_epoll"), "--port", "0"], handlers=("echo",),
           needs_file=os.path.join(BUILD, "echo_epoll")),
 ]
@@ -184,6 +198,23 @@ MODELS += [
           needs_program="haproxy"),
 ]
 
+# HTTP hello world (bench.http_apps) from uvicorn with httptools and from aiohttp, on each
+# asyncio loop, loaded by wrk: the `aio` sweep.  They serve no evloop handler, so they are
+# kept out of MODELS, which every handler sweep and test walks.
+HTTP_LOOPS = ("asyncio", "aio", "uvloop")
+
+
+def http_model(server, loop):
+    needs = {"uvicorn": ("uvicorn", "httptools"), "aiohttp": ("aiohttp",)}[server]
+    return Model(f"{server}-{loop}",
+                 [sys.executable, "-m", "bench.http_server", "--server", server, "--loop", loop,
+                  "--port", "0"],
+                 handlers=("hello",), http=True, needs_program="wrk",
+                 needs_module=needs + (("uvloop",) if loop == "uvloop" else ()))
+
+
+HTTP_MODELS = [http_model(server, loop) for server in ("uvicorn", "aiohttp") for loop in HTTP_LOOPS]
+
 # Not in the default sweeps: evloop across cores, and evloop offloading slow work.
 EXTRA = [
     evloop("epoll", "--workers", "2", name="evloop-2workers"),
@@ -191,7 +222,7 @@ EXTRA = [
     evloop("epoll", "--offload", "process", name="evloop-offload-process"),
 ]
 
-BY_NAME = {model.name: model for model in MODELS + EXTRA}
+BY_NAME = {model.name: model for model in MODELS + HTTP_MODELS + EXTRA}
 REFERENCE = "evloop-epoll"  # every ratio in the tables is to this model, from the same run
 
 

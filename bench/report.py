@@ -7,7 +7,10 @@ and can be run again on an old file:
 
 Every figure is shown beside its ratio to evloop with epoll measured in the
 same run, because absolute numbers from a shared machine drift from hour to
-hour while ratios measured side by side hold.
+hour while ratios measured side by side hold.  The aio sweep adds its own
+comparison: evloop.aio's figures over asyncio's loop's and uvloop's for the
+same program, beside the ratio each should reach, and what the asyncio
+layer costs over evloop's own handler API on the same echo.
 """
 
 import json
@@ -99,6 +102,120 @@ def c_reference_notes(results):
     return notes
 
 
+# The aio sweep's comparisons: the same program on three loops (only the loop changes),
+# evloop.aio's figure over asyncio's and uvloop's, beside the ratio each should reach.
+AIO_TRIOS = [  # (workload, asyncio's, evloop.aio's, uvloop's, target x asyncio, x uvloop)
+    ("Protocol echo", "asyncio-protocol", "aio-protocol", "uvloop-protocol", 1.15, 0.95),
+    ("streams echo", "asyncio-streams", "aio-streams", "uvloop-streams", 1.15, None),
+    ("uvicorn (httptools)", "uvicorn-asyncio", "uvicorn-aio", "uvicorn-uvloop", 1.10, None),
+    ("aiohttp", "aiohttp-asyncio", "aiohttp-aio", "aiohttp-uvloop", 1.10, None),
+]
+# What the asyncio layer costs: evloop.aio's Protocol echo against evloop's own handler API
+# on the same echo, in server CPU per message, and the most it should cost.
+LAYER = ("aio-protocol", "evloop-epoll", 0.10)
+
+
+def _measured(results, sweep="aio"):
+    """{model: entry} of the sweep's entries that ran (ok or starved), from any of its points."""
+    found = {}
+    for row in results["sweeps"].get(sweep, []):
+        for name, entry in row["models"].items():
+            if entry.get("status") in ("ok", "starved") and entry.get("msgs_per_s"):
+                found.setdefault(name, entry)
+    return found
+
+
+def _ratio(mine, theirs, key):
+    a, b = (mine or {}).get(key), (theirs or {}).get(key)
+    return a / b if a and b else None
+
+
+def _against(ratio, target, rival=""):
+    """'1.30x asyncio's loop (target 1.15x: met)': a ratio, whom to, and its target's verdict."""
+    if ratio is None:
+        return f"n/a{rival}"
+    text = f"{ratio:.2f}x{rival}"
+    if target is None:
+        return text
+    return f"{text} (target {target:.2f}x: {'met' if ratio >= target else 'missed'})"
+
+
+def aio_comparisons(results):
+    """[(workload, evloop.aio's entry, asyncio's, uvloop's, x asyncio, x uvloop, targets)]
+    for the workloads of the aio sweep that evloop.aio ran."""
+    found, rows = _measured(results), []
+    for workload, base, aio, uv, want_base, want_uv in AIO_TRIOS:
+        if aio not in found:
+            continue
+        mine, theirs, libuv = found[aio], found.get(base), found.get(uv)
+        rows.append((workload, mine, theirs, libuv, _ratio(mine, theirs, "msgs_per_s"),
+                     _ratio(mine, libuv, "msgs_per_s"), (want_base, want_uv)))
+    return rows
+
+
+def layer_cost(results):
+    """(aio's entry, evloop's entry, extra CPU per message as a share of evloop's), or None."""
+    found = _measured(results)
+    aio, own, _ = LAYER
+    if aio not in found or own not in found or not found[own].get("cpu_us_per_msg"):
+        return None
+    return found[aio], found[own], found[aio]["cpu_us_per_msg"] / found[own]["cpu_us_per_msg"] - 1
+
+
+def _layer_line(results):
+    cost = layer_cost(results)
+    if cost is None:
+        return None
+    aio, own, extra = cost
+    user = _ratio(aio, own, "user_us_per_msg")
+    verdict = "met" if extra <= LAYER[2] else "missed"
+    return (f"The asyncio layer: {LAYER[0]} spends {aio['cpu_us_per_msg']:.1f} us of server CPU a "
+            f"message, {LAYER[1]} (evloop's own handler API, same echo) "
+            f"{own['cpu_us_per_msg']:.1f}: {extra:+.1%} (target at most {LAYER[2]:+.0%}: "
+            f"{verdict}); user time alone "
+            f"{_num(aio.get('user_us_per_msg'), 2)} against {_num(own.get('user_us_per_msg'), 2)}"
+            f"{'' if user is None else f' ({user - 1:+.0%})'}.")
+
+
+def aio_narrow(results):
+    """The aio sweep's ratios, a line each, for the terminal."""
+    lines = []
+    for workload, mine, theirs, libuv, x_base, x_uv, (want_base, want_uv) in aio_comparisons(results):
+        cpu = ", ".join(f"{who} {_num((entry or {}).get('cpu_us_per_msg'), 1)}"
+                        for who, entry in (("aio", mine), ("asyncio", theirs), ("uvloop", libuv)))
+        versus = [_against(x_base, want_base, " asyncio's loop"), _against(x_uv, want_uv, " uvloop")]
+        lines.append(f"- {workload}: evloop.aio {_num(mine['msgs_per_s'])}/s, "
+                     f"{', '.join(versus)}; CPU us/msg {cpu}")
+    layer = _layer_line(results)
+    if layer:
+        lines.append(f"- {layer}")
+    return ["", "evloop.aio against asyncio's loop and uvloop (the same program, only the loop "
+                "changed):"] + lines if lines else []
+
+
+def aio_markdown(results):
+    """The aio sweep's ratios as a table, and the asyncio layer's cost."""
+    rows = aio_comparisons(results)
+    if not rows:
+        return []
+    lines = ["", "evloop.aio against asyncio's loop and uvloop: the same program, only the loop "
+                 "changed; medians of the same run (for HTTP, a message is a request).", "",
+             "| workload | evloop.aio msg/s | asyncio msg/s | uvloop msg/s | aio / asyncio | "
+             "aio / uvloop | CPU us/msg aio, asyncio, uvloop | p99 us aio, asyncio, uvloop |",
+             "|---|---|---|---|---|---|---|---|"]
+    for workload, mine, theirs, libuv, x_base, x_uv, (want_base, want_uv) in rows:
+        trio = (mine, theirs or {}, libuv or {})
+        lines.append(" | ".join([
+            f"| {workload}", *(_num(entry.get("msgs_per_s")) for entry in trio),
+            _against(x_base, want_base), _against(x_uv, want_uv),
+            ", ".join(_num(entry.get("cpu_us_per_msg"), 1) for entry in trio),
+            ", ".join(_num(entry.get("p99_us")) for entry in trio)]) + " |")
+    layer = _layer_line(results)
+    if layer:
+        lines += ["", layer]
+    return lines
+
+
 def narrow(results):
     """The table for a terminal: one line per model and point, six columns."""
     header = ["model", "msg/s", "x evloop", "p99 us", "CPU us/msg", "status"]
@@ -118,6 +235,7 @@ def narrow(results):
             for r in table:
                 cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:])]
                 lines.append("  ".join(cells + [r[-1]]))
+    lines += aio_narrow(results)
     beaten = c_reference_notes(results)
     if beaten:
         lines += ["", "Where a Python model outran the C reference:"] + [f"- {n}" for n in beaten]
@@ -172,6 +290,8 @@ def markdown(results):
                     cells += [""] * (len(header) - 3)
                 cells.append(_status(entry))
                 lines.append("| " + " | ".join(cells) + " |")
+        if sweep == "aio":
+            lines += aio_markdown(results)
         colds = [(row["label"], name, entry) for row in rows
                  for name, entry in row["models"].items() if entry.get("cold")]
         if colds:

@@ -22,6 +22,14 @@ Server CPU is read from /proc between the load generator's "measuring" and
 model that cannot take a point (a crash, lost or corrupt replies, a hang
 past the time limit) is recorded as failed with the reason, skipped at the
 larger points of that sweep, and the run goes on.
+
+The `aio` sweep runs the same asyncio programs on asyncio's loop, on
+evloop.aio and on uvloop (a Protocol echo and a streams echo, beside
+evloop's own handler API on the same echo; then uvicorn and aiohttp
+serving hello world), and the report sets evloop.aio's figures beside the
+other two loops'.  Its HTTP point is loaded by wrk instead of the load
+generator (bench.wrk): a message there is a request and its response, and
+each server's body is checked once before its rounds, since wrk reads none.
 """
 
 import argparse
@@ -42,8 +50,10 @@ from dataclasses import dataclass
 from bench import processes
 from bench import procstat
 from bench import report
+from bench import wrk
 from bench.histogram import Histogram
 from bench.models import BY_NAME
+from bench.models import HTTP_MODELS
 from bench.models import MODELS
 from bench.models import REFERENCE
 from bench.models import evloop_tree
@@ -71,6 +81,7 @@ class Point:
     churn: bool = False  # a connection per message: connect, one echo, close
     sources: int = 0    # the load generator's source addresses (127.0.0.2, ...): 0, one
     relay: bool = False  # through a relay model to the C echo server
+    http: bool = False  # HTTP hello world under wrk: the HTTP models (bench.wrk)
 
     @property
     def framing(self):
@@ -80,6 +91,8 @@ class Point:
         return ["--work", self.work, "--work-ms", f"{self.work_ms:g}"] if self.work else []
 
     def label(self):
+        if self.http:  # a message is a request and its response
+            return f"HTTP hello world, {self.connections} conn, wrk -t{wrk.THREADS}"
         parts = [self.handler, f"{self.connections} conn", f"{self.size} B"]
         if self.work:
             parts.append(f"{self.work_ms:g} ms {self.work}")
@@ -104,7 +117,15 @@ class Point:
         return ", ".join(parts)
 
 
-ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp and not m.relay]
+# The same asyncio programs on asyncio's loop, evloop.aio and uvloop (only the loop
+# changes), and evloop's own handler API on the same echo: what the asyncio layer costs.
+AIO = ["evloop-epoll", "asyncio-protocol", "aio-protocol", "uvloop-protocol", "asyncio-streams",
+       "aio-streams", "uvloop-streams"] + [m.name for m in HTTP_MODELS]
+AIO_ONLY = {"aio-protocol", "aio-streams", "uvloop-streams"}
+# Every model of evloop's handlers but those the aio sweep adds: in every sweep, they
+# would lengthen each of them and --quick, and the aio sweep has them at its point.
+ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp and not m.relay
+       and m.name not in AIO_ONLY]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
 # The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.
@@ -171,6 +192,9 @@ def sweeps(quick):
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
         "relay": (RELAY, [Point("relay", relay=True, connections=n)
                           for n in ([100] if quick else [1, 10, 100])]),
+        # Echo at 100 x 100 B, then HTTP under wrk at 100 connections (one whole second
+        # a round at the least, which wrk's -d takes).
+        "aio": (AIO, [Point("aio"), Point("aio", handler="hello", http=True)]),
         "idle": (SELECTORS + ["threads", "gevent", "uvloop-protocol"],
                  [Point("idle", connections=10, idle=n) for n in idles]),
         # Only on request: see massive_point.  The thread-per-client server is best run
@@ -246,6 +270,9 @@ class Server:
 
 def run_load(server, point, duration, warmup, connections=None, limit=None):
     """One load-generator run against `server`: its JSON result plus server CPU and status."""
+    if point.http:
+        return wrk.run(server, point.connections if connections is None else connections,
+                       duration)
     argv, loadgen = loadgen_command(point.tls)
     if (point.udp or point.churn) and loadgen == "python":
         return {"status": "failed", "reason": "this load needs the C load generator "
@@ -407,13 +434,38 @@ ROUND_OVERHEAD = {False: 0.45, True: 0.25}  # by options.quick
 WARMUP_OVERHEAD = {False: 1.2, True: 0.35}  # quick: no short first load, servers started at once
 
 
-def round_cost(options):
-    return options.duration + ROUND_OVERHEAD[options.quick]
+HELLO_CHECKS = {False: 20, True: 200}  # GET / before an HTTP server's first round; quick: its warm-up
+HELLO_CHECK_COST = 0.3  # seconds, for 200 of them
+
+
+def round_cost(options, point=None):
+    seconds = wrk.seconds(options.duration) if point and point.http else options.duration
+    return seconds + ROUND_OVERHEAD[options.quick]
 
 
 def warmup_cost(options, point):
-    return (options.warmup + WARMUP_OVERHEAD[options.quick]
-            + (round_cost(options) if point.cold else 0))
+    if point.http:  # quick: the check alone; else also wrk for --warmup, whole seconds
+        warm = HELLO_CHECK_COST if options.quick else wrk.seconds(options.warmup)
+    else:
+        warm = options.warmup
+    return warm + WARMUP_OVERHEAD[options.quick] + (round_cost(options) if point.cold else 0)
+
+
+def warm_up(server, point, options, settle_window):
+    """The warm-up before a model's rounds; a failed result if it already shows the
+    model cannot take the point (an HTTP server answering something else than hello)."""
+    if point.http:
+        wrong = wrk.check_hello(server.port, HELLO_CHECKS[options.quick])
+        if wrong:
+            return {"status": "failed", "reason": wrong}
+        if not options.quick:  # wrk's shortest run is a second: quick makes do with the check
+            run_load(server, point, options.warmup, 0)
+        return None
+    if not options.quick:
+        run_load(server, point, 0.2, 0, connections=min(point.connections, 4))
+        settle([server], window=settle_window)
+    run_load(server, point, options.warmup, 0)
+    return None
 
 
 def run_point(point, models, options, progress, failed_before):
@@ -423,8 +475,10 @@ def run_point(point, models, options, progress, failed_before):
     if point.relay and any(not model.refuses(point) for model in models):
         backend = Server(BY_NAME["c-epoll"], "echo")  # behind every relay of the point
         upstream = f"127.0.0.1:{backend.port}"
-    warm, each_round = warmup_cost(options, point), round_cost(options)
+    warm, each_round = warmup_cost(options, point), round_cost(options, point)
     for model in models:
+        if model.http != point.http:
+            continue  # the aio sweep's other point is theirs: not a row of this one
         if model.refuses(point):  # not counted in the plan either
             entries[model.name] = {"status": "skipped", "reason": model.refuses(point)}
             continue
@@ -455,10 +509,9 @@ def run_point(point, models, options, progress, failed_before):
                 settle(servers.values(), window=settle_window)
                 cold = run_load(server, point, options.duration, 0)
                 entries.setdefault("_cold", {})[name] = cold
-            if not options.quick:
-                run_load(server, point, 0.2, 0, connections=min(point.connections, 4))
-                settle([server], window=settle_window)
-            run_load(server, point, options.warmup, 0)
+            failed = warm_up(server, point, options, settle_window)
+            if failed:
+                rounds[name].append(failed)  # its rounds are skipped, and it is reported failed
             progress.step(f"{name}: warm-up, {point.label()}", warm)
         for n in range(options.rounds):
             for name, server in servers.items():
@@ -496,7 +549,8 @@ def machine_facts():
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Compare concurrency models on the same handlers.")
-    parser.add_argument("--quick", action="store_true", help="one point per sweep, one short round each (90 s or less)")
+    parser.add_argument("--quick", action="store_true", help="one point per sweep (two for aio: echo and HTTP), one short "
+                                                              "round each (under 2 minutes)")
     parser.add_argument("--sweep", action="append", choices=list(sweeps(False)),
                         help="run only this sweep (repeatable; default: all but perf and massive)")
     parser.add_argument("--models", help="comma-separated models (default: all available)")
@@ -521,7 +575,9 @@ def parse_args(argv=None):
             parser.error(f"--tree {spec}: give NAME=DIR, DIR holding an evloop package")
         BY_NAME[name] = evloop_tree(name, os.path.abspath(tree))
         options.trees.append(name)
-    # --quick: 192 runs (every model at one point of each of 11 sweeps) in 90 s.
+    # --quick: every model at one point of each of 12 sweeps (the aio sweep: two), 228 runs
+    # where every model is available, in about 110 s: the other sweeps took 81 and 88 s,
+    # the aio sweep alone 23 s (its 26 runs; an HTTP round lasts wrk's shortest, a second).
     options.duration = options.duration or (0.3 if options.quick else 2.0)
     options.warmup = options.warmup or (0.1 if options.quick else 1.0)
     wanted = (options.models.split(",") if options.models else list(BY_NAME)) + options.trees
@@ -574,7 +630,7 @@ def run(options):
                       if m in available and not available[m].refuses(point)]
             runs += len(taking) * (1 + options.rounds)
             expected += len(taking) * (warmup_cost(options, point)
-                                       + options.rounds * round_cost(options))
+                                       + options.rounds * round_cost(options, point))
     progress = Progress(runs, expected, options.quiet)
     results = {"machine": facts, "notes": notes, "rounds": options.rounds, "quick": options.quick,
                "duration": options.duration, "reference": REFERENCE, "sweeps": {}}

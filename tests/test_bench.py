@@ -25,11 +25,13 @@ from hypothesis import strategies as st
 from bench import procstat
 from bench import report
 from bench import runner
+from bench import wrk
 from bench.histogram import NBUCKETS
 from bench.histogram import Histogram
 from bench.histogram import bucket
 from bench.histogram import upper_bound
 from bench.models import BUILD
+from bench.models import HTTP_MODELS
 from bench.models import MODELS
 from bench.models import TLS_PEM
 from conftest import ROOT
@@ -555,3 +557,219 @@ def test_the_report_says_where_a_python_model_outran_the_c_reference_and_why():
     assert "check what its CPU figure leaves out" in bare
     models["c-epoll"]["status"] = "failed"  # no reference at this point: nothing to say
     assert report.c_reference_notes(results) == []
+
+
+# -- evloop.aio's models, the HTTP models, wrk, and the aio sweep ------------------------
+
+@pytest.mark.parametrize("name", ["aio-protocol", "aio-streams", "uvloop-streams"])
+def test_every_aio_model_starts_and_echoes(name):
+    model = runner.BY_NAME[name]
+    if model.unavailable():  # uvloop comes with the bench extra, not the test extra
+        pytest.skip(f"{name}: {model.unavailable()}")
+    server = runner.Server(model, "echo")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"one message")
+            assert recv_exactly(sock, 11) == b"one message"
+        assert server.alive()
+    finally:
+        server.stop()
+    assert not server.alive()
+
+
+def http_get(port, path="/"):
+    """(status, body) of one GET on a fresh connection, with the standard library's client."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def missing_modules(model):
+    import importlib.util
+    return [name for name in model.needs_module if importlib.util.find_spec(name) is None]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("model", HTTP_MODELS, ids=lambda m: m.name)
+def test_the_http_launcher_serves_hello_on_each_loop(model):
+    if missing_modules(model):  # the launcher itself needs no wrk
+        pytest.skip(f"{model.name}: {missing_modules(model)[0]} is not installed "
+                    f"(uvloop comes with the bench extra)")
+    server = runner.Server(model, "hello")
+    try:
+        assert http_get(server.port) == (200, b"hello")
+        assert wrk.check_hello(server.port, requests=3) is None  # three on one connection
+        assert server.alive()
+    finally:
+        server.stop()
+    assert not server.alive()
+
+
+def test_the_http_launcher_says_what_is_missing():
+    proc = subprocess.run([sys.executable, "-m", "bench.http_server", "--server", "uvicorn",
+                           "--loop", "nothing"], capture_output=True, text=True, timeout=30,
+                          env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "--loop" in proc.stderr
+    uvloop = runner.BY_NAME["uvicorn-uvloop"]
+    if "uvloop" in missing_modules(uvloop):
+        proc = subprocess.run(uvloop.command("hello"), capture_output=True, text=True, timeout=30,
+                              env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 1 and "uvloop is not installed" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_http_models_and_handler_models_refuse_each_other_and_need_wrk(monkeypatch):
+    http_point = runner.Point("t", handler="hello", http=True)
+    assert runner.BY_NAME["uvicorn-aio"].refuses(runner.Point("t")) == "serves HTTP only"
+    assert runner.BY_NAME["uvicorn-aio"].refuses(http_point) is None
+    assert runner.BY_NAME["evloop-epoll"].refuses(http_point) == (
+        "serves evloop's handlers, not HTTP")
+    assert http_point.label() == "HTTP hello world, 100 conn, wrk -t1"
+    names, points = runner.sweeps(True)["aio"]
+    assert set(names) >= {m.name for m in HTTP_MODELS} | {"aio-protocol", "aio-streams",
+                                                           "evloop-epoll", "uvloop-protocol"}
+    assert [p.http for p in points] == [False, True]
+    assert "aio-protocol" not in runner.ALL and "asyncio-protocol" in runner.ALL
+    from bench import models
+    monkeypatch.setattr(models.shutil, "which", lambda program: None)
+    model = runner.BY_NAME["aiohttp-aio"]
+    assert model.unavailable() in ("wrk is not installed (apt-get install wrk)",
+                                   *(f"{name} is not installed (pip install '.[bench]')"
+                                     for name in missing_modules(model)))
+
+
+def test_wrk_judges_its_totals():
+    server = types.SimpleNamespace(alive=lambda: True, tail=lambda: "")
+    totals = {"requests": 3000, "duration_us": 1.5e6, "bytes": 450000, "connect": 0, "read": 0,
+              "write": 0, "status": 0, "timeout": 0, "p50_us": 100.0, "p90_us": 200.0,
+              "p99_us": 400.0, "p999_us": 900.0}
+    result = wrk.figures(totals, (1.0, 2.0), (1.003, 2.006))
+    assert result["msgs_per_s"] == pytest.approx(2000) and result["mb_per_s"] == pytest.approx(0.3)
+    assert result["cpu_us_per_msg"] == pytest.approx(3.0)
+    assert result["user_us_per_msg"] == pytest.approx(1.0)
+    assert wrk.judge(totals, 100, server) == {"status": "ok"}
+    assert wrk.judge({**totals, "status": 7}, 100, server)["reason"] == "7 responses not 2xx or 3xx"
+    assert wrk.judge({**totals, "timeout": 2, "read": 1}, 100, server)["reason"] == (
+        "socket errors under wrk: 1 read, 2 timeout")
+    dead = types.SimpleNamespace(alive=lambda: False, tail=lambda: "Killed")
+    assert wrk.judge(totals, 100, dead)["reason"] == "server died: Killed"
+    assert wrk.seconds(0.3) == 1 and wrk.seconds(2.0) == 2 and wrk.seconds(2.1) == 3
+
+
+@pytest.mark.timeout(60)
+def test_wrk_measures_an_http_server_and_fails_one_that_is_not():
+    if wrk.missing():
+        pytest.skip(wrk.missing())
+    http_model = runner.BY_NAME["uvicorn-aio"]
+    if missing_modules(http_model):
+        pytest.skip(f"{missing_modules(http_model)[0]} is not installed (the test extra has it)")
+    point = runner.Point("t", handler="hello", http=True, connections=4)
+    servers = [runner.Server(http_model, "hello"), runner.Server(runner.BY_NAME["evloop-epoll"], "echo")]
+    try:
+        result = runner.run_load(servers[0], point, duration=1, warmup=0)
+        assert result["status"] == "ok", result
+        assert result["messages"] > 0 and result["msgs_per_s"] > 0 and result["loadgen"] == "wrk -t1"
+        assert result["cpu_us_per_msg"] > 0 and result["p50_us"] <= result["p99_us"]
+        # An echo server sends the request back: no HTTP response, and the body check says so.
+        echoed = wrk.run(servers[1], 2, 1)
+        assert echoed["status"] == "failed" and "socket errors under wrk" in echoed["reason"], echoed
+        assert wrk.check_hello(servers[1].port).startswith("GET / failed")
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_the_aio_sweep_runs_end_to_end_and_reports_the_ratios(tmp_path):
+    output = tmp_path / "run.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.runner", "--quick", "--sweep", "aio", "--models",
+         "evloop-epoll,asyncio-protocol,aio-protocol,uvicorn-asyncio,uvicorn-aio", "--rounds", "1",
+         "--duration", "0.3", "--warmup", "0.1", "--output", str(output), "--quiet"],
+        capture_output=True, text=True, timeout=110, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(output.read_text())
+    echo, hello = results["sweeps"]["aio"]
+    for name in ("evloop-epoll", "asyncio-protocol", "aio-protocol"):
+        assert echo["models"][name]["status"] == "ok", (name, echo["models"][name])
+        assert name not in hello["models"]  # the HTTP point's rows are the HTTP models alone
+    assert "- Protocol echo: evloop.aio " in proc.stdout and "x asyncio's loop (target" in proc.stdout
+    assert "The asyncio layer: aio-protocol spends " in proc.stdout
+    wide = (tmp_path / "run.md").read_text()
+    assert "| Protocol echo | " in wide and "The asyncio layer: " in wide
+    if wrk.missing() or missing_modules(runner.BY_NAME["uvicorn-aio"]):
+        reason = wrk.missing() or f"{missing_modules(runner.BY_NAME['uvicorn-aio'])[0]} is not"
+        assert any(reason in note for note in results["notes"]), results["notes"]
+        pytest.skip(f"the HTTP point: {reason} (its skip is noted, as checked)")
+    assert set(hello["models"]) == {"uvicorn-asyncio", "uvicorn-aio"}
+    assert "uvicorn-aio" not in echo["models"]
+    for name in ("uvicorn-asyncio", "uvicorn-aio"):
+        entry = hello["models"][name]
+        assert entry["status"] == "ok" and entry["msgs_per_s"] > 0 and entry["cpu_us_per_msg"] > 0, entry
+    assert "- uvicorn (httptools): evloop.aio " in proc.stdout
+
+
+def test_the_report_sets_evloop_aio_beside_both_loops_and_the_layer_cost():
+    def entry(rate, cpu, user=None):
+        return {"status": "ok", "msgs_per_s": rate, "cpu_us_per_msg": cpu, "user_us_per_msg": user,
+                "p99_us": 1000}
+    results = {"reference": "evloop-epoll", "sweeps": {"aio": [
+        {"label": "echo", "point": {"idle": 0}, "models": {
+            "evloop-epoll": entry(150, 4.0, 1.0), "asyncio-protocol": entry(100, 6.0),
+            "aio-protocol": entry(130, 5.0, 2.0), "uvloop-protocol": entry(140, 4.5),
+            "uvicorn-aio": {"status": "skipped", "reason": "serves HTTP only"}}},
+        {"label": "HTTP", "point": {"idle": 0}, "models": {
+            "uvicorn-asyncio": entry(1000, 40.0), "uvicorn-aio": entry(1050, 30.0),
+            "uvicorn-uvloop": {"status": "failed", "reason": "did not start"}}}]}}
+    rows = {row[0]: row for row in report.aio_comparisons(results)}
+    assert set(rows) == {"Protocol echo", "uvicorn (httptools)"}  # no aio-streams ran
+    assert rows["Protocol echo"][4] == pytest.approx(1.3)
+    assert rows["Protocol echo"][5] == pytest.approx(130 / 140)
+    assert rows["uvicorn (httptools)"][5] is None  # uvloop's failed: no ratio
+    aio, own, extra = report.layer_cost(results)
+    assert extra == pytest.approx(0.25)
+    text = "\n".join(report.aio_narrow(results))
+    assert ("1.30x asyncio's loop (target 1.15x: met), 0.93x uvloop (target 0.95x: missed)"
+            in text)
+    assert "1.05x asyncio's loop (target 1.10x: missed), n/a uvloop;" in text
+    assert "+25.0% (target at most +10%: missed); user time alone 2.00 against 1.00 (+100%)" in text
+    table = "\n".join(report.aio_markdown(results))
+    assert ("| Protocol echo | 130 | 100 | 140 | 1.30x (target 1.15x: met) | "
+            "0.93x (target 0.95x: missed) | 5.0, 6.0, 4.5 | 1,000, 1,000, 1,000 |") in table
+    assert report.aio_comparisons({"sweeps": {}}) == [] and report.layer_cost({"sweeps": {}}) is None
+
+
+def test_the_instruction_counter_takes_several_connection_counts():
+    from bench import instructions
+    assert instructions.parse_args(["--connections", "1,100"]).connections == [1, 100]
+    assert instructions.parse_args([]).connections == [100]
+    for bad in ("1,0", "1,x", ""):
+        with pytest.raises(SystemExit) as exit_info:
+            instructions.parse_args(["--connections", bad])
+        assert exit_info.value.code == 2, bad
+    assert instructions.row("evloop-epoll", [12000.0], None).split() == ["evloop-epoll", "12,000"]
+    line = instructions.row("aio-protocol", [18000.0, 10000.0], ("evloop-epoll", [12000.0, 8000.0]))
+    assert line.split() == ["aio-protocol", "18,000", "10,000", "1.50x,", "1.25x", "evloop-epoll"]
+
+
+@pytest.mark.timeout(120)
+def test_instruction_counter_counts_evloop_aio_at_two_connection_counts():
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed: apt-get install valgrind")
+    env = cli_env()
+    env.pop("COVERAGE_PROCESS_START", None)  # count the server, not coverage's tracer
+    proc = subprocess.run([sys.executable, "-m", "bench.instructions", "--models", "aio-protocol",
+                           "--connections", "1,4", "--messages", "400"], capture_output=True,
+                          text=True, timeout=110, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    header, columns, row = proc.stdout.splitlines()
+    assert header.startswith("echo, 1/4 connections, 100 B, 400 round trips")
+    assert columns.split() == ["model", "1", "conn", "4", "conn"]
+    name, *counts = row.split()
+    assert name == "aio-protocol" and len(counts) == 2
+    assert all(1000 < int(count.replace(",", "")) < 200000 for count in counts), row
