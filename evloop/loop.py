@@ -58,7 +58,6 @@ from collections.abc import Callable
 from collections.abc import Collection
 from typing import Any
 from typing import NamedTuple
-from typing import Protocol
 
 from evloop.backends import EVENT_READ
 from evloop.backends import EVENT_WRITE
@@ -88,10 +87,6 @@ class LoopStatistics(NamedTuple):
     ready: int  # call_soon callbacks waiting for the end of the turn
 
 
-class Tracer(Protocol):
-    def on_wakeup(self, loop: Loop, ready: list[tuple[int, int]], timeout: float | None) -> None: ...
-
-
 def _idle() -> None:
     """The reader or writer of a descriptor that has none."""
 
@@ -114,7 +109,6 @@ class Loop:
         self.backend = selector if isinstance(selector, Backend) else make_backend(selector)
         self.selector_name = self.backend.name
         self.now = time.monotonic()
-        self.tracer: Tracer | None = None
         self.turn_observer: Callable[[float], object] | None = None
         self._fds: dict[int, _FdRecord] = {}
         self._timers = TimerHeap()
@@ -287,8 +281,6 @@ class Loop:
             timeout = self._next_timeout(timeout)
         ready = self._poll(timeout)
         self.now = time.monotonic()
-        if self.tracer is not None:
-            self.tracer.on_wakeup(self, ready, timeout)
         fds = self._fds
         for fd, event in ready:
             if event == READABLE:  # readable, nothing else: most events by far

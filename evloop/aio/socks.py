@@ -87,47 +87,30 @@ class Sockets(Running):
                 (self._evloop.remove_writer if writing else self._evloop.remove_reader)(fd)
         future.add_done_callback(done)
 
-    async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+    async def _call(self, sock: socket.socket, writing: bool, call: str, *args: Any) -> Any:
+        """`sock.<call>(*args)` now, or, if it would block, once the socket is ready."""
         self._check_socket(sock)
         try:
-            return sock.recv(nbytes)
+            return getattr(sock, call)(*args)
         except (BlockingIOError, InterruptedError):
             pass
         future = self.create_future()
-        self._wait(sock, False, self._retry, future, "recv", nbytes)
-        return await future  # type: ignore[no-any-return]
+        self._wait(sock, writing, self._retry, future, call, *args)
+        return await future
+
+    async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+        return await self._call(sock, False, "recv", nbytes)  # type: ignore[no-any-return]
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
-        self._check_socket(sock)
-        try:
-            return sock.recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            pass
-        future = self.create_future()
-        self._wait(sock, False, self._retry, future, "recv_into", buf)
-        return await future  # type: ignore[no-any-return]
+        return await self._call(sock, False, "recv_into", buf)  # type: ignore[no-any-return]
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
-        self._check_socket(sock)
-        try:
-            return sock.recvfrom(bufsize)
-        except (BlockingIOError, InterruptedError):
-            pass
-        future = self.create_future()
-        self._wait(sock, False, self._retry, future, "recvfrom", bufsize)
-        return await future  # type: ignore[no-any-return]
+        return await self._call(sock, False, "recvfrom", bufsize)  # type: ignore[no-any-return]
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0
                                  ) -> tuple[int, Address]:
-        self._check_socket(sock)
-        nbytes = nbytes or len(buf)
-        try:
-            return sock.recvfrom_into(buf, nbytes)
-        except (BlockingIOError, InterruptedError):
-            pass
-        future = self.create_future()
-        self._wait(sock, False, self._retry, future, "recvfrom_into", buf, nbytes)
-        return await future  # type: ignore[no-any-return]
+        return await self._call(  # type: ignore[no-any-return]
+            sock, False, "recvfrom_into", buf, nbytes or len(buf))
 
     def _retry(self, future: asyncio.Future[Any], sock: socket.socket, call: str,
                *args: Any) -> None:
@@ -173,14 +156,7 @@ class Sockets(Running):
             future.set_result(None)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Address) -> int:
-        self._check_socket(sock)
-        try:
-            return sock.sendto(data, address)
-        except (BlockingIOError, InterruptedError):
-            pass
-        future = self.create_future()
-        self._wait(sock, True, self._retry, future, "sendto", data, address)
-        return await future  # type: ignore[no-any-return]
+        return await self._call(sock, True, "sendto", data, address)  # type: ignore[no-any-return]
 
     async def sock_connect(self, sock: socket.socket, address: Address) -> None:
         self._check_socket(sock)
