@@ -141,6 +141,8 @@ MODELS = [
     # asyncio_protocol's and asyncio_streams's very code on evloop.aio, and the streams on
     # uvloop: the `aio` sweep's rivals, asyncio's loop against evloop's and libuv's.
     variant("aio-protocol", "aio_protocol"),
+    # The same Protocol on a loop with no features: the floor under aio-protocol.
+    variant("aio-floor", "aio_floor"),
     variant("aio-streams", "aio_streams"),
     variant("uvloop-streams", "uvloop_streams", needs_module="uvloop"),
     Model("c-epoll", [os.path.join(BUILD, "echo_epoll"), "--port", "0"], handlers=("echo",),

@@ -113,6 +113,10 @@ AIO_TRIOS = [  # (workload, asyncio's, evloop.aio's, uvloop's, target x asyncio,
 # What the asyncio layer costs: evloop.aio's Protocol echo against evloop's own handler API
 # on the same echo, in server CPU per message, and the most it should cost.
 LAYER = ("aio-protocol", "evloop-epoll", 0.10)
+# The floor under the Protocol echo: the same Protocol on a loop with no features
+# (bench/aio_floor.py), and the loops set against it.
+FLOOR = ("aio-floor", ("aio-protocol", "evloop.aio"), ("uvloop-protocol", "uvloop"),
+         ("asyncio-protocol", "asyncio's loop"))
 
 
 def _measured(results, sweep="aio"):
@@ -177,6 +181,20 @@ def _layer_line(results):
             f"{'' if user is None else f' ({user - 1:+.0%})'}.")
 
 
+def _floor_line(results):
+    found = _measured(results)
+    floor = found.get(FLOOR[0])
+    if floor is None:
+        return None
+    others = [f"{who} {found[name]['msgs_per_s'] / floor['msgs_per_s']:.2f}x of it "
+              f"({_num(found[name].get('cpu_us_per_msg'), 1)} us)"
+              for name, who in FLOOR[1:] if name in found]
+    return (f"The floor: {FLOOR[0]}, the same Protocol on a loop with no features "
+            f"(bench/aio_floor.py), {_num(floor['msgs_per_s'])} msg/s at "
+            f"{_num(floor.get('cpu_us_per_msg'), 1)} us of server CPU a message (user "
+            f"{_num(floor.get('user_us_per_msg'), 2)}); " + ", ".join(others) + ".")
+
+
 def aio_narrow(results):
     """The aio sweep's ratios, a line each, for the terminal."""
     lines = []
@@ -186,9 +204,9 @@ def aio_narrow(results):
         versus = [_against(x_base, want_base, " asyncio's loop"), _against(x_uv, want_uv, " uvloop")]
         lines.append(f"- {workload}: evloop.aio {_num(mine['msgs_per_s'])}/s, "
                      f"{', '.join(versus)}; CPU us/msg {cpu}")
-    layer = _layer_line(results)
-    if layer:
-        lines.append(f"- {layer}")
+    for line in (_layer_line(results), _floor_line(results)):
+        if line:
+            lines.append(f"- {line}")
     return ["", "evloop.aio against asyncio's loop and uvloop (the same program, only the loop "
                 "changed):"] + lines if lines else []
 
@@ -210,9 +228,9 @@ def aio_markdown(results):
             _against(x_base, want_base), _against(x_uv, want_uv),
             ", ".join(_num(entry.get("cpu_us_per_msg"), 1) for entry in trio),
             ", ".join(_num(entry.get("p99_us")) for entry in trio)]) + " |")
-    layer = _layer_line(results)
-    if layer:
-        lines += ["", layer]
+    for line in (_layer_line(results), _floor_line(results)):
+        if line:
+            lines += ["", line]
     return lines
 
 

@@ -119,9 +119,9 @@ class Point:
 
 # The same asyncio programs on asyncio's loop, evloop.aio and uvloop (only the loop
 # changes), and evloop's own handler API on the same echo: what the asyncio layer costs.
-AIO = ["evloop-epoll", "asyncio-protocol", "aio-protocol", "uvloop-protocol", "asyncio-streams",
-       "aio-streams", "uvloop-streams"] + [m.name for m in HTTP_MODELS]
-AIO_ONLY = {"aio-protocol", "aio-streams", "uvloop-streams"}
+AIO = ["evloop-epoll", "asyncio-protocol", "aio-protocol", "uvloop-protocol", "aio-floor",
+       "asyncio-streams", "aio-streams", "uvloop-streams"] + [m.name for m in HTTP_MODELS]
+AIO_ONLY = {"aio-protocol", "aio-floor", "aio-streams", "uvloop-streams"}
 # Every model of evloop's handlers but those the aio sweep adds: in every sweep, they
 # would lengthen each of them and --quick, and the aio sweep has them at its point.
 ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp and not m.relay

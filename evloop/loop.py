@@ -24,7 +24,12 @@ around it:
 One turn of the loop (`run_once(timeout)`) is: compute the timeout (the
 caller's limit, cut to the next timer; `run()` gives no limit), wait, call the
 ready callbacks (the reader, then the writer if it is still there, as ae.c
-does), run the timers that are due, run the `call_soon` queue.
+does), run the timers that are due, run the `call_soon` queue, then what
+asked for the turn's end (`at_turn_end`).  That last step is libuv's "check"
+phase, where uvloop sends what its transports were given during the turn:
+evloop.aio's transports do the same with what tasks and callbacks write
+(`running_queue` is true while the queue runs), so that a response a task
+writes in two pieces leaves in one system call.
 
 The hot path is the loop over ready descriptors.  A descriptor that is
 readable and nothing else is by far the most common event, so it costs one
@@ -45,7 +50,7 @@ duration, from the wake-up to the end of its callbacks
 The loop knows nothing about connections or handlers: it calls callables.
 Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
 `remove_writer`, `watching`, `call_soon`, `call_later`,
-`call_soon_threadsafe`, `time`, `add_signal_handler`, `set_exception_handler`,
+`call_soon_threadsafe`, `at_turn_end`, `time`, `add_signal_handler`, `set_exception_handler`,
 `call_exception_handler`, `statistics`, `run`, `run_once`, `stop`, `close`.
 """
 
@@ -115,6 +120,8 @@ class Loop:
         self._heap = self._timers.timers  # read every turn (see the essay)
         self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
         self._ready: collections.deque[Scheduled] = collections.deque()
+        self._turn_end: list[Callable[[], object]] = []
+        self.running_queue = False  # True while the call_soon queue runs
         self._running = False
         self._exception_handler: ExceptionHandler | None = None
         self._closed = False
@@ -207,6 +214,10 @@ class Loop:
         """Run `callback(*args)` in `delay` seconds; returns a cancellable Timer."""
         return self._timers.push(delay, callback, args)
 
+    def at_turn_end(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` once, at the end of this turn, after the call_soon queue."""
+        self._turn_end.append(callback)
+
     def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Timer:
         """From another thread: run `callback(*args)` in the loop's thread."""
         timer = self.call_soon(callback, *args)  # deque.append is atomic
@@ -270,7 +281,7 @@ class Loop:
         only look; None: as long as it takes), never past the next timer, then
         call the ready callbacks, the due timers and the call_soon queue."""
         heap = self._heap
-        if heap and not heap[0][2]._cancelled and not self._ready:
+        if heap and not heap[0][2]._cancelled and not self._ready and not self._turn_end:
             # _next_timeout's common case, inlined: 400 instructions a turn (callgrind, 1 client)
             wait = heap[0][0] - time.monotonic()
             if wait < 0:
@@ -299,7 +310,13 @@ class Loop:
         if heap and heap[0][0] <= self.now:
             self._ready.extend(self._timers.pop_due(self.now))
         if self._ready:
-            self._run_ready()
+            self.running_queue = True
+            try:
+                self._run_ready()
+            finally:
+                self.running_queue = False
+        if self._turn_end:
+            self._run_turn_end()
         observer = self.turn_observer
         if observer is not None:
             observer(time.monotonic() - self.now)
@@ -318,9 +335,10 @@ class Loop:
                 self._callback_raised(exc, callback, f"the {role} of fd {fd}")
 
     def _next_timeout(self, limit: float | None) -> float | None:
-        """How long the next wait may be: 0 with callbacks queued, else until the
-        next timer, and never more than `limit` (None: no limit)."""
-        if self._ready:
+        """How long the next wait may be: 0 with callbacks queued (at the turn's end
+        too: asked for outside a turn), else until the next timer, and never more
+        than `limit` (None: no limit)."""
+        if self._ready or self._turn_end:
             return 0
         wait = self._timers.next_timeout()  # drops cancelled timers from the top
         if wait is None:
@@ -338,6 +356,17 @@ class Loop:
                     timer._run()  # an asyncio.Handle reports its own errors
                 except Exception as exc:
                     self._callback_raised(exc, timer._callback, "the callback")
+
+    def _run_turn_end(self) -> None:
+        # The list stays the same object (evloop.aio's transports hold it); what
+        # these callbacks ask for runs at the next turn's end.
+        callbacks = self._turn_end.copy()
+        self._turn_end.clear()
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:
+                self._callback_raised(exc, callback, "the turn-end callback")
 
     def statistics(self) -> LoopStatistics:
         """How much the loop is watching and holding, for tests and metrics."""

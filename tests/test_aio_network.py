@@ -418,6 +418,39 @@ def test_create_unix_server_replaces_a_stale_socket_file(tmp_path):
     assert reply == b"PING" and peer == path and sockets == ()
 
 
+def test_a_unix_servers_socket_file_is_removed_at_close_unless_replaced(tmp_path):
+    """cleanup_socket (Python 3.13's, by default there; asked for here on every Python)."""
+    removed, replaced, kept = (str(tmp_path / name) for name in ("a.sock", "b.sock", "c.sock"))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = await loop.create_unix_server(Echo, removed, cleanup_socket=True)
+        second = await loop.create_unix_server(Echo, replaced, cleanup_socket=True)
+        third = await loop.create_unix_server(Echo, kept, cleanup_socket=False)
+        os.unlink(replaced)
+        with open(replaced, "w") as other:  # another file took the path since
+            other.write("not ours")
+        assert os.path.exists(removed)
+        for server in (first, second, third):
+            server.close()
+            await server.wait_closed()
+    run(main())
+    assert not os.path.exists(removed)
+    assert open(replaced).read() == "not ours"  # the inode differs: left alone
+    assert os.path.exists(kept)
+
+
+def test_create_unix_server_cleans_up_by_default_where_python_does(tmp_path):
+    path = str(tmp_path / "s.sock")
+
+    async def main():
+        server = await asyncio.get_running_loop().create_unix_server(Echo, path)
+        server.close()
+        await server.wait_closed()
+    run(main())
+    assert os.path.exists(path) == (sys.version_info < (3, 13))
+
+
 def test_create_unix_server_refuses_a_path_that_is_not_a_socket(tmp_path):
     path = tmp_path / "plain-file"
     path.write_text("not a socket")

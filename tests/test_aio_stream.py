@@ -101,13 +101,18 @@ async def read_until_eof(peer):
 
 
 async def fill_until_buffered(transport, peer, block=64 * 1024, limit=64 * MiB):
-    """Write until the kernel's buffers are full and the transport holds bytes."""
+    """Write until the kernel's buffers are full and the transport holds bytes.
+
+    A write goes out at the turn's end, so each waits a turn (sleep(0)) before
+    the buffer tells what the kernel did not take."""
     sent = 0
-    while not transport.get_write_buffer_size():
+    while True:
         transport.write(b"x" * block)
         sent += block
+        await asyncio.sleep(0)
+        if transport.get_write_buffer_size():
+            return sent
         assert sent < limit, "the socket never filled"
-    return sent
 
 
 def small_buffers(ours_and_peer):
@@ -387,6 +392,121 @@ def test_writes_after_the_connection_is_lost_are_dropped_and_logged_after_five(c
     assert quiet == []  # asyncio's threshold: from the fifth lost write on
     assert len(logged) == 2
     assert peer_got == b""
+
+
+# -- writing: when bytes leave -----------------------------------------------------------------
+
+def count_sends(transport):
+    """Wrap the transport's os.write: the list of what each system call was given."""
+    sends = []
+    real = transport._sys_write
+
+    def counting(fd, data):
+        sends.append(bytes(data))
+        return real(fd, data)
+    transport._sys_write = counting
+    return sends
+
+
+class Replier(Recorder):
+    """Answers each piece of data in two writes, from data_received itself."""
+
+    def data_received(self, data):
+        super().data_received(data)
+        self.transport.write(b"head:")
+        self.transport.write(bytes(data))
+
+
+def test_a_tasks_writes_leave_together_at_the_turns_end():
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, protocol, peer = await connected()
+        with peer:
+            sends = count_sends(transport)
+            transport.write(b"headers;")  # from a task: held for the turn's end
+            transport.write(b"body")
+            held = transport.get_write_buffer_size()
+            before = list(sends)
+            await asyncio.sleep(0)  # a turn passes
+            after_turn = list(sends)
+            got = await loop.sock_recv(peer, 100)
+            transport.close()
+            await protocol.lost
+        return held, before, after_turn, got
+    held, before, after_turn, got = run(main())
+    assert held == len(b"headers;body") and before == []
+    assert after_turn == [b"headers;body"]  # two writes, one system call
+    assert got == b"headers;body"
+
+
+def test_writes_from_data_received_leave_at_once_as_asyncios_do():
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, protocol, peer = await connected(Replier)
+        with peer:
+            sends = count_sends(transport)
+            await loop.sock_sendall(peer, b"ping")
+            await protocol.got_data.wait()
+            got = b""
+            while len(got) < len(b"head:ping"):
+                got += await loop.sock_recv(peer, 100)
+            transport.close()
+            await protocol.lost
+        return sends, got
+    sends, got = run(main())
+    assert sends == [b"head:", b"ping"] and got == b"head:ping"
+
+
+def test_a_held_write_is_sent_by_abort_close_and_write_eof_and_a_large_one_goes_at_once():
+    async def main():
+        results = []
+        for ending in ("abort", "close", "write_eof"):
+            transport, protocol, peer = await connected()
+            with peer:
+                transport.write(b"last words")
+                getattr(transport, ending)()
+                results.append((ending, await read_until_eof(peer)))
+                transport.abort()
+                await protocol.lost
+        transport, protocol, peer = await connected()
+        with peer:
+            sends = count_sends(transport)
+            big = b"x" * (transport.get_write_buffer_limits()[1] + 1)
+            transport.write(big)  # past the high-water mark: sent now, not held
+            sent_at_once = sum(map(len, sends))
+            transport.abort()
+            await protocol.lost
+        return results, sent_at_once
+    results, sent_at_once = run(main())
+    assert results == [(ending, b"last words") for ending in ("abort", "close", "write_eof")]
+    assert sent_at_once > 0
+
+
+def test_reads_start_small_grow_when_one_fills_and_shrink_after_small_ones():
+    from evloop.aio.transports import LARGE_READ
+    from evloop.aio.transports import SMALL_READ
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, protocol, peer = await connected()
+        with peer:
+            sizes = [transport._read_size]
+            big = bytes(range(256)) * 4096  # 1 MiB
+            await loop.sock_sendall(peer, big)
+            while len(protocol.data) < len(big):
+                protocol.got_data.clear()
+                await protocol.got_data.wait()
+            sizes.append(transport._read_size)
+            for n in range(4):
+                protocol.got_data.clear()
+                await loop.sock_sendall(peer, b"small %d" % n)
+                await protocol.got_data.wait()
+            sizes.append(transport._read_size)
+            transport.close()
+            await protocol.lost
+        return sizes, bytes(protocol.data[:len(big)]) == big
+    sizes, whole = run(main())
+    assert sizes == [SMALL_READ, LARGE_READ, SMALL_READ] and whole
 
 
 # -- flow control -------------------------------------------------------------------------------

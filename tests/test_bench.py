@@ -742,6 +742,32 @@ def test_the_report_sets_evloop_aio_beside_both_loops_and_the_layer_cost():
     assert ("| Protocol echo | 130 | 100 | 140 | 1.30x (target 1.15x: met) | "
             "0.93x (target 0.95x: missed) | 5.0, 6.0, 4.5 | 1,000, 1,000, 1,000 |") in table
     assert report.aio_comparisons({"sweeps": {}}) == [] and report.layer_cost({"sweeps": {}}) is None
+    assert "The floor" not in table  # no aio-floor ran
+    results["sweeps"]["aio"][0]["models"]["aio-floor"] = entry(160, 3.9, 0.5)
+    floor = "\n".join(report.aio_markdown(results))
+    assert ("The floor: aio-floor, the same Protocol on a loop with no features "
+            "(bench/aio_floor.py), 160 msg/s at 3.9 us of server CPU a message (user 0.50); "
+            "evloop.aio 0.81x of it (5.0 us), uvloop 0.88x of it (4.5 us), "
+            "asyncio's loop 0.62x of it (6.0 us).") in floor
+
+
+def test_the_floor_serves_the_protocol_echo():
+    """bench.aio_floor runs HandlerProtocol over evloop's echo handler: replies come back whole."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.aio_floor", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env(),
+                            stdin=subprocess.DEVNULL)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("aio-floor: serving echo on 127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as a, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as b:
+            for sock, data in ((a, b"first"), (b, b"second"), (a, b"third")):
+                sock.sendall(data)
+                assert sock.recv(100) == data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_the_instruction_counter_takes_several_connection_counts():

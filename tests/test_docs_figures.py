@@ -52,8 +52,10 @@ TARGET = re.compile(r"\]\([^)]*\)")
 
 
 def result_files():
+    # Files only: bench/results/runs/ (git-ignored) holds the runs made by hand.
     return sorted(name for name in os.listdir(RESULTS)
-                  if name != "README.md" and not name.endswith((".png", ".svg")))
+                  if name != "README.md" and not name.endswith((".png", ".svg"))
+                  and os.path.isfile(os.path.join(RESULTS, name)))
 
 
 @functools.lru_cache(maxsize=None)

@@ -134,6 +134,25 @@ def test_callbacks_queued_by_callbacks_wait_a_turn(selector):
     loop.close()
 
 
+def test_the_turns_end_comes_after_the_queue_once_and_a_raise_costs_only_itself(selector, caplog):
+    loop = Loop(selector)
+    order = []
+    seen_running = []
+    loop.call_soon(lambda: seen_running.append(loop.running_queue))
+    loop.call_soon(order.append, "queued")
+    loop.at_turn_end(lambda: order.append("end 1"))
+    loop.at_turn_end(lambda: 1 / 0)
+    loop.at_turn_end(lambda: (order.append("end 2"), loop.at_turn_end(lambda: order.append("next"))))
+    # Asked for outside a turn: the first wait only looks, it must not block.
+    loop.run_once(timeout=None)
+    assert order == ["queued", "end 1", "end 2"] and seen_running == [True]
+    assert not loop.running_queue  # only while the queue runs
+    assert "the turn-end callback" in caplog.text and "ZeroDivisionError" in caplog.text
+    loop.run_once(timeout=None)  # what a turn-end callback asked for: the next turn's end
+    assert order == ["queued", "end 1", "end 2", "next"]
+    loop.close()
+
+
 def test_timers_fire_in_deadline_order_and_cancel(selector):
     loop = Loop(selector)
     fired = []

@@ -49,6 +49,36 @@ def _run_in(context: contextvars.Context, callback: Callable[..., object], *args
     context.run(callback, *args)
 
 
+class Handle(asyncio.Handle):
+    """asyncio's Handle, made without asking the loop for its debug mode (off: in
+    debug mode the loop makes asyncio's own, which records where it was made)."""
+
+    __slots__ = ()
+
+    def __init__(self, callback: Callable[..., object], args: tuple[Any, ...], loop: Any,
+                 context: contextvars.Context | None = None) -> None:
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class TimerHandle(asyncio.TimerHandle):
+    """asyncio's TimerHandle, made as Handle is."""
+
+    __slots__ = ()
+
+    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...],
+                 loop: Any, context: contextvars.Context | None = None) -> None:
+        # asyncio.Handle's slots, filled as Handle fills them (both are asyncio.Handles).
+        Handle.__init__(self, callback, args, loop, context)  # type: ignore[arg-type]
+        self._when = when
+        self._scheduled = False
+
+
 class Core(asyncio.AbstractEventLoop):
     """asyncio's scheduler and reactor methods over one evloop.Loop."""
 
@@ -84,11 +114,14 @@ class Core(asyncio.AbstractEventLoop):
 
     def call_soon(self, callback: Callable[..., object], *args: Any,  # type: ignore[override]
                   context: contextvars.Context | None = None) -> asyncio.Handle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        self._check_closed()
-        handle = asyncio.Handle(callback, args, self, context)
+            handle = asyncio.Handle(callback, args, self, context)
+        else:
+            handle = Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
@@ -106,7 +139,9 @@ class Core(asyncio.AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        handle = asyncio.TimerHandle(when, callback, args, self, context)
+            handle = asyncio.TimerHandle(when, callback, args, self, context)
+        else:
+            handle = TimerHandle(when, callback, args, self, context)
         self._timers.push_at(handle)  # type: ignore[arg-type]
         return handle
 

@@ -53,6 +53,7 @@ log = logging.getLogger("asyncio")
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 SENDS_EMPTY = sys.version_info >= (3, 13)
 HEADER_SIZE = 8 if SENDS_EMPTY else 0  # what Python 3.13 counts per queued datagram
+UDP_MAX = 65536  # more than the largest UDP payload, over IPv4 (65,507) or IPv6 (65,527)
 _unset = object()
 
 
@@ -69,6 +70,11 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         self._buffer_size = 0
         super().__init__(loop, sock, protocol, extra)
         self._buffer = collections.deque()
+        # A UDP datagram is 64 KiB at most, and a 64 KiB read stays under glibc's
+        # mmap threshold, which asyncio's 256 KiB (max_size) passes on every read
+        # (evloop.aio.transports); a Unix datagram may be larger.
+        self._recv_size = min(self.max_size, UDP_MAX) \
+            if sock.family in (socket.AF_INET, socket.AF_INET6) else self.max_size
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
@@ -81,7 +87,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         if self._conn_lost:
             return
         try:
-            data, addr = self._sock.recvfrom(self.max_size)  # type: ignore[union-attr]
+            data, addr = self._sock.recvfrom(self._recv_size)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:

@@ -33,6 +33,9 @@ from evloop.aio.stream import SocketTransport
 from evloop.aio.tls import tls_transport
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+# Python 3.13 removes a Unix server's socket file when the server closes (cleanup_socket);
+# older Pythons leave it, and so does evloop.aio on them, unless asked.
+CLEANS_UP = sys.version_info >= (3, 13)
 
 
 def check_tls_arguments(ssl: Any, server_hostname: Any, handshake: Any, shutdown: Any) -> None:
@@ -261,7 +264,7 @@ class Network(Sockets):
             self, protocol_factory: ProtocolFactory, path: str | None = None, *,
             sock: socket.socket | None = None, backlog: int = 100, ssl: Any = None,
             ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
-            start_serving: bool = True, cleanup_socket: bool = True) -> Server:
+            start_serving: bool = True, cleanup_socket: bool = CLEANS_UP) -> Server:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         check_tls_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
@@ -293,6 +296,8 @@ class Network(Sockets):
         sock.setblocking(False)
         server = Server(self, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout,
                         ssl_shutdown_timeout)
+        if cleanup_socket:
+            server._remove_at_close(sock)
         if start_serving:
             server._start_serving()
             await asyncio.sleep(0)

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.datagram import Datagrams
+from evloop.aio.transports import SMALL_READ
+from evloop.aio.transports import ReadSizes
 from evloop.aio.transports import _set_result_unless_cancelled
 
 log = logging.getLogger("asyncio")
@@ -126,10 +128,9 @@ class PipeTransportBase(asyncio.BaseTransport):
             self._protocol = None
 
 
-class ReadPipeTransport(PipeTransportBase, asyncio.ReadTransport):
-    """The read end of a pipe (or a socket, or a terminal), for a Protocol."""
-
-    max_size = 256 * 1024  # asyncio's: the most one read() asks for
+class ReadPipeTransport(ReadSizes, PipeTransportBase, asyncio.ReadTransport):
+    """The read end of a pipe (or a socket, or a terminal), for a Protocol; reads
+    are sized as a socket transport's are (evloop.aio.transports)."""
 
     def __init__(self, loop: Any, pipe: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future[Any] | None = None,
@@ -147,8 +148,9 @@ class ReadPipeTransport(PipeTransportBase, asyncio.ReadTransport):
             self._evloop.add_reader(self._fileno, self._read)
 
     def _read(self) -> None:
+        size = self._read_size
         try:
-            data = os.read(self._fileno, self.max_size)
+            data = os.read(self._fileno, size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -163,6 +165,10 @@ class ReadPipeTransport(PipeTransportBase, asyncio.ReadTransport):
             self._lost = True
             self._loop.call_soon(self._call_connection_lost, None)
             return
+        if len(data) == size:
+            self._read_filled()
+        elif size > SMALL_READ:
+            self._after_large_read(len(data))
         try:
             self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):

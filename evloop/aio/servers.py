@@ -9,7 +9,9 @@ Its states: made (not serving unless `start_serving` was true), serving
 (the listeners are watched), closed (the listeners are closed; the
 connections it made go on).  `wait_closed()` returns once it is closed and
 its last connection is gone.  `close_clients()` and `abort_clients()` (as
-in Python 3.13) close or abort those connections.
+in Python 3.13) close or abort those connections.  A Unix server's socket
+file is removed when it closes (`cleanup_socket`, Python 3.13's default),
+unless another file has taken its path since: the inode is compared first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +51,18 @@ class Server(asyncio.AbstractServer):
         self._clients: set[Any] = set()
         self._waiters: list[asyncio.Future[None]] | None = []
         self._serving_forever: asyncio.Future[None] | None = None
+        self._socket_files: list[tuple[str, int]] = []  # (path, inode) removed at close
+
+    def _remove_at_close(self, sock: socket.socket) -> None:
+        """Remove `sock`'s file when the server closes, if it is still that socket's."""
+        path = sock.getsockname()
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if path and path[0] != "\x00":  # Linux's abstract namespace has no file
+            try:
+                self._socket_files.append((path, os.stat(path).st_ino))
+            except FileNotFoundError:
+                pass
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sockets={self.sockets!r}>"
@@ -141,6 +156,15 @@ class Server(asyncio.AbstractServer):
             if self._serving:
                 self._loop._evloop.remove_reader(sock.fileno())
             sock.close()
+        for path, inode in self._socket_files:
+            try:
+                if os.stat(path).st_ino == inode:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("Unable to clean up listening UNIX socket %r: %r", path, exc)
+        self._socket_files.clear()
         self._serving = False
         if self._serving_forever is not None and not self._serving_forever.done():
             self._serving_forever.cancel()

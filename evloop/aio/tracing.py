@@ -10,8 +10,8 @@ same format, through the same `Steps`.  It tells three things:
   named by the task and its coroutine (`task 'Task-2' echo(): step`), a
   Task woken by the future it awaited says so (`wake-up`), anything else by
   its qualified name (`callback StreamReaderProtocol.connection_made`);
-* what each transport's socket took: every recv, recv_into and send with
-  its byte count, would-blocks, the FIN and the close.
+* what each transport's socket took: every read (recv), recv_into and write
+  (send) with its byte count, would-blocks, the FIN and the close.
 
 How: a TracedEventLoop is an EventLoop whose Loop has two instance
 attributes over its own methods, `_poll` and `_run_ready`, so the untraced
@@ -20,8 +20,9 @@ loop pays nothing.  A transport is built by the module that needs it
 there is no class to swap; but every transport's first callback is its
 protocol's `connection_made(transport)`, run from the ready queue.  There,
 before the call, the traced pass puts a TracedSocket in front of the
-transport's socket: a proxy that reports each system call and passes
-everything else through.  Bytes a program moves with the `sock_*` calls,
+transport's socket, and its `_sys_read`/`_sys_write` (os.read and
+os.write on the descriptor) with the proxy's: it reports each system call
+and passes everything else through.  Bytes a program moves with the `sock_*` calls,
 and datagrams, are not narrated.
 
 `install()` makes asyncio use traced loops (a policy, as evloop.aio.install).
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 import warnings
@@ -38,7 +40,7 @@ from typing import Any
 
 from evloop.aio import EventLoopPolicy
 from evloop.aio.loop import EventLoop
-from evloop.aio.transports import SocketTransportBase
+from evloop.aio.stream import SocketTransport
 from evloop.errors import callback_name
 from evloop.sockets import format_address
 from evloop.trace import traced_poll
@@ -74,9 +76,10 @@ class TracedSocket:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
-    def recv(self, size: int) -> bytes:
+    def read(self, fd: int, size: int) -> bytes:
+        """The transport's `_sys_read`: os.read() on the socket's descriptor, narrated."""
         try:
-            data = self._sock.recv(size)
+            data = os.read(fd, size)
         except BlockingIOError:
             self._steps.say(self._lane, "recv would block")
             raise
@@ -94,10 +97,11 @@ class TracedSocket:
                         "recv_into 0 B: the peer closed its side (EOF)")
         return count
 
-    def send(self, data: Any) -> int:
+    def write(self, fd: int, data: Any) -> int:
+        """The transport's `_sys_write`: os.write(), narrated."""
         size = len(data)
         try:
-            sent = self._sock.send(data)
+            sent = os.write(fd, data)
         except BlockingIOError:
             self._steps.say(self._lane, f"send would block: {size} B wait")
             raise
@@ -160,8 +164,7 @@ class TracedEventLoop(EventLoop):
     def _trace_transport(self, args: tuple[Any, ...]) -> None:
         """Name a new transport's lane and put a TracedSocket in front of its socket."""
         transport = args[0] if args else None
-        if not isinstance(transport, SocketTransportBase) or \
-                not isinstance(transport, asyncio.Transport):
+        if not isinstance(transport, SocketTransport):
             return  # TLS's transport is over one already traced; datagrams are not narrated
         sock = transport._sock
         if sock is None or isinstance(sock, TracedSocket):
@@ -171,7 +174,10 @@ class TracedEventLoop(EventLoop):
         name = f"fd {fd} {format_address(peer)}" if peer else f"fd {fd}"
         kind = "client" if transport._server is not None else "outbound"
         lane = self._steps.lane(name, kind, fd)
-        transport._sock = TracedSocket(sock, self._steps, lane)  # type: ignore[assignment]
+        traced = TracedSocket(sock, self._steps, lane)
+        transport._sock = traced  # type: ignore[assignment]
+        transport._sys_read = traced.read
+        transport._sys_write = traced.write
         protocol = type(transport.get_protocol()).__name__
         self._steps.say(lane, ("accepted" if kind == "client" else "connected")
                         + f", a {type(transport).__name__} for {protocol}")
