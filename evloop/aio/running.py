@@ -129,6 +129,7 @@ class Running(Core):
             return
         self._closed = True
         self._ready.clear()
+        self._evloop._turn_end.clear()  # transports' sends asked for a turn that never comes
         self._timers.timers.clear()
         self._timers.cancelled = 0
         executor, self._default_executor = self._default_executor, None
