@@ -138,7 +138,7 @@ class Config:
             return
         last = self.metrics_port + self.workers - 1 if self.metrics_port else 0
         _in_range("metrics_port", last, 0, 65535,
-                  f"worker i serves metrics on metrics_port + i" if self.workers > 1 else "")
+                  "worker i serves metrics on metrics_port + i" if self.workers > 1 else "")
         if not self.metrics_host:
             raise ValueError("metrics_host must not be empty (127.0.0.1 keeps the figures "
                              "on this machine)")

@@ -38,7 +38,6 @@ from evloop.connection import Connection
 from evloop.contexts import ConnectionContext
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
-from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.loop import Loop
 from evloop.metrics import Counters

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import ROOT
 from conftest import cli_env
-from conftest import ServerProcess
 from conftest import recv_exactly
 from conftest import recv_until_eof
 from evloop.cli.options import parse_size

@@ -2,7 +2,6 @@
 hostile cases (not a ClientHello, a hello a byte at a time, a reset mid-handshake,
 a client that never reads), each one log line, and nobody else affected."""
 
-import os
 import socket
 import ssl
 import subprocess
