@@ -21,6 +21,8 @@ import trustme
 
 import evloop.aio.servers
 from evloop.aio import EventLoop
+from test_aio_stream import connected  # a transport on one end, a plain socket on the other
+from test_aio_stream import read_until_eof
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -599,33 +601,12 @@ def content(tmp_path):
     return path, data
 
 
-async def tcp_pair(protocol_factory=Recorder):
-    """(transport, protocol, peer): a TCP connection, a plain non-blocking socket at the far end."""
-    loop = asyncio.get_running_loop()
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        peer = socket.create_connection(listener.getsockname())
-        ours, _ = listener.accept()
-    peer.setblocking(False)
-    transport, protocol = await loop.connect_accepted_socket(protocol_factory, ours)
-    return transport, protocol, peer
-
-
-async def read_until_eof(peer):
-    loop = asyncio.get_running_loop()
-    got = bytearray()
-    while chunk := await loop.sock_recv(peer, 256 * 1024):
-        got += chunk
-    return bytes(got)
-
-
 def test_sendfile_sends_a_file_natively_with_offset_and_count(content):
     path, data = content
 
     async def main():
         loop = asyncio.get_running_loop()
-        transport, protocol, peer = await tcp_pair()
+        transport, protocol, peer = await connected(Recorder, tcp=True)
         # Small kernel buffers, so that the file cannot leave in one os.sendfile() call.
         transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -654,7 +635,7 @@ def test_sendfile_argument_rules(content, tmp_path):
 
     async def main():
         loop = asyncio.get_running_loop()
-        transport, protocol, peer = await tcp_pair()
+        transport, protocol, peer = await connected(Recorder, tcp=True)
         with peer, open(path, "rb") as file:
             for kwargs, match in [({"count": 0}, "count must be a positive integer"),
                                   ({"offset": -1}, "offset must be a non-negative integer")]:

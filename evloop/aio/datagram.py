@@ -123,19 +123,9 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
             self._conn_lost += 1
             return
         if not self._buffer:
-            try:
-                self._send(data, addr)
-                return
-            except (BlockingIOError, InterruptedError):
-                self._evloop.add_writer(self._sock_fd, self._write_ready)
-            except OSError as exc:
-                self._protocol.error_received(exc)
-                return
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on datagram transport")
-                return
+            if self._sent_now(data, addr) is not False:
+                return  # sent, or failed and reported
+            self._evloop.add_writer(self._sock_fd, self._write_ready)
         self._buffer.append((bytes(data), addr))  # a copy: the caller may reuse its buffer
         self._buffer_size += len(data) + HEADER_SIZE
         self._maybe_pause_protocol()
@@ -147,24 +137,33 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         else:
             self._sock.sendto(data, addr)  # type: ignore[union-attr]
 
+    def _sent_now(self, data: Any, addr: Any) -> bool | None:
+        """Send one datagram: True if sent, False if the kernel is full (try later),
+        None if it failed, reported (error_received, or the one error path)."""
+        try:
+            self._send(data, addr)
+            return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            self._protocol.error_received(exc)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal write error on datagram transport")
+        return None
+
     def _write_ready(self) -> None:
         while self._buffer:
             data, addr = self._buffer.popleft()
             self._buffer_size -= len(data) + HEADER_SIZE
-            try:
-                self._send(data, addr)
-            except (BlockingIOError, InterruptedError):
+            sent = self._sent_now(data, addr)
+            if sent is None:
+                return
+            if not sent:
                 self._buffer.appendleft((data, addr))  # the kernel is full: later
                 self._buffer_size += len(data) + HEADER_SIZE
                 break
-            except OSError as exc:
-                self._protocol.error_received(exc)
-                return
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on datagram transport")
-                return
         self._maybe_resume_protocol()  # the protocol may queue more here
         if not self._buffer:
             self._evloop.remove_writer(self._sock_fd)

@@ -132,6 +132,8 @@ class ReadPipeTransport(ReadSizes, PipeTransportBase, asyncio.ReadTransport):
     """The read end of a pipe (or a socket, or a terminal), for a Protocol; reads
     are sized as a socket transport's are (evloop.aio.transports)."""
 
+    max_size = 256 * 1024  # asyncio's: the most one read() asks for
+
     def __init__(self, loop: Any, pipe: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future[Any] | None = None,
                  extra: dict[str, Any] | None = None) -> None:

@@ -166,7 +166,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             if self._evloop.running_queue and len(data) <= self._high_water:
                 # From a task or a callback: sent at the turn's end, with whatever
                 # else this turn writes (Loop.at_turn_end, inlined: a call less).
-                self._turn_end.append(self._flush)
+                self._turn_end.append(self._send_buffer)
                 buffer += data
                 return
             # From a protocol's data_received (usually a whole reply, which then
@@ -184,7 +184,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
-            self._evloop.add_writer(self._sock_fd, self._write_ready)
+            self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
         buffer += data
         if len(buffer) > self._high_water:
             self._maybe_pause_protocol()
@@ -203,8 +203,11 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
 
-    def _flush(self) -> None:
-        """At the turn's end: send what this turn's writes queued, in one system call."""
+    def _send_buffer(self, watching: bool = False) -> None:
+        """Send from the buffer: at the turn's end, what this turn's writes queued, in
+        one system call; or as the writer (`watching`), watched while the kernel took
+        less than the buffer.  Then watch for writable while bytes are left, resume
+        the protocol below low water, and once empty, finish what waited for that."""
         buffer = self._buffer
         if not buffer or self._conn_lost:
             return
@@ -216,36 +219,17 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             raise
         except BaseException as exc:
             return self._write_failed(exc)
-        if sent == len(buffer) and not (self._protocol_paused or self._closing or self._eof
-                                        or self._empty_waiter is not None):
+        if sent == len(buffer) and not (watching or self._protocol_paused or self._closing
+                                        or self._eof or self._empty_waiter is not None):
             buffer.clear()  # the common case: all of it, and nothing waits for it
             return
-        self._sent(sent, watching=False)
-
-    def _write_ready(self) -> None:
-        """The writer, watched while the kernel took less than the buffer."""
-        if self._conn_lost:
-            return
-        try:
-            sent = self._sys_write(self._sock_fd, self._buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            return self._write_failed(exc)
-        self._sent(sent, watching=True)
-
-    def _sent(self, sent: int, watching: bool) -> None:
-        """After a send from the buffer: watch for writable while bytes are left,
-        resume the protocol below low water, and once empty, finish what waited."""
         if sent:
-            del self._buffer[:sent]
+            del buffer[:sent]
             if self._protocol_paused:
                 self._maybe_resume_protocol()
-        if self._buffer:
+        if buffer:
             if not watching:
-                self._evloop.add_writer(self._sock_fd, self._write_ready)
+                self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
             return
         if watching:
             self._evloop.remove_writer(self._sock_fd)

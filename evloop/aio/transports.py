@@ -51,7 +51,7 @@ HIGH_WATER = 64 * 1024
 class ReadSizes:
     """How much a transport's next read asks for: SMALL_READ, until a read fills it."""
 
-    max_size = 256 * 1024  # asyncio's: the most one read asks for
+    max_size: int  # the class's own (asyncio's 256 KiB): the most one read asks for
     _read_size = SMALL_READ
     _small_reads = 0  # small reads in a row while reading large
 
