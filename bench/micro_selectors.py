@@ -9,7 +9,7 @@ ready descriptor's callback (a no-op here).
 * stock: selectors.EpollSelector.select(), then a loop over (key, mask)
   calling `key.data(mask)`, the textbook way
 * lean:  select.epoll's own poll(), the kernel's (fd, events) list as it
-  comes, which is all evloop's epoll backend does (evloop/backends.py),
+  comes, which is all evloop's epoll backend does (evloop/loop/backends.py),
   then evloop's own dispatch: a comparison with READABLE and a dict
   subscript per event (Loop.run_once)
 
@@ -48,7 +48,7 @@ def by_poll(selector, readers, turns):
 
 
 class LeanEpoll:
-    """The kernel's list as it comes, as evloop.backends.EpollBackend returns it."""
+    """The kernel's list as it comes, as evloop.loop.backends.EpollBackend returns it."""
 
     def __init__(self):
         self.epoll = select.epoll()

@@ -8,7 +8,7 @@ request and reads the echo; the server takes the request and echoes it in
 one of two ways:
 
 * sslsocket: the SSL object of an `SSLSocket` reads and writes the socket
-  itself: one C call to read, one to write (what evloop.tls does);
+  itself: one C call to read, one to write (what evloop.connection.tls does);
 * memorybio: an `SSLObject` between two `MemoryBIO`s (asyncio's and
   uvloop's way, sans-IO): `os.read` the record, feed it to the incoming BIO,
   read the plaintext, write the echo, take the record from the outgoing BIO,

@@ -19,7 +19,7 @@ The public API, all importable from here::
 * `Server`: one handler served on one loop; `run()` serves until SIGINT or
   SIGTERM, as `python3 -m evloop.serve` does.
 * `Loop`: the event loop, for programs of your own, with `connect()`
-  (evloop.loop, evloop.outbound); `Timer` is what its `call_later` returns.
+  (evloop.loop, evloop.connection.outbound); `Timer` is what its `call_later` returns.
 * `Stats` (with `Traffic`, `Histogram` and `Outbound`): what
   `Server.stats()` returns, the figures `--metrics-port` serves (evloop.metrics).
 * `raise_fd_limit()`: as many file descriptors as the process may have.
@@ -29,40 +29,40 @@ The public API, all importable from here::
 
 The layers, bottom up (each module opens with an essay):
 
-1. `evloop.backends` (select, poll, epoll), `evloop.states`, `evloop.limits`,
+1. `evloop.loop.backends` (select, poll, epoll), `evloop.connection.states`, `evloop.settings.limits`,
    and `evloop.handlers`: no I/O at all;
 2. `evloop.loop`: a backend, timers, signals and one error path;
-   `evloop.dialing`: a non-blocking connect from it;
-3. `evloop.connection`, with its parts `evloop.opening` (+ `evloop.prelude`,
-   `evloop.tls`), `evloop.closing`, `evloop.contexts` (+ `evloop.handling`);
-   `evloop.datagram`, `evloop.offload`, `evloop.metrics`: one peer's bytes,
+   `evloop.connection.dialing`: a non-blocking connect from it;
+3. `evloop.connection`, with its parts `evloop.connection.handshakes` (+ `evloop.connection.proxy_protocol`,
+   `evloop.connection.tls`), `evloop.connection.lingering`, `evloop.connection.context` (+ `evloop.connection.handler_timers`);
+   `evloop.server.udp`, `evloop.loop.offload`, `evloop.metrics`: one peer's bytes,
    state and clock;
-4. `evloop.outbound`, `evloop.server` (+ `evloop.accepting`,
-   `evloop.serverwide`), `evloop.exposition`, `evloop.trace`,
-   `evloop.workers`, `evloop.serving`;
+4. `evloop.connection.outbound`, `evloop.server` (+ `evloop.server.accepting`,
+   `evloop.server.server_context`), `evloop.metrics.prometheus`, `evloop.trace`,
+   `evloop.supervisor.workers`, `evloop.supervisor.run`;
 5. `evloop.cli`: the command lines, on top.  The library never imports them.
 """
 
 from __future__ import annotations
 
-from evloop.config import Config
+from evloop.settings.config import Config
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext
 from evloop.handlers.lines import LineHandler
-from evloop.loading import HandlerLoadError
-from evloop.loading import load_handler
-from evloop.metrics import Histogram
-from evloop.metrics import Outbound
-from evloop.metrics import Stats
-from evloop.metrics import Traffic
-from evloop.outbound import Loop
-from evloop.timers import Timer
-from evloop.server import Server
-from evloop.serving import run
-from evloop.sockets import raise_fd_limit
+from evloop.server.loading import HandlerLoadError
+from evloop.server.loading import load_handler
+from evloop.metrics.stats import Histogram
+from evloop.metrics.stats import Outbound
+from evloop.metrics.stats import Stats
+from evloop.metrics.stats import Traffic
+from evloop.connection.outbound import Loop
+from evloop.loop.timers import Timer
+from evloop.server.server import Server
+from evloop.supervisor.run import run
+from evloop.server.sockets import raise_fd_limit
 from evloop.trace.recording import TraceFile
 
 __version__ = "0.2.0"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from evloop.backends import available_backends
+from evloop.loop.backends import available_backends
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTUP = re.compile(r"serving (\S+) on (\S+):(\d+) \((\S+)\), selector (\S+)")

@@ -5,16 +5,16 @@ import socket
 import pytest
 
 from evloop import Config
-from evloop.connection import Connection
-from evloop.contexts import ConnectionContext
+from evloop.connection.connection import Connection
+from evloop.connection.context import ConnectionContext
 from evloop.handlers.echo import EchoHandler
-from evloop.metrics import Counters
-from evloop.outbound import LoopHome
-from evloop.outbound import Loop
-from evloop.states import CLOSED
+from evloop.metrics.counters import Counters
+from evloop.connection.outbound import LoopOwner
+from evloop.connection.outbound import Loop
+from evloop.connection.states import CLOSED
 
 
-class PairHome(LoopHome):
+class PairHome(LoopOwner):
     """The home of the pair's connection: it records the closes."""
 
     def __init__(self, loop, config, offloader=None):

@@ -9,7 +9,7 @@ How the turns are counted, each loop by its own hook: asyncio's
 SelectorEventLoop takes the selector it should use, so a selector that
 counts its select() calls counts its turns; evloop.aio's loop turns one
 evloop.Loop (its `_evloop`, evloop/aio/core.py), whose `turn_observer` is
-called once at the end of each turn (evloop/loop.py).
+called once at the end of each turn (evloop/loop/base.py).
 
 What to expect, and why: asyncio runs the readers that are ready as
 Handles in the turn's ready pass, and what they schedule (the Task's

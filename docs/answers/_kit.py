@@ -5,7 +5,7 @@ exercise's solution (a handler written in the answer, or a measurement),
 then exits 0 with a line that starts "ok:" when the solution does what the
 exercise asks, 1 with a line that starts "FAIL:" when it does not, and 77
 with a line that starts "SKIP:" when this machine lacks what it needs (a
-file-descriptor limit it may not raise, say).  tests/test_answers.py runs
+file-descriptor limit it may not raise, say).  tests/docs/test_answers.py runs
 them all.
 
 The helpers here are the plumbing, so that each answer shows only its lesson:

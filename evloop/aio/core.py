@@ -7,14 +7,14 @@ speaks asyncio's language over it; it adds no second queue, heap or
 selector:
 
 * `call_soon` makes an asyncio.Handle (callback, args, contextvars
-  context) and appends it to the Loop's own ready queue; `call_at` makes an
-  asyncio.TimerHandle and pushes it on the Loop's own heap.  The Loop runs
+  context) and appends it to the BaseLoop's own ready queue; `call_at` makes an
+  asyncio.TimerHandle and pushes it on the BaseLoop's own heap.  The BaseLoop runs
   both with `_run()`, exactly as it runs its own Timers, and a Handle
   reports its own exception to `call_exception_handler`, with asyncio's
   words ("Exception in callback ...");
-* readers and writers go to the Loop's `add_reader`, each run in the
+* readers and writers go to the BaseLoop's `add_reader`, each run in the
   contextvars context current when it was added, as asyncio does;
-* one exception path: the Loop's handler is this loop's
+* one exception path: the BaseLoop's handler is this loop's
   `call_exception_handler` (evloop.aio.running), so a reader that raises is
   reported as asyncio reports it, through whatever handler the program set.
 """
@@ -36,9 +36,9 @@ from collections.abc import Generator
 from typing import Any
 from typing import TypeVar
 
-from evloop.backends import FileLike
-from evloop.backends import fileno_of
-from evloop.loop import Loop
+from evloop.loop.backends import FileLike
+from evloop.loop.backends import fileno_of
+from evloop.loop.base import BaseLoop
 
 log = logging.getLogger("asyncio")
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class Core(asyncio.AbstractEventLoop):
     """asyncio's scheduler and reactor methods over one evloop.Loop."""
 
     def __init__(self, selector: str = "auto") -> None:
-        self._evloop = Loop(selector)
+        self._evloop = BaseLoop(selector)
         self._evloop.set_exception_handler(lambda _, context: self.call_exception_handler(context))
         self._ready: Any = self._evloop._ready  # the one queue: Handles and evloop Timers
         self._timers = self._evloop._timers  # the one heap

@@ -19,7 +19,7 @@ asyncio's words, because programs and CPython's tests read them.
 Debug mode (`set_debug`, PYTHONASYNCIODEBUG, -X dev) logs every callback
 slower than `slow_callback_duration` (0.1 s), by timing the ready queue's
 run; the plain queue runs untimed.  Signals arrive through the Loop's
-waker (evloop.waking): the C-level handler writes the signal's number into
+waker (evloop.loop.waking): the C-level handler writes the signal's number into
 its socket, and the callback runs as an ordinary Handle.
 """
 

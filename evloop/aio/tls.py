@@ -5,7 +5,7 @@ standard library's `asyncio.sslproto.SSLProtocol`, a BufferedProtocol that
 sits between the socket's transport and the program's protocol, as it does
 under BaseEventLoop and, in uvloop's own copy, under uvloop.  What is
 evloop's is the transport below it.  evloop's own handler API does TLS
-differently (evloop.tls: an SSLObject over memory BIOs inside the
+differently (evloop.connection.tls: an SSLObject over memory BIOs inside the
 connection); here the asyncio one is used because asyncio programs and
 CPython's tests expect its exact behaviour, errors and extra info.
 """

@@ -41,8 +41,8 @@ from typing import Any
 from evloop.aio import EventLoopPolicy
 from evloop.aio.loop import EventLoop
 from evloop.aio.stream import SocketTransport
-from evloop.errors import callback_name
-from evloop.sockets import format_address
+from evloop.loop.errors import callback_name
+from evloop.connection.addresses import format_address
 from evloop.trace import traced_poll
 from evloop.trace.steps import Lane
 from evloop.trace.steps import Steps

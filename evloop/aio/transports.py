@@ -38,9 +38,9 @@ import warnings
 from asyncio import trsock
 from typing import Any
 
-from evloop.connection import LARGE_READ
-from evloop.connection import SMALL_READ
-from evloop.connection import SMALL_READS_TO_SHRINK
+from evloop.connection.connection import LARGE_READ
+from evloop.connection.connection import SMALL_READ
+from evloop.connection.connection import SMALL_READS_TO_SHRINK
 
 __all__ = ["HIGH_WATER", "LARGE_READ", "SMALL_READ", "ReadSizes", "SocketTransportBase"]
 

@@ -43,7 +43,7 @@ from evloop.cli.framing import ClientError
 from evloop.cli.framing import frame
 from evloop.cli.framing import read_reply
 from evloop.handlers.lenprefix import HEADER_SIZE
-from evloop.limits import DEFAULT_PORT
+from evloop.settings.limits import DEFAULT_PORT
 
 COMMAND = "evloop.client"
 FRAMINGS = {"echo": "raw", "uppercase": "raw", "lenprefix": "lenprefix", "chat": "line",

@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 from evloop import __version__
-from evloop.limits import DEFAULT_PORT
+from evloop.settings.limits import DEFAULT_PORT
 
 SIZE_UNITS = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 

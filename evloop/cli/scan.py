@@ -32,8 +32,8 @@ from typing import Any
 from typing import TypeVar
 
 from evloop.cli.options import Parser
-from evloop.dialing import Dialer
-from evloop.loop import Loop
+from evloop.connection.dialing import Dialer
+from evloop.loop.base import BaseLoop
 
 T = TypeVar("T")
 
@@ -84,11 +84,11 @@ def check_target(host: str, allow_remote: bool = False) -> str:
 
 class Scanner:
     """Keeps up to `concurrency` non-blocking connects in flight on one loop
-    (evloop.dialing.Dialer does each: connect, wait for writable, SO_ERROR)."""
+    (evloop.connection.dialing.Dialer does each: connect, wait for writable, SO_ERROR)."""
 
     def __init__(self, address: str, ports: list[int], concurrency: int = 256,
                  timeout: float = 1.0) -> None:
-        self.loop = Loop()
+        self.loop = BaseLoop()
         self.address = address
         self.todo = list(reversed(ports))
         self.concurrency = concurrency

@@ -1,7 +1,7 @@
 """`python3 -m evloop.serve`: run a handler as a server from the command line.
 
 This module only translates: flags into an `evloop.Config`, `--handler`
-into a handler class (evloop.loading), and then `evloop.run()`.  Every
+into a handler class (evloop.server.loading), and then `evloop.run()`.  Every
 error a user can cause (a bad value, a taken port, a handler that does not
 load) ends in one line and exit code 2, never a traceback.
 
@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any
 
-from evloop.backends import available_backends
+from evloop.loop.backends import available_backends
 from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
@@ -31,22 +31,23 @@ from evloop.cli.options import parse_mode
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
 from evloop.cli.options import parse_size
-from evloop.config import Config
+from evloop.settings.config import Config
 from evloop.handlers.base import Handler
-from evloop.limits import DEFAULT_HIGH_WATER
-from evloop.limits import DEFAULT_LOW_WATER
-from evloop.limits import DEFAULT_MAX_CONNECTIONS
-from evloop.limits import DEFAULT_MAX_MESSAGE
-from evloop.limits import DEFAULT_MAX_OUTPUT
-from evloop.limits import DEFAULT_PORT
-from evloop.loading import BUILTIN
-from evloop.loading import HandlerLoadError
-from evloop.loading import load_handler
-from evloop.loading import check_handler
-from evloop.listening import ListenerError
-from evloop.serving import LOG_FORMAT
-from evloop.serving import run
-from evloop.sockets import describe_bind_error
+from evloop.settings.limits import DEFAULT_HIGH_WATER
+from evloop.settings.limits import DEFAULT_LOW_WATER
+from evloop.settings.limits import DEFAULT_MAX_CONNECTIONS
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
+from evloop.settings.limits import DEFAULT_MAX_OUTPUT
+from evloop.settings.limits import DEFAULT_PORT
+from evloop.server.loading import BUILTIN
+from evloop.server.loading import HandlerLoadError
+from evloop.server.loading import load_handler
+from evloop.server.loading import check_handler
+from evloop.server import listening
+from evloop.server.listening import ListenerError
+from evloop.supervisor.run import LOG_FORMAT
+from evloop.supervisor.run import run
+from evloop.server.sockets import describe_bind_error
 
 COMMAND = "evloop.serve"
 CONFIG_FIELDS = [field.name for field in dataclasses.fields(Config) if field.name != "handler_options"]
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # TLS files that do not load: found once, at start
         parser.fail(flags_for_fields(str(exc), handler))
     except OSError as exc:
-        print(f"{COMMAND}: error: {describe_bind_error(exc, config.where)}",
+        print(f"{COMMAND}: error: {describe_bind_error(exc, listening.where(config))}",
               file=sys.stderr)
         return 2
 

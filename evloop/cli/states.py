@@ -3,14 +3,14 @@
 It prints the Mermaid source docs/05-anatomy.md shows, or with `--svg` a
 picture (scripts/draw-states writes it to docs/images/states.svg), or with
 `--dot` the source Graphviz draws from (`... --dot | dot -Tpng -o states.png`).
-Each is made from evloop.states at the moment, so none can drift from the code.
+Each is made from evloop.connection.states at the moment, so none can drift from the code.
 """
 
 from __future__ import annotations
 
-from evloop import states
+from evloop.connection import states
 from evloop.cli.options import Parser
-from evloop.states import drawing
+from evloop.diagrams import state_diagram as drawing
 
 COMMAND = "evloop.states"
 

@@ -17,7 +17,7 @@ comes after the call that ended the connection has returned, never in the
 middle of it, so a chat broadcast that disconnects a member is safe.
 `pause_writing()` / `resume_writing()` may come in between: the client is
 not reading its replies fast enough, and has stopped being read (see
-evloop.limits).
+evloop.settings.limits).
 
 The answer of `data_received` carries two facts:
 
@@ -64,7 +64,9 @@ from typing import ClassVar
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.context import ServerContext
-from evloop.limits import DEFAULT_MAX_MESSAGE
+
+#: The longest message a handler buffers before it refuses the input (--max-message).
+DEFAULT_MAX_MESSAGE = 64 * 1024
 
 BYTES_TYPES = (bytes, bytearray, memoryview)
 

@@ -31,7 +31,7 @@ from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.lines import LineHandler
-from evloop.limits import DEFAULT_MAX_MESSAGE
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 MAX_NAME = 32
 

@@ -31,7 +31,7 @@ powers, and nothing else:
   connection of the server, or None where there is no server.
 
 Under evloop the context is the connection's handler side
-(evloop.contexts); the benchmark's thread and asyncio servers bring their
+(evloop.connection.context); the benchmark's thread and asyncio servers bring their
 own.  This module only describes it, as a `typing.Protocol`, so handlers
 can be type-checked against any of them.
 

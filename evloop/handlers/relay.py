@@ -42,7 +42,7 @@ from evloop.handlers.base import Option
 from evloop.handlers.context import Address
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
-from evloop.limits import DEFAULT_MAX_MESSAGE
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 log = logging.getLogger("evloop")
 

@@ -8,7 +8,7 @@ loop cannot select() while a handler runs: with 10 clients, each message
 waits for up to 10 others' work.
 
 With `--offload thread` or `--offload process` the work runs in a pool
-instead (see evloop.offload) and each echo is sent when its work is done,
+instead (see evloop.loop.offload) and each echo is sent when its work is done,
 in the order the lines arrived.  A thread pool overlaps sleeps but not
 computation (the GIL lets one thread run Python at a time); a process pool
 overlaps both, on as many cores as there are.
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from evloop.handlers.base import Option
 from evloop.handlers.context import Reply
 from evloop.handlers.lines import LineHandler
-from evloop.limits import DEFAULT_MAX_MESSAGE
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 WORK_KINDS = ("cpu", "sleep")
 DEFAULT_WORK_MS = 10.0

@@ -40,13 +40,13 @@ from concurrent.futures import Future
 from typing import Any
 from typing import Protocol
 
-from evloop.backends import event_mask
-from evloop.config import Config
-from evloop.connection import Connection
-from evloop.errors import callback_name
-from evloop.loop import Loop
-from evloop.offload import Offloader
-from evloop.sockets import format_address
+from evloop.loop.backends import event_mask
+from evloop.settings.config import Config
+from evloop.connection.connection import Connection
+from evloop.loop.errors import callback_name
+from evloop.loop.base import BaseLoop
+from evloop.loop.offload import Offloader
+from evloop.connection.addresses import format_address
 from evloop.trace.connections import TracedConnection
 from evloop.trace.recording import TraceFile
 from evloop.trace.steps import Lane
@@ -67,7 +67,7 @@ class Traceable(Protocol):
     metrics: Any
     offloader: Any
 
-def traced_poll(steps: Steps, loop: Loop, poll: Callable[[float | None], list[tuple[int, int]]]
+def traced_poll(steps: Steps, loop: BaseLoop, poll: Callable[[float | None], list[tuple[int, int]]]
                 ) -> Callable[[float | None], list[tuple[int, int]]]:
     """The backend's poll, timed: how long the loop slept, and what woke it."""
     backend = loop.selector_name
@@ -89,9 +89,9 @@ def traced_poll(steps: Steps, loop: Loop, poll: Callable[[float | None], list[tu
     return sys_poll
 
 
-def traced_ready(steps: Steps, loop: Loop) -> Callable[[], None]:
+def traced_ready(steps: Steps, loop: BaseLoop) -> Callable[[], None]:
     """The loop's call_soon queue and due timers, each callback timed (the trace file)."""
-    ready = loop._ready  # the queue Loop._run_ready runs, run here the same way
+    ready = loop._ready  # the queue BaseLoop._run_ready runs, run here the same way
     file = steps.file
 
     def run_ready() -> None:
@@ -164,7 +164,7 @@ class TracedOffloader:
         return self._offloader.submit(job if self._offloader.kind == "thread" else fn, args, done)
 
 
-def enable(loop: Loop, server: Traceable) -> Steps:
+def enable(loop: BaseLoop, server: Traceable) -> Steps:
     """Trace this server's loop as its config asks: narrate on stderr (--trace),
     record to a file (--trace-file), or both."""
     path = server.config.trace_file

@@ -14,15 +14,15 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from evloop.connection import Connection
+from evloop.connection.connection import Connection
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
-from evloop.loop import Loop
-from evloop.proxyproto import ProxyHeader
-from evloop.sockets import format_address
-from evloop.states import TRANSITIONS
-from evloop.states import Event
+from evloop.loop.base import BaseLoop
+from evloop.connection.proxy_protocol import ProxyHeader
+from evloop.connection.addresses import format_address
+from evloop.connection.states import TRANSITIONS
+from evloop.connection.states import Event
 from evloop.trace.recording import preview
 from evloop.trace.steps import Steps
 from evloop.trace.steps import answer_text
@@ -111,7 +111,7 @@ class TracedConnection(Connection):
     __slots__ = ("lane",)
     steps: Steps  # set on the subclass that enable() makes
 
-    def __init__(self, loop: Loop, sock: socket.socket | None, peer: str, handler: Handler,
+    def __init__(self, loop: BaseLoop, sock: socket.socket | None, peer: str, handler: Handler,
                  *args: Any, **kwargs: Any) -> None:
         steps = self.steps
         if sock is not None:

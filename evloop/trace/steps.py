@@ -20,8 +20,8 @@ import threading
 import time
 from typing import Any
 
-from evloop.backends import EVENT_READ
-from evloop.backends import EVENT_WRITE
+from evloop.loop.backends import EVENT_READ
+from evloop.loop.backends import EVENT_WRITE
 from evloop.trace.recording import TraceFile
 
 log = logging.getLogger("evloop")

@@ -1,6 +1,6 @@
 """Deliberately broken loops, to prove that the harness reports what it should.
 
-Each is asyncio's SelectorEventLoop with one fault; tests/test_conformance.py runs a
+Each is asyncio's SelectorEventLoop with one fault; tests/features/test_conformance.py runs a
 small suite against each and checks the report.  None of them is for real use.
 
 - `NoServerLoop`: create_server() raises NotImplementedError, so every test that

@@ -1,5 +1,5 @@
 """A lenprefix server whose workers die as they start while a flag file exists:
-a crash loop, for the supervisor's backoff (tests/test_workers.py)."""
+a crash loop, for the supervisor's backoff (tests/supervisor/test_supervisor.py)."""
 
 import os
 

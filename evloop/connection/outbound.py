@@ -1,0 +1,180 @@
+"""Reaching out: connections opened from the loop, served by handlers.
+
+A server that only answers the client in front of it cannot be a proxy, a
+gateway or a cache in front of a database.  `context.connect(address,
+handler)` opens a connection to another server from the same loop, served
+by a handler like any accepted one, and returns its context at once:
+
+* the connect does not block (evloop.connection.dialing): a numeric address is used as
+  it is, a name is looked up in a pool, and every address it has is tried
+  within one `timeout`;
+* bytes pushed before it is up wait in its output, bounded by `max_output`
+  like any output, and `close()` or `write_eof()` asked before then are
+  done once it opens and those bytes are sent;
+* when it is up, `handler.connection_made(context)`; if it cannot be
+  (refused, timed out, unreachable, a TLS handshake that fails),
+  `handler.connection_lost(exc)` with the reason, and never
+  `connection_made`;
+* it gets the server's limits (water marks, `max_output`, idle timeout),
+  the same fault isolation, `--trace` lines and metrics
+  (`direction="out"`), since it is the same `Connection` class.
+
+`open_connection()` is that call, for every home: the server's (for its
+handlers and its server-wide context) and a bare loop's.  `Loop` here is
+evloop's loop with `connect()` for programs of your own, which is what
+`evloop.Loop` is; the loop itself (evloop.loop) knows no handler, and
+`LoopOwner` is where the connections of such a program belong.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from evloop.loop.base import BaseLoop
+from evloop.settings.config import Config
+from evloop.connection.connection import Connection
+from evloop.connection.context import ConnectionContext
+from evloop.connection.addresses import Address
+from evloop.connection.dialing import Dialer
+from evloop.connection.dialing import Resolver
+from evloop.connection.addresses import check_address
+from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
+from evloop.handlers.context import ServerContext
+from evloop.connection.owner import Owner
+from evloop.metrics.counters import Counters
+from evloop.loop.offload import Offloader
+from evloop.connection.addresses import format_address
+from evloop.connection.states import CLOSED
+from evloop.connection.tls import ClientTLS
+from evloop.connection.tls import TLSSession
+from evloop.connection.tls import client_context
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def check_handler_instance(handler: object) -> Handler:
+    """`handler` if it can serve a connection; TypeError saying what it is instead."""
+    if isinstance(handler, Handler):
+        return handler
+    if isinstance(handler, type) and issubclass(handler, Handler):
+        raise TypeError(f"connect() takes a handler object, not the class: "
+                        f"{handler.__name__}() instead of {handler.__name__}")
+    raise TypeError(f"connect() takes an evloop.Handler object, not {type(handler).__name__}")
+
+
+class Lookups:
+    """Where names are looked up: the server's offload pool if it has one, else a
+    small thread pool of its own, made at the first name (a Resolver, evloop.connection.dialing)."""
+
+    THREADS = 4  # lookups wait on the network; they do not compute
+
+    def __init__(self, loop: BaseLoop, offloader: Offloader | None = None) -> None:
+        self.loop = loop
+        self.offloader = offloader
+        self.own: Offloader | None = None
+
+    def __call__(self, host: str, port: int,
+                 then: Callable[[Future[list[Any]]], object]) -> None:
+        pool = self.offloader
+        if pool is None:
+            if self.own is None:
+                self.own = Offloader(self.loop, "thread", self.THREADS)
+            pool = self.own
+        pool.submit(socket.getaddrinfo, (host, port, 0, socket.SOCK_STREAM), then)
+
+    def close(self) -> None:
+        if self.own is not None:
+            self.own.close()
+            self.own = None
+
+
+def open_connection(loop: BaseLoop, home: Owner, address: Address, handler: Handler, *,
+                    config: Config, counters: Counters, resolve: Resolver,
+                    tls: ClientTLS = None, server_hostname: str | None = None,
+                    timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+                    connection_class: type[Connection] = Connection) -> ConnectionContext:
+    """Start connecting to `address`, served by `handler`; its context at once
+    (`.connection` is the connection).  ValueError for a bad address, timeout
+    or TLS argument, TypeError for something that is not a handler."""
+    address = check_address(address)
+    handler = check_handler_instance(handler)
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout ({timeout}) must be more than 0 seconds, or None")
+    session = None
+    tls_context = client_context(tls)
+    if tls_context is not None:
+        if server_hostname is None and isinstance(address, tuple):
+            server_hostname = address[0]  # checked against the certificate, as asyncio does
+        session = TLSSession(tls_context, server_side=False, server_hostname=server_hostname)
+
+    def dialer(opener: Any) -> Dialer:
+        return Dialer(loop, address, timeout, resolve, opener.connected, opener.connect_failed)
+
+    connection = connection_class(loop, None, format_address(address), handler, config, home,
+                                  counters, tls=session, dialer=dialer)
+    context = ConnectionContext(connection)
+    counters.accepted += 1  # for an outbound connection: connects begun
+    connection.start()
+    return context
+
+
+class LoopOwner:
+    """The home of connections a program opens on a bare loop (`Loop.connect`)."""
+
+    offloader: Offloader | None = None
+    server_context: ServerContext | None = None
+
+    def __init__(self, loop: BaseLoop, config: Config | None = None) -> None:
+        self.loop = loop
+        self.config = config if config is not None else Config()
+        self.counters = Counters()
+        self.connections: set[Connection] = set()
+        self.resolve = Lookups(loop)
+
+    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
+                server_hostname: str | None = None,
+                timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> Context:
+        context = open_connection(self.loop, self, address, handler, config=self.config,
+                                  counters=self.counters, resolve=self.resolve, tls=tls,
+                                  server_hostname=server_hostname, timeout=timeout)
+        if context.connection.state is not CLOSED:
+            self.connections.add(context.connection)
+        return context
+
+    def connection_closed(self, connection: Any) -> None:
+        self.connections.discard(connection)
+
+
+class Loop(BaseLoop):
+    """evloop's event loop (evloop.loop), and `connect()` for programs of your own.
+
+    Methods for the caller, besides the loop's: `connect(address, handler,
+    tls=..., server_hostname=..., timeout=..., config=...)`, which opens a
+    connection served by `handler` and returns its context at once (see
+    evloop.connection.outbound); `config` sets the limits of the connections this loop
+    opens (the first call's, or the defaults of evloop.Config).
+    """
+
+    def __init__(self, selector: Any = "auto") -> None:
+        super().__init__(selector)
+        self._home: LoopOwner | None = None
+
+    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
+                server_hostname: str | None = None,
+                timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+                config: Config | None = None) -> Context:
+        if self._home is None:
+            self._home = LoopOwner(self, config)
+        return self._home.connect(address, handler, tls=tls, server_hostname=server_hostname,
+                                  timeout=timeout)
+
+    def close(self, ignore: Any = ()) -> None:
+        if self._home is not None:
+            for connection in list(self._home.connections):
+                connection.abort("the loop closed", reset=True, why="shutdown")
+            self._home.resolve.close()
+        super().close(ignore)

@@ -1,0 +1,44 @@
+"""A connection's home: what every connection needs from whoever made it.
+
+A connection is accepted by a server, opened by a handler through its
+context, or opened by a program of its own on a loop.  Whichever it was,
+the connection asks the same four things of the place it belongs to, its
+*home*, and nothing else:
+
+* `offloader`: the pool for `context.offload()` (None: inline);
+* `server_context`: the server-wide context of `context.server` (None for
+  a connection of a loop's own);
+* `connect(...)`: open an outbound connection from the same loop, with the
+  same limits, counted with the others (`context.connect()`);
+* `connection_closed(connection)`: told once, when a connection is closed.
+
+`Home` says so as a `typing.Protocol`: evloop.server's `Server` is one,
+evloop.connection.outbound's `LoopHome` is the one a bare loop uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Protocol
+
+from evloop.connection.addresses import Address
+from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
+from evloop.handlers.context import ServerContext
+from evloop.loop.offload import Offloader
+from evloop.connection.tls import ClientTLS
+
+
+class Owner(Protocol):
+    """Where a connection belongs (see the module docstring)."""
+
+    @property
+    def offloader(self) -> Offloader | None: ...
+
+    @property
+    def server_context(self) -> ServerContext | None: ...
+
+    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
+                server_hostname: str | None = None, timeout: float = 10.0) -> Context: ...
+
+    def connection_closed(self, connection: Any) -> None: ...

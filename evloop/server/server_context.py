@@ -1,0 +1,118 @@
+"""Work that belongs to the whole server: the server-wide context.
+
+Some work outlives every connection: a clock that ticks to every client
+that listens, a connection to a backend that all clients share, a cache
+that expires its entries.  Riding it on one client's connection breaks
+when that client leaves (its timers are cancelled with it).  So a handler
+class may have two class methods, `server_started(server)` and
+`server_stopping(server)` (evloop.handlers.base), which the server calls
+once each, with its `ServerWide` context:
+
+* `call_later(delay, fn, *args)`: a timer of the server's, cancelled only
+  when the server stops;
+* `connect(address, handler, ...)`: an outbound connection of the server's
+  own (evloop.connection.outbound), as a connection's context opens them;
+* `connections`: the contexts of the clients the server serves now, open
+  ones only (a clock pushes to each);
+* `offload(fn, *args, then=..., error=...)`: the server's pool, or inline;
+* `options`: the handler's own options, as the server was given them (or
+  their defaults);
+* `shared`: a dict for the handler's own server-wide objects, reached from
+  a connection as `context.server.shared`.
+
+A callback that raises is reported through the loop's exception handler,
+as any other, and costs only that call: there is no connection to drop.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from evloop.connection.connection import Connection
+from evloop.handlers.context import Context
+from evloop.connection.handler_timers import HandlerTimer
+from evloop.connection.handler_timers import HandlerTimers
+from evloop.loop.base import BaseLoop
+from evloop.loop.offload import Offloader
+from evloop.connection.states import LIVE_STATES
+
+
+class ServerWideContext:
+    """One server's server-wide context (evloop.handlers.context.ServerContext)."""
+
+    def __init__(self, loop: BaseLoop, name: str, connections: Collection[Connection],
+                 connect: Callable[..., Context], offloader: Offloader | None,
+                 options: Mapping[str, Any] | None = None) -> None:
+        self.loop = loop
+        self.name = name  # the handler class's, for messages
+        self._connections = connections  # the server's own set, live
+        self._connect = connect
+        self.offloader = offloader
+        self.options = types.MappingProxyType(dict(options or {}))
+        self.shared: dict[str, Any] = {}
+        self.timers = HandlerTimers(loop, self._run)
+
+    def __repr__(self) -> str:
+        return f"<server-wide context of {self.name}: {len(self._connections)} connection(s)>"
+
+    @property
+    def connections(self) -> tuple[Context, ...]:
+        return tuple(connection.context for connection in self._connections  # type: ignore
+                     if connection.state in LIVE_STATES and connection.context is not None)
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> HandlerTimer:
+        return self.timers.add(delay, callback, args)
+
+    def connect(self, address: Any, handler: Any, *, tls: Any = None,
+                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+        return self._connect(address, handler, tls=tls, server_hostname=server_hostname,
+                             timeout=timeout)
+
+    def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],
+                error: Callable[[Exception], object] | None = None) -> None:
+        if self.offloader is None:
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                if error is None:
+                    raise
+                error(exc)
+                return
+            then(result)
+            return
+        self.offloader.submit(fn, args, lambda future: self._offloaded(future, then, error))
+
+    def run_hook(self, what: str, hook: Callable[[Any], object]) -> None:
+        """Call a handler class's server_started or server_stopping."""
+        self._run(what, hook, (self,))
+
+    def stop(self) -> None:
+        """The server is stopping: no server-wide timer fires from now on."""
+        self.timers.cancel_all()
+
+    def _offloaded(self, future: Future[Any], then: Callable[[Any], object],
+                   error: Callable[[Exception], object] | None) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._run("offloaded work", then, (future.result(),))
+        elif error is not None and isinstance(exc, Exception):
+            self._run("offloaded work's error callback", error, (exc,))
+        else:
+            self._report("offloaded work", exc)
+
+    def _run(self, what: str, call: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            call(*args)
+        except Exception as exc:
+            self._report(what, exc)
+
+    def _report(self, what: str, exc: BaseException) -> None:
+        self.loop.call_exception_handler({
+            "message": f"{self.name}: server-wide {what} raised", "exception": exc})

@@ -1,0 +1,196 @@
+"""Config: every setting of a server in one frozen, validated object.
+
+A server has some twenty settings: where to listen, which backend, the
+bounds that keep one client from hurting the others (evloop.settings.limits), the
+timeouts, the processes and pools, and the options of the handler it
+serves.  They live in one place, are checked once, when the object is
+built, and cannot change afterwards, so no part of the server has to
+re-check a value or wonder whether another part changed it.
+
+Rules
+-----
+* Every field has a sane default: `Config()` is a server on 127.0.0.1:12000
+  with the defaults of evloop.settings.limits.  `unix` (a path) listens on a Unix
+  stream socket instead of host and port.
+* A bad value is a `ValueError` that names the field and the rule, e.g.
+  "high_water (10) must be greater than low_water (100)".  The command line
+  (evloop.cli.serve) only turns flags into a Config and shows that message
+  in one line, with the flag's name in place of the field's.
+* `fds` are listening sockets inherited by number (`--fd`), served instead
+  of binding host and port; `reload_grace` is how long a reload's old
+  workers may finish their connections (None: `drain_timeout`).
+* `handler_options` are the handler's own options (the slow handler's
+  `work_ms` and `work`), by name.  The framework does not know them: the
+  server checks them against the handler class's declared `options`.
+* A changed copy is `dataclasses.replace(config, port=0)`, validated again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
+from evloop.loop.backends import available_backends
+from evloop.settings import limits
+
+OFFLOAD_KINDS = ("none", "thread", "process")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A server's settings.  Build it with keywords; every field is checked."""
+
+    host: str = "127.0.0.1"
+    port: int = limits.DEFAULT_PORT
+    unix: str | None = None
+    unix_mode: int | None = None
+    udp: bool = False
+    backlog: int = limits.DEFAULT_BACKLOG
+    selector: str = "auto"
+    max_message: int = DEFAULT_MAX_MESSAGE
+    high_water: int = limits.DEFAULT_HIGH_WATER
+    low_water: int = limits.DEFAULT_LOW_WATER
+    max_output: int = limits.DEFAULT_MAX_OUTPUT
+    idle_timeout: float = limits.DEFAULT_IDLE_TIMEOUT
+    max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
+    drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT
+    handshake_timeout: float = limits.DEFAULT_HANDSHAKE_TIMEOUT
+    proxy_protocol: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    workers: int = 1
+    reuse_port: bool = False
+    fds: tuple[int, ...] = ()
+    reload_grace: float | None = None
+    offload: str = "none"
+    offload_workers: int | None = None
+    trace: bool = False
+    trace_file: str | None = None  # the Chrome Trace file to write (evloop.trace.recording)
+    handler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for check in (self._check_types, self._check_address, self._check_bounds,
+                      self._check_processes, self._check_tls, self._check_metrics):
+            check()
+        # A read-only copy: the caller's dict may change, this must not.
+        object.__setattr__(self, "handler_options",
+                           types.MappingProxyType(dict(self.handler_options)))
+
+    def _check_types(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            wanted = _TYPES[field.name]
+            # bool is an int in Python; a port of True is a mistake all the same.
+            if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in wanted)
+                raise ValueError(f"{field.name} must be {names}, not {type(value).__name__} "
+                                 f"({value!r})")
+
+    def _check_address(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty (127.0.0.1 for this machine only, "
+                             "0.0.0.0 for every interface)")
+        _in_range("port", self.port, 0, 65535)
+        if self.unix is not None:
+            if not self.unix:
+                raise ValueError("unix must be the path of a socket file, not empty")
+            if self.udp:
+                raise ValueError("udp is for IP sockets; unix serves stream sockets only")
+        if self.unix_mode is not None:
+            if self.unix is None:
+                raise ValueError(f"unix_mode ({self.unix_mode:o}) needs unix, a socket path")
+            if not 0 <= self.unix_mode <= 0o777:
+                raise ValueError(f"unix_mode ({self.unix_mode:o}) must be permission bits, "
+                                 f"0 to 777 in octal")
+        _in_range("backlog", self.backlog, 1, 65535)
+        if self.selector not in available_backends():
+            raise ValueError(f"selector ({self.selector!r}) must be one of: "
+                             f"{', '.join(available_backends())}")
+
+    @property
+    def tls(self) -> bool:
+        """Is every TCP connection to be TLS?"""
+        return self.tls_cert is not None
+
+    def _check_tls(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: a certificate and its private key")
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_ca (client certificates) needs tls_cert and tls_key")
+        if self.tls and self.udp:
+            raise ValueError("udp cannot be encrypted: DTLS is not in the standard library; "
+                             "serve TLS over TCP only")
+
+    def _check_metrics(self) -> None:
+        if self.metrics_port is None:
+            return
+        last = self.metrics_port + self.workers - 1 if self.metrics_port else 0
+        _in_range("metrics_port", last, 0, 65535,
+                  "worker i serves metrics on metrics_port + i" if self.workers > 1 else "")
+        if not self.metrics_host:
+            raise ValueError("metrics_host must not be empty (127.0.0.1 keeps the figures "
+                             "on this machine)")
+        if self.metrics_port and self.unix is None and self.metrics_port == self.port:
+            raise ValueError(f"metrics_port ({self.metrics_port}) must differ from port")
+
+    def _check_bounds(self) -> None:
+        _in_range("max_message", self.max_message, 1, None)
+        _in_range("low_water", self.low_water, 0, None)
+        if self.high_water <= self.low_water:
+            raise ValueError(f"high_water ({self.high_water}) must be greater than "
+                             f"low_water ({self.low_water})")
+        if self.max_output <= self.high_water:
+            raise ValueError(f"max_output ({self.max_output}) must be greater than "
+                             f"high_water ({self.high_water})")
+        _in_range("idle_timeout", self.idle_timeout, 0, None, "0 means never")
+        _in_range("drain_timeout", self.drain_timeout, 0, None)
+        if not self.handshake_timeout > 0:
+            raise ValueError(f"handshake_timeout ({self.handshake_timeout}) must be more than 0")
+        _in_range("max_connections", self.max_connections, 1, None)
+
+    def _check_processes(self) -> None:
+        _in_range("workers", self.workers, 1, limits.MAX_WORKERS)
+        for fd in self.fds:
+            if not isinstance(fd, int) or isinstance(fd, bool) or fd < 0:
+                raise ValueError(f"fds ({fd!r}) must be open file descriptor numbers, 0 or more")
+        if self.reload_grace is not None:
+            _in_range("reload_grace", self.reload_grace, 0, None)
+        if self.workers > 1 and not hasattr(os, "fork"):
+            raise ValueError(f"workers ({self.workers}) needs os.fork(), which this "
+                             f"platform lacks")
+        if self.offload not in OFFLOAD_KINDS:
+            raise ValueError(f"offload ({self.offload!r}) must be one of: {', '.join(OFFLOAD_KINDS)}")
+        if self.offload_workers is not None:
+            _in_range("offload_workers", self.offload_workers, 1, limits.MAX_OFFLOAD_WORKERS)
+            if self.offload == "none":
+                raise ValueError(f"offload_workers ({self.offload_workers}) needs offload "
+                                 f"'thread' or 'process'")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "host": (str,), "port": (int,), "unix": (str, type(None)), "unix_mode": (int, type(None)),
+    "udp": (bool,), "backlog": (int,), "selector": (str,),
+    "max_message": (int,), "high_water": (int,), "low_water": (int,), "max_output": (int,),
+    "idle_timeout": (int, float), "max_connections": (int,), "drain_timeout": (int, float),
+    "handshake_timeout": (int, float), "proxy_protocol": (bool,),
+    "tls_cert": (str, type(None)), "tls_key": (str, type(None)), "tls_ca": (str, type(None)),
+    "metrics_port": (int, type(None)), "metrics_host": (str,),
+    "workers": (int,), "reuse_port": (bool,), "fds": (tuple,),
+    "reload_grace": (int, float, type(None)), "offload": (str,),
+    "offload_workers": (int, type(None)), "trace": (bool,),
+    "trace_file": (str, type(None)), "handler_options": (Mapping,),
+}
+
+
+def _in_range(name: str, value: float, low: float, high: float | None, note: str = "") -> None:
+    if value != value or value < low or (high is not None and value > high):  # NaN fails too
+        rule = f"between {low} and {high}" if high is not None else (
+            f"at least {low}" if low else "0 or more")
+        raise ValueError(f"{name} ({value}) must be {rule}" + (f" ({note})" if note else ""))

@@ -1,0 +1,10 @@
+"""Processes: `run()`, and the supervisor that keeps N workers serving.
+
+* `run.run`: serve a handler until SIGINT or SIGTERM, in this process or
+  under a supervisor, as `python3 -m evloop.serve` does;
+* `supervisor`: the parent of `--workers` processes, which holds the
+  listening sockets, replaces a worker that dies and reloads on SIGHUP;
+* `workers`: what a worker process does besides serving (it tells its
+  parent how it is doing);
+* `systemd`: the notify socket (READY=1, STOPPING=1, STATUS=).
+"""

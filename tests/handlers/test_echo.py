@@ -1,0 +1,30 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.fakes import FakeContext
+from evloop.handlers.echo import EchoHandler
+from tests.splits import byte_by_byte
+from tests.splits import cuts
+from tests.splits import feed
+from tests.splits import split_at
+
+
+def test_echo_answers_each_chunk_at_once():
+    handler = EchoHandler()
+    assert handler.data_received(b"Hello, world") == b"Hello, world"
+    assert handler.data_received(b"\x00\xff") == b"\x00\xff"
+    assert handler.eof_received() is None
+
+
+def test_echo_byte_by_byte_is_the_same():
+    data = b"no newline needed"
+    assert feed(EchoHandler(), byte_by_byte(data)) == data
+
+
+@given(st.binary(max_size=3000), cuts)
+def test_echo_any_split(data, cut_points):
+    assert feed(EchoHandler(), split_at(data, cut_points)) == data
+
+
+def test_echo_datagram():
+    assert EchoHandler().datagram_received(b"ping", FakeContext()) == b"ping"

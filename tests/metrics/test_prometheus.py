@@ -1,0 +1,200 @@
+"""evloop.metrics.prometheus: the Prometheus text, proven by prometheus_client's own parser,
+the sans-IO HTTP handler fed whole and byte by byte, and --metrics-port from the
+command line."""
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.conftest import cli_env
+from tests.conftest import recv_until_eof
+from evloop import ProtocolError
+from evloop.metrics.prometheus import CONTENT_TYPE
+from evloop.metrics.prometheus import MetricsHandler
+from evloop.metrics.prometheus import render
+from evloop.metrics.counters import CLOSE_REASONS
+from evloop.metrics.counters import REFUSAL_REASONS
+from evloop.metrics.stats import Histogram
+from evloop.metrics.stats import Stats
+from evloop.metrics.stats import Traffic
+from tests.fakes import connected
+
+parser = pytest.importorskip("prometheus_client.parser")
+pytestmark = pytest.mark.timeout(60)
+METRICS_URL = re.compile(r"metrics at (http://\S+/metrics)")
+
+
+def families(text):
+    return {family.name: family for family in parser.text_string_to_metric_families(text)}
+
+
+def sample(found, name, **labels):
+    for family in found.values():
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    raise KeyError((name, labels))
+
+
+def example_stats(**changes):
+    values = dict(
+        transport="tcp", handler='Odd "name" \\ with\nnewline', connections_open=2,
+        connections_accepted=9, connections_refused=dict.fromkeys(REFUSAL_REASONS, 1),
+        connections_closed=dict.fromkeys(CLOSE_REASONS, 0) | {"peer_eof": 7},
+        stream=Traffic(100, 200, 3, 4), datagram=Traffic(5, 6, 7, 8), protocol_errors=1,
+        handler_crashes=2, backpressure_pauses=3, tls_handshakes=4, tls_failures=5,
+        proxy_rejected=6, timers_pending=11,
+        turn_seconds=Histogram(((0.001, 5), (0.01, 6), (float("inf"), 7)), 0.5, 7))
+    values.update(changes)
+    return Stats(**values)
+
+
+def test_the_page_parses_and_says_every_figure():
+    found = families(render(example_stats()))
+    assert sample(found, "evloop_info", handler='Odd "name" \\ with\nnewline') == 1
+    assert sample(found, "evloop_connections_open") == 2
+    assert sample(found, "evloop_connections_accepted_total") == 9
+    assert sample(found, "evloop_connections_refused_total", reason="fd_limit") == 1
+    assert sample(found, "evloop_connections_closed_total", reason="peer_eof") == 7
+    assert sample(found, "evloop_received_bytes_total", transport="tcp") == 100
+    assert sample(found, "evloop_sent_messages_total", transport="udp") == 8
+    for name, value in (("evloop_protocol_errors_total", 1), ("evloop_handler_crashes_total", 2),
+                        ("evloop_backpressure_pauses_total", 3),
+                        ("evloop_tls_handshakes_total", 4),
+                        ("evloop_tls_handshake_failures_total", 5),
+                        ("evloop_proxy_headers_rejected_total", 6),
+                        ("evloop_timers_pending", 11)):
+        assert sample(found, name) == value, name
+    assert found["evloop_loop_turn_seconds"].type == "histogram"
+    assert sample(found, "evloop_loop_turn_seconds_bucket", le="0.001") == 5
+    assert sample(found, "evloop_loop_turn_seconds_bucket", le="+Inf") == 7
+    assert sample(found, "evloop_loop_turn_seconds_count") == 7
+    assert found["evloop_connections_accepted"].type == "counter"
+
+
+def test_without_udp_or_turns_those_lines_are_absent():
+    text = render(example_stats(datagram=None, turn_seconds=None))
+    assert 'transport="udp"' not in text and "turn_seconds" not in text
+    families(text)
+
+
+def answer(*pieces):
+    """Feed `pieces` to a MetricsHandler; the one answer, and whether it closed."""
+    handler = connected(MetricsHandler(lambda: "up 1\n"))
+    replies = [handler.data_received(piece) for piece in pieces]
+    return b"".join(r for r in replies if r), handler.context.closed
+
+
+@pytest.mark.parametrize("split", ["whole", "bytewise"])
+def test_get_metrics_whole_or_a_byte_at_a_time(split):
+    request = b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\nleftover"
+    pieces = [request] if split == "whole" else [request[i:i + 1] for i in range(len(request))]
+    reply, closed = answer(*pieces)
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"up 1\n" and closed
+    assert f"Content-Type: {CONTENT_TYPE}".encode() in head and b"Content-Length: 5" in head
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"HEAD /metrics HTTP/1.0\r\n\r\n", b"200 OK"),
+    (b"GET /metrics HTTP/1.0\n\n", b"200 OK"),  # typed by hand
+    (b"GET / HTTP/1.1\r\n\r\n", b"404 Not Found"),
+    (b"POST /metrics HTTP/1.1\r\n\r\n", b"405 Method Not Allowed"),
+])
+def test_other_requests_get_their_http_answer(request_bytes, status):
+    reply, closed = answer(request_bytes)
+    assert reply.startswith(b"HTTP/1.1 " + status) and closed
+    if request_bytes.startswith(b"HEAD"):
+        assert reply.endswith(b"\r\n\r\n")  # the head only
+    if status.startswith(b"405"):
+        assert b"Allow: GET, HEAD" in reply
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"\x16\x03\x01 hello\r\n\r\n", b"400"),
+    (b"GET /metrics\r\n\r\n", b"400"),  # HTTP/0.9
+    (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000, b"431"),
+])
+def test_what_is_not_http_is_a_protocol_error_with_its_status(request_bytes, status):
+    handler = connected(MetricsHandler(lambda: ""))
+    with pytest.raises(ProtocolError) as caught:
+        handler.data_received(request_bytes)
+    assert caught.value.reply.startswith(b"HTTP/1.1 " + status)
+
+
+def serve_with_metrics(serve, *more):
+    server = serve("--udp", "--metrics-port", "0", *more)
+    url = METRICS_URL.search(server.line)
+    assert url, server.line
+    return server, url.group(1)
+
+
+def test_metrics_port_from_the_command_line(serve):
+    server, url = serve_with_metrics(serve, "--handler", "uppercase")
+    assert url.startswith("http://127.0.0.1:")
+    with server.connect() as sock:
+        sock.sendall(b"hi\n")
+        assert sock.recv(10) == b"HI\n"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.headers["Content-Type"] == CONTENT_TYPE
+            found = families(response.read().decode())
+    assert sample(found, "evloop_connections_open") == 1
+    assert sample(found, "evloop_info", handler="UppercaseHandler", transport="tcp") == 1
+    assert sample(found, "evloop_loop_turn_seconds_count") >= 1
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url.replace("/metrics", "/nothing"), timeout=10)
+    assert caught.value.code == 404
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"\x00\x01garbage\r\n\r\n")
+        assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 Bad Request")
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+    assert "protocol error: not an HTTP/1.x request line" in err
+
+
+def run_serve(*args):
+    return subprocess.run([sys.executable, "-m", "evloop.serve", *args], capture_output=True,
+                          text=True, timeout=30, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics-port", "70000"], "--metrics-port"),
+    (["--port", "12345", "--metrics-port", "12345"], "--metrics-port (12345) must differ from --port"),
+    (["--metrics-port", "9100", "--metrics-host", ""], "--metrics-host must not be empty"),
+])
+def test_bad_metrics_flags_are_one_line_errors(args, message):
+    done = run_serve(*args)
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_taken_metrics_port_is_named_in_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = run_serve("--port", "0", "--metrics-port", str(port))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_each_worker_serves_its_own_metrics(serve):
+    server = serve("--workers", "2", "--metrics-port", "0")
+    assert "metrics on a free port per worker" in server.line
+    urls = []
+    while len(urls) < 2:
+        line = server.proc.stderr.readline()
+        assert line, "the workers said nothing about their metrics"
+        urls += re.findall(r"worker \d: metrics at (http://\S+/metrics)", line)
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert sample(families(response.read().decode()), "evloop_connections_open") == 0
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0

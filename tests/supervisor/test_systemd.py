@@ -1,0 +1,41 @@
+"""evloop.supervisor.systemd: sd_notify's datagrams, and nothing without NOTIFY_SOCKET."""
+
+import socket
+
+from evloop.supervisor.systemd import Notifier
+
+
+def test_notices_arrive_as_datagrams_of_key_value_lines(tmp_path):
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(path)
+        manager.settimeout(5)
+        notifier = Notifier(path)
+        notifier.ready("2 workers serving")
+        assert manager.recv(4096) == b"READY=1\nSTATUS=2 workers serving"
+        notifier.status("2 workers serving")  # unchanged: not sent again
+        notifier.status("1 workers serving")
+        assert manager.recv(4096) == b"STATUS=1 workers serving"
+        notifier.reloading()
+        reloading = manager.recv(4096).decode().split("\n")
+        assert reloading[0] == "RELOADING=1" and reloading[1].startswith("MONOTONIC_USEC=")
+        notifier.stopping()
+        assert manager.recv(4096) == b"STOPPING=1"
+        notifier.close()
+
+
+def test_abstract_socket_names_start_with_at():
+    name = f"@evloop-test-{id(object())}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind("\0" + name[1:])
+        manager.settimeout(5)
+        Notifier(name).notify(READY=1)
+        assert manager.recv(100) == b"READY=1"
+
+
+def test_without_a_socket_nothing_is_sent_and_a_failure_is_logged_once(tmp_path, caplog):
+    Notifier("").ready("nothing")  # no NOTIFY_SOCKET: a no-op
+    gone = Notifier(str(tmp_path / "nobody"))
+    gone.notify(READY=1)
+    gone.notify(STOPPING=1)
+    assert caplog.text.count("notices may be missing") == 1
