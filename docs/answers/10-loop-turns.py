@@ -33,6 +33,7 @@ import selectors
 
 import _kit
 import evloop.aio
+from evloop.loop.instruments import Instrument
 
 ROUNDS = 200
 
@@ -62,6 +63,16 @@ async def ping_pong(turns):
     return taken
 
 
+class TurnCounter(Instrument):
+    """Counts the turns of an evloop loop: the loop calls after_turn once a turn."""
+
+    def __init__(self, turns):
+        self.turns = turns
+
+    def after_turn(self, seconds):
+        self.turns[0] += 1
+
+
 class CountingSelector(selectors.DefaultSelector):
     """asyncio's selector, counting its select() calls: one per turn of asyncio's loop."""
 
@@ -84,7 +95,7 @@ def on_asyncio():
 def on_evloop_aio():
     loop = evloop.aio.new_event_loop()
     turns = [0]
-    loop._evloop.turn_observer = lambda seconds: turns.__setitem__(0, turns[0] + 1)
+    loop._evloop.add_instrument(TurnCounter(turns))
     try:
         return loop.run_until_complete(ping_pong(lambda: turns[0]))
     finally:

@@ -128,10 +128,7 @@ class Running(Core):
         if self._closed:
             return
         self._closed = True
-        self._ready.clear()
-        self._evloop._turn_end.clear()  # transports' sends asked for a turn that never comes
-        self._timers.timers.clear()
-        self._timers.cancelled = 0
+        self._evloop.discard_pending()  # as asyncio's close: none of it will run
         executor, self._default_executor = self._default_executor, None
         if executor is not None:
             executor.shutdown(wait=False)

@@ -44,6 +44,7 @@ from evloop.aio.transports import ReadSizes
 from evloop.aio.transports import SocketTransportBase
 from evloop.aio.transports import _set_result_unless_cancelled
 from evloop.aio.transports import log
+from evloop.loop.base import CALLBACKS
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -66,7 +67,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
         self._sys_read: Callable[[int, int], bytes] = os.read
         self._sys_write: Callable[[int, Any], int] = os.write
         self._read_size = SMALL_READ  # an instance attribute: read faster than the class's
-        self._turn_end = loop._evloop._turn_end  # the Loop's list: it swaps it each turn
+        self._at_turn_end = loop._evloop.at_turn_end  # the Loop's bound list.append
         super().__init__(loop, sock, protocol, extra, server)
         set_nodelay(sock)
         loop.call_soon(protocol.connection_made, self)
@@ -163,10 +164,10 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             return self._write_refused(data)  # one test on the hot path for four cases
         buffer = self._buffer
         if not buffer:
-            if self._evloop.running_queue and len(data) <= self._high_water:
+            if self._evloop.phase is CALLBACKS and len(data) <= self._high_water:
                 # From a task or a callback: sent at the turn's end, with whatever
-                # else this turn writes (Loop.at_turn_end, inlined: a call less).
-                self._turn_end.append(self._send_buffer)
+                # else this turn writes.
+                self._at_turn_end(self._send_buffer)
                 buffer += data
                 return
             # From a protocol's data_received (usually a whole reply, which then

@@ -43,7 +43,7 @@ from evloop.aio.loop import EventLoop
 from evloop.aio.stream import SocketTransport
 from evloop.loop.errors import callback_name
 from evloop.connection.addresses import format_address
-from evloop.trace import traced_poll
+from evloop.trace.loop import LoopTracer
 from evloop.trace.steps import Lane
 from evloop.trace.steps import Steps
 
@@ -129,10 +129,7 @@ class TracedEventLoop(EventLoop):
     def __init__(self, steps: Steps, selector: str = "auto") -> None:
         self._steps = steps  # before super().__init__, which calls set_debug
         super().__init__(selector)
-        loop = self._evloop
-        loop._poll = traced_poll(steps, loop, loop._poll)
-        waker = loop._waker.reader.fileno()
-        steps.lane(f"fd {waker} wake-up", "waker", waker)
+        self._evloop.add_instrument(LoopTracer(steps, self._evloop))
 
     def set_debug(self, enabled: bool) -> None:
         super().set_debug(enabled)  # sets or drops the Loop's timed pass...

@@ -1,57 +1,44 @@
-"""The event loop: one backend, a heap of timers, signals, and one error path.
+"""The event loop: one backend, a queue of callbacks, a heap of timers, signals, one error path.
 
 An event loop answers one question over and over: *which of my sockets can
-make progress right now?*  The kernel answers it (select, poll, epoll,
-kqueue; see evloop.loop.backends), and this module adds what a server needs
-around it:
+make progress right now?*  The kernel answers it (select, poll, epoll;
+evloop.loop.backends), and `BaseLoop` adds what a server needs around it:
 
-* callbacks: as in Redis's ae.c and asyncio, each file descriptor has at most
-  one reader and one writer, set with `add_reader(fd, callback, *args)` /
-  `add_writer` (arguments are bound once, with functools.partial, so the hot
-  path calls a callable with none).  As trio does, the loop keeps one record per descriptor
-  (reader, writer, the events the kernel watches) and tells the backend in
-  one place (`_sync`) when what is watched changes;
-* timers: `call_later()` pushes onto a heap, and the nearest deadline becomes
-  the backend's timeout, as in ae.c's `aeProcessEvents` (evloop.loop.timers);
+* readers and writers: each descriptor has at most one reader and one
+  writer (`add_reader(fd, callback, *args)`), kept in one record per
+  descriptor (evloop.loop.descriptors);
+* callbacks and timers: `call_soon` queues a callback for the end of the
+  turn, `call_later` pushes a timer on a heap (evloop.loop.timers), and the
+  nearest deadline becomes the wait's timeout, as ae.c's `aeProcessEvents`
+  computes it;
 * waking: a socket the backend watches, written by `call_soon_threadsafe`
-  and by the C-level handler of a signal, so another thread or SIGTERM wakes
-  the loop at once instead of at its next timeout (evloop.loop.waking);
+  and by a signal's C-level handler, so that another thread or SIGTERM
+  wakes the loop at once (evloop.loop.waking);
 * one error path: a callback that raises is reported through
-  `call_exception_handler()` (by default: logged once, with its traceback;
+  `call_exception_handler()` (by default: logged, with its traceback;
   evloop.loop.errors) and the loop goes on, as asyncio's does.  Only
-  KeyboardInterrupt and SystemExit leave `run()`.
+  KeyboardInterrupt and SystemExit leave `run()`;
+* instruments: objects called at named points of a turn, through which
+  tracing and metrics watch the loop (evloop.loop.instruments).
 
-One turn of the loop (`run_once(timeout)`) is: compute the timeout (the
-caller's limit, cut to the next timer; `run()` gives no limit), wait, call the
-ready callbacks (the reader, then the writer if it is still there, as ae.c
-does), run the timers that are due, run the `call_soon` queue, then what
-asked for the turn's end (`at_turn_end`).  That last step is libuv's "check"
-phase, where uvloop sends what its transports were given during the turn:
-evloop.aio's transports do the same with what tasks and callbacks write
-(`running_queue` is true while the queue runs), so that a response a task
-writes in two pieces leaves in one system call.
+One turn (`run_once(timeout)`) has four phases, libuv's, and `phase` says
+which one is running: wait for events, at most `timeout` seconds and never
+past the next timer (IDLE while waiting and between turns); call the ready
+descriptors' callbacks, the reader then the writer if it is still there,
+as ae.c does (IO); run the due timers and the call_soon queue (CALLBACKS);
+then what asked for the turn's end (TURN_END), where a transport sends
+what callbacks wrote during the turn in one system call, as uvloop's
+"check" phase does.
 
-The hot path is the loop over ready descriptors.  A descriptor that is
-readable and nothing else is by far the most common event, so it costs one
-comparison, one dict lookup, one attribute and the call; anything else
-(writable, both, an error or a hang-up) goes through `_dispatch_other`.  An
-absent reader or writer is the do-nothing `_idle`, never None, so the hot
-path needs no test: an event left over for a callback removed earlier in
-the same turn calls `_idle`.
-
-Two more savings, counted with callgrind at one client: the heap's list is
-read on every turn as an attribute of the loop, without a method call (two
-calls cost 1,000 instructions a turn), and `add_reader`/`remove_reader` take
-a descriptor's number as it is, without `fileno_of()` (a call per
-connection).  `turn_observer`, when set, is called with each turn's
-duration, from the wake-up to the end of its callbacks
-(evloop.metrics.TurnHistogram.observe, while metrics are served).
+The hot path is the loop over ready descriptors, and a descriptor that is
+readable and nothing else is by far the most common event: it costs one
+comparison, one dict lookup, one attribute and the call.  Anything else
+(writable, both, an error or a hang-up) goes through `_dispatch_other`.
+An absent reader or writer is a do-nothing callable, never None, so the
+hot path needs no test.  What each of these choices saves is measured in
+docs/appendix-performance.md, "Where the time goes".
 
 The loop knows nothing about connections or handlers: it calls callables.
-Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
-`remove_writer`, `watching`, `call_soon`, `call_later`,
-`call_soon_threadsafe`, `at_turn_end`, `time`, `add_signal_handler`, `set_exception_handler`,
-`call_exception_handler`, `statistics`, `run`, `run_once`, `stop`, `close`.
 """
 
 from __future__ import annotations
@@ -72,13 +59,23 @@ from evloop.loop.backends import FileLike
 from evloop.loop.backends import event_mask
 from evloop.loop.backends import fileno_of
 from evloop.loop.backends import make_backend
+from evloop.loop.descriptors import Descriptors
+from evloop.loop.descriptors import idle
 from evloop.loop.errors import ExceptionHandler
 from evloop.loop.errors import callback_name
 from evloop.loop.errors import log_exception
+from evloop.loop.instruments import Instrument
+from evloop.loop.instruments import Instruments
 from evloop.loop.timers import Scheduled
 from evloop.loop.timers import Timer
 from evloop.loop.timers import TimerHeap
 from evloop.loop.waking import Waker
+
+# The phases of a turn (see the module docstring), the values of `BaseLoop.phase`.
+IDLE = "idle"  # waiting for events, or between turns
+IO = "io"  # the ready descriptors' readers and writers
+CALLBACKS = "callbacks"  # the due timers and the call_soon queue
+TURN_END = "turn end"  # what asked for the turn's end (at_turn_end)
 
 
 class LoopStatistics(NamedTuple):
@@ -92,36 +89,42 @@ class LoopStatistics(NamedTuple):
     ready: int  # call_soon callbacks waiting for the end of the turn
 
 
-def _idle() -> None:
-    """The reader or writer of a descriptor that has none."""
-
-
-class _FdRecord:
-    """One watched descriptor: its callbacks, and the events the backend watches."""
-
-    __slots__ = ("reader", "writer", "events")
-
-    def __init__(self) -> None:
-        self.reader: Callable[[], object] = _idle
-        self.writer: Callable[[], object] = _idle
-        self.events = 0
-
-
 class BaseLoop:
-    """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...)."""
+    """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...).
+
+    Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
+    `remove_writer`, `watching`, `call_soon`, `call_later`,
+    `call_soon_threadsafe`, `at_turn_end`, `time`, `add_signal_handler` /
+    `remove_signal_handler`, `set_exception_handler`, `call_exception_handler`,
+    `add_instrument` / `remove_instrument`, `statistics`, `run`, `run_once`,
+    `stop`, `close`.  For a loop built on this one (evloop.aio): `enqueue`
+    (a handle made elsewhere, onto the call_soon queue), `push_timer` (onto
+    the heap, at its `_when`), `timer_cancelled`, `wake`,
+    `run_once_queue_first`, `waker_fd`.
+    """
 
     def __init__(self, selector: str | Backend = "auto") -> None:
         self.backend = selector if isinstance(selector, Backend) else make_backend(selector)
         self.selector_name = self.backend.name
         self.now = time.monotonic()
-        self.turn_observer: Callable[[float], object] | None = None
-        self._fds: dict[int, _FdRecord] = {}
+        self.phase = IDLE
+        self._descriptors = Descriptors(self.backend)
+        self._fds = self._descriptors.records  # read by the hot path, as a local
         self._timers = TimerHeap()
-        self._heap = self._timers.timers  # read every turn (see the essay)
-        self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
+        self._heap = self._timers.timers  # read every turn, with no method call
         self._ready: collections.deque[Scheduled] = collections.deque()
         self._turn_end: list[Callable[[], object]] = []
-        self.running_queue = False  # True while the call_soon queue runs
+        # Bound once: what asks for these costs the container's own append.  The
+        # three containers are only ever cleared in place, so these stay theirs.
+        self.enqueue: Callable[[Scheduled], None] = self._ready.append
+        self.push_timer: Callable[[Scheduled], None] = self._timers.push_at
+        self.at_turn_end: Callable[[Callable[[], object]], None] = self._turn_end.append
+        self.instruments = Instruments(self._hook_raised)
+        self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
+        self._callback_hooks: tuple[tuple[Callable[..., Any], ...],
+                                    tuple[Callable[..., Any], ...]] | None = None
+        self._turn_hooks: tuple[Callable[[float], object], ...] = ()
+        self._watch_hooks: tuple[Callable[[int, int], object], ...] = ()
         self._running = False
         self._exception_handler: ExceptionHandler | None = None
         self._closed = False
@@ -133,11 +136,13 @@ class BaseLoop:
     def add_reader(self, fileobj: int | FileLike, callback: Callable[..., object],
                    *args: Any) -> None:
         """Call `callback(*args)` whenever `fileobj` is readable (or has hung up)."""
+        # A descriptor's number is taken as it is, with no fileno_of() call:
+        # connections add and remove their reader as they pause and resume.
         self._set(fileobj if type(fileobj) is int else fileno_of(fileobj),
                   functools.partial(callback, *args) if args else callback, None)
 
     def remove_reader(self, fileobj: int | FileLike) -> None:
-        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), _idle, None)
+        self._set(fileobj if type(fileobj) is int else fileno_of(fileobj), idle, None)
 
     def add_writer(self, fileobj: int | FileLike, callback: Callable[..., object],
                    *args: Any) -> None:
@@ -145,58 +150,22 @@ class BaseLoop:
         self._set(fileno_of(fileobj), None, functools.partial(callback, *args) if args else callback)
 
     def remove_writer(self, fileobj: int | FileLike) -> None:
-        self._set(fileno_of(fileobj), None, _idle)
+        self._set(fileno_of(fileobj), None, idle)
 
     def callbacks(self, fd: int) -> tuple[Callable[[], object] | None, Callable[[], object] | None]:
         """The reader and the writer installed for `fd` (None where there is none)."""
-        record = self._fds.get(fd)
-        if record is None:
-            return None, None
-        return (None if record.reader is _idle else record.reader,
-                None if record.writer is _idle else record.writer)
+        return self._descriptors.callbacks(fd)
 
     def watching(self, fileobj: int | FileLike) -> int:
         """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
-        record = self._fds.get(fileno_of(fileobj))
-        return 0 if record is None else record.events
+        return self._descriptors.watching(fileno_of(fileobj))
 
     def _set(self, fd: int, reader: Callable[[], object] | None,
              writer: Callable[[], object] | None) -> None:
-        """Install or drop a callback (None: leave it), then tell the backend."""
-        record = self._fds.get(fd)
-        if record is None:
-            if reader is _idle or writer is _idle or (reader is None and writer is None):
-                return  # removing what was never there
-            if self.backend.fd_limit is not None:
-                self.backend.check_fd(fd)
-            record = self._fds[fd] = _FdRecord()
-        before = record.reader, record.writer
-        if reader is not None:
-            record.reader = reader
-        if writer is not None:
-            record.writer = writer
-        try:
-            self._sync(fd, record)
-        except BaseException:  # e.g. ENOSPC from epoll_ctl: leave things as they were
-            record.reader, record.writer = before
-            if not record.events:
-                del self._fds[fd]
-            raise
-
-    def _sync(self, fd: int, record: _FdRecord) -> None:
-        """The one place that tells the backend what a descriptor is watched for."""
-        events = ((EVENT_READ if record.reader is not _idle else 0)
-                  | (EVENT_WRITE if record.writer is not _idle else 0))
-        if events == record.events:
-            return
-        if not record.events:
-            self.backend.register(fd, events)
-        elif not events:
-            self.backend.unregister(fd)
-            del self._fds[fd]
-        else:
-            self.backend.modify(fd, events)
-        record.events = events
+        """Install or drop a callback (None: leave it); the instruments hear of a change."""
+        events = self._descriptors.set(fd, reader, writer)
+        if events is not None and self._watch_hooks:
+            self.instruments.notify(self._watch_hooks, fd, events)
 
     # -- callbacks and timers -----------------------------------------------
 
@@ -214,15 +183,24 @@ class BaseLoop:
         """Run `callback(*args)` in `delay` seconds; returns a cancellable Timer."""
         return self._timers.push(delay, callback, args)
 
-    def at_turn_end(self, callback: Callable[[], object]) -> None:
-        """Call `callback()` once, at the end of this turn, after the call_soon queue."""
-        self._turn_end.append(callback)
+    def timer_cancelled(self) -> None:
+        """A handle given to `push_timer` was cancelled (the heap compacts by this count)."""
+        self._timers.cancelled_one()
 
     def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Timer:
         """From another thread: run `callback(*args)` in the loop's thread."""
         timer = self.call_soon(callback, *args)  # deque.append is atomic
         self._waker.wake()
         return timer
+
+    def wake(self) -> None:
+        """From any thread: make the loop's wait return at once."""
+        self._waker.wake()
+
+    @property
+    def waker_fd(self) -> int:
+        """The descriptor the loop watches for wake-ups and signals (to name it in a trace)."""
+        return self._waker.reader.fileno()
 
     # -- errors ---------------------------------------------------------------
 
@@ -255,6 +233,9 @@ class BaseLoop:
         self.call_exception_handler({"message": f"{what} {callback_name(callback)} raised",
                                      "exception": exc, "callback": callback})
 
+    def _hook_raised(self, exc: Exception, hook: Callable[..., object]) -> None:
+        self._callback_raised(exc, hook, "the instrument hook")
+
     # -- signals ------------------------------------------------------------
 
     def add_signal_handler(self, signum: int, callback: Callable[[int], object]) -> None:
@@ -263,6 +244,31 @@ class BaseLoop:
         Must be called from the main thread; see evloop.loop.waking for how.
         """
         self._waker.add_signal_handler(signum, callback)
+
+    def remove_signal_handler(self, signum: int) -> None:
+        """Stop carrying `signum`: the handler it had before comes back."""
+        self._waker.remove_signal_handler(signum)
+
+    # -- instruments --------------------------------------------------------
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Call `instrument`'s hooks from now on (evloop.loop.instruments)."""
+        self.instruments.add(instrument)
+        self._instruments_changed()
+
+    def remove_instrument(self, instrument: Instrument) -> None:
+        """Stop calling `instrument`'s hooks; KeyError if it was not added."""
+        self.instruments.remove(instrument)
+        self._instruments_changed()
+
+    def _instruments_changed(self) -> None:
+        """Choose the poll and the hooks a turn calls: with no instrument, none at all."""
+        get = self.instruments.get
+        self._poll = self.instruments.observe_poll(self.backend.poll)
+        befores, afters = get("before_callback"), get("after_callback")
+        self._callback_hooks = (befores, afters) if befores or afters else None
+        self._turn_hooks = get("after_turn")
+        self._watch_hooks = get("watch_changed")
 
     # -- running ------------------------------------------------------------
 
@@ -282,7 +288,7 @@ class BaseLoop:
         call the ready callbacks, the due timers and the call_soon queue."""
         heap = self._heap
         if heap and not heap[0][2]._cancelled and not self._ready and not self._turn_end:
-            # _next_timeout's common case, inlined: 400 instructions a turn (callgrind, 1 client)
+            # _next_timeout's common case, inlined: it runs every turn.
             wait = heap[0][0] - time.monotonic()
             if wait < 0:
                 wait = 0
@@ -292,34 +298,46 @@ class BaseLoop:
             timeout = self._next_timeout(timeout)
         ready = self._poll(timeout)
         self.now = time.monotonic()
-        fds = self._fds
-        for fd, event in ready:
-            if event == READABLE:  # readable, nothing else: most events by far
-                # Subscript in a try costs ~170 instructions less per event than
-                # fds.get(fd) and a test for None (callgrind).
-                try:
-                    reader = fds[fd].reader
-                except KeyError:  # removed by an earlier callback this turn
-                    continue
-                try:
-                    reader()
-                except Exception as exc:  # free in CPython 3.11+ until one is raised
-                    self._callback_raised(exc, reader, f"the reader of fd {fd}")
-            else:
-                self._dispatch_other(fd, event)
-        if heap and heap[0][0] <= self.now:
-            self._ready.extend(self._timers.pop_due(self.now))
-        if self._ready:
-            self.running_queue = True
-            try:
+        self.phase = IO
+        try:
+            fds = self._fds
+            for fd, event in ready:
+                if event == READABLE:  # readable, nothing else: most events by far
+                    # A subscript in a try: the cheapest lookup of a key nearly always there.
+                    try:
+                        reader = fds[fd].reader
+                    except KeyError:  # removed by an earlier callback this turn
+                        continue
+                    try:
+                        reader()
+                    except Exception as exc:  # free in CPython 3.11+ until one is raised
+                        self._callback_raised(exc, reader, f"the reader of fd {fd}")
+                else:
+                    self._dispatch_other(fd, event)
+            if heap and heap[0][0] <= self.now:
+                self._ready.extend(self._timers.pop_due(self.now))
+            if self._ready:
+                self.phase = CALLBACKS
                 self._run_ready()
-            finally:
-                self.running_queue = False
-        if self._turn_end:
-            self._run_turn_end()
-        observer = self.turn_observer
-        if observer is not None:
-            observer(time.monotonic() - self.now)
+            if self._turn_end:
+                self.phase = TURN_END
+                self._run_turn_end()
+        finally:
+            self.phase = IDLE
+        if self._turn_hooks:
+            self.instruments.notify(self._turn_hooks, time.monotonic() - self.now)
+
+    def run_once_queue_first(self, timeout: float | None = 0) -> None:
+        """One turn in asyncio's order: the call_soon queue runs before the wait, and
+        what it queues is held back to run first in the next turn's queue."""
+        ready = self._ready
+        self._run_ready()  # in the IDLE phase: outside a turn, as asyncio's first pass is
+        held = ready.copy()
+        ready.clear()
+        try:
+            self.run_once(0 if held else timeout)
+        finally:
+            ready.extendleft(reversed(held))
 
     def _dispatch_other(self, fd: int, event: int) -> None:
         """Writable, both, or an error/hang-up (which wakes whichever is watching)."""
@@ -346,20 +364,39 @@ class BaseLoop:
         return wait if limit is None or wait < limit else limit
 
     def _run_ready(self) -> None:
-        # Only what was queued before this pass runs now; callbacks that
-        # queue more wait for the next turn, so the selector is never starved.
-        ready = self._ready
+        """The one runner of the call_soon queue (and of the timers due, moved into it).
+
+        Only what was queued before this pass runs now; callbacks that queue
+        more wait for the next turn, so the selector is never starved."""
+        ready, hooks = self._ready, self._callback_hooks
         for _ in range(len(ready)):
-            timer = ready.popleft()
-            if not timer._cancelled:
-                try:
-                    timer._run()  # an asyncio.Handle reports its own errors
-                except Exception as exc:
-                    self._callback_raised(exc, timer._callback, "the callback")
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            if hooks is not None:
+                self._run_observed(handle, *hooks)
+                continue
+            try:
+                handle._run()  # an asyncio.Handle reports its own errors
+            except Exception as exc:
+                self._callback_raised(exc, handle._callback, "the callback")
+
+    def _run_observed(self, handle: Scheduled, befores: tuple[Callable[..., Any], ...],
+                      afters: tuple[Callable[..., Any], ...]) -> None:
+        """One queued callback, timed for the instruments.  The plain path above
+        runs it with no call of its own: most turns have no instrument."""
+        notify = self.instruments.notify
+        notify(befores, handle)
+        start = time.monotonic()
+        try:
+            handle._run()
+        except Exception as exc:
+            self._callback_raised(exc, handle._callback, "the callback")
+        notify(afters, handle, time.monotonic() - start)
 
     def _run_turn_end(self) -> None:
-        # The list stays the same object (evloop.aio's transports hold it); what
-        # these callbacks ask for runs at the next turn's end.
+        # Cleared in place (`at_turn_end` is its bound append); what these
+        # callbacks ask for runs at the next turn's end.
         callbacks = self._turn_end.copy()
         self._turn_end.clear()
         for callback in callbacks:
@@ -370,25 +407,36 @@ class BaseLoop:
 
     def statistics(self) -> LoopStatistics:
         """How much the loop is watching and holding, for tests and metrics."""
-        records = self._fds.values()
+        readers, writers = self._descriptors.counts()
         return LoopStatistics(
             selector=self.selector_name,
-            descriptors=len(records),
-            readers=sum(record.reader is not _idle for record in records),
-            writers=sum(record.writer is not _idle for record in records),
+            descriptors=len(self._fds),
+            readers=readers,
+            writers=writers,
             timers=len(self._timers),
             ready=sum(not timer._cancelled for timer in self._ready))
 
     def is_closed(self) -> bool:
         return self._closed
 
+    def discard_pending(self) -> None:
+        """Drop the queued callbacks, the timers and what asked for the turn's end:
+        what asyncio's loop does as it closes (evloop.aio).  A Loop's own close()
+        keeps them, as it keeps its readers, for whoever still holds the loop."""
+        self._ready.clear()
+        self._turn_end.clear()
+        self._timers.clear()
+
     def close(self, ignore: Collection[int] = ()) -> None:
-        """Restore signal handlers, except that the signals in `ignore` are
-        ignored from now on, and release the backend.  A second call does nothing."""
+        """Release the backend, and restore the signal handlers, except that the
+        signals in `ignore` are ignored from now on.  A second call does nothing.
+
+        Closing the backend drops every registration at once, with no call per
+        descriptor: after a fork, the child's epoll descriptor is the parent's
+        epoll instance, and removing the waker from it would silence the parent.
+        """
         if self._closed:
             return
         self._closed = True
-        self.remove_reader(self._waker.reader)
-        self._waker.close(ignore)
         self.backend.close()
-
+        self._waker.close(ignore)

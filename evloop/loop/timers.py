@@ -109,6 +109,11 @@ class TimerHeap:
         handle._scheduled = True
         heapq.heappush(self.timers, (handle._when, next(self._sequence), handle))
 
+    def clear(self) -> None:
+        """Drop every timer (the loop is closing: none of them will run)."""
+        self.timers.clear()  # in place: the loop reads this list every turn
+        self.cancelled = 0
+
     def cancelled_one(self) -> None:
         self.cancelled += 1
         if self.cancelled > MIN_CANCELLED_TO_COMPACT and self.cancelled * 2 > len(self.timers):

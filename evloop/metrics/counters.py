@@ -30,7 +30,7 @@ one reply or `push`.  For ping-pong clients the two are the same.
 The loop's turn duration is the time from the wake-up to the end of the
 turn's callbacks: how long a slow handler or a burst of clients makes
 everyone else wait.  It is measured only while metrics are served
-(`TurnHistogram`, set as the loop's `turn_observer`), since it costs a
+(`TurnHistogram`, an instrument on the loop: evloop.loop.instruments), since it costs a
 clock read and a call per turn.
 """
 
@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from typing import Any
 from typing import Protocol
 
+from evloop.loop.instruments import Instrument
 from evloop.metrics.stats import Histogram
 from evloop.metrics.stats import Outbound
 from evloop.metrics.stats import Stats
@@ -194,8 +195,8 @@ def kernel_bytes(sock: socket.socket, eof_read: bool = False) -> tuple[int, int]
     return max(received - fin, 0), sent - retransmitted
 
 
-class TurnHistogram:
-    """Turn durations in TURN_BUCKETS; the loop calls `observe(seconds)` once a turn."""
+class TurnHistogram(Instrument):
+    """Turn durations in TURN_BUCKETS: an instrument whose `after_turn` the loop calls."""
 
     __slots__ = ("bounds", "counts", "total")
 
@@ -204,7 +205,7 @@ class TurnHistogram:
         self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
         self.total = 0.0
 
-    def observe(self, seconds: float) -> None:
+    def after_turn(self, seconds: float) -> None:
         self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
         self.total += seconds
 

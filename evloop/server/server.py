@@ -100,7 +100,7 @@ class Server:
         self.datagram_counters = Counters() if self.config.udp else None
         self.turns = TurnHistogram() if self.config.metrics_port is not None else None
         if self.turns is not None:
-            self.loop.turn_observer = self.turns.observe
+            self.loop.add_instrument(self.turns)
         self.metrics: MetricsEndpoint | None = None  # once started
         self.metrics_address: Any = None  # and where it listens
         # Given by evloop.supervisor.run, which loads the files once for every worker.

@@ -40,7 +40,6 @@ from concurrent.futures import Future
 from typing import Any
 from typing import Protocol
 
-from evloop.loop.backends import event_mask
 from evloop.settings.config import Config
 from evloop.connection.connection import Connection
 from evloop.loop.errors import callback_name
@@ -48,12 +47,12 @@ from evloop.loop.base import BaseLoop
 from evloop.loop.offload import Offloader
 from evloop.connection.addresses import format_address
 from evloop.trace.connections import TracedConnection
+from evloop.trace.loop import LoopTracer
 from evloop.trace.recording import TraceFile
 from evloop.trace.steps import Lane
 from evloop.trace.steps import Steps
-from evloop.trace.steps import mask_name
 
-__all__ = ["Steps", "TraceFile", "Traceable", "TracedConnection", "enable"]
+__all__ = ["LoopTracer", "Steps", "TraceFile", "Traceable", "TracedConnection", "enable"]
 
 
 class Traceable(Protocol):
@@ -66,50 +65,6 @@ class Traceable(Protocol):
     datagram: Any
     metrics: Any
     offloader: Any
-
-def traced_poll(steps: Steps, loop: BaseLoop, poll: Callable[[float | None], list[tuple[int, int]]]
-                ) -> Callable[[float | None], list[tuple[int, int]]]:
-    """The backend's poll, timed: how long the loop slept, and what woke it."""
-    backend = loop.selector_name
-
-    def sys_poll(timeout: float | None) -> list[tuple[int, int]]:
-        start = steps.clock()
-        ready = poll(timeout)
-        end = steps.clock()
-        names = [f"{steps.name_of(fd)} {mask_name(event_mask(event))}" for fd, event in ready]
-        waited = "no timeout" if timeout is None else f"timeout {timeout * 1000:.0f} ms"
-        if steps.file is not None:
-            steps.file.complete(0, "wait", backend, start, end,
-                                timeout_ms=None if timeout is None else round(timeout * 1000, 3),
-                                ready=names, woken_by=", ".join(names) or "timeout")
-        if ready or timeout != 0:  # a turn that did not sleep and found nothing: not news
-            steps.say(steps.loop_lane, f"woke after {(end - start) * 1000:.3f} ms ({waited}): "
-                      + (", ".join(names) if names else "nothing ready"), end)
-        return ready
-    return sys_poll
-
-
-def traced_ready(steps: Steps, loop: BaseLoop) -> Callable[[], None]:
-    """The loop's call_soon queue and due timers, each callback timed (the trace file)."""
-    ready = loop._ready  # the queue BaseLoop._run_ready runs, run here the same way
-    file = steps.file
-
-    def run_ready() -> None:
-        for _ in range(len(ready)):
-            timer = ready.popleft()
-            if timer._cancelled:
-                continue
-            start = steps.clock()
-            callback = timer._callback
-            try:
-                timer._run()
-            except Exception as exc:
-                loop._callback_raised(exc, callback, "the callback")
-            if file is not None:
-                file.complete(0, "timer", "callback", start, steps.clock(),
-                              callback=callback_name(callback))
-    return run_ready
-
 
 class TracedOffloader:
     """The server's offload pool, with each job drawn on its pool thread's lane."""
@@ -178,16 +133,7 @@ def enable(loop: BaseLoop, server: Traceable) -> Steps:
                 return f"{kind} {format_address(sock.getsockname())}", kind
         return None
     steps.server_socket = server_socket  # type: ignore[method-assign]
-    waker = loop._waker
-    waker_lane = steps.lane(f"fd {waker.reader.fileno()} wake-up", "waker", waker.reader.fileno())
-
-    def woken() -> None:
-        steps.instant(waker_lane, "io", "wake", None)
-        waker.on_readable()
-    loop.add_reader(waker.reader, woken)
-    # Instance attributes over the loop's own: the untraced loop pays nothing.
-    loop._poll = traced_poll(steps, loop, loop._poll)
-    loop._run_ready = traced_ready(steps, loop)  # type: ignore[method-assign]
+    loop.add_instrument(LoopTracer(steps, loop))
     server.connection_class = type("TracedConnection", (TracedConnection,),
                                    {"__slots__": (), "steps": steps})
     if server.offloader is not None:

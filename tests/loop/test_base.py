@@ -13,6 +13,11 @@ from evloop.loop.backends import FD_SETSIZE
 from evloop.loop.backends import FdLimitError
 from evloop.loop.backends import SelectorsBackend
 from evloop.loop.timers import MIN_CANCELLED_TO_COMPACT
+from evloop.loop.base import CALLBACKS
+from evloop.loop.base import IDLE
+from evloop.loop.base import IO
+from evloop.loop.base import TURN_END
+from evloop.loop.timers import Timer
 from evloop.loop.base import BaseLoop
 
 
@@ -138,15 +143,15 @@ def test_the_turns_end_comes_after_the_queue_once_and_a_raise_costs_only_itself(
     loop = BaseLoop(selector)
     order = []
     seen_running = []
-    loop.call_soon(lambda: seen_running.append(loop.running_queue))
+    loop.call_soon(lambda: seen_running.append(loop.phase))
     loop.call_soon(order.append, "queued")
     loop.at_turn_end(lambda: order.append("end 1"))
     loop.at_turn_end(lambda: 1 / 0)
     loop.at_turn_end(lambda: (order.append("end 2"), loop.at_turn_end(lambda: order.append("next"))))
     # Asked for outside a turn: the first wait only looks, it must not block.
     loop.run_once(timeout=None)
-    assert order == ["queued", "end 1", "end 2"] and seen_running == [True]
-    assert not loop.running_queue  # only while the queue runs
+    assert order == ["queued", "end 1", "end 2"] and seen_running == [CALLBACKS]
+    assert loop.phase == IDLE  # between turns
     assert "the turn-end callback" in caplog.text and "ZeroDivisionError" in caplog.text
     loop.run_once(timeout=None)  # what a turn-end callback asked for: the next turn's end
     assert order == ["queued", "end 1", "end 2", "next"]
@@ -433,4 +438,90 @@ def test_run_once_waits_at_most_its_timeout_and_never_past_a_timer(selector):
     while not fired:  # None: as long as it takes, which is until the timer
         loop.run_once(timeout=None)
     assert fired == ["timer"] and loop.time() - start < 5
+    loop.close()
+
+
+def test_the_phase_says_which_part_of_the_turn_runs(selector):
+    loop = BaseLoop(selector)
+    a, b = socket.socketpair()
+    seen = []
+    loop.add_reader(a, lambda: (a.recv(10), seen.append(("reader", loop.phase))))
+    loop.call_later(0, lambda: seen.append(("timer", loop.phase)))
+    loop.call_soon(lambda: seen.append(("call_soon", loop.phase)))
+    loop.at_turn_end(lambda: seen.append(("turn end", loop.phase)))
+    b.send(b"x")
+    assert loop.phase == IDLE
+    loop.run_once()
+    assert seen == [("reader", IO), ("call_soon", CALLBACKS), ("timer", CALLBACKS),
+                    ("turn end", TURN_END)]
+    assert loop.phase == IDLE
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_a_loop_above_hands_its_own_handles_to_the_queue_and_the_heap(selector):
+    """What evloop.aio uses: enqueue, push_timer and timer_cancelled take objects
+    made elsewhere (asyncio's Handles), run with _run() like the loop's own."""
+    loop = BaseLoop(selector)
+    ran = []
+    queued = Timer(0.0, ran.append, ("queued",))
+    loop.enqueue(queued)
+    due = Timer(loop.time(), ran.append, ("due",))
+    loop.push_timer(due)
+    dropped = Timer(loop.time(), ran.append, ("dropped",))
+    loop.push_timer(dropped)
+    dropped._cancelled = True  # as asyncio's TimerHandle.cancel() does, then tells the loop
+    loop.timer_cancelled()
+    assert loop.statistics().timers == 1 and loop.statistics().ready == 1
+    loop.run_once()
+    assert ran == ["queued", "due"]  # the due timers join the queue, after what it holds
+    loop.close()
+
+
+def test_run_once_queue_first_runs_the_queue_before_the_wait(selector):
+    loop = BaseLoop(selector)
+    a, b = socket.socketpair()
+    order = []
+    loop.add_reader(a, lambda: (a.recv(10), order.append("reader")))
+    b.send(b"x")
+    loop.call_soon(lambda: (order.append("queued"), loop.call_soon(order.append, "its child")))
+    loop.run_once_queue_first(timeout=None)
+    # asyncio's order: the queue, then the descriptors; what the queue asked for runs next turn
+    assert order == ["queued", "reader"]
+    loop.run_once()
+    assert order == ["queued", "reader", "its child"]
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_discard_pending_drops_what_would_run_and_close_keeps_it(selector):
+    loop = BaseLoop(selector)
+    loop.call_soon(lambda: None)
+    loop.call_later(10, lambda: None)
+    loop.at_turn_end(lambda: None)
+    loop.close()
+    stats = loop.statistics()
+    assert (stats.ready, stats.timers) == (1, 1)  # a Loop's close keeps them for whoever holds it
+    loop.discard_pending()
+    stats = loop.statistics()
+    assert (stats.ready, stats.timers) == (0, 0)
+
+
+def test_wake_returns_a_wait_from_another_thread(selector):
+    loop = BaseLoop(selector)
+    assert loop.watching(loop.waker_fd) == EVENT_READ
+    threading.Timer(0.05, loop.wake).start()
+    loop.run_once(timeout=30)  # returns when woken, long before the timeout
+    loop.close()
+
+
+def test_remove_signal_handler_gives_the_signal_back():
+    loop = BaseLoop()
+    before = signal.getsignal(signal.SIGUSR1)
+    loop.add_signal_handler(signal.SIGUSR1, lambda signum: None)
+    assert signal.getsignal(signal.SIGUSR1) is not before
+    loop.remove_signal_handler(signal.SIGUSR1)
+    assert signal.getsignal(signal.SIGUSR1) is before
     loop.close()

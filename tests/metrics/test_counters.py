@@ -70,7 +70,7 @@ def stats_of(server):
 def test_the_turn_histogram_counts_each_turn_in_its_bucket():
     turns = TurnHistogram((0.001, 0.01))
     for seconds in (0.0005, 0.001, 0.005, 2.0):
-        turns.observe(seconds)
+        turns.after_turn(seconds)
     snapshot = turns.snapshot()
     assert snapshot.buckets == ((0.001, 2), (0.01, 3), (float("inf"), 4))
     assert snapshot.count == 4 and snapshot.sum == pytest.approx(2.0065)

@@ -1,0 +1,125 @@
+"""evloop.loop.instruments: the hooks a loop calls, only where an instrument overrides
+them, in the order of a turn; a hook that raises costs only its own call."""
+
+import socket
+
+import pytest
+
+from evloop.loop.backends import EVENT_READ
+from evloop.loop.base import BaseLoop
+from evloop.loop.instruments import Instrument
+from evloop.loop.instruments import Instruments
+
+
+class Recorder(Instrument):
+    """Every loop hook, recorded in order."""
+
+    def __init__(self):
+        self.seen = []
+
+    def before_poll(self, timeout):
+        self.seen.append(("before_poll", timeout))
+
+    def after_poll(self, events):
+        self.seen.append(("after_poll", list(events)))
+
+    def before_callback(self, handle):
+        self.seen.append(("before_callback", handle.callback))
+
+    def after_callback(self, handle, seconds):
+        assert seconds >= 0
+        self.seen.append(("after_callback", handle.callback))
+
+    def after_turn(self, seconds):
+        assert seconds >= 0
+        self.seen.append(("after_turn",))
+
+    def watch_changed(self, fd, events):
+        self.seen.append(("watch_changed", fd, events))
+
+
+def test_a_turn_calls_the_hooks_in_its_order(selector):
+    loop = BaseLoop(selector)
+    recorder = Recorder()
+    loop.add_instrument(recorder)
+    a, b = socket.socketpair()
+    reader = []
+    loop.add_reader(a, lambda: reader.append(a.recv(10)))
+    assert recorder.seen == [("watch_changed", a.fileno(), EVENT_READ)]
+    b.send(b"x")
+
+    def callback():
+        recorder.seen.append(("callback",))
+    loop.call_soon(callback)
+    recorder.seen.clear()
+    loop.run_once(timeout=None)  # a callback is queued: the wait only looks
+    assert reader == [b"x"]
+    assert recorder.seen == [("before_poll", 0), ("after_poll", [(a.fileno(), 1)]),
+                             ("before_callback", callback), ("callback",),
+                             ("after_callback", callback), ("after_turn",)]
+    loop.remove_reader(a)
+    assert recorder.seen[-1] == ("watch_changed", a.fileno(), 0)
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_only_the_hooks_an_instrument_overrides_are_installed():
+    class TurnsOnly(Instrument):
+        def after_turn(self, seconds):
+            pass
+
+    instruments = Instruments(report=lambda exc, hook: None)
+    instruments.add(TurnsOnly())
+    assert set(instruments.hooks) == {"after_turn"}
+    poll = object()
+    assert instruments.observe_poll(poll) is poll  # no poll hook: the backend's own poll
+
+
+def test_removing_an_instrument_stops_its_hooks_and_a_stranger_is_refused(selector):
+    loop = BaseLoop(selector)
+    recorder = Recorder()
+    loop.add_instrument(recorder)
+    loop.add_instrument(recorder)  # once only
+    loop.run_once()
+    assert [step[0] for step in recorder.seen] == ["before_poll", "after_poll", "after_turn"]
+    loop.remove_instrument(recorder)
+    recorder.seen.clear()
+    loop.call_soon(lambda: None)
+    loop.run_once()
+    assert recorder.seen == []
+    with pytest.raises(KeyError):
+        loop.remove_instrument(recorder)
+    loop.close()
+
+
+def test_a_hook_that_raises_is_reported_and_the_turn_goes_on(selector, caplog):
+    class Broken(Instrument):
+        def before_poll(self, timeout):
+            raise RuntimeError("broken hook")
+
+    loop = BaseLoop(selector)
+    loop.add_instrument(Broken())
+    later = Recorder()
+    loop.add_instrument(later)
+    ran = []
+    loop.call_soon(ran.append, "callback")
+    loop.run_once()
+    assert ran == ["callback"]
+    assert [step[0] for step in later.seen][:2] == ["before_poll", "after_poll"]
+    assert "the instrument hook" in caplog.text and "broken hook" in caplog.text
+    loop.close()
+
+
+def test_connection_level_hooks_are_kept_by_name_and_called_with_call():
+    class Custom(Instrument):
+        def state_changed(self, *args):
+            seen.append(args)
+
+    seen = []
+    reported = []
+    instruments = Instruments(report=lambda exc, hook: reported.append(exc))
+    instruments.add(Custom())
+    instruments.call("state_changed", "a", 1)
+    instruments.call("nobody_listens", "b")
+    assert seen == [("a", 1)] and reported == []
