@@ -21,14 +21,15 @@ evloop.loop.backends), and `BaseLoop` adds what a server needs around it:
 * instruments: objects called at named points of a turn, through which
   tracing and metrics watch the loop (evloop.loop.instruments).
 
-One turn (`run_once(timeout)`) has four phases, libuv's, and `phase` says
-which one is running: wait for events, at most `timeout` seconds and never
-past the next timer (IDLE while waiting and between turns); call the ready
-descriptors' callbacks, the reader then the writer if it is still there,
-as ae.c does (IO); run the due timers and the call_soon queue (CALLBACKS);
-then what asked for the turn's end (TURN_END), where a transport sends
-what callbacks wrote during the turn in one system call, as uvloop's
-"check" phase does.
+One turn (`run_once(timeout)`) has three phases, as libuv's, and `phase`
+says which one is running.  IO: wait for events, at most `timeout` seconds
+and never past the next timer, then call the ready descriptors' callbacks,
+the reader then the writer if it is still there, as ae.c does.  CALLBACKS:
+run the due timers and the call_soon queue.  TURN_END: call what asked for
+the turn's end, where a transport sends what callbacks wrote during the
+turn in one system call, as uvloop's "check" phase does.  Between turns
+the phase is IO: only the two later phases are marked, since they are
+entered only when there is something to run, and a mark costs a store.
 
 The hot path is the loop over ready descriptors, and a descriptor that is
 readable and nothing else is by far the most common event: it costs one
@@ -72,8 +73,7 @@ from evloop.loop.timers import TimerHeap
 from evloop.loop.waking import Waker
 
 # The phases of a turn (see the module docstring), the values of `BaseLoop.phase`.
-IDLE = "idle"  # waiting for events, or between turns
-IO = "io"  # the ready descriptors' readers and writers
+IO = "io"  # the wait, the ready descriptors' readers and writers; also between turns
 CALLBACKS = "callbacks"  # the due timers and the call_soon queue
 TURN_END = "turn end"  # what asked for the turn's end (at_turn_end)
 
@@ -107,7 +107,7 @@ class BaseLoop:
         self.backend = selector if isinstance(selector, Backend) else make_backend(selector)
         self.selector_name = self.backend.name
         self.now = time.monotonic()
-        self.phase = IDLE
+        self.phase = IO
         self._descriptors = Descriptors(self.backend)
         self._fds = self._descriptors.records  # read by the hot path, as a local
         self._timers = TimerHeap()
@@ -298,32 +298,34 @@ class BaseLoop:
             timeout = self._next_timeout(timeout)
         ready = self._poll(timeout)
         self.now = time.monotonic()
-        self.phase = IO
-        try:
-            fds = self._fds
-            for fd, event in ready:
-                if event == READABLE:  # readable, nothing else: most events by far
-                    # A subscript in a try: the cheapest lookup of a key nearly always there.
-                    try:
-                        reader = fds[fd].reader
-                    except KeyError:  # removed by an earlier callback this turn
-                        continue
-                    try:
-                        reader()
-                    except Exception as exc:  # free in CPython 3.11+ until one is raised
-                        self._callback_raised(exc, reader, f"the reader of fd {fd}")
-                else:
-                    self._dispatch_other(fd, event)
-            if heap and heap[0][0] <= self.now:
-                self._ready.extend(self._timers.pop_due(self.now))
-            if self._ready:
-                self.phase = CALLBACKS
+        fds = self._fds
+        for fd, event in ready:
+            if event == READABLE:  # readable, nothing else: most events by far
+                # A subscript in a try: the cheapest lookup of a key nearly always there.
+                try:
+                    reader = fds[fd].reader
+                except KeyError:  # removed by an earlier callback this turn
+                    continue
+                try:
+                    reader()
+                except Exception as exc:  # free in CPython 3.11+ until one is raised
+                    self._callback_raised(exc, reader, f"the reader of fd {fd}")
+            else:
+                self._dispatch_other(fd, event)
+        if heap and heap[0][0] <= self.now:
+            self._ready.extend(self._timers.pop_due(self.now))
+        if self._ready:
+            self.phase = CALLBACKS
+            try:
                 self._run_ready()
-            if self._turn_end:
-                self.phase = TURN_END
+            finally:
+                self.phase = IO
+        if self._turn_end:
+            self.phase = TURN_END
+            try:
                 self._run_turn_end()
-        finally:
-            self.phase = IDLE
+            finally:
+                self.phase = IO
         if self._turn_hooks:
             self.instruments.notify(self._turn_hooks, time.monotonic() - self.now)
 
@@ -331,7 +333,7 @@ class BaseLoop:
         """One turn in asyncio's order: the call_soon queue runs before the wait, and
         what it queues is held back to run first in the next turn's queue."""
         ready = self._ready
-        self._run_ready()  # in the IDLE phase: outside a turn, as asyncio's first pass is
+        self._run_ready()  # in the IO phase: outside a turn, as asyncio's first pass is
         held = ready.copy()
         ready.clear()
         try:

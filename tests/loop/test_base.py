@@ -14,7 +14,6 @@ from evloop.loop.backends import FdLimitError
 from evloop.loop.backends import SelectorsBackend
 from evloop.loop.timers import MIN_CANCELLED_TO_COMPACT
 from evloop.loop.base import CALLBACKS
-from evloop.loop.base import IDLE
 from evloop.loop.base import IO
 from evloop.loop.base import TURN_END
 from evloop.loop.timers import Timer
@@ -151,7 +150,7 @@ def test_the_turns_end_comes_after_the_queue_once_and_a_raise_costs_only_itself(
     # Asked for outside a turn: the first wait only looks, it must not block.
     loop.run_once(timeout=None)
     assert order == ["queued", "end 1", "end 2"] and seen_running == [CALLBACKS]
-    assert loop.phase == IDLE  # between turns
+    assert loop.phase == IO  # between turns
     assert "the turn-end callback" in caplog.text and "ZeroDivisionError" in caplog.text
     loop.run_once(timeout=None)  # what a turn-end callback asked for: the next turn's end
     assert order == ["queued", "end 1", "end 2", "next"]
@@ -450,11 +449,11 @@ def test_the_phase_says_which_part_of_the_turn_runs(selector):
     loop.call_soon(lambda: seen.append(("call_soon", loop.phase)))
     loop.at_turn_end(lambda: seen.append(("turn end", loop.phase)))
     b.send(b"x")
-    assert loop.phase == IDLE
+    assert loop.phase == IO
     loop.run_once()
     assert seen == [("reader", IO), ("call_soon", CALLBACKS), ("timer", CALLBACKS),
                     ("turn end", TURN_END)]
-    assert loop.phase == IDLE
+    assert loop.phase == IO
     loop.close()
     a.close()
     b.close()
