@@ -5,17 +5,16 @@ import socket
 import pytest
 
 from evloop import Config
-from evloop.connection.connection import Connection
-from evloop.connection.context import ConnectionContext
 from evloop.handlers.echo import EchoHandler
 from evloop.metrics.counters import Counters
 from evloop.connection.outbound import LoopOwner
 from evloop.connection.outbound import Loop
+from evloop.connection.starting import start_connection
 from evloop.connection.states import CLOSED
 
 
-class PairHome(LoopOwner):
-    """The home of the pair's connection: it records the closes."""
+class PairOwner(LoopOwner):
+    """The owner of the pair's connection: it records the closes."""
 
     def __init__(self, loop, config, offloader=None):
         super().__init__(loop, config)
@@ -27,14 +26,12 @@ class PairHome(LoopOwner):
         self.closed.append(connection)
 
 
-def make_connection(loop, sock, handler, config=None, home=None, peer="peer:1", **parts):
-    """A started Connection (with its context) on `sock`, at home in `home`."""
+def make_connection(loop, sock, handler, config=None, owner=None, peer="peer:1", **parts):
+    """A started Connection (with its context) on `sock`, owned by `owner`."""
     config = config or Config()
-    home = home or PairHome(loop, config)
-    conn = Connection(loop, sock, peer, handler, config, home, home.counters, **parts)
-    ConnectionContext(conn)
-    conn.start()
-    return conn
+    owner = owner or PairOwner(loop, config)
+    return start_connection(loop, sock, peer, handler, config, owner, owner.counters,
+                            owner.connections, **parts).connection
 
 
 class Pair:
@@ -47,15 +44,15 @@ class Pair:
             server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         server_sock.setblocking(False)
         self.client.settimeout(5)
-        self.home = PairHome(self.loop, config or Config(), offloader)
-        self.closed = self.home.closed
+        self.owner = PairOwner(self.loop, config or Config(), offloader)
+        self.closed = self.owner.closed
         self.conn = make_connection(self.loop, server_sock, handler or EchoHandler(),
-                                    config, self.home)
+                                    config, self.owner)
         self.context = self.conn.context
 
     @property
     def counters(self):
-        return self.home.counters
+        return self.owner.counters
 
     def turn(self, times=1):
         for _ in range(times):
@@ -71,7 +68,7 @@ class Pair:
     def close(self):
         self.client.close()
         if self.conn.state is not CLOSED:
-            self.conn.abort("test over")
+            self.conn.end("shutdown", now=True, reason="test over")
         self.loop.close()
 
 

@@ -1,83 +1,37 @@
 """One TCP connection: a socket, an output buffer, a state machine, and its parts.
 
-The connection moves bytes between its socket and its handler.  It is
-driven by the loop (its reader and writer) and by timers, and it is the
-only place that reads or writes its socket once it is open.
+The connection moves bytes between its socket and its handler, driven by
+the loop (its reader and writer) and by timers; once open, it is the only
+place that reads or writes its socket.  It holds its parts rather than
+inheriting them, as h11's connection holds its state: the handshakes
+before open, the TLS session, the handler's side (`context`, the only
+object the handler sees, and the one error path for handler code), the
+lingerer after our FIN, and its `owner` (a server, or a loop's own).
 
-It is one object around its state machine (evloop.connection.states), made of parts
-it holds rather than inherits, as h11's connection holds its state:
-
-* `opener` (evloop.connection.handshakes): the steps before open (the outbound connect,
-  the PROXY header, the TLS handshake), which own the socket until done;
-* `tls` (evloop.connection.tls): the TLS session, if any, which lends the hot path its
-  read and write and sends close_notify at the end of output;
-* `context` (evloop.connection.context): the handler's side, the only object the
-  handler sees; it makes the handler's calls outside the hot path and holds
-  the one error path for handler code;
-* `home` (evloop.connection.owner): the server, or the loop, the connection belongs to,
-  which lends it a pool, opens its outbound connections and hears when it
-  closes; `counters`, its figures (evloop.metrics).
-
-`_transition` is the one place the state changes, and `_update_interest`
-the one place that tells the loop what to watch, from the state and two
-named fields: `output_high` (the handler was told pause_writing) and
-`reading_paused` (the handler's own pause_reading()).
+`_transition` is the one place the state changes (the table and each
+state's entry actions: evloop.connection.states), `_update_interest` the
+one place that tells the loop what to watch, and `end()` the one path by
+which a connection ends: in order (stop reading, send the replies due,
+FIN, close) or, with `now`, at once; every reason it ends for (the handler,
+a socket error, a failed handshake, a slow reader, a shutdown) goes there.
 
 Rules
 -----
 * Read: one `read()` per wake-up, so one busy client cannot starve the
   others, handed to the handler as it is.
-* Write: `write()` is tried at once when nothing is queued (most replies
-  leave right there, with no selector call); what the kernel does not take
-  is queued in `out`, and a writer is watched only while `out` is not
-  empty.  Before an outbound connection is up, writes are only queued.
-* Backpressure: when `out` passes `high_water`, reading stops and the
-  handler hears `pause_writing()`, until `out` drains to `low_water`
-  (`resume_writing()`), so a client that sends and never reads cannot grow
-  the server's memory.  `max_output` is the hard bound for bytes pushed by
-  *other* connections (chat, a relay's other side), which backpressure
+* Write: `write()` is tried at once when nothing is queued; what the kernel
+  does not take waits in `out`, and a writer is watched only meanwhile.
+* Backpressure: past `high_water` of output, reading stops and the handler
+  hears `pause_writing()`, until `out` drains to `low_water`; `max_output`
+  bounds what other connections push (chat, a relay), which backpressure
   cannot slow down.
-* Closing is orderly (evloop.connection.lingering): the replies due are sent, then FIN,
-  then input is read and discarded until the peer's EOF.  A handler's
-  `close()` stops reading at once, and the output is checked for "drained"
-  after the call it was made in, so the reply of that call is sent first.
 * The peer's EOF closes the connection once the replies due are sent,
-  unless `eof_received()` answers True (asyncio's rule): then it stays open
-  for writing until the handler closes it or sends its own EOF.
-* Handler code fails through one path (evloop.connection.context): reported through
-  the loop's exception handler, and this connection alone is aborted.
-  `connection_lost` comes with `call_soon`, after the call that ended the
-  connection.  ECONNRESET, EPIPE and friends are ordinary disconnects.
-
-The hot path
-------------
-Ping-pong echo spends most of the server's CPU in the kernel (the read(),
-the write() and the loopback delivery to the peer), so the Python around
-them is what this module can save.  `on_readable` is written for that, and
-each choice was counted with callgrind (user-space instructions per
-100-byte message; `python3 -m bench.instructions`):
-
-* `os.read()` / `os.write()` on the descriptor instead of `sock.recv()` /
-  `sock.send()`: as many system calls (strace), without the socket
-  methods' argument parsing and timeout handling: about 1,000 fewer
-  instructions per message (`python3 -m bench.micro_io`).  The descriptor
-  is set to -1 when the socket closes, so a late call fails with EBADF
-  instead of reaching whatever file reuses the number.
-* Reads start small (SMALL_READ): a bytes object of up to 479 bytes comes
-  from Python's own small-object allocator, a 64 KiB one from malloc() and
-  is then shrunk with realloc(): about 700 instructions more.  A read that
-  fills the buffer switches to LARGE_READ, 126 KiB, the most glibc's heap
-  serves: from 128 KiB malloc() maps fresh pages, so a 256 KiB read
-  (asyncio's) costs an mmap, an mremap and a munmap every time: 144 us per
-  100 KiB message against 25 us at 126 KiB (a socketpair, one process).
-  SMALL_READS_TO_SHRINK small reads in a row switch back; not one, because
-  a 64 KiB message crosses loopback in two segments, of 65,483 and 53
-  bytes, and its tail alone must not make the next message cost two reads.
-* No state test and no test of the answer's type: the loop calls
-  `on_readable` only while it is the installed reader (OPEN, not paused),
-  and os.write() itself refuses what is not bytes-like (a str), which the
-  `except` clause, free until something is raised, turns into the
-  handler's error.
+  unless `eof_received()` answers True (asyncio's rule).
+* The hot path (`on_readable`) makes the system calls on the descriptor
+  (`os.read`/`os.write`, which `set_io` lets TLS replace and instruments
+  wrap), sizes its reads as evloop.connection.read_sizes says, and tests
+  neither the state nor the answer's type: the loop calls it only while it
+  is the installed reader, and os.write() refuses what is not bytes.
 """
 
 from __future__ import annotations
@@ -90,40 +44,54 @@ from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
-from evloop.settings.config import Config
-from evloop.handlers.base import Handler
-from evloop.handlers.base import ProtocolError
-from evloop.handlers.context import Reply
+from evloop.connection.handshakes import Failure
+from evloop.connection.handshakes import Handshakes
 from evloop.connection.lingering import Lingerer
 from evloop.connection.lingering import shut_output
 from evloop.connection.owner import Owner
-from evloop.settings.limits import RESUME_PENDING_WORK
-from evloop.loop.base import BaseLoop
-from evloop.metrics.counters import Counters
-from evloop.connection.handshakes import Failure
-from evloop.connection.handshakes import Handshakes
-from evloop.connection import states
+from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import CLOSED
+from evloop.connection.states import CONNECTING
+from evloop.connection.states import EOF_READ_STATES
+from evloop.connection.states import EOF_SENT_STATES
 from evloop.connection.states import FLUSHING_STATES
+from evloop.connection.states import HANDSHAKING
 from evloop.connection.states import INPUT_ONLY
 from evloop.connection.states import LIVE_STATES
+from evloop.connection.states import ON_ENTRY
 from evloop.connection.states import OPEN
+from evloop.connection.states import OUTPUT_ONLY
+from evloop.connection.states import PROXY_HEADER
+from evloop.connection.states import READERS
+from evloop.connection.states import SENDING_STATES
 from evloop.connection.states import WRITABLE_STATES
+from evloop.connection.states import Action
 from evloop.connection.states import Event
+from evloop.connection.states import Reader
 from evloop.connection.states import State
+from evloop.connection.states import next_state
 from evloop.connection.tls import TLSSession
+from evloop.handlers.base import Handler
+from evloop.handlers.base import ProtocolError
+from evloop.handlers.context import Reply
+from evloop.loop.base import BaseLoop
+from evloop.metrics.counters import Counters
+from evloop.settings.config import Config
+from evloop.settings.limits import RESUME_PENDING_WORK
 
 log = logging.getLogger("evloop")
 
 LARGE_READ = 126 * 1024  # under glibc's 128 KiB mmap threshold, bytes header included
 SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's largest block
 SMALL_READS_TO_SHRINK = 4
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 class HandlerSide(Protocol):
     """What the connection asks of its handler's side (evloop.connection.context)."""
 
+    def attach(self, connection: Connection) -> None: ...
     def opened(self) -> None: ...
     def answer(self, what: str, call: Callable[..., Reply], args: tuple[Any, ...]) -> None: ...
     def tell(self, what: str, call: Callable[..., object], *args: Any) -> None: ...
@@ -134,42 +102,37 @@ class HandlerSide(Protocol):
 
 
 class Connection:
-    """A connection, accepted or opened.  Its home calls `start()`; the loop does the rest.
+    """A connection, accepted or opened, built in one step with its handler's side.
 
-    Methods for the handler's side: `write`, `ask` (close, write_eof), `abort`,
-    `begin_close`, `pause_reading`, `is_closing`, `set_idle_timeout`,
-    `output_full`, `work_done`, `check_flushed`.  Methods for the home:
-    `start()`, `begin_close(why)`, `abort(reason, level, reset, why)`;
-    `home.connection_closed(connection)` is called once, when the state
-    becomes CLOSED.
+    Methods for its owner: `start()`, `end(why, ...)`; the owner's
+    `connection_closed(connection)` is called once, when it is CLOSED.
+    Methods for the handler's side: `write`, `write_eof`, `end`,
+    `pause_reading`, `is_closing`, `output_full`, `work_done`, `check_flushed`.
     """
 
-    # Attributes in the object itself, not in a separate dict: 192 bytes a
-    # connection instead of 248 with 19 of them (tracemalloc, 10,000
-    # objects), and one allocation fewer to touch per message.
+    # Slots: no per-object dict, for memory (many idle connections) and for
+    # the hot path's attribute reads.
     __slots__ = ("loop", "sock", "fd", "sys_read", "sys_write", "read_size", "small_reads",
                  "state", "out", "reader", "writer", "config", "handler", "context", "peer",
-                 "home", "counters", "reads", "replies", "pending_work", "output_high",
-                 "reading_paused", "lost_due", "early_end", "error", "tls", "opener", "lingerer",
-                 "last_progress", "ended_by")
+                 "owner", "counters", "reads", "replies", "pending_work", "output_high",
+                 "reading_paused", "lost_due", "early_end", "error", "tls", "handshakes",
+                 "lingerer", "last_progress", "ended_by")
 
     def __init__(self, loop: BaseLoop, sock: socket.socket | None, peer: str, handler: Handler,
-                 config: Config, home: Owner, counters: Counters, *,
+                 config: Config, owner: Owner, counters: Counters, *, context: HandlerSide,
                  tls: TLSSession | None = None, proxy_header: bool = False,
                  dialer: Any = None) -> None:
         self.loop = loop
         self.sock = sock
         self.fd = -1 if sock is None else sock.fileno()
-        # The hot path's two system calls; --trace wraps them, TLS replaces them.
         self.sys_read: Callable[[int, int], bytes] = os.read
         self.sys_write: Callable[[int, Any], int] = os.write
         self.read_size = SMALL_READ
         self.small_reads = 0  # small reads in a row while reading large
         self.peer = peer
         self.handler = handler
-        self.context: HandlerSide | None = None  # set by the handler's side when it is made
         self.config = config  # high_water, low_water, max_output, idle_timeout
-        self.home = home
+        self.owner = owner
         self.counters = counters
         self.out = bytearray()
         self.reader: Callable[[Connection], None] | None = None  # the installed reader
@@ -186,13 +149,14 @@ class Connection:
         self.lingerer: Lingerer | None = None
         self.last_progress = loop.now  # the loop's clock at the last complete message
         self.ended_by: str | None = None  # why it ended: the first reason given (metrics)
-        self.state = (states.CONNECTING if dialer is not None
-                      else states.PROXY_HEADER if proxy_header
-                      else states.HANDSHAKING if tls is not None else states.OPEN)
-        self.opener = None if self.state is states.OPEN else Handshakes(
+        self.state = (CONNECTING if dialer is not None else PROXY_HEADER if proxy_header
+                      else HANDSHAKING if tls is not None else OPEN)
+        self.handshakes = None if self.state is OPEN else Handshakes(
             loop, sock, peer, dialer=dialer, proxy_header=proxy_header, tls=tls,
             handshake_timeout=config.handshake_timeout, on_step=self._transition,
-            on_open=self._opened, on_fail=self._open_failed, on_header=self._header_read)
+            on_open=self._opened, on_fail=self._open_failed)
+        self.context = context
+        context.attach(self)
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer} {self.state!r} out={len(self.out)}>"
@@ -200,9 +164,10 @@ class Connection:
     def start(self) -> None:
         """Greet (connection_made), or first connect, read the proxy's header or
         shake hands (evloop.connection.handshakes)."""
-        if self.opener is not None:
-            return self.opener.start()
-        self._open()
+        self.loop.instruments.call("connection_started", self)
+        if self.handshakes is not None:
+            return self.handshakes.start()
+        self._transition_into_open()
 
     # -- events from the loop: the hot path -------------------------------------
 
@@ -229,8 +194,7 @@ class Connection:
                 self.last_progress = self.loop.now
                 if self.out:
                     self._queue(reply, 0)
-                else:  # write()'s fast path, inlined: most replies leave here, and
-                    # a call to write() would cost a Python call (~300 instructions)
+                else:  # write()'s fast path, inlined: it runs once per message
                     try:
                         sent = self.sys_write(self.fd, reply)
                     except (BlockingIOError, InterruptedError):
@@ -246,9 +210,9 @@ class Connection:
                                     f"{type(reply).__name__}")
                 self.last_progress = self.loop.now  # b"": a message, nothing to send
         except ProtocolError as err:
-            self.context.protocol_error(err)  # type: ignore[union-attr]  # open: it is there
+            self.context.protocol_error(err)
         except Exception as exc:  # free in CPython 3.11+ until one is raised
-            self.context.failed("data_received", exc, reply)  # type: ignore[union-attr]
+            self.context.failed("data_received", exc, reply)
 
     def _after_large_read(self, size: int) -> None:
         """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
@@ -276,8 +240,8 @@ class Connection:
             else:
                 self._update_interest()
 
-    def _read_input_only(self) -> None:
-        """The reader in INPUT_ONLY (after write_eof): the same, but no reply may go."""
+    def _read_without_replies(self) -> None:
+        """The reader after our EOF (write_eof): the same, but no reply may go."""
         try:
             data = self.sys_read(self.fd, LARGE_READ)
         except (BlockingIOError, InterruptedError):
@@ -287,8 +251,7 @@ class Connection:
         if not data:
             return self._on_peer_eof()
         self.reads += 1
-        self.context.answer("data_received", self.handler.data_received,  # type: ignore
-                            (data,))
+        self.context.answer("data_received", self.handler.data_received, (data,))
 
     # -- writing ------------------------------------------------------------------
 
@@ -308,7 +271,7 @@ class Connection:
                 self._queue(data, sent)
             return
         if state not in WRITABLE_STATES:
-            if state is INPUT_ONLY and data:
+            if state in EOF_SENT_STATES and data:
                 raise RuntimeError("cannot send after write_eof()")
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"push() takes bytes, not {type(data).__name__}")
@@ -332,9 +295,9 @@ class Connection:
         if was_empty:
             self._update_interest()
         if len(out) > self.config.max_output:
-            return self.abort(f"{len(out)} bytes of output pending, over --max-output "
-                              f"{self.config.max_output}: disconnecting a slow reader",
-                              level=logging.WARNING, why="slow_reader")
+            return self.end("slow_reader", now=True, level=logging.WARNING,
+                            reason=f"{len(out)} bytes of output pending, over --max-output "
+                                   f"{self.config.max_output}: disconnecting a slow reader")
         if len(out) > self.config.high_water:
             self.output_full()
 
@@ -344,14 +307,12 @@ class Connection:
             self.output_high = True
             self.counters.backpressure_pauses += 1
             self._update_interest()
-            if self.context is not None:
-                self.context.tell("pause_writing", self.handler.pause_writing)
+            self.context.tell("pause_writing", self.handler.pause_writing)
 
     def _output_drained(self) -> None:
         self.output_high = False
         self._update_interest()
-        if self.context is not None:
-            self.context.tell("resume_writing", self.handler.resume_writing)
+        self.context.tell("resume_writing", self.handler.resume_writing)
 
     def work_done(self) -> None:
         """One offloaded call came back: reading may resume."""
@@ -363,22 +324,18 @@ class Connection:
     # -- the state machine ----------------------------------------------------------
 
     def _transition(self, event: Event) -> None:
-        try:
-            new = TRANSITIONS[self.state, event]
-        except KeyError:
-            raise RuntimeError(f"{self!r}: no transition on {event!r}") from None
-        old, self.state = self.state, new
-        if new is CLOSED:
-            eof_read = event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT
-            return self._release(eof_read or old in EOF_READ)
-        if new is states.LINGERING or (new is INPUT_ONLY and event is Event.FLUSHED):
-            if not self._shut_output():
-                return
-        if new is states.LINGERING:
-            return self._linger()
-        self._update_interest()
-        if new in FLUSHING_STATES and (event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT):
-            self.check_flushed()
+        """The one place the state changes: the new state, then its entry actions."""
+        old = self.state
+        new = self.state = next_state(old, event)
+        hooks = self.loop.instruments.hooks.get("state_changed")
+        if hooks:
+            self.loop.instruments.notify(hooks, self, old, new, event)
+        if new is old:
+            return  # close while closing: nothing is entered, nothing runs again
+        for action in ON_ENTRY[new]:
+            ENTRY_ACTIONS[action](self, old, event)
+            if self.state is not new:
+                return  # the action ended the connection (a FIN the socket refused)
 
     def check_flushed(self) -> None:
         """The output drained (and, unless only the write side ends, the work due)."""
@@ -391,7 +348,7 @@ class Connection:
         """Make the loop hold the reader and writer that the state and the fields
         call for.  The only place that adds or removes them, once open."""
         state = self.state
-        reader = READERS.get(state)
+        reader = STATE_READERS.get(state)
         if self.reading_paused or (self.output_high and self.handler.backpressure_stops_reading):
             reader = None
         if reader is not self.reader:
@@ -402,7 +359,7 @@ class Connection:
                 if self.tls is not None:
                     self.loop.call_soon(self._read_pending)  # OpenSSL may hold some
             self.reader = reader
-        writer = Connection.on_writable if self.out and state in SENDING else None
+        writer = Connection.on_writable if self.out and state in SENDING_STATES else None
         if writer is not self.writer:
             if writer is None:
                 self.loop.remove_writer(self.fd)
@@ -415,87 +372,116 @@ class Connection:
         if self.reader is not None:
             self.reader(self)
 
-    def _release(self, eof_read: bool = False) -> None:
-        """Close the socket and let go of everything; `eof_read`: the peer's FIN was read."""
+    # -- entry actions (evloop.connection.states.ON_ENTRY) ----------------------------
+
+    def _enter_watching(self, old: State, event: Event) -> None:
+        self._update_interest()
+
+    def _enter_started(self, old: State, event: Event) -> None:
+        """OPEN: the handler starts (evloop.connection.context), then what was asked before."""
+        self.lost_due = True
+        self.context.opened()
+        if self.out and self.writer is not None:
+            self.on_writable()  # what was pushed before the connection was up
+        if self.early_end is Event.CLOSE and self.state is not CLOSED:
+            self.end("handler_close", after_call=True)
+        elif self.early_end is Event.WRITE_EOF and self.state is not CLOSED:
+            self.write_eof()
+
+    def _enter_fin_sent(self, old: State, event: Event) -> None:
+        """Our FIN (after close_notify, over TLS); the socket's error ends it instead."""
+        try:
+            shut_output(self.sock, self.tls)  # type: ignore[arg-type]  # open: it is there
+        except OSError as exc:
+            self._lost(exc, "shutdown")
+
+    def _enter_lingering(self, old: State, event: Event) -> None:
+        """FIN is sent: a Lingerer drops the peer's input until its EOF (evloop.connection.lingering)."""
+        if self.tls is not None:  # what is left to read is dropped, not decrypted
+            self.set_io(os.read, os.write)
+        self.lingerer = Lingerer(self.loop, self.fd, self.sys_read, self._lingered)
+        self.lingerer.start()
+
+    def _enter_closed(self, old: State, event: Event) -> None:
+        """Close the socket and let go of everything; tell the handler and the owner."""
+        eof_read = event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT or old in EOF_READ_STATES
         self.output_high = False
-        self.state = CLOSED
         self._update_interest()  # neither reader nor writer
-        for part in (self.opener, self.lingerer):
+        for part in (self.handshakes, self.lingerer):
             if part is not None:
                 part.cancel()
-        self.opener = self.lingerer = None
-        if self.context is not None:
-            self.context.ended()  # its timers, the idle one among them
+        self.handshakes = self.lingerer = None
+        self.context.ended()  # its timers, the idle one among them
         self.out.clear()
         self.counters.connection_ended(self.sock, self.reads, self.replies, self.ended_by,
                                        eof_read)
         if self.sock is not None:
             self.sock.close()
         self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
-        if self.lost_due and self.context is not None:
+        if self.lost_due:
             self.loop.call_soon(self.context.tell, "connection_lost",
                                 self.handler.connection_lost, self.error)
-        self.home.connection_closed(self)
+        self.owner.connection_closed(self)
 
     # -- opening, and the handler's asks ------------------------------------------------
 
-    def _opened(self, event: Event, sock: socket.socket, peer: str) -> None:
-        """The opener is done: the socket (maybe now an SSL socket) is ours."""
-        self.opener = None
+    def _transition_into_open(self) -> None:
+        """An accepted connection with no handshake: OPEN from the start, entered now."""
+        for action in ON_ENTRY[OPEN]:
+            ENTRY_ACTIONS[action](self, OPEN, Event.CONNECTED)
+
+    def _opened(self, event: Event, sock: socket.socket, peer: str,
+                header: ProxyHeader | None) -> None:
+        """The handshakes are done: the socket (maybe now an SSL socket) is ours."""
+        self.handshakes = None
         self.sock, self.fd, self.peer = sock, sock.fileno(), peer
+        if header is not None:
+            self.loop.instruments.call("proxy_header_read", self, header)
         if self.tls is not None:
             self.counters.tls_handshakes += 1
             self.set_io(*self.tls.io(lambda: self.loop.call_soon(self._read_pending)))
         self._transition(event)
-        self._open()
 
     def set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
-        """The hot path's two system calls (TLS replaces them; --trace wraps them)."""
+        """The hot path's two system calls: TLS replaces them, an instrument may wrap them
+        (its `wrap_io(connection, read, write)` returns the pair to use)."""
+        instruments = self.loop.instruments
+        for wrap in instruments.get("wrap_io"):
+            try:
+                read, write = wrap(self, read, write)
+            except Exception as exc:
+                instruments.report(exc, wrap)
         self.sys_read, self.sys_write = read, write
 
-    def _header_read(self, header: Any) -> None:
-        """The opener took a PROXY header (--trace narrates it)."""
-
     def _open_failed(self, failure: Failure) -> None:
-        if self.opener is not None and self.opener.sock is not None:
-            self.sock = self.opener.sock  # maybe an SSL socket now: the one to close
-        self.opener = None
-        self.error = failure.error
+        if self.handshakes is not None and self.handshakes.sock is not None:
+            self.sock = self.handshakes.sock  # maybe an SSL socket now: the one to close
+        self.handshakes = None
         self.counters.open_failed(failure.why, self.tls is not None, failure.error)
-        self.abort(failure.reason, level=logging.DEBUG if self.lost_due else logging.INFO,
-                   why=failure.why)
-
-    def _open(self) -> None:
-        """OPEN: the handler starts (evloop.connection.context), then what was asked before."""
-        self._update_interest()
-        self.lost_due = True
-        assert self.context is not None
-        self.context.opened()
-        if self.out and self.writer is not None:
-            self.on_writable()  # what was pushed before the connection was up
-        if self.early_end is not None and self.state is not CLOSED:
-            self.ask(self.early_end)
+        self.end(failure.why, now=True, reason=failure.reason, error=failure.error,
+                 level=logging.DEBUG if self.lost_due else logging.INFO)
 
     def _on_peer_eof(self) -> None:
-        """The peer's EOF, read in OPEN or INPUT_ONLY."""
-        kept = self.context.peer_eof()  # type: ignore[union-attr]  # open: it is there
+        """The peer's EOF, read while reading (OPEN, INPUT_ONLY, FIN_SENT)."""
+        kept = self.context.peer_eof()
         if kept is None or self.state is CLOSED:
             return  # the handler failed, and the connection is gone
         if not kept:
             self.ending("peer_eof")
         self._transition(Event.PEER_EOF_KEPT if kept else Event.PEER_EOF)
+        self.check_flushed()  # the replies due may be sent already
 
-    def ask(self, event: Event) -> None:
-        """The handler's close() or write_eof(); remembered until open, if before."""
+    def write_eof(self) -> None:
+        """The handler's write_eof(): our EOF once the replies due are sent, reading on
+        (remembered until open, before it)."""
         state = self.state
         if state in BEFORE_OPEN:
-            if self.early_end is None or event is Event.CLOSE:
-                self.early_end = event
-        elif state in LIVE_STATES and (event is Event.CLOSE or state is not INPUT_ONLY):
-            self.ending("handler_close")  # write_eof too: the handler ends its half
-            self._transition(event)
-            # After the handler's call, whose reply comes first.
-            self.loop.call_soon(self.check_flushed)
+            if self.early_end is None:
+                self.early_end = Event.WRITE_EOF
+        elif state is OPEN or state is OUTPUT_ONLY:
+            self.ending("handler_close")  # the handler ends its half
+            self._transition(Event.WRITE_EOF)
+            self.loop.call_soon(self.check_flushed)  # after the handler's call, whose reply comes first
 
     def is_closing(self) -> bool:
         if self.state in BEFORE_OPEN:
@@ -506,31 +492,47 @@ class Connection:
         """The handler's pause_reading() (True) and resume_reading() (False)."""
         if paused != self.reading_paused:
             self.reading_paused = paused
-            if self.opener is None and self.state is not CLOSED:
+            self.loop.instruments.call("reading_paused", self, paused)
+            if self.handshakes is None and self.state is not CLOSED:
                 self._update_interest()
 
-    # -- ending: on the server's initiative, or on an error --------------------------
+    # -- ending ---------------------------------------------------------------------
 
-    def abort(self, reason: str = "aborted by its handler", level: int = logging.DEBUG,
-              reset: bool = False, why: str = "handler_abort") -> None:
-        """Drop the connection now, with whatever is queued; `reset` sends RST;
-        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
-        if self.state is CLOSED:
+    def end(self, why: str, *, now: bool = False, after_call: bool = False,
+            reason: str | None = None, level: int = logging.DEBUG, reset: bool = False,
+            error: Exception | None = None) -> None:
+        """The one path that ends a connection.
+
+        In order by default: stop reading, send the replies due, FIN, then
+        close; with `after_call` (the handler's own close()), the reply of the
+        call under way is sent first, and before open it is remembered until
+        then.  With `now`: at once, whatever is queued (`reset` sends RST, so
+        the peer sees an error, never a clean EOF after a torn reply).  `why`
+        is the reason the metrics count (evloop.metrics.counters.CLOSE_REASONS,
+        the first one given wins), `reason` a line for the log at `level`,
+        `error` what connection_lost hears."""
+        state = self.state
+        if state is CLOSED:
             return
+        if after_call:
+            if state in BEFORE_OPEN:
+                self.early_end = Event.CLOSE
+                return
+            if state not in LIVE_STATES:
+                return  # closing already
         self.ending(why)
-        log.log(level, "%s: %s", self.peer, reason)
-        if reset and self.sock is not None:
-            # SO_LINGER with a zero timeout makes close() send RST: the peer
-            # sees an error, never a clean EOF after a torn reply.
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        self._transition(Event.ABORT)
-
-    def begin_close(self, why: str = "handler_close") -> None:
-        """Stop reading, deliver the replies due, send FIN, then close: now.
-        `why` is the reason metrics count (evloop.metrics.CLOSE_REASONS)."""
-        if self.state is not CLOSED:
-            self.ending(why)
-            self._transition(Event.CLOSE)
+        if error is not None:
+            self.error = error
+        if reason is not None:
+            log.log(level, "%s: %s", self.peer, reason)
+        if now:
+            if reset and self.sock is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            return self._transition(Event.ABORT)
+        self._transition(Event.CLOSE)
+        if after_call:
+            self.loop.call_soon(self.check_flushed)
+        else:
             self.check_flushed()
 
     def ending(self, why: str) -> None:
@@ -538,26 +540,9 @@ class Connection:
         if self.ended_by is None:
             self.ended_by = why
 
-    def _shut_output(self) -> bool:
-        """FIN (after close_notify, over TLS); False if the socket failed instead."""
-        try:
-            shut_output(self.sock, self.tls)  # type: ignore[arg-type]  # open: it is there
-        except OSError as exc:
-            self._lost(exc, "shutdown")
-            return False
-        return True
-
     def _lost(self, exc: OSError, call: str) -> None:
-        self.error = exc
-        self.abort(f"{call}: {exc.strerror or exc}", why="error")
-
-    def _linger(self) -> None:
-        """FIN is sent: a Lingerer drops the peer's input until its EOF (evloop.connection.lingering)."""
-        self._update_interest()  # the connection's reader and writer go
-        if self.tls is not None:  # what is left to read is dropped, not decrypted
-            self.set_io(os.read, os.write)
-        self.lingerer = Lingerer(self.loop, self.fd, self.sys_read, self._lingered)
-        self.lingerer.start()
+        """The socket failed (a reset, a broken pipe): the connection ends now."""
+        self.end("error", now=True, reason=f"{call}: {exc.strerror or exc}", error=exc)
 
     def _lingered(self, event: Event, error: OSError | None) -> None:
         self.lingerer = None
@@ -565,16 +550,18 @@ class Connection:
             return self._lost(error, "recv")
         self._transition(event)
 
-LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
-TRANSITIONS = states.TRANSITIONS
-# The states that read the peer's EOF on their way (for the metrics' byte count).
-EOF_READ = frozenset({states.INPUT_CLOSED, states.OUTPUT_ONLY})
-# The states that send what is queued (before open it only waits in `out`).
-SENDING = frozenset({states.OPEN, states.OUTPUT_ONLY, states.INPUT_ONLY, states.INPUT_CLOSED,
-                     states.CLOSING})
-# The reader the loop holds in each state, once open (before, the opener reads;
-# after FIN, the lingerer).
-READERS: dict[State, Callable[[Connection], None]] = {
-    states.OPEN: Connection.on_readable,
-    states.INPUT_ONLY: Connection._read_input_only,
+
+# The readers, and each state's entry actions, as the tables of
+# evloop.connection.states name them.
+READER_METHODS: dict[Reader, Callable[[Connection], None]] = {
+    Reader.REPLYING: Connection.on_readable,
+    Reader.NOT_REPLYING: Connection._read_without_replies,
+}
+STATE_READERS = {state: READER_METHODS[reader] for state, reader in READERS.items()}
+ENTRY_ACTIONS: dict[Action, Callable[[Connection, State, Event], None]] = {
+    Action.WATCH: Connection._enter_watching,
+    Action.START: Connection._enter_started,
+    Action.SEND_FIN: Connection._enter_fin_sent,
+    Action.LINGER: Connection._enter_lingering,
+    Action.RELEASE: Connection._enter_closed,
 }

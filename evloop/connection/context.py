@@ -41,31 +41,28 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from evloop.connection.connection import Connection
 from evloop.connection.addresses import Address
+from evloop.connection.connection import Connection
+from evloop.connection.handler_timers import HandlerTimer
+from evloop.connection.handler_timers import HandlerTimers
+from evloop.connection.states import CLOSED
+from evloop.connection.states import FLUSHING_STATES
+from evloop.connection.states import LINGERING
+from evloop.connection.states import LIVE_STATES
+from evloop.connection.states import REPLYING_STATES
+from evloop.connection.tls import ClientTLS
 from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.context import ServerContext
-from evloop.connection.handler_timers import HandlerTimer
-from evloop.connection.handler_timers import HandlerTimers
-from evloop.settings.limits import MAX_PENDING_WORK
-from evloop.connection.states import BEFORE_OPEN
-from evloop.connection.states import CLOSED
-from evloop.connection.states import FLUSHING_STATES
-from evloop.connection.states import LINGERING
-from evloop.connection.states import LIVE_STATES
-from evloop.connection.states import WRITABLE_STATES
-from evloop.connection.states import Event
+from evloop.handlers.context import offload_inline
+from evloop.loop.offload import outcome
 from evloop.loop.timers import Timer
-from evloop.connection.tls import ClientTLS
+from evloop.settings.limits import MAX_PENDING_WORK
 
 log = logging.getLogger("evloop")
-
-# Where a late reply (offloaded work) can still go.
-REPLYING = WRITABLE_STATES - BEFORE_OPEN
 
 
 class ConnectionContext:
@@ -73,11 +70,15 @@ class ConnectionContext:
 
     __slots__ = ("connection", "timers", "idle")
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+    connection: Connection  # set by the connection it is given to (`attach`)
+
+    def __init__(self) -> None:
         self.timers: HandlerTimers | None = None  # made at the first call_later
         self.idle: Timer | None = None  # the idle timer (see `_on_idle`)
-        connection.context = self
+
+    def attach(self, connection: Connection) -> None:
+        """Be `connection`'s handler side: the connection calls this as it is built."""
+        self.connection = connection
 
     def __repr__(self) -> str:
         return f"<context of {self.connection!r}>"
@@ -95,7 +96,7 @@ class ConnectionContext:
 
     @property
     def server(self) -> ServerContext | None:
-        return self.connection.home.server_context
+        return self.connection.owner.server_context
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         # No test of the type here: write() refuses what is not bytes-like (a str)
@@ -103,13 +104,13 @@ class ConnectionContext:
         self.connection.write(data)
 
     def close(self) -> None:
-        self.connection.ask(Event.CLOSE)
+        self.connection.end("handler_close", after_call=True)
 
     def write_eof(self) -> None:
-        self.connection.ask(Event.WRITE_EOF)
+        self.connection.write_eof()
 
     def abort(self) -> None:
-        self.connection.abort()
+        self.connection.end("handler_abort", now=True, reason="aborted by its handler")
 
     def is_closing(self) -> bool:
         return self.connection.is_closing()
@@ -140,15 +141,9 @@ class ConnectionContext:
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
-        offloader = self.connection.home.offloader
-        if offloader is None:  # inline: here and now
-            try:
-                result = fn(*args)
-            except Exception as exc:
-                if error is None:
-                    raise
-                return error(exc)
-            return then(result)
+        offloader = self.connection.owner.offloader
+        if offloader is None:
+            return offload_inline(fn, args, then, error)  # type: ignore[no-any-return]
         connection = self.connection
         connection.pending_work += 1  # its reply is due: closing waits for it
         if connection.pending_work > MAX_PENDING_WORK:
@@ -158,8 +153,8 @@ class ConnectionContext:
 
     def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
                 server_hostname: str | None = None, timeout: float = 10.0) -> Context:
-        return self.connection.home.connect(address, handler, tls=tls,
-                                            server_hostname=server_hostname, timeout=timeout)
+        return self.connection.owner.connect(address, handler, tls=tls,
+                                             server_hostname=server_hostname, timeout=timeout)
 
     # -- for the connection: the handler's calls off the hot path ---------------------
 
@@ -207,26 +202,28 @@ class ConnectionContext:
             if final is not None and final is not False:  # False: asyncio's "close"
                 self.push(final)
         except ProtocolError as err:
-            log.info("%s: protocol error: %s", connection.peer, err.reason)
-            connection.counters.protocol_errors += 1
-            connection.ending("protocol_error")
-            if err.reply:
-                connection.write(err.reply)
+            self._refuse(err)  # the peer's EOF, which follows, closes the connection
         except Exception as exc:
             self.failed("eof_received", exc, final)
             return None
         return False
 
     def protocol_error(self, err: ProtocolError) -> None:
+        """The handler refused the peer's input: the answers due, then the close."""
+        self._refuse(err)
+        self.connection.end("protocol_error")
+
+    def _refuse(self, err: ProtocolError) -> None:
+        """One log line and one count for a ProtocolError, and its reply sent, if bytes."""
         connection = self.connection
         log.info("%s: protocol error: %s; closing", connection.peer, err.reason)
         connection.counters.protocol_errors += 1
+        connection.ending("protocol_error")
         if err.reply and isinstance(err.reply, BYTES_TYPES):
             try:
                 connection.write(err.reply)
             except RuntimeError:  # after write_eof: the reply cannot go
                 pass
-        connection.begin_close("protocol_error")
 
     def failed(self, what: str, exc: Exception, answer: object = None) -> None:
         """The one error path for handler code: report it, drop this connection."""
@@ -241,7 +238,7 @@ class ConnectionContext:
         connection.loop.call_exception_handler({
             "message": f"{connection.peer}: handler {problem}{gone}", "exception": exc,
             "peer": connection.peer, "handler": connection.handler})
-        connection.abort(f"handler {problem}", why="handler_error")
+        connection.end("handler_error", now=True, reason=f"handler {problem}")
 
     def ended(self) -> None:
         """The connection is closed: no call the handler asked for runs now."""
@@ -277,13 +274,13 @@ class ConnectionContext:
             log.info("%s: no complete message for %gs (--idle-timeout): closing",
                      connection.peer, idle_timeout)
             connection.last_progress = connection.loop.now
-            connection.begin_close("idle_timeout")
+            connection.end("idle_timeout")
             if connection.state in FLUSHING_STATES:
                 self._arm_idle()  # flushing to a client that does not read
         elif connection.state is not LINGERING:
-            connection.abort(f"no progress for {idle_timeout:g}s while {connection.state.value} "
-                             f"(--idle-timeout): dropping", level=logging.INFO,
-                             why="idle_timeout")
+            connection.end("idle_timeout", now=True, level=logging.INFO,
+                           reason=f"no progress for {idle_timeout:g}s while "
+                                  f"{connection.state.value} (--idle-timeout): dropping")
 
     # -- replies that come later -------------------------------------------------------
 
@@ -292,13 +289,11 @@ class ConnectionContext:
         """Work the handler offloaded (evloop.loop.offload) is done: answer with it."""
         connection = self.connection
         connection.work_done()
-        if connection.state not in REPLYING or future.cancelled():
+        if connection.state not in REPLYING_STATES or future.cancelled():
             return  # the client is gone, or we are closing: nobody wants it
-        exc = future.exception()
-        if exc is None:
-            self.answer("offloaded work", then, (future.result(),))
-        elif error is not None and isinstance(exc, Exception):
-            self.answer("offloaded work's error callback", error, (exc,))
+        what, callback, argument = outcome(future, then, error)
+        if callback is not None:
+            self.answer(what, callback, (argument,))
         else:
-            self.failed("offloaded work", exc if isinstance(exc, Exception) else Exception(exc))
+            self.failed(what, argument if isinstance(argument, Exception) else Exception(argument))
         connection.check_flushed()  # that may have been the last reply due before closing

@@ -5,8 +5,8 @@ that, up to three steps may stand, each bounded in time and each able to
 fail, and none of them the handler's business:
 
 1. CONNECTING, for a connection opened from here (`context.connect`): the
-   name lookup and the non-blocking connect() (evloop.connection.dialing), within the
-   connect timeout;
+   name lookup and the non-blocking connect() (evloop.connection.dialing),
+   within the connect timeout;
 2. PROXY_HEADER, behind a proxy (`--proxy-protocol`): the header that names
    the original client is taken off the socket, and nothing more
    (evloop.connection.proxy_protocol);
@@ -17,13 +17,13 @@ Steps 2 and 3 share `--handshake-timeout`, one deadline from the accept.
 `Handshakes` runs them.  It owns the socket until the last step is done: it
 holds the loop's reader (and, while the handshake waits to write, writer)
 for it, then lets go of both and hands the socket over.  It knows nothing
-of handlers or connections, only three callbacks, exactly as the dialer
-does: `on_step(event)` as each step begins (so the connection's state
-follows: START_TLS), `on_open(event, sock, peer)` once it is done (CONNECTED,
-HEADER or HANDSHAKE_DONE, the socket, and the peer's name, which a PROXY
-header may have changed), and `on_fail(failure)` once, instead, if a step
-failed or timed out.  A `Failure` says why in one line and in one word
-(`why`, the reason the metrics count).
+of handlers or connections, only its three callbacks: `on_step(event)` as a
+step begins (START_TLS, so the connection's state follows), `on_open(event,
+sock, peer, header)` once all are done (the socket, the peer's name, which
+a PROXY header may have changed, and that header, or None), and
+`on_fail(failure)` once, instead, if a step failed or timed out.  A
+`Failure` says why in one line and in one word (`why`, the reason the
+metrics count).
 """
 
 from __future__ import annotations
@@ -62,8 +62,7 @@ class Handshakes:
                  dialer: Callable[[Handshakes], Dialer] | None = None, proxy_header: bool = False,
                  tls: TLSSession | None = None, handshake_timeout: float = 10.0,
                  on_step: Callable[[Event], object], on_open: Callable[..., object],
-                 on_fail: Callable[[Failure], object],
-                 on_header: Callable[[ProxyHeader], object] | None = None) -> None:
+                 on_fail: Callable[[Failure], object]) -> None:
         self.loop = loop
         self.sock = sock
         self.peer = peer
@@ -72,7 +71,7 @@ class Handshakes:
         self.on_step = on_step
         self.on_open = on_open
         self.on_fail = on_fail
-        self.on_header = on_header  # told the PROXY header, once taken (--trace)
+        self.header: ProxyHeader | None = None  # the PROXY header, once taken
         self.dialer = dialer(self) if dialer is not None else None
         self.prelude = ProxyHeaderReader(sock) if proxy_header and sock is not None else None
         self.fd = -1 if sock is None else sock.fileno()
@@ -127,8 +126,7 @@ class Handshakes:
             self.peer = format_address(header.source)
         log.debug("%s: PROXY v%d %s header from %s", self.peer, header.version,
                   header.command, proxy)
-        if self.on_header is not None:
-            self.on_header(header)
+        self.header = header
         self.prelude = None
         if self.tls is None:
             return self._open(Event.HEADER)
@@ -175,7 +173,7 @@ class Handshakes:
     def _open(self, event: Event) -> None:
         self._finish()
         assert self.sock is not None
-        self.on_open(event, self.sock, self.peer)
+        self.on_open(event, self.sock, self.peer, self.header)
 
     def _fail(self, failure: Failure) -> None:
         if self.done:

@@ -61,7 +61,7 @@ class Lingerer:
         self.timer: Timer | None = None
 
     def start(self) -> None:
-        self.loop.add_reader(self.fd, self._discard)
+        self.loop.add_reader(self.fd, self.on_readable)
         self.timer = self.loop.call_later(LINGER_TIMEOUT, self._done, Event.TIMEOUT, None)
 
     def cancel(self) -> None:
@@ -70,7 +70,7 @@ class Lingerer:
             self.timer = None
             self.loop.remove_reader(self.fd)
 
-    def _discard(self) -> None:
+    def on_readable(self) -> None:
         """The reader while lingering: drop what the peer still sends, until its EOF."""
         try:
             data = self.read(self.fd, DISCARD_READ)

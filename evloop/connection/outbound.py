@@ -37,6 +37,7 @@ from evloop.loop.base import BaseLoop
 from evloop.settings.config import Config
 from evloop.connection.connection import Connection
 from evloop.connection.context import ConnectionContext
+from evloop.connection.starting import start_connection
 from evloop.connection.addresses import Address
 from evloop.connection.dialing import Dialer
 from evloop.connection.dialing import Resolver
@@ -48,7 +49,6 @@ from evloop.connection.owner import Owner
 from evloop.metrics.counters import Counters
 from evloop.loop.offload import Offloader
 from evloop.connection.addresses import format_address
-from evloop.connection.states import CLOSED
 from evloop.connection.tls import ClientTLS
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import client_context
@@ -92,14 +92,14 @@ class Lookups:
             self.own = None
 
 
-def open_connection(loop: BaseLoop, home: Owner, address: Address, handler: Handler, *,
+def open_connection(loop: BaseLoop, owner: Owner, address: Address, handler: Handler, *,
                     config: Config, counters: Counters, resolve: Resolver,
-                    tls: ClientTLS = None, server_hostname: str | None = None,
-                    timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-                    connection_class: type[Connection] = Connection) -> ConnectionContext:
-    """Start connecting to `address`, served by `handler`; its context at once
-    (`.connection` is the connection).  ValueError for a bad address, timeout
-    or TLS argument, TypeError for something that is not a handler."""
+                    tracked: set[Connection], tls: ClientTLS = None,
+                    server_hostname: str | None = None,
+                    timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> ConnectionContext:
+    """Start connecting to `address`, served by `handler`, kept in `tracked`; its
+    context at once (`.connection` is the connection).  ValueError for a bad
+    address, timeout or TLS argument, TypeError for something that is not a handler."""
     address = check_address(address)
     handler = check_handler_instance(handler)
     if timeout is not None and not timeout > 0:
@@ -114,12 +114,9 @@ def open_connection(loop: BaseLoop, home: Owner, address: Address, handler: Hand
     def dialer(opener: Any) -> Dialer:
         return Dialer(loop, address, timeout, resolve, opener.connected, opener.connect_failed)
 
-    connection = connection_class(loop, None, format_address(address), handler, config, home,
-                                  counters, tls=session, dialer=dialer)
-    context = ConnectionContext(connection)
     counters.accepted += 1  # for an outbound connection: connects begun
-    connection.start()
-    return context
+    return start_connection(loop, None, format_address(address), handler, config, owner,
+                            counters, tracked, tls=session, dialer=dialer)
 
 
 class LoopOwner:
@@ -138,12 +135,10 @@ class LoopOwner:
     def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
                 server_hostname: str | None = None,
                 timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> Context:
-        context = open_connection(self.loop, self, address, handler, config=self.config,
-                                  counters=self.counters, resolve=self.resolve, tls=tls,
-                                  server_hostname=server_hostname, timeout=timeout)
-        if context.connection.state is not CLOSED:
-            self.connections.add(context.connection)
-        return context
+        return open_connection(self.loop, self, address, handler, config=self.config,
+                               counters=self.counters, resolve=self.resolve,
+                               tracked=self.connections, tls=tls,
+                               server_hostname=server_hostname, timeout=timeout)
 
     def connection_closed(self, connection: Any) -> None:
         self.connections.discard(connection)
@@ -161,20 +156,20 @@ class Loop(BaseLoop):
 
     def __init__(self, selector: Any = "auto") -> None:
         super().__init__(selector)
-        self._home: LoopOwner | None = None
+        self._owner: LoopOwner | None = None
 
     def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
                 server_hostname: str | None = None,
                 timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
                 config: Config | None = None) -> Context:
-        if self._home is None:
-            self._home = LoopOwner(self, config)
-        return self._home.connect(address, handler, tls=tls, server_hostname=server_hostname,
+        if self._owner is None:
+            self._owner = LoopOwner(self, config)
+        return self._owner.connect(address, handler, tls=tls, server_hostname=server_hostname,
                                   timeout=timeout)
 
     def close(self, ignore: Any = ()) -> None:
-        if self._home is not None:
-            for connection in list(self._home.connections):
-                connection.abort("the loop closed", reset=True, why="shutdown")
-            self._home.resolve.close()
+        if self._owner is not None:
+            for connection in list(self._owner.connections):
+                connection.end("shutdown", now=True, reset=True, reason="the loop closed")
+            self._owner.resolve.close()
         super().close(ignore)

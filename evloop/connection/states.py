@@ -1,73 +1,34 @@
-"""The connection's state machine: its states, its events, and every transition.
+"""The connection's state machine: its states, events, transitions, and what each state does.
 
-A connection is always in exactly one of ten states, and it changes state
-only through `Connection._transition(event)`, which looks the pair (state,
-event) up in TRANSITIONS below.  Events are the members of `Event`, so a
-misspelled one fails mypy, and a pair missing from the table is a bug that
-raises where it happens instead of corrupting a buffer later.
-`python3 -m evloop.states` prints this table as a Mermaid diagram (the one
-docs/05-anatomy.md shows, and a test checks the two agree); with `--svg`
-it draws it as a picture, with `--dot` as Graphviz source
-(evloop.diagrams.state_diagram).
-
-States and transitions
-----------------------
-::
+The rule, as h11's: everything that decides how a connection moves lives
+here, as data.  A connection is always in one of eleven states, and it
+changes state only in `Connection._transition(event)`, which asks
+`next_state` for the pair (state, event) and then performs the new
+state's entry actions, in order, from `ON_ENTRY`.  An event is a member of
+`Event`, so a misspelled one fails mypy, and a pair missing from
+TRANSITIONS raises where it happens instead of corrupting a buffer later.
+`python3 -m evloop.states` draws the table (evloop.diagrams); docs/05 shows
+it, and a test holds the two together.
 
     CONNECTING    (outbound) the name lookup and the connect() in flight
-    PROXY_HEADER  (--proxy-protocol) reading the proxy's header; the handler waits
-    HANDSHAKING   (TLS) the TLS handshake; the handler waits
-    OPEN          reading and writing
-    INPUT_ONLY    the handler sent its EOF (write_eof): reading until the peer's
+    PROXY_HEADER  (--proxy-protocol) reading the proxy's header
+    HANDSHAKING   (TLS) the TLS handshake
+    OPEN          reading and writing: the handler runs
+    INPUT_ONLY    the handler sent its EOF: the replies due drain, then FIN
+    FIN_SENT      our FIN is sent: reading on until the peer's EOF
     OUTPUT_ONLY   the peer sent EOF and the handler kept the connection: writing only
-    INPUT_CLOSED  the peer sent EOF: flushing the last replies, then closed
-    CLOSING       we decided to close: not reading, flushing the replies due
-    LINGERING     FIN sent: discarding input until the peer's EOF
-    CLOSED        socket closed, handler told
+    INPUT_CLOSED  the peer sent EOF: the last replies drain, then it closes
+    CLOSING       we decided to close: not reading, the replies due drain
+    LINGERING     our FIN is sent: the peer's input is dropped until its EOF
+    CLOSED        the socket is closed and the handler told
 
-    CONNECTING   --connected------> OPEN
-    CONNECTING   --start_tls------> HANDSHAKING
-    CONNECTING   --close----------> CLOSED
-    PROXY_HEADER --header---------> OPEN
-    PROXY_HEADER --start_tls------> HANDSHAKING
-    PROXY_HEADER --close----------> CLOSED
-    HANDSHAKING  --handshake_done-> OPEN
-    HANDSHAKING  --close----------> CLOSED
-    OPEN         --peer_eof-------> INPUT_CLOSED
-    OPEN         --peer_eof_kept--> OUTPUT_ONLY
-    OPEN         --write_eof------> INPUT_ONLY
-    OPEN         --close----------> CLOSING
-    INPUT_ONLY   --flushed--------> INPUT_ONLY
-    INPUT_ONLY   --peer_eof-------> INPUT_CLOSED
-    INPUT_ONLY   --peer_eof_kept--> INPUT_CLOSED
-    INPUT_ONLY   --close----------> CLOSING
-    OUTPUT_ONLY  --write_eof------> INPUT_CLOSED
-    OUTPUT_ONLY  --close----------> INPUT_CLOSED
-    INPUT_CLOSED --flushed--------> CLOSED
-    CLOSING      --flushed--------> LINGERING
-    LINGERING    --peer_eof-------> CLOSED
-    LINGERING    --timeout--------> CLOSED
-    any but CLOSED --abort--------> CLOSED
-
-What a state does on entry is the connection's (evloop.connection): OPEN
-starts the handler (`connection_made`); INPUT_ONLY sends FIN once the
-output has drained, which is what its `flushed` means; INPUT_CLOSED and
-CLOSING wait for the output to drain; LINGERING sends FIN; CLOSED closes
-the socket and tells the handler `connection_lost`.
-
-A connection starts in OPEN, or in PROXY_HEADER behind a proxy, or in
-HANDSHAKING over TLS (after the PROXY header when there is one), or, when it
-was opened from here (`context.connect`), in CONNECTING.  `close` in a
-state that is closing already changes nothing.  `close` before the
-connection opened drops it, with nothing due to anyone, except that an
-outbound connection's own handler may ask for it early: the connection
-then remembers to close once it is open and its queued bytes are sent.
-
-Two facts are not states, because they come and go in several states:
-whether reading is paused (by backpressure, or by the handler's
-`pause_reading()`), and whether the output is above high water.  They are
-named fields of the connection, and its one `_update_interest` reads them
-with the state.
+A connection starts in OPEN, PROXY_HEADER, HANDSHAKING or CONNECTING, as it
+was made (`ENTRIES`).  `close` in a state already closing changes nothing;
+`close` before open drops the connection.  Two facts are not states,
+because they come and go in several states: whether reading is paused (by
+backpressure, or the handler's `pause_reading()`) and whether the output is
+above high water.  They are fields of the connection, read with the state
+where the connection chooses what the loop watches.
 """
 
 from __future__ import annotations
@@ -81,6 +42,7 @@ class State(enum.Enum):
     HANDSHAKING = "handshaking"
     OPEN = "open"
     INPUT_ONLY = "input_only"
+    FIN_SENT = "fin_sent"
     OUTPUT_ONLY = "output_only"
     INPUT_CLOSED = "input_closed"
     CLOSING = "closing"
@@ -90,14 +52,14 @@ class State(enum.Enum):
     def __repr__(self) -> str:
         return self.name
 
-    # A state is a key of TRANSITIONS and READERS, looked up a few times per
-    # connection.  Enum's own __hash__ is Python code (hash of the name); the
-    # members are singletons compared by identity, so identity's hash serves.
+    # A state is a key of the tables below, looked up a few times per
+    # connection; the members are singletons, so identity's hash serves
+    # (Enum's own __hash__ hashes the name, in Python code).
     __hash__ = object.__hash__
 
 
 class Event(enum.Enum):
-    """What can happen to a connection; each names an edge of TRANSITIONS."""
+    """What can happen to a connection; each names edges of TRANSITIONS."""
 
     CONNECTED = "connected"            # outbound: connect() succeeded
     HEADER = "header"                  # the PROXY header is whole
@@ -117,11 +79,29 @@ class Event(enum.Enum):
     __hash__ = object.__hash__
 
 
+class Action(enum.Enum):
+    """What a connection does on entering a state (`ON_ENTRY`)."""
+
+    WATCH = "watch"          # have the loop watch what the state reads and writes
+    START = "start"          # the handler starts (connection_made), then what it asked before
+    SEND_FIN = "send_fin"    # our FIN (after close_notify, over TLS)
+    LINGER = "linger"        # hand the socket to a Lingerer (evloop.connection.lingering)
+    RELEASE = "release"      # close the socket, tell the owner and the handler
+
+
+class Reader(enum.Enum):
+    """Which reader the loop holds for a state (`READERS`)."""
+
+    REPLYING = "replying"          # data_received's answer is sent
+    NOT_REPLYING = "not_replying"  # after our EOF: no answer may go
+
+
 CONNECTING = State.CONNECTING
 PROXY_HEADER = State.PROXY_HEADER
 HANDSHAKING = State.HANDSHAKING
 OPEN = State.OPEN
 INPUT_ONLY = State.INPUT_ONLY
+FIN_SENT = State.FIN_SENT
 OUTPUT_ONLY = State.OUTPUT_ONLY
 INPUT_CLOSED = State.INPUT_CLOSED
 CLOSING = State.CLOSING
@@ -141,10 +121,13 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (OPEN, Event.PEER_EOF_KEPT): OUTPUT_ONLY,
     (OPEN, Event.WRITE_EOF): INPUT_ONLY,
     (OPEN, Event.CLOSE): CLOSING,
-    (INPUT_ONLY, Event.FLUSHED): INPUT_ONLY,
+    (INPUT_ONLY, Event.FLUSHED): FIN_SENT,
     (INPUT_ONLY, Event.PEER_EOF): INPUT_CLOSED,
     (INPUT_ONLY, Event.PEER_EOF_KEPT): INPUT_CLOSED,
     (INPUT_ONLY, Event.CLOSE): CLOSING,
+    (FIN_SENT, Event.PEER_EOF): CLOSED,
+    (FIN_SENT, Event.PEER_EOF_KEPT): CLOSED,
+    (FIN_SENT, Event.CLOSE): CLOSING,
     (OUTPUT_ONLY, Event.WRITE_EOF): INPUT_CLOSED,
     (OUTPUT_ONLY, Event.CLOSE): INPUT_CLOSED,
     (INPUT_CLOSED, Event.CLOSE): INPUT_CLOSED,
@@ -157,18 +140,49 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 }
 TRANSITIONS.update({(state, Event.ABORT): CLOSED for state in State if state is not CLOSED})
 
-#: The states whose output is still to be flushed before the next step.
-FLUSHING_STATES = frozenset({INPUT_ONLY, INPUT_CLOSED, CLOSING})
-#: The states in which the handler has not started and no byte may be sent yet.
+#: What a state does when it is entered, in order.  The states before open do
+#: nothing: the handshakes own the socket then.  An action that ends the
+#: connection (a failed FIN: the socket is gone) ends the list too.
+ON_ENTRY: dict[State, tuple[Action, ...]] = {
+    CONNECTING: (),
+    PROXY_HEADER: (),
+    HANDSHAKING: (),
+    OPEN: (Action.WATCH, Action.START),
+    INPUT_ONLY: (Action.WATCH,),
+    FIN_SENT: (Action.SEND_FIN, Action.WATCH),
+    OUTPUT_ONLY: (Action.WATCH,),
+    INPUT_CLOSED: (Action.WATCH,),
+    CLOSING: (Action.WATCH,),
+    LINGERING: (Action.SEND_FIN, Action.WATCH, Action.LINGER),
+    CLOSED: (Action.RELEASE,),
+}
+#: The reader the loop holds in each state, once open (before open the
+#: handshakes read; after our FIN, in LINGERING, the lingerer).
+READERS: dict[State, Reader] = {
+    OPEN: Reader.REPLYING,
+    INPUT_ONLY: Reader.NOT_REPLYING,
+    FIN_SENT: Reader.NOT_REPLYING,
+}
+
+#: Before open: the handler has not started, and nothing may be sent yet.
 BEFORE_OPEN = frozenset({CONNECTING, PROXY_HEADER, HANDSHAKING})
 #: Open: the handler's to end (close, write_eof).
-LIVE_STATES = frozenset({OPEN, INPUT_ONLY, OUTPUT_ONLY})
-#: The states in which output is sent (or queued, before open).
+LIVE_STATES = frozenset({OPEN, INPUT_ONLY, FIN_SENT, OUTPUT_ONLY})
+#: The handler sent its EOF: nothing more may be written.
+EOF_SENT_STATES = frozenset({INPUT_ONLY, FIN_SENT})
+#: Output to be flushed before the next step (FLUSHED).
+FLUSHING_STATES = frozenset({INPUT_ONLY, INPUT_CLOSED, CLOSING})
+#: Output is accepted (queued only, before open).
 WRITABLE_STATES = frozenset({CONNECTING, HANDSHAKING, OPEN, OUTPUT_ONLY, INPUT_CLOSED, CLOSING})
+#: A late reply (offloaded work) may still go.
+REPLYING_STATES = WRITABLE_STATES - BEFORE_OPEN
+#: Output queued in `out` is sent (before open it waits).
+SENDING_STATES = frozenset({OPEN, INPUT_ONLY, OUTPUT_ONLY, INPUT_CLOSED, CLOSING})
+#: The peer's EOF was read on the way here (the metrics' byte count takes it off).
+EOF_READ_STATES = frozenset({INPUT_CLOSED, OUTPUT_ONLY})
 
-
-#: Where a connection starts, and why (for the diagrams: the connection picks
-#: its first state itself, from how it was made).
+#: Where a connection starts, and why: the connection picks its first state
+#: itself, from how it was made.
 ENTRIES: tuple[tuple[State, str], ...] = (
     (OPEN, "accepted"),
     (PROXY_HEADER, "accepted, --proxy-protocol"),
@@ -177,6 +191,18 @@ ENTRIES: tuple[tuple[State, str], ...] = (
 )
 #: Where a connection ends.
 FINAL = CLOSED
+
+
+class IllegalTransition(RuntimeError):
+    """An event that the state it happened in has no edge for: a bug, raised where it is."""
+
+
+def next_state(state: State, event: Event) -> State:
+    """The state that `event` leads to from `state`; IllegalTransition if none."""
+    try:
+        return TRANSITIONS[state, event]
+    except KeyError:
+        raise IllegalTransition(f"no transition from {state!r} on {event!r}") from None
 
 
 def mermaid() -> str:

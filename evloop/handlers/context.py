@@ -155,3 +155,17 @@ class ServerContext(Protocol):
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],
                 error: Callable[[Exception], object] | None = None) -> None:
         """Run `fn(*args)` in the server's pool, then `then(result)` (or `error(exc)`)."""
+
+
+def offload_inline(fn: Callable[..., Any], args: tuple[Any, ...], then: Callable[[Any], Any],
+                   error: Callable[[Exception], Any] | None) -> Any:
+    """What `offload` does where there is no pool: `fn(*args)` here and now, and
+    `then`'s answer to its result (or `error`'s to its exception; without
+    `error`, the exception is the caller's, as any other the handler raises)."""
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        if error is None:
+            raise
+        return error(exc)
+    return then(result)

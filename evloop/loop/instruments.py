@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 from typing import Optional
+from typing import TypeVar
 
 
 Poll = Callable[[Optional[float]], list[tuple[int, int]]]
@@ -67,9 +68,10 @@ def _overridden_hooks(instrument: object) -> list[str]:
 
 
 _DO_NOTHING: set[Callable[..., Any]] = set()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def default_hook(function: Callable[..., None]) -> Callable[..., None]:
+def default_hook(function: F) -> F:
     """Mark a do-nothing hook of a base class (so that it is never called)."""
     _DO_NOTHING.add(function)
     return function

@@ -29,15 +29,15 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from evloop.loop.base import BaseLoop
+from evloop.loop.base import BaseLoop
 
 log = logging.getLogger("evloop")
 
 KINDS = ("thread", "process")
+T = TypeVar("T")
 
 
 class Offloader:
@@ -83,3 +83,16 @@ class Offloader:
     def close(self) -> None:
         """Stop the pool without waiting for work nobody will read."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def outcome(future: Future[Any], then: Callable[[Any], T],
+            error: Callable[[Exception], T] | None) -> tuple[str, Callable[[Any], T] | None, Any]:
+    """What to call now that offloaded work is done: (what it is, for messages,
+    the callback, its argument): `then` with the result, `error` with the
+    exception, or no callback (None) and the exception nobody takes."""
+    exc = future.exception()
+    if exc is None:
+        return "offloaded work", then, future.result()
+    if error is not None and isinstance(exc, Exception):
+        return "offloaded work's error callback", error, exc
+    return "offloaded work", None, exc

@@ -19,8 +19,7 @@ from typing import Any
 
 from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
-from evloop.connection.context import ConnectionContext
-from evloop.connection.states import CLOSED
+from evloop.connection.starting import start_connection
 from evloop.loop.backends import FdLimitError
 from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters
@@ -76,16 +75,11 @@ class MetricsEndpoint:
             sock.close()
             return
         sock.setblocking(False)
-        connection = Connection(self.loop, sock, format_address(address),
-                                MetricsHandler(self.render), SCRAPE_CONFIG, self, self.counters)
-        ConnectionContext(connection)
         try:
-            connection.start()
+            start_connection(self.loop, sock, format_address(address), MetricsHandler(self.render),
+                             SCRAPE_CONFIG, self, self.counters, self.scrapes)
         except FdLimitError:  # select()'s FD_SETSIZE
             sock.close()
-            return
-        if connection.state is not CLOSED:
-            self.scrapes.add(connection)
 
     def connect(self, address: Any, handler: Any, **options: Any) -> Any:
         raise RuntimeError("a metrics scrape opens no connection")
@@ -101,4 +95,4 @@ class MetricsEndpoint:
             self.listener.close()
             self.listener = None
         for connection in list(self.scrapes):
-            connection.abort("metrics endpoint closed", reset=True, why="shutdown")
+            connection.end("shutdown", now=True, reset=True, reason="metrics endpoint closed")

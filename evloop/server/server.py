@@ -40,7 +40,7 @@ from evloop.server.accepting import Refusals
 from evloop.loop.backends import FdLimitError
 from evloop.settings.config import Config
 from evloop.connection.connection import Connection
-from evloop.connection.context import ConnectionContext
+from evloop.connection.starting import start_connection
 from evloop.server.udp import DatagramEndpoint
 from evloop.connection.addresses import Address
 from evloop.handlers.base import Handler
@@ -61,7 +61,6 @@ from evloop.server.server_context import ServerWideContext
 from evloop.server.sockets import BindError
 from evloop.connection.addresses import format_address
 from evloop.server.sockets import unix_peer
-from evloop.connection.states import CLOSED
 from evloop.connection.tls import ClientTLS
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import make_context
@@ -78,12 +77,9 @@ class Server:
     `metrics_address` with `metrics_port`), `serve_forever()` (run until
     stopped), `shutdown()` (stop in order), `close()`, `stats()` (the
     figures of evloop.metrics).  A server is a context manager that closes on exit.
-    Class variables: `connection_class`, which evloop.trace replaces.
     `Server(handler, config)` raises TypeError for a class that cannot be a
     handler and ValueError for handler options it does not take.
     """
-
-    connection_class: type[Connection] = Connection
 
     def __init__(self, handler: type[Handler], config: Config | None = None, *,
                  loop: Loop | None = None, tls_context: ssl.SSLContext | None = None) -> None:
@@ -218,17 +214,12 @@ class Server:
             sock.close()
             return
         tls = None if self.tls_context is None else TLSSession(self.tls_context, server_side=True)
-        connection = self.connection_class(self.loop, sock, peer, handler, self.config, self,
-                                           self.counters, tls=tls,
-                                           proxy_header=self.config.proxy_protocol)
-        ConnectionContext(connection)
         try:
-            connection.start()
+            start_connection(self.loop, sock, peer, handler, self.config, self, self.counters,
+                             self.connections, tls=tls, proxy_header=self.config.proxy_protocol)
         except FdLimitError as exc:
             return self.refusals.refuse(sock, peer, str(exc), "select_limit")
         self.counters.accepted += 1
-        if connection.state is not CLOSED:
-            self.connections.add(connection)
         log.debug("%s: connected (%d open)", peer, len(self.connections))
 
     def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
@@ -236,14 +227,11 @@ class Server:
         """An outbound connection for a handler (or the server-wide context)."""
         context = open_connection(self.loop, self, address, handler, config=self.config,
                                   counters=self.outbound_counters, resolve=self.resolve,
-                                  tls=tls, server_hostname=server_hostname, timeout=timeout,
-                                  connection_class=self.connection_class)
-        connection = context.connection
-        if connection.state is not CLOSED:
-            self.outbound.add(connection)
-            if self.shutting_down:  # nothing new now: it ends as it starts
-                connection.error = ConnectionAbortedError("the server is stopping")
-                connection.abort("the server is stopping", why="shutdown")
+                                  tracked=self.outbound, tls=tls,
+                                  server_hostname=server_hostname, timeout=timeout)
+        if self.shutting_down:  # nothing new now: it ends as it starts
+            context.connection.end("shutdown", now=True, reason="the server is stopping",
+                                   error=ConnectionAbortedError("the server is stopping"))
         return context
 
     def connection_closed(self, connection: Connection) -> None:
@@ -273,7 +261,7 @@ class Server:
         log.info("stopping: draining %d connection(s) (--drain-timeout %gs)",
                  len(self.connections), self.config.drain_timeout)
         for connection in [*self.connections, *self.outbound]:
-            connection.begin_close("shutdown")
+            connection.end("shutdown")
         if not self.connections and not self.outbound:
             return self._stop_soon()
         self.loop.call_later(self.config.drain_timeout, self._drain_expired)
@@ -302,7 +290,7 @@ class Server:
 
     def _reset_all(self) -> None:
         for connection in [*self.connections, *self.outbound]:
-            connection.abort("reset at shutdown", reset=True, why="shutdown")
+            connection.end("shutdown", now=True, reset=True, reason="reset at shutdown")
         self._stop_soon()
 
     def _stop_accepting(self) -> None:
@@ -330,7 +318,7 @@ class Server:
         self._close_listeners()
         self.server_context.stop()
         for connection in [*self.connections, *self.outbound]:
-            connection.abort("server closed", reset=True, why="shutdown")
+            connection.end("shutdown", now=True, reset=True, reason="server closed")
         self.resolve.close()
         if self.offloader is not None:
             self.offloader.close()

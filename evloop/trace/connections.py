@@ -1,57 +1,61 @@
 """Traced connections: their system calls, handler calls and state changes, as steps.
 
-Tracing wraps, so the untraced hot path carries no test: the connection's
-two system calls (`set_io`), a proxy in front of the handler, and a
-Connection subclass that reports its transitions, interest, pauses, the
-PROXY header and the FIN.  evloop.trace.enable makes the subclass, with
-the server's `Steps` as a class attribute.
+`ConnectionTracer` is an instrument (evloop.loop.instruments) with the
+hooks a connection calls (evloop.connection.instruments): as a connection
+starts it gets a lane of its own (its descriptor and peer, or "out HOST:PORT"
+until an outbound one connects), a proxy in front of its handler that
+reports each call, its answer and its time, and traced system calls
+(`wrap_io`); then each state change, each change in what the loop watches
+for it, its pauses, the PROXY header and our FIN become steps.  Tracing
+wraps, so an untraced connection's hot path carries no test at all.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from typing import Any
 
+from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
+from evloop.connection.instruments import ConnectionInstrument
+from evloop.connection.proxy_protocol import ProxyHeader
+from evloop.connection.states import FIN_SENT
+from evloop.connection.states import LINGERING
+from evloop.connection.states import CLOSED
+from evloop.connection.states import Event
+from evloop.connection.states import State
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
-from evloop.loop.base import BaseLoop
-from evloop.connection.proxy_protocol import ProxyHeader
-from evloop.connection.addresses import format_address
-from evloop.connection.states import TRANSITIONS
-from evloop.connection.states import Event
 from evloop.trace.recording import preview
+from evloop.trace.steps import Lane
 from evloop.trace.steps import Steps
 from evloop.trace.steps import answer_text
 from evloop.trace.steps import mask_name
 
+Read = Callable[[int, int], bytes]
+Write = Callable[[int, Any], int]
 
-def traced_read(conn: TracedConnection, read: Callable[[int, int], bytes]
-                ) -> Callable[[int, int], bytes]:
+
+def traced_read(steps: Steps, lane: Lane, read: Read) -> Read:
     """A read(fd, size) that reports what it got."""
-    steps = conn.steps
 
     def sys_read(fd: int, size: int) -> bytes:
         data = read(fd, size)
-        steps.instant(conn.lane, "io", "recv",
+        steps.instant(lane, "io", "recv",
                       f"recv {len(data)} B" + ("" if data else " (EOF: the peer closed its side)"),
                       bytes=len(data), preview=preview(data))
         return data
     return sys_read
 
 
-def traced_write(conn: TracedConnection, write: Callable[[int, Any], int]
-                 ) -> Callable[[int, Any], int]:
+def traced_write(steps: Steps, lane: Lane, write: Write) -> Write:
     """A write(fd, data) that reports how much the kernel took."""
-    steps = conn.steps
 
     def sys_write(fd: int, data: Any) -> int:
         sent = write(fd, data)
         rest = len(data) - sent
-        steps.instant(conn.lane, "io", "send",
+        steps.instant(lane, "io", "send",
                       f"send {sent} B" + (f", {rest} B left queued" if rest else ", all sent"),
                       bytes=sent, left=rest, preview=preview(memoryview(data)[:sent]))
         return sent
@@ -61,16 +65,17 @@ def traced_write(conn: TracedConnection, write: Callable[[int, Any], int]
 class TracedHandler(Handler):
     """A handler proxy that reports each call, its answer and its time."""
 
-    def __init__(self, handler: Handler, conn: TracedConnection) -> None:
+    def __init__(self, handler: Handler, steps: Steps, lane: Lane) -> None:
         self._handler = handler
-        self._conn = conn
+        self._steps = steps
+        self._lane = lane
         self._name = type(handler).__name__
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handler, name)
 
     def _call(self, name: str, argument: str, call: Callable[..., Any], *args: Any) -> Any:
-        steps, lane = self._conn.steps, self._conn.lane
+        steps, lane = self._steps, self._lane
         start = steps.begin(lane, f"handler {self._name}.{name}({argument})")
         result: Any = None
         try:
@@ -104,74 +109,73 @@ class TracedHandler(Handler):
         self._call("resume_writing", "", self._handler.resume_writing)
 
 
+class ConnectionTracer(ConnectionInstrument):
+    """Every connection of a loop, narrated on `steps` (see the module docstring)."""
 
-class TracedConnection(Connection):
-    """A Connection that reports its system calls and state changes."""
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.lanes: dict[Connection, Lane] = {}
+        self.by_fd: dict[int, Lane] = {}  # a closed one's stays until its number is reused
 
-    __slots__ = ("lane",)
-    steps: Steps  # set on the subclass that enable() makes
-
-    def __init__(self, loop: BaseLoop, sock: socket.socket | None, peer: str, handler: Handler,
-                 *args: Any, **kwargs: Any) -> None:
-        steps = self.steps
-        if sock is not None:
-            fd = sock.fileno()
-            self.lane = steps.lane(f"fd {fd} {peer}", "client", fd)
+    def connection_started(self, connection: Connection) -> None:
+        steps, peer = self.steps, connection.peer
+        if connection.sock is not None:
+            fd = connection.fd
+            lane = steps.lane(f"fd {fd} {peer}", "client", fd)
             listener = steps.listener_lane
             steps.instant(listener, "io", "accept", None, peer=peer, fd=fd)
-            steps.instant(self.lane, "io", "accepted", f"accepted by {listener.name}",
-                          peer=peer)
+            steps.instant(lane, "io", "accepted", f"accepted by {listener.name}", peer=peer)
+            self.by_fd[fd] = lane
         else:
-            self.lane = steps.lane(f"out {peer}", "outbound")
-            steps.instant(self.lane, "io", "connect", "connecting", address=peer)
-        super().__init__(loop, sock, peer, TracedHandler(handler, self), *args, **kwargs)
-        self.set_io(self.sys_read, self.sys_write)
+            lane = steps.lane(f"out {peer}", "outbound")
+            steps.instant(lane, "io", "connect", "connecting", address=peer)
+        self.lanes[connection] = lane
+        connection.handler = TracedHandler(connection.handler, steps, lane)
+        connection.set_io(connection.sys_read, connection.sys_write)  # through wrap_io
 
-    def set_io(self, read: Callable[[int, int], bytes], write: Callable[[int, Any], int]) -> None:
-        super().set_io(traced_read(self, read), traced_write(self, write))
+    def wrap_io(self, connection: Connection, read: Read, write: Write) -> tuple[Read, Write]:
+        lane = self.lanes.get(connection)
+        if lane is None:
+            return read, write
+        return traced_read(self.steps, lane, read), traced_write(self.steps, lane, write)
 
-    def _opened(self, event: Event, sock: socket.socket, peer: str) -> None:
-        name = f"fd {sock.fileno()} {peer}"
-        if name != self.lane.name:
-            self.steps.instant(self.lane, "io", "connected", f"now {name}", fd=sock.fileno())
-            self.steps.rename(self.lane, name, sock.fileno())
-            self.set_io(os.read, os.write)
-        super()._opened(event, sock, peer)
+    def state_changed(self, connection: Connection, old: State, new: State,
+                      event: Event) -> None:
+        steps, lane = self.steps, self.lanes.get(connection)
+        if lane is None:
+            return
+        name = f"fd {connection.fd} {connection.peer}"
+        if connection.fd >= 0 and name != lane.name:  # an outbound one, connected now
+            steps.instant(lane, "io", "connected", f"now {name}", fd=connection.fd)
+            steps.rename(lane, name, connection.fd)
+            self.by_fd[connection.fd] = lane
+        # Reported before the state's entry actions, so steps print in the order they happen.
+        steps.instant(lane, "state", f"{old!r} -> {new!r}", f"{old!r} -> {new!r} ({event.value})",
+                      **{"from": repr(old), "to": repr(new), "event": event.value})
+        if new is not old and (new is FIN_SENT or new is LINGERING):
+            steps.instant(lane, "io", "shutdown", "shutdown(SHUT_WR): FIN sent")
+        if new is CLOSED:
+            del self.lanes[connection]
+            steps.forget(lane, connection.fd)  # the kernel may give the number to the next one
 
-    def _transition(self, event: Event) -> None:
-        # Report before acting, so the steps print in the order they happen.
-        old, new = self.state, TRANSITIONS.get((self.state, event))
-        self.steps.instant(self.lane, "state", f"{old!r} -> {new!r}",
-                           f"{old!r} -> {new!r} ({event.value})",
-                           **{"from": repr(old), "to": repr(new), "event": event.value})
-        super()._transition(event)
+    def watch_changed(self, fd: int, events: int) -> None:
+        lane = self.by_fd.get(fd)
+        if lane is not None:
+            what = f"watching {mask_name(events) or 'nothing'}"
+            self.steps.instant(lane, "flow", what, what)
 
-    def _release(self, eof_read: bool = False) -> None:
-        fd = self.fd
-        super()._release(eof_read)
-        self.steps.forget(self.lane, fd)  # the kernel may give the number to the next one
+    def reading_paused(self, connection: Connection, paused: bool) -> None:
+        lane = self.lanes.get(connection)
+        if lane is not None:
+            name = "pause_reading" if paused else "resume_reading"
+            self.steps.instant(lane, "flow", name,
+                               "handler " + ("pauses" if paused else "resumes") + " reading")
 
-    def _update_interest(self) -> None:
-        before = self.loop.watching(self.fd) if self.fd >= 0 else 0
-        super()._update_interest()
-        after = self.loop.watching(self.fd) if self.fd >= 0 else 0
-        if after != before:
-            what = f"watching {mask_name(after) or 'nothing'}"
-            self.steps.instant(self.lane, "flow", what, what)
-
-    def _header_read(self, header: ProxyHeader) -> None:
+    def proxy_header_read(self, connection: Connection, header: ProxyHeader) -> None:
+        lane = self.lanes.get(connection)
+        if lane is None:
+            return
         who = "the original client" if header.source else "a LOCAL header: the proxy itself"
-        self.steps.instant(self.lane, "io", "proxy header",
+        self.steps.instant(lane, "io", "proxy header",
                            f"PROXY v{header.version} header: {who}"
                            + (f" is {format_address(header.source)}" if header.source else ""))
-
-    def _shut_output(self) -> bool:
-        self.steps.instant(self.lane, "io", "shutdown", "shutdown(SHUT_WR): FIN sent")
-        return super()._shut_output()
-
-    def pause_reading(self, paused: bool) -> None:
-        if paused != self.reading_paused:
-            name = "pause_reading" if paused else "resume_reading"
-            self.steps.instant(self.lane, "flow", name,
-                               "handler " + ("pauses" if paused else "resumes") + " reading")
-        super().pause_reading(paused)

@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from evloop.loop.backends import EVENT_READ
@@ -62,9 +63,12 @@ class Steps:
     what the handler causes prints after the line that calls it.
     """
 
-    def __init__(self, text: bool, file: TraceFile | None) -> None:
+    def __init__(self, text: bool, file: TraceFile | None,
+                 server_socket: Callable[[int], tuple[str, str] | None] | None = None) -> None:
         self.text = text
         self.file = file
+        # (name, kind) of the server's own socket numbered fd, named when first seen.
+        self.server_socket = server_socket or (lambda fd: None)
         self.clock = time.perf_counter  # the trace file's clock too
         self.started = file.started if file is not None else self.clock()
         self.loop_lane = Lane("loop", "loop", 0)
@@ -152,10 +156,6 @@ class Steps:
     def name_of(self, fd: int) -> str:
         lane = self.lane_of(fd)
         return lane.name if lane is not None else f"fd {fd}"
-
-    def server_socket(self, fd: int) -> tuple[str, str] | None:
-        """(name, kind) of the server's own socket numbered `fd`; enable() replaces this."""
-        return None
 
     @property
     def listener_lane(self) -> Lane:

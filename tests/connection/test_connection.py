@@ -1,32 +1,26 @@
 import hashlib
 import os
 import logging
-import re
+import time
 import socket
 import sys
 
 import pytest
 
 import evloop.connection.connection as connection_module
-import evloop.connection.states as states_module  # its essay lists the transitions
 from evloop import Config
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.backends import EVENT_WRITE
-from evloop.connection.connection import READERS
 from evloop.connection.connection import Connection
 from evloop.handlers.echo import EchoHandler
 from evloop.handlers.lenprefix import LenPrefixHandler
-from evloop.loop.base import BaseLoop
 from evloop.connection.states import CLOSED
 from evloop.connection.states import CLOSING
-from evloop.connection.states import FLUSHING_STATES
-from evloop.connection.states import INPUT_CLOSED
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
-from evloop.connection.states import INPUT_ONLY
-from evloop.connection.states import TRANSITIONS
-from evloop.connection.states import Event
-from evloop.connection.states import State
+from evloop.connection.outbound import Loop
+from tests.pairs import PairOwner
+from tests.pairs import make_connection
 from tests.pairs import pair  # noqa: F401  (a fixture)
 
 
@@ -152,10 +146,29 @@ def test_idle_timeout_closes_a_silent_connection(pair):
 
 
 def test_idle_timeout_counts_complete_messages_not_bytes(pair):
-    p = pair(handler=LenPrefixHandler(), config=Config(idle_timeout=0.2))
-    p.client.sendall(b"00")
-    p.run_until(lambda: p.conn.state is not OPEN, turns=5000)
-    assert p.conn.state in (LINGERING, CLOSED)
+    """A client that dribbles a byte at a time, never a whole message, is idle;
+    one that completes a message more often than the timeout is not."""
+    idle = 0.2
+    dribbler = pair(handler=LenPrefixHandler(), config=Config(idle_timeout=idle))
+    talker = pair(handler=LenPrefixHandler(), config=Config(idle_timeout=idle))
+    header = b"999" + b"x" * 100  # far from a whole message, sent a byte at a time
+    deadline = time.monotonic() + 4 * idle
+    sent = messages = 0
+    while time.monotonic() < deadline and dribbler.conn.state is OPEN:
+        if sent < len(header):
+            dribbler.client.send(header[sent:sent + 1])
+            sent += 1
+        talker.client.sendall(b"002hi")
+        messages += 1
+        talker.run_until(lambda: talker.conn.replies >= messages)
+        assert recv_all(talker.client, 5) == b"002hi"
+        dribbler.loop.run_once(timeout=0)
+        time.sleep(idle / 4)  # the clients' pace: a byte, or a message, every quarter timeout
+        dribbler.loop.run_once(timeout=0)
+    # Closed while still dribbling: bytes kept coming, but no message.
+    assert dribbler.conn.state is not OPEN and dribbler.conn.ended_by == "idle_timeout"
+    assert sent < len(header)
+    assert talker.conn.state is OPEN
 
 
 def test_max_output_disconnects_a_slow_reader(pair, caplog):
@@ -172,7 +185,7 @@ def test_max_output_disconnects_a_slow_reader(pair, caplog):
 def test_close_flushes_sends_fin_and_lingers_until_peer_eof(pair):
     p = pair(sndbuf=4096)
     p.conn.write(b"z" * 200000)
-    p.conn.begin_close()
+    p.conn.end("shutdown")
     assert p.conn.state is CLOSING
     p.conn.write(b"more")  # still accepted while flushing
     received = b""
@@ -190,52 +203,34 @@ def test_close_flushes_sends_fin_and_lingers_until_peer_eof(pair):
     p.run_until(lambda: p.conn.state is CLOSED)
 
 
-def test_abort_with_reset(pair):
-    p = pair()
-    p.conn.abort("test", reset=True)
-    assert p.conn.state is CLOSED
-    p.context.close()  # closing twice is harmless
-    p.conn.begin_close()
-    p.conn.write(b"ignored")
-
-
-def test_illegal_transition_raises():
-    conn = Connection.__new__(Connection)
-    conn.state = CLOSED
-    conn.out = bytearray()
-    conn.peer = "x"
-    with pytest.raises(RuntimeError, match="no transition on FLUSHED"):
-        conn._transition(Event.FLUSHED)
-
-
-def test_events_are_typed_so_a_misspelled_one_fails_before_it_runs():
-    with pytest.raises(AttributeError):
-        Event.FLUSHD  # mypy --strict says so too: "Event" has no attribute "FLUSHD"
-    assert all(isinstance(event, Event) for _, event in TRANSITIONS)
-
-
-def test_docstring_lists_exactly_the_transition_table():
-    documented = set()
-    for line in states_module.__doc__.splitlines():
-        match = re.match(r"\s+([A-Z_, ]+?)\s+--(\w+)-*>\s+([A-Z_]+)$", line)
-        if match:
-            sources, event, target = match.groups()
-            if sources.strip() == "any but CLOSED":
-                continue
-            for source in sources.split(","):
-                documented.add((State[source.strip()], Event(event), State[target]))
-    if "any but CLOSED --abort--------> CLOSED" in states_module.__doc__:
-        documented |= {(s, Event.ABORT, CLOSED) for s in State if s is not CLOSED}
-    # Self-loops on `close` are described in prose, not drawn.
-    table = {(s, e, t) for (s, e), t in TRANSITIONS.items()
-             if s is not t or e is not Event.CLOSE}
-    assert documented == table
-    assert {s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()) == set(State)
+def test_an_end_now_with_reset_is_a_reset_for_the_peer(selector):
+    """Over TCP (a Unix socket has no RST): the peer's recv fails, no clean EOF."""
+    loop = Loop(selector)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server_sock, _ = listener.accept()
+    server_sock.setblocking(False)
+    p_owner = PairOwner(loop, Config())
+    conn = make_connection(loop, server_sock, EchoHandler(), owner=p_owner)
+    conn.write(b"queued")
+    conn.end("handler_abort", now=True, reset=True)
+    assert conn.state is CLOSED and p_owner.closed == [conn]
+    assert conn.counters.closed["handler_abort"] == 1
+    client.settimeout(5)
+    with pytest.raises(ConnectionResetError):
+        while client.recv(100):
+            pass
+    # Ending again, or writing, changes nothing: it was closed once.
+    conn.end("shutdown")
+    conn.context.close()
+    conn.write(b"ignored")
+    assert p_owner.closed == [conn] and conn.counters.closed["shutdown"] == 0
+    client.close()
+    listener.close()
+    loop.close()
 
 
 def test_the_reader_follows_the_state(pair):
-    assert FLUSHING_STATES == {INPUT_ONLY, INPUT_CLOSED, CLOSING}
-    assert READERS == {OPEN: Connection.on_readable, INPUT_ONLY: Connection._read_input_only}
     p = pair()
     fd = p.conn.fd
     assert p.conn.state is OPEN and p.conn.reader is Connection.on_readable
@@ -243,7 +238,7 @@ def test_the_reader_follows_the_state(pair):
     p.conn.output_full()
     assert p.conn.output_high and p.conn.reader is None
     assert p.loop.watching(fd) == 0
-    p.conn.begin_close()  # nothing pending: FIN at once, then discard input until EOF
+    p.conn.end("shutdown")  # nothing pending: FIN at once, then discard input until EOF
     assert p.conn.state is LINGERING and p.conn.reader is None
     assert p.conn.lingerer is not None  # the lingerer holds the reader (evloop.connection.lingering)
     assert p.loop.watching(fd) == EVENT_READ
@@ -256,28 +251,6 @@ def test_the_reader_follows_the_state(pair):
     assert p.loop.statistics().readers == 1  # the loop's own waker only
     assert p.conn.fd == -1  # a late read or write fails with EBADF
     assert p.client.recv(100) == b""
-
-
-def test_spurious_wakeups_read_nothing_and_change_nothing(pair):
-    p = pair()
-    p.conn.on_readable()  # nothing to read: EAGAIN, no state change
-    assert p.conn.state is OPEN
-    p.conn.begin_close()
-    assert p.conn.state is LINGERING
-    p.conn.lingerer._discard()
-    assert p.conn.state is LINGERING
-
-
-def test_a_read_error_while_lingering_drops_the_connection(pair):
-    p = pair()
-    p.conn.begin_close()
-
-    def reset(fd, size):
-        raise ConnectionResetError(104, "Connection reset by peer")
-
-    p.conn.lingerer.read = reset
-    p.conn.lingerer._discard()
-    assert p.conn.state is CLOSED and p.closed == [p.conn]
 
 
 class PushesFirst(EchoHandler):
@@ -335,6 +308,6 @@ def recv_all(sock, size):
 
 
 def test_large_reads_stay_under_glibcs_mmap_threshold():
-    # From 128 KiB malloc() maps pages for each bytes object and unmaps them
-    # after, on every read (the module's essay): 144 us against 25 us per 100 KiB.
+    # From 128 KiB, malloc() maps fresh pages for each bytes object and unmaps
+    # them after: on every read (evloop.connection.read_sizes).
     assert connection_module.LARGE_READ + sys.getsizeof(b"") < 128 * 1024

@@ -11,6 +11,7 @@ from evloop import Config
 from evloop import Handler
 from evloop.handlers.echo import EchoHandler
 from evloop.connection.states import CLOSED
+from evloop.connection.states import FIN_SENT
 from evloop.connection.states import INPUT_ONLY
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
@@ -80,13 +81,13 @@ class SaysHelloThenEOF(Handler):
 
 def test_write_eof_sends_fin_after_the_output_and_goes_on_reading(pair):
     p = pair(handler=SaysHelloThenEOF())
-    p.run_until(lambda: p.conn.state is INPUT_ONLY and not p.conn.out)
-    p.turn()  # the FIN goes after the call that asked for it
+    assert p.conn.state is INPUT_ONLY  # the replies due drain first...
+    p.run_until(lambda: p.conn.state is FIN_SENT)  # ...after the call that asked for it
     assert p.client.recv(100) == b"hello, and that is all I will say"
     assert p.client.recv(100) == b""  # our FIN
     p.client.sendall(b"the client still talks")
     p.turn()
-    assert p.conn.reads == 1 and p.conn.state is INPUT_ONLY
+    assert p.conn.reads == 1 and p.conn.state is FIN_SENT
     p.client.shutdown(socket.SHUT_WR)
     p.run_until(lambda: p.conn.state is CLOSED)
 
@@ -186,7 +187,7 @@ class PoolNow:
 
 def test_offload_errors_reach_the_handler_from_a_pool(pair):
     p = pair(handler=Lookup())
-    p.home.offloader = PoolNow(p.loop)
+    p.owner.offloader = PoolNow(p.loop)
     p.client.sendall(b"missing")
     p.run_until(lambda: p.conn.pending_work == 0 and p.conn.replies)
     assert p.client.recv(100) == b"lookup failed: 'missing'"
@@ -199,7 +200,7 @@ def test_an_offload_error_without_an_error_callback_is_still_a_bug(pair):
             return self.context.offload(self.find, data, then=lambda found: found)
 
     p = pair(handler=NoErrorCallback())
-    p.home.offloader = PoolNow(p.loop)
+    p.owner.offloader = PoolNow(p.loop)
     seen = []
     p.loop.set_exception_handler(lambda lp, context: seen.append(context))
     p.client.sendall(b"missing")

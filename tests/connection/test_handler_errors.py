@@ -84,7 +84,7 @@ def test_abort_drops_at_once(pair):
 def test_connection_lost_comes_after_the_call_that_ended_it(pair):
     handler = Recorder()
     p = pair(handler=handler)
-    p.conn.abort("from a callback")
+    p.conn.end("handler_abort", now=True)
     assert handler.calls == ["made"]  # not in the middle of the caller
     p.turn()
     assert handler.calls == ["made", ("lost", None)]

@@ -201,7 +201,7 @@ def test_accepts_per_event_are_bounded(monkeypatch):
     server.acceptor.on_acceptable()
     assert len(server.connections) == 20 + 7
     for conn in list(server.connections):
-        conn.abort("test over")
+        conn.end("shutdown", now=True, reason="test over")
     for sock in clients:
         sock.close()
     server.shutdown()

@@ -207,7 +207,7 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     from evloop import Config
     from evloop.settings.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK
     from evloop.connection.states import OPEN
-    from tests.pairs import PairHome
+    from tests.pairs import PairOwner
     from tests.pairs import make_connection
 
     class PoolThatWaits:
@@ -223,7 +223,7 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
     pool = PoolThatWaits()
     config = Config(idle_timeout=0)
     conn = make_connection(loop, server_side, SlowHandler(work_ms=0), config,
-                           PairHome(loop, config, offloader=pool))
+                           PairOwner(loop, config, offloader=pool))
     try:
         client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
         loop.run_once()
@@ -240,5 +240,5 @@ def test_offloaded_work_in_flight_is_bounded_by_backpressure():
         assert recv_exactly(client, 2 * finished) == b"x\n" * finished  # in order, as done
     finally:
         client.close()
-        conn.abort("test over")
+        conn.end("shutdown", now=True, reason="test over")
         loop.close()
