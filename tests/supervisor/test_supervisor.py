@@ -41,7 +41,8 @@ class Supervised:
     """`evloop.serve --workers` (or any command) with its log in a file, read as it grows;
     the whole process group is killed at the end."""
 
-    def __init__(self, tmp_path, *args, argv=None, env=None, pass_fds=(), before_line=None):
+    def __init__(self, tmp_path, *args, argv=None, env=None, pass_fds=(), before_line=None,
+                 starts=True):
         self.log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
         self.log_file = open(self.log_path, "w")
         environ = cli_env()
@@ -52,6 +53,8 @@ class Supervised:
                                      start_new_session=True, pass_fds=pass_fds)
         if before_line is not None:
             before_line()  # systemd-socket-activate starts the server at the first client
+        if not starts:  # a test of a start that fails: no startup line is awaited
+            return
         self.line = self.proc.stdout.readline()
         match = STARTUP.search(self.line)
         if not match:
@@ -250,6 +253,113 @@ def test_a_stop_while_new_workers_start_stops_them_too(supervised, tmp_path):
     code, log = server.stop(timeout=20)  # not a hang: each new worker is told again
     assert code == 0 and "Traceback" not in log, log
     assert log.count(") stopped (exit code 0)") == 4, log
+
+
+# -- deadlines, and failures before a worker is ready --------------------------------
+
+# A supervisor with a 1 s ready deadline, as `python -m evloop.serve` otherwise.
+DRIVER = """
+import sys
+import evloop.supervisor.supervisor as supervisor
+supervisor.READY_TIMEOUT = 1.0
+{patch}
+from evloop.cli.serve import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def driven(*args, patch=""):
+    return [sys.executable, "-c", DRIVER.format(patch=patch), "--port", "0", *args]
+
+
+def slow_start(supervised, flag, starts=True):
+    """Two workers that wait after their fork while `flag` exists."""
+    return supervised(argv=driven("--workers", "2", "--handler", "userhandlers.slowstart:SlowStart"),
+                      env={"EVLOOP_TEST_SLOW": str(flag)}, starts=starts)
+
+
+def test_first_workers_not_ready_in_time_stop_the_server_with_exit_1(supervised, tmp_path):
+    flag = tmp_path / "slow"
+    flag.write_text("")
+    server = slow_start(supervised, flag, starts=False)
+    server.wait_log(r"workers not ready after 1s; stopping")
+    flag.unlink()  # they start, and are told again to stop as they say ready
+    code, log = server.proc.wait(30), server.log()
+    assert code == 1, log
+    assert log.count(") stopped (exit code 0)") == 2 and "Traceback" not in log, log
+    assert server.proc.stdout.read() == ""  # no startup line: it never served
+
+
+def test_a_replacement_not_ready_in_time_is_killed(supervised, tmp_path):
+    flag = tmp_path / "slow"
+    server = slow_start(supervised, flag)
+    victim, survivor = children(server.pid)
+    flag.write_text("")
+    os.kill(victim, signal.SIGKILL)
+    server.wait_log(r"worker \d \(pid \d+\) not ready after 1s; killing it")
+    killed = re.search(r"\(pid (\d+)\) not ready after 1s", server.log()).group(1)
+    server.wait_log(rf"\(pid {killed}\) exited while serving \(killed by SIGKILL\); replacing it")
+    assert server.ask() == b"005hello"  # the survivor serves meanwhile
+    flag.unlink()
+    server.wait_log(r"worker \d \(pid \d+\) serving")
+    assert survivor in live_children(server.pid)
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log
+
+
+def test_a_reload_not_ready_in_time_is_refused_and_the_old_workers_serve_on(supervised, tmp_path):
+    flag = tmp_path / "slow"
+    server = slow_start(supervised, flag)
+    old = set(children(server.pid))
+    flag.write_text("")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"reload refused: new workers not ready after 1s; the old workers go on "
+                    r"serving")
+    # The new workers were told to go while starting: that must not reach the supervisor.
+    assert server.ask() == b"005hello" and server.proc.poll() is None
+    assert old <= set(live_children(server.pid))
+    flag.unlink()  # they start, are told again, and retire without having served
+    server.wait_log(r"retired \(exit code 0\)", count=2)
+    assert set(live_children(server.pid)) == old
+    assert server.ask() == b"005hello"
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log and "second stop request" not in log, log
+    assert log.count(") stopped (exit code 0)") == 2, log
+
+
+def test_a_worker_that_dies_before_it_is_ready_stops_the_server_with_its_code(supervised,
+                                                                                tmp_path):
+    flag = tmp_path / "die"
+    flag.write_text("")
+    server = supervised("--workers", "2", "--handler", "userhandlers.dies:DiesAtStart",
+                        env={"EVLOOP_TEST_DIE": str(flag)}, starts=False)
+    code, log = server.proc.wait(30), server.log()
+    assert code == 3, log
+    assert re.search(r"worker \d \(pid \d+\) exit code 3 before it was ready; stopping", log), log
+    assert "all workers stopped" in log and "Traceback" not in log, log
+
+
+def test_a_failed_fork_is_tried_again(supervised):
+    patch = """
+import errno
+import os
+supervisor.BACKOFF_MAX = 0.5
+real_fork, forks = os.fork, []
+def fork():
+    forks.append(1)
+    if len(forks) == 2:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    return real_fork()
+os.fork = fork
+"""
+    server = supervised(argv=driven("--workers", "2", "--handler", "lenprefix", patch=patch))
+    assert "2 workers (shared listener)" in server.line
+    assert "cannot start worker 1: fork: Resource temporarily unavailable; trying again in 0.5s" \
+        in server.log()
+    assert len(live_children(server.pid)) == 2
+    assert server.ask() == b"005hello"
+    code, log = server.stop()
+    assert code == 0 and log.count(") started") == 2 and "Traceback" not in log, log
 
 
 @pytest.mark.timeout(120)
