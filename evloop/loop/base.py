@@ -384,11 +384,15 @@ class BaseLoop:
 
     def close(self, ignore: Collection[int] = ()) -> None:
         """Restore signal handlers, except that the signals in `ignore` are
-        ignored from now on, and release the backend.  A second call does nothing."""
+        ignored from now on, and release the backend.  A second call does nothing.
+
+        The registrations go with the backend, never one by one: after a fork the
+        child's epoll descriptor is the parent's epoll instance, so a child that
+        closes its copy of the loop must not EPOLL_CTL_DEL what the parent watches."""
         if self._closed:
             return
         self._closed = True
-        self.remove_reader(self._waker.reader)
-        self._waker.close(ignore)
+        self._fds.clear()
         self.backend.close()
+        self._waker.close(ignore)
 
