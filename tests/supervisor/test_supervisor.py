@@ -305,6 +305,8 @@ def test_a_replacement_not_ready_in_time_is_killed(supervised, tmp_path):
     assert survivor in live_children(server.pid)
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log, log
+    killed = re.findall(r"\(pid (\d+)\) not ready after 1s; killing it", log)
+    assert len(killed) == len(set(killed)), log  # once each: the deadline is a one-shot timer
 
 
 def test_a_reload_not_ready_in_time_is_refused_and_the_old_workers_serve_on(supervised, tmp_path):
@@ -360,6 +362,22 @@ os.fork = fork
     assert server.ask() == b"005hello"
     code, log = server.stop()
     assert code == 0 and log.count(") started") == 2 and "Traceback" not in log, log
+
+
+def test_a_failure_in_the_supervisor_stops_the_workers_with_exit_1(supervised):
+    patch = """
+def scale(self, step):
+    raise RuntimeError("injected")
+supervisor.Supervisor.scale = scale
+"""
+    server = supervised(argv=driven("--workers", "2", "--handler", "lenprefix", patch=patch))
+    workers_before = set(children(server.pid))
+    server.proc.send_signal(signal.SIGTTIN)  # its callback raises
+    code, log = server.proc.wait(30), server.log()
+    assert code == 1, log
+    assert "RuntimeError: injected" in log and "the supervisor failed; stopping the workers" in log
+    assert log.count(") stopped (exit code 0)") == 2 and "all workers stopped" in log, log
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers_before)
 
 
 @pytest.mark.timeout(120)
