@@ -66,6 +66,7 @@ log = logging.getLogger("evloop")
 READY_TIMEOUT = 15.0  # a worker that has not said "ready" by then is stuck
 QUICK_DEATH = 1.0  # a worker that dies sooner than this after its start was failing to start
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
+# An operator asks to stop, reload or scale; SIGCHLD says a worker has ended.
 ASKED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 HANDLED = (*ASKED, signal.SIGCHLD)
 
