@@ -153,3 +153,116 @@ def running(argv):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+# -- supervised servers: `--workers`, their children, their log, NOTIFY_SOCKET ----------
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def live_children(pid):
+    """The children that are not zombies."""
+    found = []
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(child)
+        except FileNotFoundError:
+            pass
+    return found
+
+
+class Supervised:
+    """`evloop.serve --workers` (or any command) with its log in a file, read as it grows;
+    the whole process group is killed at the end."""
+
+    def __init__(self, tmp_path, *args, argv=None, env=None, pass_fds=(), before_line=None,
+                 starts=True):
+        self.log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
+        self.log_file = open(self.log_path, "w")
+        environ = cli_env()
+        environ.update(env or {})
+        command = argv or [sys.executable, "-m", "evloop.serve", "--port", "0", *args]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log_file,
+                                     stdin=subprocess.DEVNULL, env=environ, cwd=ROOT, text=True,
+                                     start_new_session=True, pass_fds=pass_fds)
+        if before_line is not None:
+            before_line()  # systemd-socket-activate starts the server at the first client
+        if not starts:  # a test of a start that fails: no startup line is awaited
+            return
+        self.line = self.proc.stdout.readline()
+        match = STARTUP.search(self.line)
+        if not match:
+            self.kill()
+            raise AssertionError(f"server did not start: {self.line!r} {self.log()}")
+        self.port = int(match.group(3))
+        self.address = (match.group(2), self.port)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def wait_log(self, pattern, count=1, timeout=30):
+        found = wait_for(lambda: len(re.findall(pattern, self.log())) >= count, timeout=timeout)
+        assert found, f"no {count} x {pattern!r} in the log:\n{self.log()[-3000:]}"
+
+    def ask(self, request=b"005hello", size=8):
+        with socket.create_connection(self.address, timeout=10) as sock:
+            sock.sendall(request)
+            return recv_exactly(sock, size)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            self.kill()
+        return code, self.log()
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.log_file.close()
+
+
+@pytest.fixture
+def supervised(tmp_path):
+    started = []
+
+    def start(*args, **kwargs):
+        server = Supervised(tmp_path, *args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def notify_socket(tmp_path):
+    """A service manager's end of NOTIFY_SOCKET: (the bound socket, its path)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify")
+    sock.bind(path)
+    sock.settimeout(20)
+    return sock, path
+
+
+def messages_until(sock, wanted):
+    """Datagrams from the server until one holds `wanted`."""
+    seen = []
+    while True:
+        message = sock.recv(4096).decode()
+        seen.append(message)
+        if wanted in message.split("\n"):
+            return seen

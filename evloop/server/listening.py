@@ -19,7 +19,7 @@ since a connected socket passed by mistake would otherwise be "accepted" on
 forever.  evloop serves one stream listener (TCP or Unix) and one UDP
 socket at most; anything else is a one-line error.
 
-The supervisor (evloop.supervisor.workers) acquires the sockets once, before any
+The supervisor (evloop.supervisor) acquires the sockets once, before any
 worker exists, and keeps them for the server's whole life; every worker
 inherits them over fork.  So a worker that stops accepting (at a reload)
 or dies leaves the accept queue it shared untouched: nothing waiting in it

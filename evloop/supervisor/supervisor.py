@@ -8,36 +8,33 @@ supervisor, as gunicorn's arbiter and nginx's master do.
 The listeners are the supervisor's
 -----------------------------------
 The parent acquires the listening sockets before any worker exists (bound,
-`--fd`, or systemd's: evloop.server.listening) and holds them until the end; each
-worker inherits them over fork and accepts from the same queue.  A worker
-that stops accepting, or dies, takes nothing with it: the queue belongs to
-a socket that stays open in the parent.  (One SO_REUSEPORT listener per
-worker would spread clients without a shared queue, but on Linux closing
-one resets the connections waiting in it unless net.ipv4.tcp_migrate_req
-is 1: docs/07-beyond-one-process.md has the measurement.)  The metrics
-listeners are the parent's too, one per worker slot, so a replacement
-serves its figures on the port its predecessor had.
+`--fd`, or systemd's: evloop.server.listening) and holds them until the end;
+each worker inherits them over fork and accepts from the same queue, which
+outlives any worker.  (One SO_REUSEPORT listener per worker would reset the
+clients queued in one that closes unless net.ipv4.tcp_migrate_req is 1:
+docs/07-beyond-one-process.md.)  The metrics listeners are the parent's too,
+one per slot, so a replacement serves on its predecessor's port.
 
 What the supervisor does
 ------------------------
-* A worker that exits while serving (a crash, an OOM kill, `kill -9`) is
-  replaced, with one log line giving its exit status.  A slot whose workers
-  keep dying within a second of starting waits 0.2 s, 0.4 s, ... up to 10 s
-  before the next: a crash loop is not a fork storm.  The others are not
-  touched.
+* A worker that exits while serving (a crash, `kill -9`) is replaced, with
+  one log line; the others are not touched.  A slot whose workers keep dying
+  within a second of starting waits 0.2 s, 0.4 s, ... up to 10 s between them.
 * SIGHUP reloads: new workers start, importing the handler's code afresh
-  (evloop.server.loading.reload_handler); once every one of them listens, the old
-  ones get SIGHUP, stop accepting, and serve the connections they hold
-  until those close or `--reload-grace` runs out, then drain as at a stop.
-  If a new worker cannot load the handler (a syntax error, say), the reload
-  is refused in one log line and the old workers go on serving.
+  (evloop.server.loading.reload_handler); once all of them listen, the old
+  ones stop accepting and finish their connections (`--reload-grace`).  If
+  a new worker cannot load the handler, the reload is refused in one line.
 * SIGTTIN and SIGTTOU add and remove one worker (never below one).
 * SIGINT and SIGTERM drain every worker; a second one makes them reset.
 * Its state goes to a service manager through NOTIFY_SOCKET (evloop.supervisor.systemd).
 
-Workers talk back over one pipe, a line at a time (evloop.supervisor.workers).  This
-module knows nothing of handlers or of how a worker serves: `run()` is
-given `serve_one(worker)`, which evloop.supervisor.run supplies.
+It runs on evloop's own loop: a reader for the workers' status lines
+(evloop.supervisor.workers), signal handlers, and a timer per deadline.
+Signals are blocked across fork until the child has closed its copy of the loop:
+the wake-up fd carries the signal itself, so one sent to a new child would reach the parent.
+A callback that raises is a bug here: the workers are stopped, and the exit code is 1.
+The supervisor knows nothing of handlers: `run()` is given `serve_one(worker)`,
+which evloop.supervisor.run supplies.
 """
 
 from __future__ import annotations
@@ -45,14 +42,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import selectors
 import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
-from types import FrameType
+from collections.abc import Iterable
+from typing import Any
 
+from evloop.loop.base import BaseLoop
+from evloop.loop.timers import Timer
 from evloop.settings.config import Config
 from evloop.server.listening import Listeners
 from evloop.server.listening import MetricsSlots
@@ -67,8 +66,9 @@ log = logging.getLogger("evloop")
 READY_TIMEOUT = 15.0  # a worker that has not said "ready" by then is stuck
 QUICK_DEATH = 1.0  # a worker that dies sooner than this after its start was failing to start
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
-           signal.SIGCHLD)
+# An operator asks to stop, reload or scale; SIGCHLD says a worker has ended.
+ASKED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+HANDLED = (*ASKED, signal.SIGCHLD)
 
 # A worker's states, as the supervisor sees them.
 STARTING = "starting"  # forked; not yet listening
@@ -91,11 +91,10 @@ class Child:
 
 @dataclasses.dataclass
 class Reload:
-    """A reload under way: the new workers, and when they must be ready by.
-    (The old ones are whoever else is alive when it ends: _finish_reload.)"""
+    """A reload under way: its new workers.  (The old ones are whoever else is
+    alive when it ends: _finish_reload.)"""
 
     new: set[int]
-    deadline: float
 
 
 def run(config: Config, listeners: Listeners, serve_one: Callable[[Worker], int],
@@ -121,13 +120,12 @@ class Supervisor:
         self.children: dict[int, Child] = {}
         self.metrics = MetricsSlots(config.metrics_host, config.metrics_port)
         self.failures: dict[int, int] = {}  # slot -> workers in a row that died quickly
-        self.restarts: dict[int, float] = {}  # slot -> when to start its replacement
+        self.restarts: dict[int, Timer] = {}  # slot -> the start of its replacement
         self.reload: Reload | None = None
         self.reloaded = False  # a reload succeeded: new workers import the code afresh
         self.up = False  # every first worker said ready
         self.stopping = False
         self.code = 0
-        self.pending: list[int] = []  # signals caught, handled in the loop
         self.parent = os.getpid()
 
     # -- the loop -----------------------------------------------------------------
@@ -137,60 +135,34 @@ class Supervisor:
             self.metrics.get(index, strict=True)
         self.channel, self.channel_w = os.pipe()
         os.set_blocking(self.channel, False)
-        self.wake, self.wake_w = socket.socketpair()
-        wake_w = self.wake_w
-        self.wake.setblocking(False)
-        wake_w.setblocking(False)
-        old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
-        old = {signum: signal.signal(signum, self._caught) for signum in HANDLED}
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.channel, selectors.EVENT_READ)
-        self.selector.register(self.wake, selectors.EVENT_READ)
+        self.loop = BaseLoop(self.config.selector)
+        self.loop.set_exception_handler(self._crashed)
+        self.loop.add_reader(self.channel, self._read_channel)
+        for signum in ASKED:
+            self.loop.add_signal_handler(signum, self._on_signal)
+        self.loop.add_signal_handler(signal.SIGCHLD, lambda signum: self._reap())
+        self.loop.call_later(READY_TIMEOUT, self._first_not_ready)
         self.buffer = b""
-        self.first_deadline = time.monotonic() + READY_TIMEOUT
         try:
             for index in range(self.wanted):
                 self._spawn(index)
             while self.children or not self.stopping:
-                self._turn()
+                self.loop.run_once(None)
         finally:
-            signal.set_wakeup_fd(old_wakeup)
-            for signum, handler in old.items():
-                signal.signal(signum, handler)
-            self.selector.close()
+            self.loop.close()  # the signal handlers from before are back
             for fd in (self.channel, self.channel_w):
                 os.close(fd)
-            self.wake.close()
-            wake_w.close()
             self.metrics.close()
         log.info("all workers stopped")
         return self.code
 
-    def _turn(self) -> None:
-        now = time.monotonic()
-        deadlines = [*self.restarts.values()]
-        if self.reload is not None:
-            deadlines.append(self.reload.deadline)
-        if not self.up and not self.stopping:
-            deadlines.append(self.first_deadline)
-        deadlines += [c.started + READY_TIMEOUT for c in self.children.values()
-                      if c.state == STARTING]
-        timeout = max(0.0, min(deadlines) - now) if deadlines else None
-        for key, _ in self.selector.select(timeout):
-            if key.fileobj is self.wake:
-                try:
-                    self.wake.recv(4096)
-                except BlockingIOError:
-                    pass
-            else:
-                self._read_channel()
-        while self.pending:
-            self._on_signal(self.pending.pop(0))
-        self._reap()
-        self._run_due(time.monotonic())
-
-    def _caught(self, signum: int, frame: FrameType | None) -> None:
-        self.pending.append(signum)  # the wake-up socket gets a byte too
+    def _crashed(self, loop: BaseLoop, context: dict[str, Any]) -> None:
+        """A callback raised: a bug, after which supervising on could fork or kill amiss."""
+        loop.default_exception_handler(context)
+        self.code = self.code or 1
+        if not self.stopping:
+            log.error("the supervisor failed; stopping the workers")
+            self.stop()
 
     def _on_signal(self, signum: int) -> None:
         if signum in (signal.SIGINT, signal.SIGTERM):
@@ -202,24 +174,40 @@ class Supervisor:
         elif signum == signal.SIGTTOU:
             self.scale(-1)
 
-    def _run_due(self, now: float) -> None:
-        for index, due in list(self.restarts.items()):
-            if due <= now and not self.stopping:
-                del self.restarts[index]
-                if index < self.wanted:
-                    self._spawn(index)
-        if self.reload is not None and now >= self.reload.deadline:
-            self._refuse_reload(f"new workers not ready after {READY_TIMEOUT:g}s")
-        if not self.up and not self.stopping and now >= self.first_deadline:
+    # -- deadlines: each timer checks that its reason still holds --------------------
+
+    def _restart_in(self, index: int, delay: float) -> None:
+        earlier = self.restarts.get(index)
+        if earlier is not None:
+            earlier.cancel()
+        self.restarts[index] = self.loop.call_later(delay, self._restart, index)
+
+    def _restart(self, index: int) -> None:
+        del self.restarts[index]
+        if index < self.wanted and not self.stopping:
+            self._spawn(index)
+
+    def _cancel_restarts(self) -> None:
+        for timer in self.restarts.values():
+            timer.cancel()
+        self.restarts.clear()
+
+    def _first_not_ready(self) -> None:
+        if not self.up and not self.stopping:
             log.error("workers not ready after %gs; stopping", READY_TIMEOUT)
             self.code = self.code or 1
             self.stop()
-        for child in self.children.values():
-            if child.state == STARTING and now - child.started > READY_TIMEOUT and self.up \
-                    and (self.reload is None or child.pid not in self.reload.new):
-                log.error("worker %d (pid %d) not ready after %gs; killing it", child.index,
-                          child.pid, READY_TIMEOUT)
-                self._kill(child.pid, signal.SIGKILL)
+
+    def _reload_not_ready(self, reload: Reload) -> None:
+        if self.reload is reload:
+            self._refuse_reload(f"new workers not ready after {READY_TIMEOUT:g}s")
+
+    def _child_not_ready(self, child: Child) -> None:
+        if self.children.get(child.pid) is child and child.state == STARTING and self.up \
+                and (self.reload is None or child.pid not in self.reload.new):
+            log.error("worker %d (pid %d) not ready after %gs; killing it", child.index,
+                      child.pid, READY_TIMEOUT)
+            self._kill(child.pid, signal.SIGKILL)
 
     # -- workers ------------------------------------------------------------------
 
@@ -227,22 +215,31 @@ class Supervisor:
         metrics = self.metrics.get(index)
         sys.stdout.flush()
         sys.stderr.flush()
+        # Blocked until the child has closed its copy of the loop (see the essay).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        pid = -1
         try:
             pid = os.fork()
         except OSError as exc:  # EAGAIN, ENOMEM: try again later, as after a quick death
             log.error("cannot start worker %d: fork: %s; trying again in %gs", index,
                       exc.strerror or exc, BACKOFF_MAX)
-            self.restarts[index] = time.monotonic() + BACKOFF_MAX
+            self._restart_in(index, BACKOFF_MAX)
             return -1
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:
-            self._become_worker(index, metrics)  # never returns
-        self.children[pid] = Child(pid, index, time.monotonic())
+            self._become_worker(index, metrics, mask)  # never returns
+        child = self.children[pid] = Child(pid, index, time.monotonic())
+        self.loop.call_later(READY_TIMEOUT, self._child_not_ready, child)
         log.info("worker %d (pid %d) started", index, pid)
         return pid
 
-    def _become_worker(self, index: int, metrics: socket.socket | None) -> None:
+    def _become_worker(self, index: int, metrics: socket.socket | None,
+                       mask: Iterable[int]) -> None:
         code = 1
         try:
+            self.loop.close()  # no epoll_ctl: the epoll instance is the parent's too
             signal.set_wakeup_fd(-1)
             for signum in HANDLED:
                 signal.signal(signum, signal.SIG_DFL)
@@ -251,9 +248,7 @@ class Supervisor:
             # given them back: a late one must not turn exit 0 into death by signal.
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_IGN)
-            self.selector.close()
-            self.wake.close()
-            self.wake_w.close()
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one sent meanwhile is ignored
             self.notifier.close()
             os.close(self.channel)
             self.metrics.close(but=index)
@@ -314,6 +309,8 @@ class Supervisor:
             log.info("worker %d (pid %d) serving", child.index, child.pid)
 
     def _reap(self) -> None:
+        # On SIGCHLD.  evloop.aio waits on a pidfd instead: it must not take SIGCHLD
+        # from the program it runs in, where the supervisor is that program.
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -358,7 +355,7 @@ class Supervisor:
         log.warning("worker %d (pid %d) exited while serving (%s)%s; replacing it%s",
                     child.index, child.pid, how, f": {child.error}" if child.error else "",
                     f" in {delay:.1f}s" if delay else "")
-        self.restarts[child.index] = time.monotonic() + delay
+        self._restart_in(child.index, delay)
 
     # -- reload, scale, stop ----------------------------------------------------------
 
@@ -371,11 +368,12 @@ class Supervisor:
         self.notifier.reloading()
         log.info("reload: starting %d new worker(s) with the handler's code loaded afresh",
                  self.wanted)
-        self.reload = Reload(set(), time.monotonic() + READY_TIMEOUT)
+        self.reload = Reload(set())
+        self.loop.call_later(READY_TIMEOUT, self._reload_not_ready, self.reload)
         for index in range(self.wanted):
             self.reload.new.add(self._spawn(index))
         if -1 in self.reload.new:
-            self.restarts.clear()  # the old workers hold every slot still
+            self._cancel_restarts()  # the old workers hold every slot still
             self._refuse_reload("a new worker could not be forked")
 
     def _finish_reload(self) -> None:
@@ -385,7 +383,7 @@ class Supervisor:
         old = {pid for pid in self.children if pid not in new}  # replacements begun since too
         for pid in old:
             self._retire(pid)
-        self.restarts.clear()  # the new workers took every slot
+        self._cancel_restarts()  # the new workers took every slot
         log.info("reload: %d new worker(s) serving; %d old one(s) accept no more and finish "
                  "their connections (--reload-grace %gs)", self.wanted, len(old), self.grace)
         self.notifier.ready(self._status_line())
@@ -425,7 +423,7 @@ class Supervisor:
             return
         waiting = [i for i in self.restarts if i not in used]
         if waiting:  # a slot waiting for its restart goes first: nobody is in it
-            del self.restarts[max(waiting)]
+            self.restarts.pop(max(waiting)).cancel()
             return
         live = [c for c in self.children.values() if c.state in (STARTING, SERVING)]
         if live:
@@ -439,7 +437,7 @@ class Supervisor:
         else:
             self.stopping = True
             self.notifier.stopping()
-            self.restarts.clear()
+            self._cancel_restarts()
             self.reload = None
         for child in self.children.values():
             child.state = STOPPING

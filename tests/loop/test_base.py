@@ -213,6 +213,23 @@ def test_close_restores_signal_handlers_or_ignores_the_ones_asked():
         signal.signal(signal.SIGUSR2, signal.SIG_DFL)
 
 
+def test_a_forked_child_closing_its_copy_leaves_the_parents_loop_waking(selector):
+    loop = BaseLoop(selector)
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            loop.close()  # with epoll, the parent's epoll instance: it must not be edited
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    os.kill(os.getpid(), signal.SIGUSR1)
+    loop.run_once(5.0)  # returns at once if the waker is still watched
+    loop.close()
+    assert got == [signal.SIGUSR1]
+
+
 def test_call_soon_threadsafe_wakes_the_loop(selector):
     loop = BaseLoop(selector)
     got = []

@@ -1,12 +1,18 @@
-"""evloop.run(): a server from Python code, stopped by SIGINT or SIGTERM."""
+"""evloop.supervisor.run: a server from Python code or the command line, alone or
+with workers, stopped by SIGINT or SIGTERM; its startup line."""
 
 import signal
 import socket
+import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.conftest import STARTUP
+from tests.conftest import cli_env
+from tests.conftest import messages_until
+from tests.conftest import notify_socket
 from tests.conftest import recv_exactly
 from tests.conftest import running
 from evloop import Config
@@ -52,17 +58,49 @@ def test_run_serves_until_a_signal_then_returns(sig):
 def test_run_with_workers():
     with running([sys.executable, "-c", PROGRAM.format(extra=", workers=2")]) as proc:
         port, line = port_of(proc)
-        assert "2 workers" in line
+        assert line.rstrip().endswith(", 2 workers (shared listener)"), line
         assert shouts(port, b"forked")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0 and "all workers stopped" in err, err
 
 
 def test_the_one_startup_line():
     config = Config(udp=True)
     assert format_startup("lenprefix", ("127.0.0.1", 5), config, "epoll") == \
         "evloop: serving lenprefix on 127.0.0.1:5 (tcp+udp), selector epoll"
-    assert format_startup("x", ("::1", 5), Config(), "poll", "2 workers (SO_REUSEPORT)") == \
-        "evloop: serving x on [::1]:5 (tcp), selector poll, 2 workers (SO_REUSEPORT)"
+    assert format_startup("x", ("::1", 5), Config(), "poll", "2 workers (shared listener)") == \
+        "evloop: serving x on [::1]:5 (tcp), selector poll, 2 workers (shared listener)"
     assert handler_label(LenPrefixHandler) == "lenprefix"
+
+
+def test_a_single_server_ignores_sighup_with_a_log_line(supervised):
+    server = supervised("--handler", "lenprefix")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log("SIGHUP: reloading needs a supervisor")
+    assert server.ask() == b"005hello"
+    assert server.stop()[0] == 0
+
+
+def test_a_single_server_tells_notify_socket_it_is_ready(supervised, tmp_path):
+    notify, path = notify_socket(tmp_path)
+    with notify:
+        server = supervised("--handler", "lenprefix", env={"NOTIFY_SOCKET": path})
+        assert any("STATUS=0 connections open" in m for m in messages_until(notify, "READY=1"))
+        with socket.create_connection(server.address, timeout=10):
+            assert "STATUS=1 connections open" in notify.recv(4096).decode()
+        server.proc.send_signal(signal.SIGTERM)
+        messages_until(notify, "STOPPING=1")
+        assert server.proc.wait(30) == 0
+
+
+def test_workers_on_a_taken_port_fail_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run([sys.executable, "-m", "evloop.serve", "--workers", "2", "--port",
+                                 str(taken.getsockname()[1])], capture_output=True, text=True,
+                                timeout=30, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "address already in use" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

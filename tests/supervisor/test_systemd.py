@@ -33,9 +33,28 @@ def test_abstract_socket_names_start_with_at():
         assert manager.recv(100) == b"READY=1"
 
 
-def test_without_a_socket_nothing_is_sent_and_a_failure_is_logged_once(tmp_path, caplog):
-    Notifier("").ready("nothing")  # no NOTIFY_SOCKET: a no-op
+def test_the_path_comes_from_notify_socket(monkeypatch):
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    assert Notifier().path == "/run/systemd/notify"
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert Notifier().path is None
+
+
+def test_without_a_socket_nothing_is_made_or_sent(caplog):
+    notifier = Notifier("")  # NOTIFY_SOCKET empty, as unset
+    notifier.ready("nothing")
+    notifier.stopping()
+    assert notifier.path is None and notifier.sock is None and caplog.text == ""
+
+
+def test_a_failure_is_logged_once_and_the_next_notice_is_tried_all_the_same(tmp_path, caplog):
     gone = Notifier(str(tmp_path / "nobody"))
     gone.notify(READY=1)
     gone.notify(STOPPING=1)
     assert caplog.text.count("notices may be missing") == 1
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(tmp_path / "nobody"))  # the manager is back
+        manager.settimeout(5)
+        gone.notify(READY=1)
+        assert manager.recv(100) == b"READY=1"
+    gone.close()

@@ -1,0 +1,102 @@
+"""evloop.supervisor.workers: a worker's status lines, its exit status, its watch on its parent."""
+
+import logging
+import os
+import signal
+
+import pytest
+
+from evloop.loop.base import BaseLoop
+from evloop.supervisor import workers
+from evloop.supervisor.workers import Worker
+
+
+def test_exit_codes_are_as_a_shell_gives_them():
+    assert workers.exit_code(0) == 0
+    assert workers.exit_code(3 << 8) == 3
+    assert workers.exit_code(signal.SIGKILL) == 128 + signal.SIGKILL
+
+
+def test_a_status_is_described_in_words():
+    assert workers.describe_status(3 << 8) == "exit code 3"
+    assert workers.describe_status(signal.SIGKILL) == "killed by SIGKILL"
+    assert workers.describe_status(100) == "killed by signal 100"  # no name for it
+
+
+@pytest.fixture
+def pipe():
+    read, write = os.pipe()
+    yield read, write
+    for fd in (read, write):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def make_worker(channel, parent_pid):
+    return Worker(3, channel, parent_pid, listeners=None, metrics=None, reload=False, grace=1.0)
+
+
+def lines(fd):
+    return os.read(fd, 65536).decode().splitlines()
+
+
+def test_a_worker_says_ready_then_its_connections_when_they_change(pipe, monkeypatch):
+    monkeypatch.setattr(workers, "TICK", 0)  # every turn, not every second
+    read, write = pipe
+    worker = make_worker(write, os.getppid())
+    counts = iter([2, 2, 5])
+    retired = []
+    loop = BaseLoop()
+    try:
+        worker.started(loop, lambda: retired.append(True), lambda: None,
+                       lambda: next(counts, 5))
+        for _ in range(4):
+            loop.run_once()
+        os.kill(os.getpid(), signal.SIGHUP)  # to a worker, SIGHUP means retire
+        loop.run_once(5.0)
+    finally:
+        loop.close()
+    pid = os.getpid()
+    assert lines(read) == [f"{pid} ready", f"{pid} open 2", f"{pid} open 5"]
+    assert retired == [True]
+
+
+def test_an_error_is_one_line_cut_short_and_a_gone_parent_is_no_error(pipe):
+    read, write = pipe
+    worker = make_worker(write, os.getppid())
+    worker.failed("cannot load handler 'x':\n  syntax error")
+    worker.say("x" * 5000)
+    pid = os.getpid()
+    said = os.read(read, 65536).decode()
+    assert said.split("\n")[0] == f"{pid} error cannot load handler 'x': syntax error"
+    assert len(said.split("\n")[1]) == workers.LINE_MAX - 1  # under PIPE_BUF: never interleaved
+    os.close(read)
+    worker.say("ready")  # EPIPE: the supervisor is gone, and the next tick will see it
+
+
+def test_a_worker_whose_parent_is_gone_stops(pipe, monkeypatch, caplog):
+    monkeypatch.setattr(workers, "TICK", 0)
+    read, write = pipe
+    worker = make_worker(write, parent_pid=os.getpid())  # never this process's parent
+    stopped = []
+    loop = BaseLoop()
+    try:
+        worker.started(loop, lambda: None, lambda: stopped.append(True), lambda: 0)
+        for _ in range(3):
+            loop.run_once()
+        timers = loop.statistics().timers
+    finally:
+        loop.close()
+    assert stopped == [True] and timers == 0  # stopped once, and no longer looking
+    assert "worker 3: parent process gone; stopping" in caplog.text
+    assert lines(read) == [f"{os.getpid()} ready"]
+
+
+def test_log_lines_are_tagged_with_the_slot(monkeypatch):
+    handler = logging.StreamHandler()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])  # pytest's stay untouched
+    workers.tag_log_lines(4)
+    record = logging.LogRecord("evloop", logging.INFO, __file__, 1, "hello", None, None)
+    assert " evloop[4] INFO hello" in handler.format(record)
