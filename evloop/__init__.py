@@ -45,24 +45,24 @@ The layers, bottom up (each module opens with an essay):
 
 from __future__ import annotations
 
-from evloop.settings.config import Config
+from evloop.connection.outbound import Loop
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext
 from evloop.handlers.lines import LineHandler
-from evloop.server.loading import HandlerLoadError
-from evloop.server.loading import load_handler
+from evloop.loop.timers import Timer
 from evloop.metrics.stats import Histogram
 from evloop.metrics.stats import Outbound
 from evloop.metrics.stats import Stats
 from evloop.metrics.stats import Traffic
-from evloop.connection.outbound import Loop
-from evloop.loop.timers import Timer
+from evloop.server.loading import HandlerLoadError
+from evloop.server.loading import load_handler
 from evloop.server.server import Server
-from evloop.supervisor.run import run
 from evloop.server.sockets import raise_fd_limit
+from evloop.settings.config import Config
+from evloop.supervisor.run import run
 from evloop.trace.recording import TraceFile
 
 __version__ = "0.2.0"

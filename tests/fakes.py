@@ -1,5 +1,7 @@
 """A handler's context without a connection, for protocol tests with no sockets."""
 
+from evloop.handlers.context import offload_inline
+
 
 class FakeTimer:
     def __init__(self, delay, callback, args):
@@ -73,13 +75,7 @@ class FakeContext:
 
     def offload(self, fn, *args, then, error=None):
         if self.offload_to is None:
-            try:
-                result = fn(*args)
-            except Exception as exc:
-                if error is None:
-                    raise
-                return error(exc)
-            return then(result)
+            return offload_inline(fn, args, then, error)
         return self.offload_to(fn, args, then)
 
 

@@ -5,12 +5,12 @@ import socket
 import pytest
 
 from evloop import Config
-from evloop.handlers.echo import EchoHandler
-from evloop.metrics.counters import Counters
-from evloop.connection.outbound import LoopOwner
 from evloop.connection.outbound import Loop
+from evloop.connection.outbound import LoopOwner
 from evloop.connection.starting import start_connection
 from evloop.connection.states import CLOSED
+from evloop.handlers.echo import EchoHandler
+from evloop.metrics.counters import Counters
 
 
 class PairOwner(LoopOwner):

@@ -35,13 +35,13 @@ from collections.abc import Iterator
 from typing import Any
 from typing import TextIO
 
+from evloop.cli.framing import ClientError
+from evloop.cli.framing import frame
+from evloop.cli.framing import read_reply
 from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
-from evloop.cli.framing import ClientError
-from evloop.cli.framing import frame
-from evloop.cli.framing import read_reply
 from evloop.handlers.lenprefix import HEADER_SIZE
 from evloop.settings.limits import DEFAULT_PORT
 

@@ -22,7 +22,6 @@ import signal
 import sys
 from typing import Any
 
-from evloop.loop.backends import available_backends
 from evloop.cli.options import Parser
 from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
@@ -31,23 +30,24 @@ from evloop.cli.options import parse_mode
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
 from evloop.cli.options import parse_size
-from evloop.settings.config import Config
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
+from evloop.loop.backends import available_backends
+from evloop.server import listening
+from evloop.server.listening import ListenerError
+from evloop.server.loading import BUILTIN
+from evloop.server.loading import HandlerLoadError
+from evloop.server.loading import check_handler
+from evloop.server.loading import load_handler
+from evloop.server.sockets import describe_bind_error
+from evloop.settings.config import Config
 from evloop.settings.limits import DEFAULT_HIGH_WATER
 from evloop.settings.limits import DEFAULT_LOW_WATER
 from evloop.settings.limits import DEFAULT_MAX_CONNECTIONS
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.settings.limits import DEFAULT_MAX_OUTPUT
 from evloop.settings.limits import DEFAULT_PORT
-from evloop.server.loading import BUILTIN
-from evloop.server.loading import HandlerLoadError
-from evloop.server.loading import load_handler
-from evloop.server.loading import check_handler
-from evloop.server import listening
-from evloop.server.listening import ListenerError
 from evloop.supervisor.run import LOG_FORMAT
 from evloop.supervisor.run import run
-from evloop.server.sockets import describe_bind_error
 
 COMMAND = "evloop.serve"
 CONFIG_FIELDS = [field.name for field in dataclasses.fields(Config) if field.name != "handler_options"]

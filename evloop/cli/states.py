@@ -8,8 +8,8 @@ Each is made from evloop.connection.states at the moment, so none can drift from
 
 from __future__ import annotations
 
-from evloop.connection import states
 from evloop.cli.options import Parser
+from evloop.connection import states
 from evloop.diagrams import state_diagram as drawing
 
 COMMAND = "evloop.states"

@@ -50,11 +50,13 @@ from evloop.connection.lingering import Lingerer
 from evloop.connection.lingering import shut_output
 from evloop.connection.owner import Owner
 from evloop.connection.proxy_protocol import ProxyHeader
+from evloop.connection.states import Action
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import CLOSED
 from evloop.connection.states import CONNECTING
 from evloop.connection.states import EOF_READ_STATES
 from evloop.connection.states import EOF_SENT_STATES
+from evloop.connection.states import Event
 from evloop.connection.states import FLUSHING_STATES
 from evloop.connection.states import HANDSHAKING
 from evloop.connection.states import INPUT_ONLY
@@ -64,16 +66,15 @@ from evloop.connection.states import OPEN
 from evloop.connection.states import OUTPUT_ONLY
 from evloop.connection.states import PROXY_HEADER
 from evloop.connection.states import READERS
-from evloop.connection.states import SENDING_STATES
-from evloop.connection.states import WRITABLE_STATES
-from evloop.connection.states import Action
-from evloop.connection.states import Event
 from evloop.connection.states import Reader
+from evloop.connection.states import SENDING_STATES
 from evloop.connection.states import State
+from evloop.connection.states import WRITABLE_STATES
 from evloop.connection.states import next_state
 from evloop.connection.tls import TLSSession
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
+from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters
@@ -88,8 +89,8 @@ SMALL_READS_TO_SHRINK = 4
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
-class HandlerSide(Protocol):
-    """What the connection asks of its handler's side (evloop.connection.context)."""
+class HandlerSide(Context, Protocol):
+    """The handler's context, and what the connection asks of it (evloop.connection.context)."""
 
     def attach(self, connection: Connection) -> None: ...
     def opened(self) -> None: ...

@@ -42,8 +42,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from evloop.connection.addresses import Address
-from evloop.loop.base import BaseLoop
 from evloop.connection.addresses import format_address
+from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer
 
 #: A socket address as getaddrinfo() gives it, with its family.

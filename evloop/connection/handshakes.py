@@ -33,16 +33,16 @@ import socket
 from collections.abc import Callable
 from typing import NamedTuple
 
-from evloop.connection.dialing import Dialer
-from evloop.handlers.base import ProtocolError
-from evloop.loop.base import BaseLoop
-from evloop.connection.proxy_protocol import ProxyHeaderReader
-from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.addresses import format_address
+from evloop.connection.dialing import Dialer
+from evloop.connection.proxy_protocol import ProxyHeader
+from evloop.connection.proxy_protocol import ProxyHeaderReader
 from evloop.connection.states import Event
-from evloop.loop.timers import Timer
 from evloop.connection.tls import TLSFailure
 from evloop.connection.tls import TLSSession
+from evloop.handlers.base import ProtocolError
+from evloop.loop.base import BaseLoop
+from evloop.loop.timers import Timer
 
 log = logging.getLogger("evloop")
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from evloop.loop.base import BaseLoop
 from evloop.connection.states import Event
-from evloop.loop.timers import Timer
 from evloop.connection.tls import TLSSession
+from evloop.loop.base import BaseLoop
+from evloop.loop.timers import Timer
 
 LINGER_TIMEOUT = 2.0  # how long a closing connection waits for EOF after our FIN
 DISCARD_READ = 65536  # bytes dropped per read while lingering

@@ -33,25 +33,25 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from evloop.loop.base import BaseLoop
-from evloop.settings.config import Config
+from evloop.connection.addresses import Address
+from evloop.connection.addresses import check_address
+from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.context import ConnectionContext
-from evloop.connection.starting import start_connection
-from evloop.connection.addresses import Address
 from evloop.connection.dialing import Dialer
 from evloop.connection.dialing import Resolver
-from evloop.connection.addresses import check_address
-from evloop.handlers.base import Handler
-from evloop.handlers.context import Context
-from evloop.handlers.context import ServerContext
 from evloop.connection.owner import Owner
-from evloop.metrics.counters import Counters
-from evloop.loop.offload import Offloader
-from evloop.connection.addresses import format_address
+from evloop.connection.starting import start_connection
 from evloop.connection.tls import ClientTLS
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import client_context
+from evloop.handlers.base import Handler
+from evloop.handlers.context import Context
+from evloop.handlers.context import ServerContext
+from evloop.loop.base import BaseLoop
+from evloop.loop.offload import Offloader
+from evloop.metrics.counters import Counters
+from evloop.settings.config import Config
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 

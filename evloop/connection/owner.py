@@ -22,11 +22,11 @@ from typing import Any
 from typing import Protocol
 
 from evloop.connection.addresses import Address
+from evloop.connection.tls import ClientTLS
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext
 from evloop.loop.offload import Offloader
-from evloop.connection.tls import ClientTLS
 
 
 class Owner(Protocol):

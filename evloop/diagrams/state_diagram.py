@@ -27,11 +27,11 @@ from xml.sax.saxutils import quoteattr
 
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import ENTRIES
+from evloop.connection.states import Event
 from evloop.connection.states import FINAL
 from evloop.connection.states import LIVE_STATES
-from evloop.connection.states import TRANSITIONS
-from evloop.connection.states import Event
 from evloop.connection.states import State
+from evloop.connection.states import TRANSITIONS
 from evloop.diagrams.layout import layout
 
 START, END = "start", "end"

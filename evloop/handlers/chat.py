@@ -27,11 +27,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.lines import LineHandler
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 MAX_NAME = 32
 

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Reply
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 HEADER_SIZE = 3
 MAX_PAYLOAD = 999

@@ -21,10 +21,10 @@ rescanned from its start on every byte.
 
 from __future__ import annotations
 
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Reply
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 
 class LineHandler(Handler):

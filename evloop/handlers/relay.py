@@ -37,12 +37,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.context import Address
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 log = logging.getLogger("evloop")
 

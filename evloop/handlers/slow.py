@@ -25,10 +25,10 @@ import collections
 import time
 from collections.abc import Callable
 
+from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Option
 from evloop.handlers.context import Reply
 from evloop.handlers.lines import LineHandler
-from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 
 WORK_KINDS = ("cpu", "sleep")
 DEFAULT_WORK_MS = 10.0

@@ -52,11 +52,11 @@ from collections.abc import Collection
 from typing import Any
 from typing import NamedTuple
 
+from evloop.loop.backends import Backend
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.backends import EVENT_WRITE
-from evloop.loop.backends import READABLE
-from evloop.loop.backends import Backend
 from evloop.loop.backends import FileLike
+from evloop.loop.backends import READABLE
 from evloop.loop.backends import event_mask
 from evloop.loop.backends import fileno_of
 from evloop.loop.backends import make_backend

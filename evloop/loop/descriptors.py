@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from evloop.loop.backends import Backend
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.backends import EVENT_WRITE
-from evloop.loop.backends import Backend
 
 
 def idle() -> None:

@@ -37,13 +37,13 @@ from collections.abc import Iterable
 from collections.abc import MutableMapping
 from typing import Any
 
-from evloop.settings.config import Config
+from evloop.connection.addresses import format_address
 from evloop.server.sockets import BindError
 from evloop.server.sockets import bind_socket
 from evloop.server.sockets import bind_unix
 from evloop.server.sockets import file_identity
-from evloop.connection.addresses import format_address
 from evloop.server.sockets import remove_unix
+from evloop.settings.config import Config
 
 LISTEN_FDS_START = 3  # SD_LISTEN_FDS_START: the first descriptor systemd passes
 ACTIVATION = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")

@@ -38,9 +38,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from evloop.settings.config import Config
 from evloop.handlers.base import Handler
 from evloop.handlers.lines import LineHandler
+from evloop.settings.config import Config
 
 BUILTIN = {
     "echo": "evloop.handlers.echo:EchoHandler",

@@ -34,12 +34,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from evloop.connection.connection import Connection
-from evloop.handlers.context import Context
 from evloop.connection.handler_timers import HandlerTimer
 from evloop.connection.handler_timers import HandlerTimers
+from evloop.connection.states import LIVE_STATES
+from evloop.handlers.context import Context
+from evloop.handlers.context import offload_inline
 from evloop.loop.base import BaseLoop
 from evloop.loop.offload import Offloader
-from evloop.connection.states import LIVE_STATES
+from evloop.loop.offload import outcome
 
 
 class ServerWideContext:
@@ -62,8 +64,8 @@ class ServerWideContext:
 
     @property
     def connections(self) -> tuple[Context, ...]:
-        return tuple(connection.context for connection in self._connections  # type: ignore
-                     if connection.state in LIVE_STATES and connection.context is not None)
+        return tuple(connection.context for connection in self._connections
+                     if connection.state in LIVE_STATES)
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> HandlerTimer:
         return self.timers.add(delay, callback, args)
@@ -76,14 +78,7 @@ class ServerWideContext:
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],
                 error: Callable[[Exception], object] | None = None) -> None:
         if self.offloader is None:
-            try:
-                result = fn(*args)
-            except Exception as exc:
-                if error is None:
-                    raise
-                error(exc)
-                return
-            then(result)
+            offload_inline(fn, args, then, error)
             return
         self.offloader.submit(fn, args, lambda future: self._offloaded(future, then, error))
 
@@ -99,13 +94,11 @@ class ServerWideContext:
                    error: Callable[[Exception], object] | None) -> None:
         if future.cancelled():
             return
-        exc = future.exception()
-        if exc is None:
-            self._run("offloaded work", then, (future.result(),))
-        elif error is not None and isinstance(exc, Exception):
-            self._run("offloaded work's error callback", error, (exc,))
+        what, callback, argument = outcome(future, then, error)
+        if callback is not None:
+            self._run(what, callback, (argument,))
         else:
-            self._report("offloaded work", exc)
+            self._report(what, argument)
 
     def _run(self, what: str, call: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:

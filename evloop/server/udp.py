@@ -32,6 +32,7 @@ from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.context import Reply
+from evloop.handlers.context import offload_inline
 from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters
 
@@ -110,13 +111,8 @@ class DatagramContext:
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            if error is None:
-                raise
-            return error(exc)
-        return then(result)
+        """Over UDP the answer goes at once: the call runs here and now."""
+        return offload_inline(fn, args, then, error)  # type: ignore[no-any-return]
 
 
 class DatagramEndpoint:

@@ -38,25 +38,25 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from evloop.settings import limits
-from evloop.server import listening
-from evloop.supervisor import supervisor
-from evloop.supervisor import workers
-from evloop.loop.backends import make_backend
-from evloop.settings.config import Config
+from evloop.connection.addresses import format_address
+from evloop.connection.tls import make_context
 from evloop.handlers.base import Handler
+from evloop.loop.backends import make_backend
+from evloop.server import listening
 from evloop.server.loading import BUILTIN
 from evloop.server.loading import HandlerLoadError
 from evloop.server.loading import check_handler
 from evloop.server.loading import load_handler
 from evloop.server.loading import reload_handler
-from evloop.supervisor.systemd import Notifier
 from evloop.server.server import STOP_SIGNALS
 from evloop.server.server import Server
 from evloop.server.sockets import describe_bind_error
-from evloop.connection.addresses import format_address
 from evloop.server.sockets import raise_fd_limit
-from evloop.connection.tls import make_context
+from evloop.settings import limits
+from evloop.settings.config import Config
+from evloop.supervisor import supervisor
+from evloop.supervisor import workers
+from evloop.supervisor.systemd import Notifier
 
 log = logging.getLogger("evloop")
 

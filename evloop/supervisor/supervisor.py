@@ -52,9 +52,9 @@ from typing import Any
 
 from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer
-from evloop.settings.config import Config
 from evloop.server.listening import Listeners
 from evloop.server.listening import MetricsSlots
+from evloop.settings.config import Config
 from evloop.supervisor.systemd import Notifier
 from evloop.supervisor.workers import Worker
 from evloop.supervisor.workers import describe_status

@@ -28,8 +28,8 @@ import signal
 import socket
 from collections.abc import Callable
 
-from evloop.server.listening import Listeners
 from evloop.loop.base import BaseLoop
+from evloop.server.listening import Listeners
 
 log = logging.getLogger("evloop")
 

@@ -19,10 +19,10 @@ from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.instruments import ConnectionInstrument
 from evloop.connection.proxy_protocol import ProxyHeader
-from evloop.connection.states import FIN_SENT
-from evloop.connection.states import LINGERING
 from evloop.connection.states import CLOSED
 from evloop.connection.states import Event
+from evloop.connection.states import FIN_SENT
+from evloop.connection.states import LINGERING
 from evloop.connection.states import State
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from evloop.cli import client
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import running
-from evloop.cli import client
 
 
 def run_client(*args, stdin=""):

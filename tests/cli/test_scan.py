@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.conftest import cli_env
 from evloop.cli.scan import ScanError
 from evloop.cli.scan import Scanner
 from evloop.cli.scan import check_target
 from evloop.cli.scan import parse_ports
 from evloop.cli.scan import scan_sequential
+from tests.conftest import ROOT
+from tests.conftest import cli_env
 
 
 @pytest.fixture

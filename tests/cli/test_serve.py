@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from evloop.cli.options import parse_size
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
-from evloop.cli.options import parse_size
 
 
 def test_startup_line_names_handler_selector_and_address(serve):

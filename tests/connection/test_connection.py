@@ -7,18 +7,18 @@ import sys
 
 import pytest
 
-import evloop.connection.connection as connection_module
 from evloop import Config
-from evloop.loop.backends import EVENT_READ
-from evloop.loop.backends import EVENT_WRITE
+import evloop.connection.connection as connection_module
 from evloop.connection.connection import Connection
-from evloop.handlers.echo import EchoHandler
-from evloop.handlers.lenprefix import LenPrefixHandler
+from evloop.connection.outbound import Loop
 from evloop.connection.states import CLOSED
 from evloop.connection.states import CLOSING
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
-from evloop.connection.outbound import Loop
+from evloop.handlers.echo import EchoHandler
+from evloop.handlers.lenprefix import LenPrefixHandler
+from evloop.loop.backends import EVENT_READ
+from evloop.loop.backends import EVENT_WRITE
 from tests.pairs import PairOwner
 from tests.pairs import make_connection
 from tests.pairs import pair  # noqa: F401  (a fixture)

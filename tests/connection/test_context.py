@@ -9,13 +9,13 @@ import pytest
 
 from evloop import Config
 from evloop import Handler
-from evloop.handlers.echo import EchoHandler
 from evloop.connection.states import CLOSED
 from evloop.connection.states import FIN_SENT
 from evloop.connection.states import INPUT_ONLY
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
 from evloop.connection.states import OUTPUT_ONLY
+from evloop.handlers.echo import EchoHandler
 from tests.pairs import pair  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.timeout(30)

@@ -8,10 +8,10 @@ import pytest
 from evloop import Config
 from evloop import Handler
 from evloop import ProtocolError
-from evloop.handlers.echo import EchoHandler
 from evloop.connection.states import CLOSED
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
+from evloop.handlers.echo import EchoHandler
 from tests.pairs import pair  # noqa: F401  (a fixture)
 
 

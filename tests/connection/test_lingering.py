@@ -10,8 +10,8 @@ import pytest
 from evloop.connection.lingering import LINGER_TIMEOUT
 from evloop.connection.lingering import Lingerer
 from evloop.connection.states import CLOSED
-from evloop.connection.states import LINGERING
 from evloop.connection.states import Event
+from evloop.connection.states import LINGERING
 from evloop.loop.base import BaseLoop
 from tests.pairs import pair  # noqa: F401  (a fixture)
 

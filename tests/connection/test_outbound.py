@@ -12,11 +12,11 @@ import pytest
 import evloop
 from evloop import Config
 from evloop import Handler
-from evloop.handlers.echo import EchoHandler
 from evloop.connection.outbound import check_handler_instance
 from evloop.connection.states import CLOSED
 from evloop.connection.states import CONNECTING
 from evloop.connection.states import OPEN
+from evloop.handlers.echo import EchoHandler
 
 pytestmark = pytest.mark.timeout(30)
 NOT_YET = object()  # no connection_lost yet

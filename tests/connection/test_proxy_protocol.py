@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evloop import ProtocolError
+from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.proxy_protocol import V1_MAX
 from evloop.connection.proxy_protocol import V2_SIGNATURE
-from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.proxy_protocol import encode_v1
 from evloop.connection.proxy_protocol import encode_v2
 from evloop.connection.proxy_protocol import parse_header

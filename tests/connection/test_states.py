@@ -5,23 +5,23 @@ actions and reader agree with what the state is for."""
 import pytest
 
 from evloop.connection import states
+from evloop.connection.states import Action
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import CLOSED
 from evloop.connection.states import ENTRIES
 from evloop.connection.states import EOF_SENT_STATES
+from evloop.connection.states import Event
 from evloop.connection.states import FIN_SENT
 from evloop.connection.states import INPUT_ONLY
+from evloop.connection.states import IllegalTransition
 from evloop.connection.states import LIVE_STATES
 from evloop.connection.states import ON_ENTRY
 from evloop.connection.states import OPEN
 from evloop.connection.states import READERS
 from evloop.connection.states import SENDING_STATES
+from evloop.connection.states import State
 from evloop.connection.states import TRANSITIONS
 from evloop.connection.states import WRITABLE_STATES
-from evloop.connection.states import Action
-from evloop.connection.states import Event
-from evloop.connection.states import IllegalTransition
-from evloop.connection.states import State
 from evloop.connection.states import next_state
 
 

@@ -14,11 +14,11 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
+from evloop.connection import states
+from evloop.diagrams import layout
+from evloop.diagrams import state_diagram as drawing
 from tests.conftest import ROOT
 from tests.conftest import cli_env
-from evloop.connection import states
-from evloop.diagrams import state_diagram as drawing
-from evloop.diagrams import layout
 
 SVG = "{http://www.w3.org/2000/svg}"
 COMMITTED = os.path.join(ROOT, "docs", "images", "states.svg")

@@ -43,9 +43,9 @@ import time
 
 import pytest
 
+from evloop.connection import states
 from tests.conftest import ROOT
 from tests.conftest import cli_env
-from evloop.connection import states
 DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
                               if name.endswith(".md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)

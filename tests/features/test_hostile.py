@@ -19,15 +19,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import recv_exactly
-from tests.conftest import recv_until_eof
-from tests.conftest import wait_for
 from evloop import Config
 from evloop import ProtocolError
 from evloop import Server
 from evloop import load_handler
-from evloop.server.loading import BUILTIN
 from evloop.server.accepting import ACCEPTS_PER_EVENT
+from evloop.server.loading import BUILTIN
+from tests.conftest import recv_exactly
+from tests.conftest import recv_until_eof
+from tests.conftest import wait_for
 from tests.fakes import FakeContext
 from tests.splits import cuts
 from tests.splits import split_at

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from tests.conftest import recv_exactly
-from tests.conftest import recv_until_eof
 from evloop.connection.proxy_protocol import encode_v1
 from evloop.connection.proxy_protocol import encode_v2
+from tests.conftest import recv_exactly
+from tests.conftest import recv_until_eof
 
 CLIENT = ("192.0.2.10", 40000)  # TEST-NET-1: only written in a header, never connected to
 FRONT = ("198.51.100.1", 12000)

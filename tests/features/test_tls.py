@@ -11,11 +11,11 @@ import time
 import pytest
 import trustme
 
+from evloop.connection.proxy_protocol import encode_v2
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
-from evloop.connection.proxy_protocol import encode_v2
 
 
 @pytest.fixture(scope="module")

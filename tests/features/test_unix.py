@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
+from evloop.server.sockets import bind_unix
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import running
 from tests.conftest import wait_for
-from evloop.server.sockets import bind_unix
 
 UNIX_STARTUP = re.compile(r"serving (\S+) on unix:(\S+) \(unix\), selector (\S+)")
 

@@ -2,12 +2,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fakes import FakeContext
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.lenprefix import LenPrefixHandler
 from evloop.handlers.lenprefix import encode
 from evloop.handlers.lenprefix import payloads
 from evloop.handlers.lenprefix import split_frames
+from tests.fakes import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
 from tests.splits import feed

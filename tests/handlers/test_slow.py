@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from tests.conftest import recv_exactly
 from evloop.handlers import ProtocolError
 from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
 from evloop.loop.base import BaseLoop
 from evloop.loop.offload import Offloader
+from tests.conftest import recv_exactly
 from tests.fakes import connected
 from tests.splits import split_at
 

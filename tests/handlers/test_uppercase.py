@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fakes import FakeContext
 from evloop.handlers.uppercase import UppercaseHandler
+from tests.fakes import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
 from tests.splits import feed

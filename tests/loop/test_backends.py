@@ -12,8 +12,8 @@ from evloop.loop import backends
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.backends import EVENT_WRITE
 from evloop.loop.backends import READABLE
-from evloop.loop.backends import WRITABLE
 from evloop.loop.backends import SelectorsBackend
+from evloop.loop.backends import WRITABLE
 from evloop.loop.backends import available_backends
 from evloop.loop.backends import event_mask
 from evloop.loop.backends import make_backend

@@ -12,12 +12,12 @@ from evloop.loop.backends import EVENT_WRITE
 from evloop.loop.backends import FD_SETSIZE
 from evloop.loop.backends import FdLimitError
 from evloop.loop.backends import SelectorsBackend
-from evloop.loop.timers import MIN_CANCELLED_TO_COMPACT
+from evloop.loop.base import BaseLoop
 from evloop.loop.base import CALLBACKS
 from evloop.loop.base import IO
 from evloop.loop.base import TURN_END
+from evloop.loop.timers import MIN_CANCELLED_TO_COMPACT
 from evloop.loop.timers import Timer
-from evloop.loop.base import BaseLoop
 
 
 def run_until(loop, predicate, turns=200):

@@ -8,9 +8,6 @@ import threading
 
 import pytest
 
-from tests.conftest import recv_exactly
-from tests.conftest import recv_until_eof
-from tests.conftest import wait_for
 from evloop import Config
 from evloop import Handler
 from evloop import ProtocolError
@@ -19,6 +16,9 @@ from evloop.metrics.counters import CLOSE_REASONS
 from evloop.metrics.counters import Counters
 from evloop.metrics.counters import TurnHistogram
 from evloop.metrics.counters import kernel_bytes
+from tests.conftest import recv_exactly
+from tests.conftest import recv_until_eof
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

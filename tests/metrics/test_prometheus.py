@@ -12,18 +12,18 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.conftest import cli_env
-from tests.conftest import recv_until_eof
 from evloop import ProtocolError
+from evloop.metrics.counters import CLOSE_REASONS
+from evloop.metrics.counters import REFUSAL_REASONS
 from evloop.metrics.prometheus import CONTENT_TYPE
 from evloop.metrics.prometheus import MetricsHandler
 from evloop.metrics.prometheus import render
-from evloop.metrics.counters import CLOSE_REASONS
-from evloop.metrics.counters import REFUSAL_REASONS
 from evloop.metrics.stats import Histogram
 from evloop.metrics.stats import Stats
 from evloop.metrics.stats import Traffic
+from tests.conftest import ROOT
+from tests.conftest import cli_env
+from tests.conftest import recv_until_eof
 from tests.fakes import connected
 
 parser = pytest.importorskip("prometheus_client.parser")

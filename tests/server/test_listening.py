@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
+from evloop.server import listening
+from evloop.settings.config import Config
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import wait_for
-from evloop.server import listening
-from evloop.settings.config import Config
 
 
 def test_listen_fds_reads_the_protocol_and_removes_its_variables():

@@ -6,12 +6,12 @@ import threading
 import pytest
 
 import evloop
-from tests.conftest import recv_exactly
 from evloop import Config
 from evloop import Handler
 from evloop import Server
 from evloop.handlers.chat import ChatHandler
 from evloop.handlers.slow import SlowHandler
+from tests.conftest import recv_exactly
 
 
 class Shout(Handler):

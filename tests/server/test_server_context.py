@@ -8,9 +8,9 @@ import time
 import pytest
 
 import evloop
-from tests.conftest import recv_until_eof
 from evloop import Config
 from evloop.handlers.echo import EchoHandler
+from tests.conftest import recv_until_eof
 
 pytestmark = pytest.mark.timeout(30)
 

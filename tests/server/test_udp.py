@@ -6,8 +6,8 @@ import pytest
 
 from evloop import Handler
 from evloop import Loop
-from evloop.server.udp import DatagramEndpoint
 from evloop.connection.addresses import format_address
+from evloop.server.udp import DatagramEndpoint
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+from evloop import Config
+from evloop.handlers.lenprefix import LenPrefixHandler
+from evloop.supervisor.run import format_startup
+from evloop.supervisor.run import handler_label
 from tests.conftest import ROOT
 from tests.conftest import STARTUP
 from tests.conftest import cli_env
@@ -15,10 +19,6 @@ from tests.conftest import messages_until
 from tests.conftest import notify_socket
 from tests.conftest import recv_exactly
 from tests.conftest import running
-from evloop import Config
-from evloop.supervisor.run import format_startup
-from evloop.supervisor.run import handler_label
-from evloop.handlers.lenprefix import LenPrefixHandler
 
 PROGRAM = """
 import evloop

@@ -27,12 +27,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.conftest import cli_env
 from evloop.trace.page import format_duration
 from evloop.trace.page import load
 from evloop.trace.page import render
 from evloop.trace.page import summarise
+from tests.conftest import ROOT
+from tests.conftest import cli_env
 
 TRACES = os.path.join(ROOT, "tests", "traces")
 FIXTURES = ["stall", "offload", "threads"]

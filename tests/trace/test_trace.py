@@ -12,12 +12,12 @@ import time
 
 import pytest
 
+from evloop.trace.recording import TraceFile
+from evloop.trace.recording import preview
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
-from evloop.trace.recording import TraceFile
-from evloop.trace.recording import preview
 
 STEP = re.compile(r"^trace: +(\d+\.\d{3}) ms  (.+?): (.*)$")
 
