@@ -55,6 +55,8 @@ class SimpleContext:
         return timer
 
     def offload(self, fn, *args, then, error=None):
+        # evloop.handlers.context.offload_inline, written again: bench/ uses only
+        # evloop's public API, and a thread is its own pool here.
         try:
             result = fn(*args)
         except Exception as exc:
