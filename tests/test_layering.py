@@ -8,6 +8,7 @@ import pathlib
 import re
 
 import evloop
+from evloop.diagrams.packages import LAYER
 
 PACKAGE = pathlib.Path(evloop.__file__).parent
 ROOT = PACKAGE.parent
@@ -16,18 +17,6 @@ IO_MODULES = {"socket", "selectors", "select", "ssl", "asyncio", "socketserver",
 # modules, and a package's __main__.py (`python3 -m evloop.trace`), only run
 # evloop.cli's main under `if __name__ == "__main__"`.
 COMMAND_SHIMS = {"serve.py", "client.py", "scan.py", "states.py"}
-# The packages, bottom up.  A module may import its own package and the
-# packages of the layers below its own, never a layer above or beside it.
-LAYERS = (
-    {"loop", "handlers"},   # the event loop; the handler API and the handlers (no I/O)
-    {"settings", "metrics"},  # a server's settings; what it counts
-    {"connection"},         # one TCP connection, from connect or accept to close
-    {"trace", "diagrams"},  # what the loop does, shown; the state machine, drawn
-    {"server", "aio"},      # a server over the loop; asyncio's loop over it
-    {"supervisor"},         # processes: run(), workers, their supervisor
-    {"cli"},                # the command lines
-)
-LAYER = {package: number for number, packages in enumerate(LAYERS) for package in packages}
 
 
 def is_shim(path):

@@ -44,6 +44,7 @@ import time
 import pytest
 
 from evloop.connection import states
+from evloop.diagrams import packages
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
@@ -226,6 +227,18 @@ def test_state_diagram_in_the_docs_is_the_state_table():
     edges = set(re.findall(r"(\w+) --> (\w+) : (\w+)", states.mermaid()))
     table = {(s.name, t.name, e.value) for (s, e), t in states.TRANSITIONS.items() if s is not t}
     assert table <= edges
+
+
+def test_the_anatomy_opens_with_the_map_of_the_packages_as_the_code_draws_it():
+    with open(os.path.join(ROOT, "docs", "05-anatomy.md")) as f:
+        page = f.read()
+    marker = "<!-- map: scripts/draw-map -->\n"
+    assert page.index(marker) < page.index("\n## ")  # the chapter opens with it
+    shown = page.split(marker, 1)[1].split("\n\n", 1)[0]
+    assert shown == packages.markdown(), "docs/05's map is out of date: run scripts/draw-map"
+    run = subprocess.run([os.path.join(ROOT, "scripts", "draw-map")], capture_output=True,
+                         text=True, cwd=ROOT, env=cli_env(), timeout=30)
+    assert run.returncode == 0 and run.stdout.strip() == shown
 
 
 def test_states_module_prints_the_diagram():
