@@ -7,8 +7,8 @@ speaks asyncio's language over it; it adds no second queue, heap or
 selector:
 
 * `call_soon` makes an asyncio.Handle (callback, args, contextvars
-  context) and appends it to the BaseLoop's own ready queue; `call_at` makes an
-  asyncio.TimerHandle and pushes it on the BaseLoop's own heap.  The BaseLoop runs
+  context) and hands it to the Loop (`enqueue`); `call_at` makes an
+  asyncio.TimerHandle and pushes it on the Loop's heap (`push_timer`).  The BaseLoop runs
   both with `_run()`, exactly as it runs its own Timers, and a Handle
   reports its own exception to `call_exception_handler`, with asyncio's
   words ("Exception in callback ...");
@@ -39,6 +39,7 @@ from typing import TypeVar
 from evloop.loop.backends import FileLike
 from evloop.loop.backends import fileno_of
 from evloop.loop.base import BaseLoop
+from evloop.loop.instruments import Instrument
 
 log = logging.getLogger("asyncio")
 T = TypeVar("T")
@@ -79,14 +80,33 @@ class TimerHandle(asyncio.TimerHandle):
         self._scheduled = False
 
 
+class SlowCallbacks(Instrument):
+    """Debug mode's instrument: names the handle running (asyncio's `_current_handle`),
+    and logs a callback slower than the loop's `slow_callback_duration`."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+
+    def before_callback(self, handle: Any) -> None:
+        self.loop._current_handle = handle
+
+    def after_callback(self, handle: Any, seconds: float) -> None:
+        self.loop._current_handle = None
+        if seconds >= self.loop.slow_callback_duration:
+            log.warning("Executing %r took %.3f seconds", handle, seconds)
+
+
 class Core(asyncio.AbstractEventLoop):
     """asyncio's scheduler and reactor methods over one evloop.Loop."""
 
-    def __init__(self, selector: str = "auto") -> None:
-        self._evloop = BaseLoop(selector)
+    def __init__(self, selector: str | BaseLoop = "auto") -> None:
+        self._evloop = selector if isinstance(selector, BaseLoop) else BaseLoop(selector)
         self._evloop.set_exception_handler(lambda _, context: self.call_exception_handler(context))
-        self._ready: Any = self._evloop._ready  # the one queue: Handles and evloop Timers
-        self._timers = self._evloop._timers  # the one heap
+        # The Loop's own bound appends: a call costs what deque.append and a heap push cost.
+        # (asyncio's Handles have the fields evloop.loop.timers.Scheduled names; typeshed
+        # does not declare them, hence Any.)
+        self._enqueue: Callable[[Any], None] = self._evloop.enqueue
+        self._push_timer: Callable[[Any], None] = self._evloop.push_timer
         self._closed = False
         self._stopping = False
         self._thread_id: int | None = None
@@ -99,6 +119,7 @@ class Core(asyncio.AbstractEventLoop):
         self._signal_handlers: dict[int, asyncio.Handle] = {}
         self._current_handle: asyncio.Handle | None = None
         self.slow_callback_duration = 0.1
+        self._slow_callbacks = SlowCallbacks(self)  # installed in debug mode only
         self._debug = False
         # -X dev or PYTHONASYNCIODEBUG, read where asyncio reads them
         self.set_debug(asyncio.coroutines._is_debug_mode())  # type: ignore[attr-defined]
@@ -122,7 +143,7 @@ class Core(asyncio.AbstractEventLoop):
             handle = asyncio.Handle(callback, args, self, context)
         else:
             handle = Handle(callback, args, self, context)
-        self._ready.append(handle)
+        self._enqueue(handle)
         return handle
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any,  # type: ignore[override]
@@ -142,12 +163,12 @@ class Core(asyncio.AbstractEventLoop):
             handle = asyncio.TimerHandle(when, callback, args, self, context)
         else:
             handle = TimerHandle(when, callback, args, self, context)
-        self._timers.push_at(handle)  # type: ignore[arg-type]
+        self._push_timer(handle)
         return handle
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
         if handle._scheduled:  # type: ignore[attr-defined]  # not one that already ran
-            self._timers.cancelled_one()
+            self._evloop.timer_cancelled()
 
     def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,  # type: ignore[override]
                              context: contextvars.Context | None = None) -> asyncio.Handle:
@@ -155,8 +176,8 @@ class Core(asyncio.AbstractEventLoop):
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
         handle = asyncio.Handle(callback, args, self, context)
-        self._ready.append(handle)  # deque.append is atomic
-        self._evloop._waker.wake()
+        self._enqueue(handle)  # deque.append is atomic
+        self._evloop.wake()
         return handle
 
     def _check_callback(self, callback: object, method: str) -> None:
@@ -242,7 +263,7 @@ class Core(asyncio.AbstractEventLoop):
         self._check_closed()
         handle = asyncio.Handle(callback, args, self, None)
         try:
-            self._evloop._waker.add_signal_handler(sig, lambda _: self._signalled(sig))
+            self._evloop.add_signal_handler(sig, lambda _: self._signalled(sig))
         except OSError as exc:
             raise RuntimeError(f"sig {sig} cannot be caught") from exc
         except ValueError as exc:  # not the main thread
@@ -252,13 +273,13 @@ class Core(asyncio.AbstractEventLoop):
     def _signalled(self, sig: int) -> None:
         handle = self._signal_handlers.get(sig)
         if handle is not None and not handle._cancelled:
-            self._ready.append(handle)
+            self._enqueue(handle)
 
     def remove_signal_handler(self, sig: int) -> bool:
         self._check_signal(sig)
         if self._signal_handlers.pop(sig, None) is None:
             return False
-        self._evloop._waker.remove_signal_handler(sig)
+        self._evloop.remove_signal_handler(sig)
         return True
 
     def _check_signal(self, sig: int) -> None:

@@ -9,16 +9,17 @@ own turn runs a poll's readers before its queue, and asyncio the other way
 round; the first turn takes asyncio's order, so that a task started before
 the loop runs takes its first step before a datagram already waiting
 reaches its protocol (programs rely on it).  After that the Loop's order
-holds; no test of CPython's that tests/conformance runs tells the two apart.
+holds (readers before the queue).
 
 Errors: `call_exception_handler` is the one path.  The program's handler
 gets (loop, context); without one, `default_exception_handler` logs the
 message, the context and the traceback on the "asyncio" logger, in
 asyncio's words, because programs and CPython's tests read them.
 
-Debug mode (`set_debug`, PYTHONASYNCIODEBUG, -X dev) logs every callback
-slower than `slow_callback_duration` (0.1 s), by timing the ready queue's
-run; the plain queue runs untimed.  Signals arrive through the Loop's
+Debug mode (`set_debug`, PYTHONASYNCIODEBUG, -X dev) installs a
+SlowCallbacks instrument on the Loop (evloop.loop.instruments), which logs
+every callback slower than `slow_callback_duration`; without debug mode
+none is installed and nothing is timed.  Signals arrive through the Loop's
 waker (evloop.loop.waking): the C-level handler writes the signal's number into
 its socket, and the callback runs as an ordinary Handle.
 """
@@ -39,6 +40,8 @@ from typing import Any
 from typing import TypeVar
 
 from evloop.aio.core import Core
+from evloop.loop.base import LoopStatistics
+from evloop.loop.instruments import Instrument
 
 log = logging.getLogger("asyncio")
 T = TypeVar("T")
@@ -67,31 +70,17 @@ class Running(Core):
         sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter,
                                finalizer=self._asyncgen_finalizer)
         asyncio.events._set_running_loop(self)
-        turn = self._evloop.run_once
         try:
-            if self._ready:
-                self._run_queued_then_turn(turn)
-            else:
-                turn(0 if self._stopping else None)
+            self._evloop.run_once_queue_first(None)  # asyncio's order, on the first turn
+            turn = self._evloop.run_once
             while not self._stopping:
                 turn(None)
         finally:
             self._stopping = False
+            self._current_handle = None  # a KeyboardInterrupt may have left a callback
             self._thread_id = None
             asyncio.events._set_running_loop(None)
             sys.set_asyncgen_hooks(*old_hooks)
-
-    def _run_queued_then_turn(self, turn: Callable[[float | None], None]) -> None:
-        """The first turn in asyncio's order: what was queued before the loop ran
-        goes ahead of the first poll's events, and what it queues waits a turn."""
-        ready = self._ready
-        self._evloop._run_ready()
-        held = ready.copy()
-        ready.clear()
-        try:
-            turn(0 if held or self._stopping else None)
-        finally:
-            ready.extendleft(reversed(held))
 
     def run_until_complete(self, future: Generator[Any, None, T] | Awaitable[T]) -> T:
         self._check_closed()
@@ -121,6 +110,9 @@ class Running(Core):
 
     def stop(self) -> None:
         self._stopping = True
+        # A turn does not wait while something asked for its end, so a stop asked
+        # for before the first wait (in run_once_queue_first's pass) is not slept past.
+        self._evloop.at_turn_end(_nothing)
 
     def close(self) -> None:
         if self.is_running():
@@ -272,30 +264,29 @@ class Running(Core):
         return self._debug
 
     def set_debug(self, enabled: bool) -> None:
-        self._debug = bool(enabled)
-        # Slow callbacks are timed only in debug mode: the plain queue runs untimed.
-        if self._debug:
-            self._evloop._run_ready = self._run_ready_timed  # type: ignore[method-assign]
-        else:
-            vars(self._evloop).pop("_run_ready", None)
+        was, self._debug = self._debug, bool(enabled)
+        if self._debug and not was:
+            self._evloop.add_instrument(self._slow_callbacks)
+        elif was and not self._debug:
+            self._evloop.remove_instrument(self._slow_callbacks)
 
-    def _run_ready_timed(self) -> None:
-        ready = self._ready
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            self._current_handle = handle
-            start = self.time()
-            try:
-                handle._run()
-            except Exception as exc:
-                self._evloop._callback_raised(exc, handle._callback, "the callback")
-            finally:
-                self._current_handle = None
-            took = self.time() - start
-            if took >= self.slow_callback_duration:
-                log.warning("Executing %r took %.3f seconds", handle, took)
+    # -- instruments --------------------------------------------------------------
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Call `instrument`'s hooks at the Loop's named points (evloop.loop.instruments)."""
+        self._evloop.add_instrument(instrument)
+
+    def remove_instrument(self, instrument: Instrument) -> None:
+        """Stop calling `instrument`'s hooks; KeyError if it was not added."""
+        self._evloop.remove_instrument(instrument)
+
+    def statistics(self) -> LoopStatistics:
+        """What the Loop underneath watches and holds (evloop.loop.base.LoopStatistics)."""
+        return self._evloop.statistics()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:

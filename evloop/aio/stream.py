@@ -75,6 +75,14 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
+    def route_system_calls(self, wrap: Callable[[socket.socket], Any]) -> None:
+        """Make every call on the socket through `wrap(socket)` from now on: an object
+        with the socket's methods, and `read(fd, size)` and `write(fd, data)` in place
+        of os.read and os.write (evloop.aio.tracing narrates each call this way)."""
+        if self._sock is not None:
+            through = wrap(self._sock)
+            self._sock, self._sys_read, self._sys_write = through, through.read, through.write
+
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         super().set_protocol(protocol)
         self._data_received = getattr(protocol, "data_received", None)

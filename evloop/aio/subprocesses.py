@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.pipes import Pipes
+from evloop.loop.base import BaseLoop
 
 log = logging.getLogger("asyncio")
 PIPE = subprocess.PIPE
@@ -95,7 +96,7 @@ def check_popen_arguments(shell_wanted: bool, universal_newlines: Any, shell: An
 class Subprocesses(Pipes):
     """asyncio's subprocess_exec and subprocess_shell, with pidfds for the exits."""
 
-    def __init__(self, selector: str = "auto") -> None:
+    def __init__(self, selector: str | BaseLoop = "auto") -> None:
         super().__init__(selector)
         self._pidfds: dict[int, SubprocessTransport] = {}  # watched, their child alive
 

@@ -90,6 +90,7 @@ class SocketTransportBase(asyncio.BaseTransport):
         self._sock: socket.socket | None = sock
         self._sock_fd = sock.fileno()
         self._server = server
+        self.accepted = server is not None  # made by a Server, for a connection it accepted
         self._buffer: Any = bytearray()
         self._conn_lost = 0
         self._closing = False

@@ -222,7 +222,7 @@ def test_asyncio_streams_read_a_pipe(selector):
 def test_a_write_pipe_closed_before_its_first_turn_leaves_no_watch(selector):
     async def main():
         loop = asyncio.get_running_loop()
-        watched = loop._evloop.statistics().descriptors
+        watched = loop.statistics().descriptors
         reading, writing = pipe_files()
         connecting = asyncio.ensure_future(loop.connect_write_pipe(Recorder, writing))
         await asyncio.sleep(0)  # the transport is made; its watches are queued
@@ -231,7 +231,7 @@ def test_a_write_pipe_closed_before_its_first_turn_leaves_no_watch(selector):
             await connecting
         await asyncio.sleep(0.01)
         reading.close()
-        return watched, loop._evloop.statistics().descriptors, writing.closed
+        return watched, loop.statistics().descriptors, writing.closed
     watched, after, closed = run(main(), selector)
     assert after == watched
     assert closed
