@@ -41,9 +41,10 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.datagram import Datagrams
-from evloop.aio.transports import SMALL_READ
-from evloop.aio.transports import ReadSizes
 from evloop.aio.transports import _set_result_unless_cancelled
+from evloop.connection.read_sizes import LARGE_READ
+from evloop.connection.read_sizes import SMALL_READ
+from evloop.connection.read_sizes import after_large_read
 
 log = logging.getLogger("asyncio")
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
@@ -128,17 +129,19 @@ class PipeTransportBase(asyncio.BaseTransport):
             self._protocol = None
 
 
-class ReadPipeTransport(ReadSizes, PipeTransportBase, asyncio.ReadTransport):
+class ReadPipeTransport(PipeTransportBase, asyncio.ReadTransport):
     """The read end of a pipe (or a socket, or a terminal), for a Protocol; reads
-    are sized as a socket transport's are (evloop.aio.transports)."""
+    are sized as a socket transport's are (evloop.connection.read_sizes)."""
 
     max_size = 256 * 1024  # asyncio's: the most one read() asks for
+    largest_read = min(LARGE_READ, max_size)
 
     def __init__(self, loop: Any, pipe: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future[Any] | None = None,
                  extra: dict[str, Any] | None = None) -> None:
         super().__init__(extra)
         self._paused = False
+        self._read_size, self._small_reads = SMALL_READ, 0
         self._attach(loop, pipe, protocol,
                      is_pipe_like, "Pipe transport is for pipes/sockets only.")
         loop.call_soon(self._start_reading)  # after connection_made
@@ -168,9 +171,10 @@ class ReadPipeTransport(ReadSizes, PipeTransportBase, asyncio.ReadTransport):
             self._loop.call_soon(self._call_connection_lost, None)
             return
         if len(data) == size:
-            self._read_filled()
+            self._read_size = self.largest_read
         elif size > SMALL_READ:
-            self._after_large_read(len(data))
+            self._read_size, self._small_reads = after_large_read(
+                len(data), self._small_reads, self.largest_read)
         try:
             self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):

@@ -39,11 +39,12 @@ from asyncio import constants
 from collections.abc import Callable
 from typing import Any
 
-from evloop.aio.transports import SMALL_READ
-from evloop.aio.transports import ReadSizes
 from evloop.aio.transports import SocketTransportBase
 from evloop.aio.transports import _set_result_unless_cancelled
 from evloop.aio.transports import log
+from evloop.connection.read_sizes import LARGE_READ
+from evloop.connection.read_sizes import SMALL_READ
+from evloop.connection.read_sizes import after_large_read
 from evloop.loop.base import CALLBACKS
 
 
@@ -53,11 +54,12 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
+class SocketTransport(SocketTransportBase, asyncio.Transport):
     """A connected stream socket, for a Protocol or a BufferedProtocol."""
 
     _start_tls_compatible = True  # loop.start_tls may put TLS under it
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    largest_read = min(LARGE_READ, SocketTransportBase.max_size)
 
     def __init__(self, loop: Any, sock: socket.socket, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future[Any] | None = None, extra: dict[str, Any] | None = None,
@@ -66,7 +68,8 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
         self._empty_waiter: asyncio.Future[None] | None = None
         self._sys_read: Callable[[int, int], bytes] = os.read
         self._sys_write: Callable[[int, Any], int] = os.write
-        self._read_size = SMALL_READ  # an instance attribute: read faster than the class's
+        self._read_size = SMALL_READ  # evloop.connection.read_sizes
+        self._small_reads = 0
         self._at_turn_end = loop._evloop.at_turn_end  # the Loop's bound list.append
         super().__init__(loop, sock, protocol, extra, server)
         set_nodelay(sock)
@@ -108,9 +111,10 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
         if not data:
             return self._read_eof()
         if len(data) == size:
-            self._read_filled()
+            self._read_size = self.largest_read
         elif size > SMALL_READ:
-            self._after_large_read(len(data))
+            self._read_size, self._small_reads = after_large_read(
+                len(data), self._small_reads, self.largest_read)
         try:
             self._data_received(data)  # type: ignore[misc]  # a Protocol: it has one
         except (SystemExit, KeyboardInterrupt):

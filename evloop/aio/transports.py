@@ -20,13 +20,9 @@ Readers and writers go to evloop's Loop directly, as bound methods: the
 loop's hot path calls them with no asyncio Handle in between, which is
 where most of the speed over asyncio's own loop comes from.
 
-Reads are sized as evloop's own connections size them (evloop.connection,
-`ReadSizes`): small until one fills the buffer, then 126 KiB, then small
-again after a few small ones.  asyncio asks for 256 KiB every time
-(`max_size`), past glibc's 128 KiB mmap threshold, so that each recv() of a
-100-byte message costs an mmap, an mremap and a munmap (strace of the echo
-server under load: one of each per recvfrom); `max_size` stays, as the
-most a read asks for.
+Reads are sized by evloop.connection.read_sizes, as evloop's own
+connections' are (its essay says why); `max_size`, asyncio's 256 KiB,
+stays the most one read asks for.
 """
 
 from __future__ import annotations
@@ -38,32 +34,10 @@ import warnings
 from asyncio import trsock
 from typing import Any
 
-from evloop.connection.connection import LARGE_READ
-from evloop.connection.connection import SMALL_READ
-from evloop.connection.connection import SMALL_READS_TO_SHRINK
-
-__all__ = ["HIGH_WATER", "LARGE_READ", "SMALL_READ", "ReadSizes", "SocketTransportBase"]
+__all__ = ["HIGH_WATER", "SocketTransportBase"]
 
 log = logging.getLogger("asyncio")
 HIGH_WATER = 64 * 1024
-
-
-class ReadSizes:
-    """How much a transport's next read asks for: SMALL_READ, until a read fills it."""
-
-    max_size: int  # the class's own (asyncio's 256 KiB): the most one read asks for
-    _read_size = SMALL_READ
-    _small_reads = 0  # small reads in a row while reading large
-
-    def _read_filled(self) -> None:
-        """A read filled its buffer: more may be waiting, so read large (max_size at most)."""
-        self._read_size = min(LARGE_READ, self.max_size)
-
-    def _after_large_read(self, size: int) -> None:
-        """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
-        self._small_reads = self._small_reads + 1 if size <= SMALL_READ else 0
-        if self._small_reads >= SMALL_READS_TO_SHRINK:
-            self._read_size, self._small_reads = SMALL_READ, 0
 
 
 class SocketTransportBase(asyncio.BaseTransport):

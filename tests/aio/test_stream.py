@@ -9,11 +9,15 @@ socketpairs only; every transport made is closed before its test ends."""
 
 import asyncio
 import logging
+import os
 import socket
 
 import pytest
 
 from evloop.aio import EventLoop
+from evloop.connection.read_sizes import LARGE_READ
+from evloop.connection.read_sizes import SMALL_READ
+from evloop.connection.read_sizes import SMALL_READS_TO_SHRINK
 
 pytestmark = pytest.mark.timeout(30)
 MiB = 1024 * 1024
@@ -396,16 +400,38 @@ def test_writes_after_the_connection_is_lost_are_dropped_and_logged_after_five(c
 
 # -- writing: when bytes leave -----------------------------------------------------------------
 
-def count_sends(transport):
-    """Wrap the transport's os.write: the list of what each system call was given."""
-    sends = []
-    real = transport._sys_write
+class SystemCalls:
+    """A transport's socket, through `route_system_calls`: records what each os.read()
+    asked for and what each os.write() was given, and passes everything else through."""
 
-    def counting(fd, data):
-        sends.append(bytes(data))
-        return real(fd, data)
-    transport._sys_write = counting
-    return sends
+    def __init__(self, sock):
+        self.sock = sock
+        self.reads = []
+        self.sends = []
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def read(self, fd, size):
+        data = os.read(fd, size)
+        self.reads.append((size, len(data)))  # what it asked for, what it got
+        return data
+
+    def write(self, fd, data):
+        self.sends.append(bytes(data))
+        return os.write(fd, data)
+
+
+def system_calls(transport):
+    """Route the transport's socket calls through a SystemCalls, and return it."""
+    routed = []
+    transport.route_system_calls(lambda sock: routed.append(SystemCalls(sock)) or routed[0])
+    return routed[0]
+
+
+def count_sends(transport):
+    """The list of what each of the transport's write system calls was given."""
+    return system_calls(transport).sends
 
 
 class Replier(Recorder):
@@ -483,30 +509,35 @@ def test_a_held_write_is_sent_by_abort_close_and_write_eof_and_a_large_one_goes_
 
 
 def test_reads_start_small_grow_when_one_fills_and_shrink_after_small_ones():
-    from evloop.aio.transports import LARGE_READ
-    from evloop.aio.transports import SMALL_READ
-
     async def main():
         loop = asyncio.get_running_loop()
         transport, protocol, peer = await connected()
         with peer:
-            sizes = [transport._read_size]
+            calls = system_calls(transport)
             big = bytes(range(256)) * 4096  # 1 MiB
             await loop.sock_sendall(peer, big)
             while len(protocol.data) < len(big):
                 protocol.got_data.clear()
                 await protocol.got_data.wait()
-            sizes.append(transport._read_size)
-            for n in range(4):
+            for n in range(SMALL_READS_TO_SHRINK + 1):
                 protocol.got_data.clear()
                 await loop.sock_sendall(peer, b"small %d" % n)
                 await protocol.got_data.wait()
-            sizes.append(transport._read_size)
             transport.close()
             await protocol.lost
-        return sizes, bytes(protocol.data[:len(big)]) == big
-    sizes, whole = run(main())
-    assert sizes == [SMALL_READ, LARGE_READ, SMALL_READ] and whole
+        return calls.reads, bytes(protocol.data[:len(big)]) == big
+    reads, whole = run(main())
+    assert whole
+    asked = [size for size, _ in reads]
+    # The first read is small; it fills, so the next asks for LARGE_READ.
+    assert reads[0] == (SMALL_READ, SMALL_READ) and asked[1] == LARGE_READ
+    # Reads stay large until SMALL_READS_TO_SHRINK large ones in a row got little.
+    shrunk = asked.index(SMALL_READ, 1)
+    before = reads[:shrunk]
+    assert set(asked[1:shrunk]) == {LARGE_READ}
+    assert all(got <= SMALL_READ for _, got in before[-SMALL_READS_TO_SHRINK:])
+    assert before[-SMALL_READS_TO_SHRINK - 1][1] > SMALL_READ  # no sooner
+    assert asked[shrunk:] == [SMALL_READ] * len(asked[shrunk:])
 
 
 # -- flow control -------------------------------------------------------------------------------
