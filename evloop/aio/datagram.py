@@ -46,11 +46,12 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.transports import SocketTransportBase
-from evloop.aio.transports import _set_result_unless_cancelled
+from evloop.aio.transports import ProtocolFactory
+from evloop.aio.transports import set_result_unless_cancelled
+from evloop.aio.transports import wait_made
 from evloop.aio.upgrades import Upgrades
 
 log = logging.getLogger("asyncio")
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 SENDS_EMPTY = sys.version_info >= (3, 13)
 HEADER_SIZE = 8 if SENDS_EMPTY else 0  # what Python 3.13 counts per queued datagram
 UDP_MAX = 65536  # more than the largest UDP payload, over IPv4 (65,507) or IPv6 (65,527)
@@ -78,7 +79,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def get_write_buffer_size(self) -> int:
         return self._buffer_size
@@ -125,7 +126,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         if not self._buffer:
             if self._sent_now(data, addr) is not False:
                 return  # sent, or failed and reported
-            self._evloop.add_writer(self._sock_fd, self._write_ready)
+            self._evloop.add_writer(self._fd, self._write_ready)
         self._buffer.append((bytes(data), addr))  # a copy: the caller may reuse its buffer
         self._buffer_size += len(data) + HEADER_SIZE
         self._maybe_pause_protocol()
@@ -166,7 +167,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
                 break
         self._maybe_resume_protocol()  # the protocol may queue more here
         if not self._buffer:
-            self._evloop.remove_writer(self._sock_fd)
+            self._evloop.remove_writer(self._fd)
             if self._closing:
                 self._call_soon_lost(None)
 
@@ -236,11 +237,7 @@ class Datagrams(Upgrades):
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = DatagramTransport(self, sock, protocol, r_addr, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
+        await wait_made(transport, waiter)
         return transport, protocol
 
     async def _address_pairs(self, local_addr: Any, remote_addr: Any, family: int,

@@ -31,8 +31,9 @@ from evloop.aio.servers import Server
 from evloop.aio.socks import Sockets
 from evloop.aio.stream import SocketTransport
 from evloop.aio.tls import tls_transport
+from evloop.aio.transports import ProtocolFactory
+from evloop.aio.transports import wait_made
 
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 # Python 3.13 removes a Unix server's socket file when the server closes (cleanup_socket);
 # older Pythons leave it, and so does evloop.aio on them, unless asked.
 CLEANS_UP = sys.version_info >= (3, 13)
@@ -146,11 +147,7 @@ class Network(Sockets):
                                       shutdown_timeout)
         else:
             transport = SocketTransport(self, sock, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
+        await wait_made(transport, waiter)
         return transport, protocol
 
     def _serve_tls(self, conn: socket.socket, protocol: asyncio.BaseProtocol,

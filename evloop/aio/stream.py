@@ -33,6 +33,7 @@ evloop.aio.tracing replaces to narrate them).  The protocol's
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from asyncio import constants
@@ -40,12 +41,10 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.transports import SocketTransportBase
-from evloop.aio.transports import _set_result_unless_cancelled
-from evloop.aio.transports import log
-from evloop.connection.read_sizes import LARGE_READ
-from evloop.connection.read_sizes import SMALL_READ
-from evloop.connection.read_sizes import after_large_read
+from evloop.aio.transports import set_result_unless_cancelled
 from evloop.loop.base import CALLBACKS
+
+log = logging.getLogger("asyncio")
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -59,24 +58,20 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
 
     _start_tls_compatible = True  # loop.start_tls may put TLS under it
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
-    largest_read = min(LARGE_READ, SocketTransportBase.max_size)
 
     def __init__(self, loop: Any, sock: socket.socket, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future[Any] | None = None, extra: dict[str, Any] | None = None,
                  server: Any = None) -> None:
         self._eof = False  # write_eof() called
         self._empty_waiter: asyncio.Future[None] | None = None
-        self._sys_read: Callable[[int, int], bytes] = os.read
         self._sys_write: Callable[[int, Any], int] = os.write
-        self._read_size = SMALL_READ  # evloop.connection.read_sizes
-        self._small_reads = 0
-        self._at_turn_end = loop._evloop.at_turn_end  # the Loop's bound list.append
         super().__init__(loop, sock, protocol, extra, server)
+        self._at_turn_end = self._evloop.at_turn_end  # the Loop's bound list.append
         set_nodelay(sock)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def route_system_calls(self, wrap: Callable[[socket.socket], Any]) -> None:
         """Make every call on the socket through `wrap(socket)` from now on: an object
@@ -88,39 +83,13 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         super().set_protocol(protocol)
-        self._data_received = getattr(protocol, "data_received", None)
         self._read = (self._read_into  # type: ignore[method-assign]
                       if isinstance(protocol, asyncio.BufferedProtocol) else self._read_data)
         if self._sock is not None and not self._paused and not self._closing \
-                and self._evloop.watching(self._sock_fd) & 1:
-            self._evloop.add_reader(self._sock_fd, self._read)
+                and self._evloop.watching(self._fd) & 1:
+            self._evloop.add_reader(self._fd, self._read)
 
-    # -- reading: the ladder --------------------------------------------------------
-
-    def _read_data(self) -> None:
-        size = self._read_size
-        try:
-            data = self._sys_read(self._sock_fd, size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
-            return
-        if not data:
-            return self._read_eof()
-        if len(data) == size:
-            self._read_size = self.largest_read
-        elif size > SMALL_READ:
-            self._read_size, self._small_reads = after_large_read(
-                len(data), self._small_reads, self.largest_read)
-        try:
-            self._data_received(data)  # type: ignore[misc]  # a Protocol: it has one
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+    # -- reading: the ladder (TransportBase._read_data for a Protocol) ---------------
 
     def _read_into(self) -> None:
         try:
@@ -162,7 +131,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             return
         if keep_open:
             # The peer will send nothing more: reading is over, writing goes on.
-            self._evloop.remove_reader(self._sock_fd)
+            self._evloop.remove_reader(self._fd)
         else:
             self.close()
 
@@ -186,7 +155,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             # goes ahead of the other connections' reads), from outside the loop,
             # or past the high-water mark: sent now, as much as the kernel takes.
             try:
-                sent = self._sys_write(self._sock_fd, data)
+                sent = self._sys_write(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except (SystemExit, KeyboardInterrupt):
@@ -197,7 +166,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
-            self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
+            self._evloop.add_writer(self._fd, self._send_buffer, True)
         buffer += data
         if len(buffer) > self._high_water:
             self._maybe_pause_protocol()
@@ -225,7 +194,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
         if not buffer or self._conn_lost:
             return
         try:
-            sent = self._sys_write(self._sock_fd, buffer)
+            sent = self._sys_write(self._fd, buffer)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except (SystemExit, KeyboardInterrupt):
@@ -242,10 +211,10 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
                 self._maybe_resume_protocol()
         if buffer:
             if not watching:
-                self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
+                self._evloop.add_writer(self._fd, self._send_buffer, True)
             return
         if watching:
-            self._evloop.remove_writer(self._sock_fd)
+            self._evloop.remove_writer(self._fd)
         if self._empty_waiter is not None:
             self._empty_waiter.set_result(None)
         if self._closing:
@@ -254,7 +223,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             self._sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
 
     def _write_failed(self, exc: BaseException) -> None:
-        self._evloop.remove_writer(self._sock_fd)
+        self._evloop.remove_writer(self._fd)
         self._buffer.clear()
         self._fatal_error(exc, "Fatal write error on socket transport")
         if self._empty_waiter is not None:
@@ -263,9 +232,9 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
     def abort(self) -> None:
         # What write() gave this turn goes first, as asyncio's transport, which
         # sends at once, would have sent it; what waits for the kernel is dropped.
-        if self._buffer and not self._conn_lost and self._evloop.callbacks(self._sock_fd)[1] is None:
+        if self._buffer and not self._conn_lost and self._evloop.callbacks(self._fd)[1] is None:
             try:
-                self._sys_write(self._sock_fd, self._buffer)
+                self._sys_write(self._fd, self._buffer)
             except OSError:
                 pass
         super().abort()
