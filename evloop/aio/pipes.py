@@ -1,7 +1,7 @@
-"""Pipes: asyncio's read and write pipe transports, and the loop calls that make them.
+"""Pipes: asyncio's read and write pipe transports.
 
 A pipe is a descriptor with one direction.  `connect_read_pipe` and
-`connect_write_pipe` take a file object (a pipe's end, a socket, a
+`connect_write_pipe` (evloop.aio.loop) take a file object (a pipe's end, a socket, a
 character device such as a terminal; asyncio refuses anything else, since a
 regular file is always "ready" and would spin the loop), make it
 non-blocking, and give it a transport, watched through the loop's readers
@@ -38,14 +38,10 @@ import os
 import stat
 import warnings
 from asyncio import constants
-from collections.abc import Callable
 from typing import Any
 
-from evloop.aio.datagram import Datagrams
-from evloop.aio.transports import ProtocolFactory
 from evloop.aio.transports import TransportBase
 from evloop.aio.transports import set_result_unless_cancelled
-from evloop.aio.transports import wait_made
 
 log = logging.getLogger("asyncio")
 
@@ -202,24 +198,3 @@ class WritePipeTransport(PipeTransport, asyncio.WriteTransport):
     def close(self) -> None:
         if self._pipe is not None and not self._closing:
             self.write_eof()  # a pipe's EOF is its close
-
-
-class Pipes(Datagrams):
-    """asyncio's connect_read_pipe and connect_write_pipe."""
-
-    async def connect_read_pipe(self, protocol_factory: ProtocolFactory, pipe: Any  # type: ignore[override]
-                                ) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
-        return await self._connect_pipe(ReadPipeTransport, protocol_factory, pipe)
-
-    async def connect_write_pipe(self, protocol_factory: ProtocolFactory, pipe: Any  # type: ignore[override]
-                                 ) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
-        return await self._connect_pipe(WritePipeTransport, protocol_factory, pipe)
-
-    async def _connect_pipe(self, kind: Callable[..., PipeTransport],
-                            protocol_factory: ProtocolFactory, pipe: Any
-                            ) -> tuple[Any, asyncio.BaseProtocol]:
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = kind(self, pipe, protocol, waiter)
-        await wait_made(transport, waiter)
-        return transport, protocol

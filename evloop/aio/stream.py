@@ -249,8 +249,8 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
     def can_write_eof(self) -> bool:
         return True
 
-    def _flushed(self) -> asyncio.Future[None]:
-        """A future done once the buffer is empty (loop.sendfile waits on it)."""
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
+        """A future done once the buffer is empty (asyncio's name: loop.sendfile waits on it)."""
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
@@ -258,5 +258,5 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             self._empty_waiter.set_result(None)
         return self._empty_waiter
 
-    def _flushed_done(self) -> None:
+    def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None

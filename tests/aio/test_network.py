@@ -837,7 +837,7 @@ def test_in_debug_mode_a_blocking_socket_is_refused():
 def test_numeric_addresses_are_resolved_as_getaddrinfo_would(host, port):
     # A numeric host needs no thread, but must give getaddrinfo's own first answer;
     # anything else (a name, a service name, an odd port) is left to getaddrinfo.
-    from evloop.aio.socks import numeric_address
+    from evloop.aio.connecting import numeric_address
     known = numeric_address(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 6)
     numeric_host = host not in ("localhost", None)
     numeric_port = port is None or port == b"" or isinstance(port, int) or \
