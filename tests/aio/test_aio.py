@@ -13,7 +13,6 @@ import evloop.aio
 from evloop.aio import EventLoop
 from tests.aio.kit import upper
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from evloop.aio import EventLoop
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import evloop.aio
 from evloop.aio import EventLoop
-
+from evloop.loop.instruments import Instrument
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -91,6 +91,21 @@ def test_stop_before_run_forever_runs_one_turn(loop):
     loop.stop()
     loop.run_forever()
     assert ran == ["first", "next turn"]
+
+
+@pytest.mark.parametrize("new_loop", [EventLoop, asyncio.SelectorEventLoop])
+def test_a_stop_from_a_callback_queued_before_the_loop_runs_is_not_slept_past(new_loop):
+    # The pass before the first wait runs loop.stop(); nothing else is ready, and
+    # nothing will be, so a turn that waited would wait for good (the timeout fails it).
+    loop = new_loop()
+    try:
+        ran = []
+        loop.call_soon(ran.append, "queued")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert ran == ["queued"]
+    finally:
+        loop.close()
 
 
 def test_a_loop_stopped_before_its_future_is_done_says_so(loop):
@@ -266,3 +281,53 @@ def test_debug_mode_checks_callbacks_and_threads(loop):
     loop.run_until_complete(main())
     assert errors == ["Non-thread-safe operation invoked on an event loop other than the "
                       "current one"]
+
+
+# -- instruments and statistics -----------------------------------------------------------------
+
+class TurnCounter(Instrument):
+    def __init__(self):
+        self.turns = 0
+        self.callbacks = []
+
+    def after_turn(self, seconds):
+        self.turns += 1
+
+    def after_callback(self, handle, seconds):
+        self.callbacks.append(handle)
+
+
+def test_an_instrument_sees_the_loops_turns_and_callbacks_until_it_is_removed(loop):
+    counter = TurnCounter()
+    loop.add_instrument(counter)
+    handle = loop.call_soon(int)
+    loop.run_until_complete(asyncio.sleep(0))
+    turns = counter.turns
+    assert turns >= 1 and handle in counter.callbacks
+    loop.remove_instrument(counter)
+    loop.run_until_complete(asyncio.sleep(0))
+    assert counter.turns == turns
+    with pytest.raises(KeyError):
+        loop.remove_instrument(counter)
+
+
+def test_statistics_count_what_the_loop_holds(loop):
+    a, b = socket.socketpair()
+    try:
+        before = loop.statistics()
+        timer = loop.call_later(60, print)
+        loop.add_reader(a, print)
+        loop.add_writer(a, print)
+        loop.call_soon(print)
+        held = loop.statistics()
+        timer.cancel()
+        loop.remove_reader(a)
+        loop.remove_writer(a)
+        after = loop.statistics()
+    finally:
+        a.close(), b.close()
+    assert (held.timers, held.readers, held.writers, held.ready) == (
+        before.timers + 1, before.readers + 1, before.writers + 1, before.ready + 1)
+    assert held.descriptors == before.descriptors + 1
+    assert (after.timers, after.readers, after.writers, after.descriptors) == (
+        before.timers, before.readers, before.writers, before.descriptors)

@@ -19,7 +19,6 @@ from tests.aio.kit import free_port
 from tests.aio.kit import needs_ipv6
 from tests.aio.kit import run
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -19,7 +19,6 @@ from evloop.aio import EventLoop
 from tests.aio.kit import free_port
 from tests.aio.kit import run
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from evloop.aio import EventLoop
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -1,13 +1,13 @@
 """What evloop.aio queues (evloop/aio/handles.py): asyncio's Handles, and debug
 mode's SlowCallbacks instrument."""
 
+import asyncio
 import logging
 import threading
 
 import pytest
 
 from evloop.aio import EventLoop
-
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,3 +56,17 @@ def test_in_debug_mode_a_raising_callback_is_reported_with_where_it_was_made(loo
     (record,) = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
     assert "Object created at (most recent call last):" in record.getMessage()
     assert record.exc_info[0] is ZeroDivisionError
+
+
+def test_the_loop_hands_out_asyncios_handle_types_and_counts_a_cancelled_timer(loop):
+    handle = loop.call_soon(int)
+    timer = loop.call_later(10, int)
+    assert isinstance(handle, asyncio.Handle) and isinstance(timer, asyncio.TimerHandle)
+    assert timer.when() == pytest.approx(loop.time() + 10, abs=1)
+    assert "int" in repr(handle)
+    assert loop.statistics().timers == 1
+    timer.cancel()
+    assert timer.cancelled() and loop.statistics().timers == 0
+    loop.set_debug(True)  # now asyncio's own, which remember where they were made
+    assert type(loop.call_soon(int)) is asyncio.Handle
+    assert type(loop.call_later(10, int)) is asyncio.TimerHandle

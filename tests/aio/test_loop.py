@@ -15,11 +15,13 @@ import sys
 import pytest
 
 import evloop.aio
+from evloop.aio import EventLoop
+from evloop.aio.base import BaseEventLoop
+from evloop.aio.descriptors import DescriptorEventLoop
 from tests.aio.kit import Echo
 from tests.aio.kit import Tracker
 from tests.aio.kit import run
 from tests.aio.kit import upper
-
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -139,3 +141,11 @@ def test_create_unix_server_cleans_up_by_default_where_python_does(tmp_path):
         await server.wait_closed()
     run(main())
     assert os.path.exists(path) == (sys.version_info < (3, 13))
+
+
+def test_the_loop_is_three_classes_deep_and_each_level_is_its_own_module():
+    ours = [kind for kind in EventLoop.__mro__ if kind.__module__.startswith("evloop.")]
+    assert ours == [EventLoop, DescriptorEventLoop, BaseEventLoop]
+    assert [kind.__module__ for kind in ours] == [
+        "evloop.aio.loop", "evloop.aio.descriptors", "evloop.aio.base"]
+    assert BaseEventLoop.__bases__ == (asyncio.AbstractEventLoop,)

@@ -13,7 +13,6 @@ from tests.aio.kit import connected
 from tests.aio.kit import read_until_eof
 from tests.aio.kit import run
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -19,7 +19,6 @@ from tests.aio.kit import echo_once
 from tests.aio.kit import run
 from tests.aio.kit import upper
 
-
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -23,7 +23,6 @@ from tests.aio.kit import handler_log
 from tests.aio.kit import read_until_eof
 from tests.aio.kit import run
 
-
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -305,6 +304,73 @@ def test_writes_from_data_received_leave_at_once_as_asyncios_do():
         return sends, got
     sends, got = run(main())
     assert sends == [b"head:", b"ping"] and got == b"head:ping"
+
+
+def test_a_timers_writes_leave_together_at_the_turns_end():
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, protocol, peer = await connected()
+        with peer:
+            sends = count_sends(transport)
+            during = loop.create_future()
+
+            def timer():
+                transport.write(b"tick;")
+                transport.write(b"tock")
+                during.set_result(list(sends))
+            loop.call_later(0.001, timer)
+            sent_during = await during
+            after_turn = list(sends)
+            got = await loop.sock_recv(peer, 100)
+            transport.close()
+            await protocol.lost
+        return sent_during, after_turn, got
+    sent_during, after_turn, got = run(main())
+    assert sent_during == [] and after_turn == [b"tick;tock"] and got == b"tick;tock"
+
+
+class Relay(Recorder):
+    """Writes what it is given to another transport, from data_received itself."""
+
+    def data_received(self, data):
+        super().data_received(data)
+        self.other.write(data)
+        self.sent_then = list(self.other_sends)
+
+
+def test_a_relays_write_from_data_received_leaves_at_once():
+    async def main():
+        loop = asyncio.get_running_loop()
+        into, relay, peer_in = await connected(Relay)
+        out, protocol, peer_out = await connected()
+        with peer_in, peer_out:
+            relay.other, relay.other_sends = out, count_sends(out)
+            await loop.sock_sendall(peer_in, b"relayed")
+            await relay.got_data.wait()
+            got = await loop.sock_recv(peer_out, 100)
+            for transport, recorder in ((into, relay), (out, protocol)):
+                transport.close()
+                await recorder.lost
+        return relay.sent_then, got
+    sent_then, got = run(main())
+    assert sent_then == [b"relayed"] and got == b"relayed"
+
+
+def test_a_write_from_the_pass_before_the_first_wait_goes_at_once():
+    loop = EventLoop()
+    try:
+        transport, protocol, peer = loop.run_until_complete(connected())
+        with peer:
+            sends = count_sends(transport)
+            sent_then = []
+            loop.call_soon(lambda: (transport.write(b"early"), sent_then.extend(sends)))
+            loop.run_until_complete(asyncio.sleep(0))  # queued after it: it runs first
+            got = loop.run_until_complete(loop.sock_recv(peer, 100))
+            transport.close()
+            loop.run_until_complete(protocol.lost)
+    finally:
+        loop.close()
+    assert sent_then == [b"early"] and got == b"early"
 
 
 def test_a_held_write_is_sent_by_abort_close_and_write_eof_and_a_large_one_goes_at_once():

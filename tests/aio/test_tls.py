@@ -10,34 +10,36 @@ from tests.aio.kit import Echo
 from tests.aio.kit import Tracker
 from tests.aio.kit import run
 
-
 pytestmark = pytest.mark.timeout(30)
 
 
 def test_create_connection_with_tls_and_a_connected_socket(certs):
     server_context, client_context = certs
 
+    async def echoed(loop, **how):
+        """Send b"secret" over a new TLS connection; what came back, and its cipher."""
+        transport, protocol = await loop.create_connection(
+            Tracker, ssl=client_context, server_hostname="127.0.0.1", **how)
+        transport.write(b"secret")
+        while len(protocol.data) < 6:
+            await asyncio.sleep(0.01)
+        cipher = transport.get_extra_info("cipher")
+        transport.close()
+        await protocol.lost
+        return bytes(protocol.data), cipher
+
     async def main():
         loop = asyncio.get_running_loop()
         server = await loop.create_server(Echo, "127.0.0.1", 0, ssl=server_context)
         async with server:
             address = server.sockets[0].getsockname()
-            transport, protocol = await loop.create_connection(
-                Tracker, *address, ssl=client_context, server_hostname="127.0.0.1")
-            transport.write(b"secret")
-            while len(protocol.data) < 6:
-                await asyncio.sleep(0.01)
-            cipher = transport.get_extra_info("cipher")
-            transport.close()
-            await protocol.lost
-            sock = socket.create_connection(address)
-            transport, protocol = await loop.create_connection(
-                Tracker, sock=sock, ssl=client_context, server_hostname="127.0.0.1")
-            transport.close()
-            await protocol.lost
-        return bytes(protocol.data), cipher
-    data, cipher = run(main())
-    assert cipher is not None
+            by_address = await echoed(loop, host=address[0], port=address[1])
+            by_socket = await echoed(loop, sock=socket.create_connection(address))
+        return by_address, by_socket
+    by_address, by_socket = run(main())
+    for data, cipher in (by_address, by_socket):
+        assert data == b"SECRET"  # the server's Echo answers in capitals
+        assert cipher[1] == "TLSv1.3"
 
 
 def test_start_tls_upgrades_a_plain_connection(certs):

@@ -13,6 +13,7 @@ import socket
 import pytest
 
 import evloop.aio
+from evloop.aio.transports import wait_made
 from evloop.connection.read_sizes import LARGE_READ
 from evloop.connection.read_sizes import SMALL_READ
 from evloop.connection.read_sizes import SMALL_READS_TO_SHRINK
@@ -25,7 +26,6 @@ from tests.aio.kit import run
 from tests.aio.kit import small_buffers
 from tests.aio.kit import system_calls
 from tests.aio.kit import upper
-
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -263,3 +263,34 @@ def test_abort_drops_the_buffer_and_close_waits_for_it():
     assert aborted_lost is None and aborted_got == aborted_flushed  # the buffer never left
     assert not lost_before_drain  # close() waits for the buffer
     assert closed_lost is None and closed_got == closed_sent
+
+
+# -- wait_made: every call that makes a transport waits for it this way ---------------------
+
+class Closes:
+    def __init__(self):
+        self.closed = 0
+
+    def close(self):
+        self.closed += 1
+
+
+def test_wait_made_closes_the_transport_when_connection_made_fails_or_the_caller_gives_up():
+    async def main():
+        loop = asyncio.get_running_loop()
+        outcomes = []
+        for ending in ("made", "failed", "cancelled"):
+            transport, waiter = Closes(), loop.create_future()
+            waiting = asyncio.ensure_future(wait_made(transport, waiter))
+            await asyncio.sleep(0)
+            if ending == "made":
+                waiter.set_result(None)
+            elif ending == "failed":
+                waiter.set_exception(ConnectionResetError())
+            else:
+                waiting.cancel()
+            (result,) = await asyncio.gather(waiting, return_exceptions=True)
+            outcomes.append((ending, type(result).__name__, transport.closed))
+        return outcomes
+    assert run(main()) == [("made", "NoneType", 0), ("failed", "ConnectionResetError", 1),
+                           ("cancelled", "CancelledError", 1)]
