@@ -69,7 +69,8 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         self._buffer = collections.deque()
         # A UDP datagram is 64 KiB at most, and a 64 KiB read stays under glibc's
         # mmap threshold, which asyncio's 256 KiB (max_size) passes on every read
-        # (evloop.aio.transports); a Unix datagram may be larger.
+        # (evloop.connection.read_sizes says why that costs); a Unix datagram may
+        # be larger.
         self._recv_size = min(self.max_size, UDP_MAX) \
             if sock.family in (socket.AF_INET, socket.AF_INET6) else self.max_size
         loop.call_soon(protocol.connection_made, self)

@@ -2,8 +2,11 @@
 
 asyncio's own Server calls private methods of BaseEventLoop, so evloop.aio
 has its own.  It owns the listening sockets; each accepts through the
-loop's reader (up to `backlog` connections per wake-up, as asyncio does),
-and every accepted socket becomes a SocketTransport with a new protocol.
+evloop Loop's reader (up to `backlog` connections per wake-up, as asyncio
+does), and every accepted socket becomes a SocketTransport with a new
+protocol, under asyncio's SSLProtocol if the server has a TLS context
+(evloop.aio.tls).  The transports tell it of each connection they keep
+and lose (`_attach`, `_detach`: asyncio's names for the same calls).
 
 Its states: made (not serving unless `start_serving` was true), serving
 (the listeners are watched), closed (the listeners are closed; the

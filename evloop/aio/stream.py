@@ -3,18 +3,20 @@
 This is evloop's connection (evloop.connection) in asyncio's shape, with
 asyncio's rules, because asyncio programs are written against them:
 
-* the read path is a ladder: would-block returns, `b""` is the peer's EOF
-  (eof_received returning true keeps the write side open), otherwise the
-  bytes go to the protocol, or into the buffer a BufferedProtocol lends
-  (get_buffer, buffer_updated); a protocol that raises ends its transport
-  through the one error path (evloop.aio.transports), and only that one;
+* the read path is the shared ladder (evloop.aio.transports) for a
+  Protocol, and its twin for a BufferedProtocol, which reads into the
+  buffer the protocol lends (get_buffer, buffer_updated); `b""` is the
+  peer's EOF (eof_received returning true keeps the write side open); a
+  protocol that raises ends its transport through the one error path, and
+  only that one;
 * the write path is chapter 3's, with uvloop's batching for tasks: a
   write from a protocol's data_received tries `send()` at once, as
-  asyncio's does; a write from a task or a callback (the call_soon queue)
-  is queued, and what the turn queued leaves in one send() at its end
-  (evloop.Loop.at_turn_end), so that a response a task writes as headers,
-  then body, costs one system call, not two (uvicorn: 1.36 times asyncio's
-  loop with it, bench/results/aio.md; 1.03 without, aio-immediate.md).
+  asyncio's does; a write from a task or a callback (while the Loop's
+  phase is CALLBACKS, evloop.loop.base) is queued, and what the turn
+  queued leaves in one send() at the turn's end (`BaseLoop.at_turn_end`),
+  so that a response a task writes as headers, then body, costs one
+  system call, not two (the figures with and without:
+  docs/appendix-performance.md, "asyncio programs on evloop.aio").
   Only what the kernel does not take is watched for writable; a write past
   the high-water mark goes at once, so a bulk write does not pause the
   protocol before a byte has moved; `write_eof()` sends the FIN once the
@@ -25,9 +27,10 @@ asyncio's rules, because asyncio programs are written against them:
 As evloop's own connections do (evloop.connection), the hot path reads and
 writes with `os.read()`/`os.write()` on the descriptor, not the socket's
 `recv()`/`send()`: the same system calls, without the socket methods'
-argument parsing and timeout handling (`_sys_read`/`_sys_write`, which
-evloop.aio.tracing replaces to narrate them).  The protocol's
-`data_received` is looked up once, in `set_protocol`, as uvloop does.
+argument parsing and timeout handling (`_sys_read`/`_sys_write`;
+`route_system_calls` puts others in their place, as evloop.aio.tracing
+does to narrate them).  The protocol's `data_received` is looked up once,
+in `set_protocol`, as uvloop does.
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             # From a protocol's data_received (usually a whole reply, which then
             # goes ahead of the other connections' reads), from outside the loop,
             # or past the high-water mark: sent now, as much as the kernel takes.
+            # Written out here rather than through _send_buffer: this is a Protocol
+            # server's hot path, and a call is what it would add.
             try:
                 sent = self._sys_write(self._fd, data)
             except (BlockingIOError, InterruptedError):

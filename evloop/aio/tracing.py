@@ -4,8 +4,8 @@ The narration is evloop's own (evloop.trace, chapter 5): one line per step
 on stderr, with its time since the start and the descriptor's name, in the
 same format, through the same `Steps`.  It tells three things:
 
-* every wake-up, how long the loop slept and what woke it: the backend's
-  poll, wrapped by evloop.trace.traced_poll, as for evloop's servers;
+* every wake-up, how long the loop slept and what woke it, as for evloop's
+  servers (evloop.trace.loop.LoopTracer);
 * every callback the loop runs, in order, each turn: a Task's steps are
   named by the task and its coroutine (`task 'Task-2' echo(): step`), a
   Task woken by the future it awaited says so (`wake-up`), anything else by
@@ -13,11 +13,11 @@ same format, through the same `Steps`.  It tells three things:
 * what each transport's socket took: every read (recv), recv_into and write
   (send) with its byte count, would-blocks, the FIN and the close.
 
-How: a traced loop is a plain EventLoop with two instruments
-(evloop.loop.instruments) on its Loop: evloop.trace's LoopTracer, which
+How: a traced loop (`traced_loop`) is a plain EventLoop with two
+instruments (evloop.loop.instruments) on its Loop: LoopTracer, which
 narrates the waits, and this module's Narration, which says what each
 queued callback is before it runs; an untraced loop has neither, and pays
-nothing.  A transport is built by the module that needs it (evloop.aio's
+nothing.  Debug mode's own instrument runs beside them.  A transport is built by the module that needs it (evloop.aio's
 loop, servers, tls), not by a method the trace could replace; but every
 transport's first callback is its protocol's `connection_made(transport)`,
 run from the ready queue.  There, before the call, Narration names the
