@@ -8,8 +8,9 @@ small messages.  Explain the difference from what each loop does in a turn.
 How the turns are counted, each loop by its own hook: asyncio's
 SelectorEventLoop takes the selector it should use, so a selector that
 counts its select() calls counts its turns; evloop.aio's loop turns one
-evloop.Loop (its `_evloop`, evloop/aio/core.py), whose `turn_observer` is
-called once at the end of each turn (evloop/loop/base.py).
+evloop Loop, and takes instruments for it (`loop.add_instrument`): an
+instrument's `after_turn` is called once at the end of each turn
+(evloop/loop/instruments.py).
 
 What to expect, and why: asyncio runs the readers that are ready as
 Handles in the turn's ready pass, and what they schedule (the Task's
@@ -95,7 +96,7 @@ def on_asyncio():
 def on_evloop_aio():
     loop = evloop.aio.new_event_loop()
     turns = [0]
-    loop._evloop.add_instrument(TurnCounter(turns))
+    loop.add_instrument(TurnCounter(turns))
     try:
         return loop.run_until_complete(ping_pong(lambda: turns[0]))
     finally:

@@ -3,7 +3,8 @@
 Python's network code is written for asyncio: streams, Protocols, uvicorn,
 aiohttp.  evloop.aio is an asyncio event loop (an AbstractEventLoop) built
 on evloop's own Loop, so those programs run unchanged on a loop a reader
-can follow line by line, and faster than on the one Python ships::
+can follow line by line (and faster than on the one Python ships:
+docs/appendix-performance.md, "asyncio programs on evloop.aio")::
 
     import evloop.aio
     evloop.aio.run(main())                       # as asyncio.run, or uvloop.run
@@ -11,8 +12,9 @@ can follow line by line, and faster than on the one Python ships::
     asyncio.Runner(loop_factory=evloop.aio.new_event_loop)   # Python 3.11+
     uvicorn app:app --loop evloop.aio:new_event_loop
 
-Its transports are evloop's (evloop.aio.transports), not asyncio's
-selector transports, and it subclasses no part of asyncio's BaseEventLoop:
+The loop is three classes (evloop.aio.loop says which does what), its
+transports are evloop's (evloop.aio.transports), not asyncio's selector
+transports, and it subclasses no part of asyncio's BaseEventLoop:
 asyncio's Future, Task, streams and SSLProtocol run on it as they are.
 
 The names: `EventLoop`, `new_event_loop()`, `run(main, *, debug=None)`,

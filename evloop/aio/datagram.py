@@ -23,12 +23,11 @@ nothing says "the peer has gone".  So the transport is the shared base
 * connected mode (`remote_addr`): the socket is connect()ed, `send()` is
   used, and `sendto()` with another address raises ValueError.
 
-`create_datagram_endpoint` has asyncio's argument rules and messages (for
-`sock`, for families, for AF_UNIX paths and their stale socket files);
-`reuse_address=True` is refused with asyncio's ValueError, since on UDP it
-would let another process take the port's datagrams, and False is deprecated,
-as uvloop does.  Python 3.13 sends empty datagrams and counts each queued one
-with an 8-byte header; this transport does what the running Python does.
+`create_datagram_endpoint` (evloop.aio.loop) has asyncio's argument rules
+and messages, which are here (`endpoint_socket`: `address_pairs` for
+families, AF_UNIX paths and their stale socket files, `open_datagram` for
+the socket).  Python 3.13 sends empty datagrams and counts each queued
+one with an 8-byte header; this transport does what the running Python does.
 """
 
 from __future__ import annotations
@@ -42,19 +41,17 @@ import stat
 import sys
 import warnings
 from asyncio import constants
-from collections.abc import Callable
 from typing import Any
 
+from evloop.aio.connecting import resolve
 from evloop.aio.transports import SocketTransportBase
-from evloop.aio.transports import _set_result_unless_cancelled
-from evloop.aio.upgrades import Upgrades
+from evloop.aio.transports import set_result_unless_cancelled
 
 log = logging.getLogger("asyncio")
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 SENDS_EMPTY = sys.version_info >= (3, 13)
 HEADER_SIZE = 8 if SENDS_EMPTY else 0  # what Python 3.13 counts per queued datagram
 UDP_MAX = 65536  # more than the largest UDP payload, over IPv4 (65,507) or IPv6 (65,527)
-_unset = object()
+UNSET = object()  # create_datagram_endpoint's reuse_address, not given
 
 
 class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.DatagramTransport):
@@ -72,13 +69,14 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         self._buffer = collections.deque()
         # A UDP datagram is 64 KiB at most, and a 64 KiB read stays under glibc's
         # mmap threshold, which asyncio's 256 KiB (max_size) passes on every read
-        # (evloop.aio.transports); a Unix datagram may be larger.
+        # (evloop.connection.read_sizes says why that costs); a Unix datagram may
+        # be larger.
         self._recv_size = min(self.max_size, UDP_MAX) \
             if sock.family in (socket.AF_INET, socket.AF_INET6) else self.max_size
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def get_write_buffer_size(self) -> int:
         return self._buffer_size
@@ -125,7 +123,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         if not self._buffer:
             if self._sent_now(data, addr) is not False:
                 return  # sent, or failed and reported
-            self._evloop.add_writer(self._sock_fd, self._write_ready)
+            self._evloop.add_writer(self._fd, self._write_ready)
         self._buffer.append((bytes(data), addr))  # a copy: the caller may reuse its buffer
         self._buffer_size += len(data) + HEADER_SIZE
         self._maybe_pause_protocol()
@@ -166,7 +164,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
                 break
         self._maybe_resume_protocol()  # the protocol may queue more here
         if not self._buffer:
-            self._evloop.remove_writer(self._sock_fd)
+            self._evloop.remove_writer(self._fd)
             if self._closing:
                 self._call_soon_lost(None)
 
@@ -175,8 +173,49 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         super()._force_close(exc)
 
 
+async def endpoint_socket(loop: Any, sock: socket.socket | None, local_addr: Any,
+                          remote_addr: Any, *, family: int, proto: int, flags: int,
+                          reuse_address: Any, reuse_port: bool | None,
+                          allow_broadcast: bool | None) -> tuple[socket.socket, Any]:
+    """create_datagram_endpoint's socket, by asyncio's rules: (the socket, the peer's
+    address in connected mode, else None)."""
+    if reuse_address is not UNSET:
+        refuse_reuse_address(reuse_address)
+    if sock is not None:
+        check_given_socket(sock, local_addr=local_addr, remote_addr=remote_addr,
+                           family=family, proto=proto, flags=flags, reuse_port=reuse_port,
+                           allow_broadcast=allow_broadcast)
+        return sock, None
+    pairs = await address_pairs(loop, local_addr, remote_addr, family, proto, flags)
+    return await open_datagram(loop, pairs, local_addr, remote_addr, reuse_port,
+                               allow_broadcast)
+
+
+def refuse_reuse_address(reuse_address: Any) -> None:
+    """reuse_address=True is refused, as uvloop does: on UDP, it would let another process
+    take the port's datagrams.  False is deprecated (asyncio's warning)."""
+    if reuse_address:
+        raise ValueError("Passing `reuse_address=True` is no longer supported, as the "
+                         "usage of SO_REUSEPORT in UDP poses a significant security "
+                         "concern.")
+    warnings.warn("The *reuse_address* parameter has been deprecated as of 3.5.10 "
+                  "and is scheduled for removal in 3.11.", DeprecationWarning, stacklevel=4)
+
+
+def check_given_socket(sock: socket.socket, **options: Any) -> None:
+    """A socket handed to create_datagram_endpoint: a datagram one, and no options with it."""
+    if sock.type != socket.SOCK_DGRAM:
+        raise ValueError(f"A UDP Socket was expected, got {sock!r}")
+    if any(options.values()):
+        problems = ", ".join(f"{k}={v}" for k, v in options.items() if v)
+        raise ValueError(f"socket modifier keyword arguments can not be used "
+                         f"when sock is specified. ({problems})")
+    sock.setblocking(False)
+
+
 def check_unix_paths(local_addr: Any, remote_addr: Any) -> None:
-    """AF_UNIX endpoints take paths; a stale socket file at `local_addr` goes, as asyncio does."""
+    """AF_UNIX endpoints take paths; a stale socket file at `local_addr` goes, as asyncio does
+    (and as create_unix_server does, which lets an OSError raise: evloop.aio.connecting)."""
     for addr in (local_addr, remote_addr):
         if addr is not None and not isinstance(addr, str):
             raise TypeError("string is expected")
@@ -200,103 +239,61 @@ def set_reuse_port(sock: socket.socket) -> None:
                          "SO_REUSEPORT defined but not implemented.") from None
 
 
-class Datagrams(Upgrades):
-    """asyncio's create_datagram_endpoint."""
+async def address_pairs(loop: Any, local_addr: Any, remote_addr: Any, family: int,
+                        proto: int, flags: int) -> list[tuple[tuple[int, int], list[Any]]]:
+    """[((family, proto), [local address, remote address])]: asyncio's candidates."""
+    if not (local_addr or remote_addr):
+        if family == 0:
+            raise ValueError("unexpected address family")
+        return [((family, proto), [None, None])]
+    if family == getattr(socket, "AF_UNIX", None):
+        check_unix_paths(local_addr, remote_addr)
+        return [((family, proto), [local_addr, remote_addr])]
+    by_family: dict[tuple[int, int], list[Any]] = {}  # in getaddrinfo's order
+    for index, addr in ((0, local_addr), (1, remote_addr)):
+        if addr is None:
+            continue
+        if not (isinstance(addr, tuple) and len(addr) == 2):
+            raise TypeError("2-tuple is expected")
+        infos = await resolve(loop, addr, family=family, type=socket.SOCK_DGRAM,
+                              proto=proto, flags=flags)
+        for family_, _, proto_, _, address in infos:
+            by_family.setdefault((family_, proto_), [None, None])[index] = address
+    # Each address given must have a candidate in the pair's family.
+    pairs = [(key, pair) for key, pair in by_family.items()
+             if not ((local_addr and pair[0] is None) or (remote_addr and pair[1] is None))]
+    if not pairs:
+        raise ValueError("can not get address information")
+    return pairs
 
-    async def create_datagram_endpoint(  # type: ignore[override]
-            self, protocol_factory: ProtocolFactory, local_addr: Any = None,
-            remote_addr: Any = None, *, family: int = 0, proto: int = 0, flags: int = 0,
-            reuse_address: Any = _unset, reuse_port: bool | None = None,
-            allow_broadcast: bool | None = None, sock: socket.socket | None = None
-    ) -> tuple[asyncio.DatagramTransport, asyncio.BaseProtocol]:
-        if reuse_address is not _unset:
-            if reuse_address:
-                raise ValueError("Passing `reuse_address=True` is no longer supported, as the "
-                                 "usage of SO_REUSEPORT in UDP poses a significant security "
-                                 "concern.")
-            warnings.warn("The *reuse_address* parameter has been deprecated as of 3.5.10 "
-                          "and is scheduled for removal in 3.11.", DeprecationWarning,
-                          stacklevel=2)
-        r_addr = None
-        if sock is not None:
-            if sock.type != socket.SOCK_DGRAM:
-                raise ValueError(f"A UDP Socket was expected, got {sock!r}")
-            opts = dict(local_addr=local_addr, remote_addr=remote_addr, family=family,
-                        proto=proto, flags=flags, reuse_port=reuse_port,
-                        allow_broadcast=allow_broadcast)
-            if any(opts.values()):
-                problems = ", ".join(f"{k}={v}" for k, v in opts.items() if v)
-                raise ValueError(f"socket modifier keyword arguments can not be used "
-                                 f"when sock is specified. ({problems})")
-            sock.setblocking(False)
-        else:
-            pairs = await self._address_pairs(local_addr, remote_addr, family, proto, flags)
-            sock, r_addr = await self._open_datagram(pairs, local_addr, remote_addr,
-                                                     reuse_port, allow_broadcast)
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = DatagramTransport(self, sock, protocol, r_addr, waiter)
+
+async def open_datagram(loop: Any, pairs: list[tuple[tuple[int, int], list[Any]]],
+                        local_addr: Any, remote_addr: Any, reuse_port: bool | None,
+                        allow_broadcast: bool | None) -> tuple[socket.socket, Any]:
+    """The first pair that binds and connects: (socket, the peer's address or None)."""
+    exceptions: list[OSError] = []
+    for (family, proto), (local_address, remote_address) in pairs:
+        sock = None
         try:
-            await waiter
+            sock = socket.socket(family=family, type=socket.SOCK_DGRAM, proto=proto)
+            if reuse_port:
+                set_reuse_port(sock)
+            if allow_broadcast:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setblocking(False)
+            if local_addr:
+                sock.bind(local_address)
+            if remote_addr:
+                if not allow_broadcast:  # a broadcast endpoint sends with sendto()
+                    await loop.sock_connect(sock, remote_address)
+                return sock, remote_address
+            return sock, None
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            exceptions.append(exc)
         except BaseException:
-            transport.close()
+            if sock is not None:
+                sock.close()
             raise
-        return transport, protocol
-
-    async def _address_pairs(self, local_addr: Any, remote_addr: Any, family: int,
-                             proto: int, flags: int) -> list[tuple[tuple[int, int], list[Any]]]:
-        """[((family, proto), [local address, remote address])]: asyncio's candidates."""
-        if not (local_addr or remote_addr):
-            if family == 0:
-                raise ValueError("unexpected address family")
-            return [((family, proto), [None, None])]
-        if family == getattr(socket, "AF_UNIX", None):
-            check_unix_paths(local_addr, remote_addr)
-            return [((family, proto), [local_addr, remote_addr])]
-        by_family: dict[tuple[int, int], list[Any]] = {}  # in getaddrinfo's order
-        for index, addr in ((0, local_addr), (1, remote_addr)):
-            if addr is None:
-                continue
-            if not (isinstance(addr, tuple) and len(addr) == 2):
-                raise TypeError("2-tuple is expected")
-            infos = await self._resolved(addr, family=family, type=socket.SOCK_DGRAM,
-                                         proto=proto, flags=flags)
-            for family_, _, proto_, _, address in infos:
-                by_family.setdefault((family_, proto_), [None, None])[index] = address
-        # Each address given must have a candidate in the pair's family.
-        pairs = [(key, pair) for key, pair in by_family.items()
-                 if not ((local_addr and pair[0] is None) or (remote_addr and pair[1] is None))]
-        if not pairs:
-            raise ValueError("can not get address information")
-        return pairs
-
-    async def _open_datagram(self, pairs: list[tuple[tuple[int, int], list[Any]]],
-                             local_addr: Any, remote_addr: Any, reuse_port: bool | None,
-                             allow_broadcast: bool | None) -> tuple[socket.socket, Any]:
-        """The first pair that binds and connects: (socket, the peer's address or None)."""
-        exceptions: list[OSError] = []
-        for (family, proto), (local_address, remote_address) in pairs:
-            sock = None
-            try:
-                sock = socket.socket(family=family, type=socket.SOCK_DGRAM, proto=proto)
-                if reuse_port:
-                    set_reuse_port(sock)
-                if allow_broadcast:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                sock.setblocking(False)
-                if local_addr:
-                    sock.bind(local_address)
-                if remote_addr:
-                    if not allow_broadcast:  # a broadcast endpoint sends with sendto()
-                        await self.sock_connect(sock, remote_address)
-                    return sock, remote_address
-                return sock, None
-            except OSError as exc:
-                if sock is not None:
-                    sock.close()
-                exceptions.append(exc)
-            except BaseException:
-                if sock is not None:
-                    sock.close()
-                raise
-        raise exceptions[0]  # every pair failed: asyncio raises the first error
+    raise exceptions[0]  # every pair failed: asyncio raises the first error

@@ -2,8 +2,11 @@
 
 asyncio's own Server calls private methods of BaseEventLoop, so evloop.aio
 has its own.  It owns the listening sockets; each accepts through the
-loop's reader (up to `backlog` connections per wake-up, as asyncio does),
-and every accepted socket becomes a SocketTransport with a new protocol.
+evloop Loop's reader (up to `backlog` connections per wake-up, as asyncio
+does), and every accepted socket becomes a SocketTransport with a new
+protocol, under asyncio's SSLProtocol if the server has a TLS context
+(evloop.aio.tls).  The transports tell it of each connection they keep
+and lose (`_attach`, `_detach`: asyncio's names for the same calls).
 
 Its states: made (not serving unless `start_serving` was true), serving
 (the listeners are watched), closed (the listeners are closed; the
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evloop.aio.stream import SocketTransport
+from evloop.aio.tls import tls_transport
 
 log = logging.getLogger("asyncio")
 # Out of descriptors: stop accepting for a second rather than spin (asyncio's answer).
@@ -38,8 +42,11 @@ class Server(asyncio.AbstractServer):
     def __init__(self, loop: Any, sockets: list[socket.socket],
                  protocol_factory: Callable[[], asyncio.BaseProtocol], ssl_context: Any,
                  backlog: int, ssl_handshake_timeout: float | None,
-                 ssl_shutdown_timeout: float | None) -> None:
+                 ssl_shutdown_timeout: float | None, cleanup_socket: bool = False) -> None:
         self._loop = loop
+        # The evloop Loop under the asyncio loop (evloop.aio's own attribute): the
+        # listeners' readers go to it directly, as the transports' do.
+        self._evloop = loop._evloop
         self._sockets: list[socket.socket] | None = sockets
         self._protocol_factory = protocol_factory
         self._ssl_context = ssl_context
@@ -51,18 +58,9 @@ class Server(asyncio.AbstractServer):
         self._clients: set[Any] = set()
         self._waiters: list[asyncio.Future[None]] | None = []
         self._serving_forever: asyncio.Future[None] | None = None
-        self._socket_files: list[tuple[str, int]] = []  # (path, inode) removed at close
-
-    def _remove_at_close(self, sock: socket.socket) -> None:
-        """Remove `sock`'s file when the server closes, if it is still that socket's."""
-        path = sock.getsockname()
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        if path and path[0] != "\x00":  # Linux's abstract namespace has no file
-            try:
-                self._socket_files.append((path, os.stat(path).st_ino))
-            except FileNotFoundError:
-                pass
+        # (path, inode) of each Unix socket file, removed at close if still that socket's
+        self._socket_files = [file for file in map(socket_file, sockets) if file] \
+            if cleanup_socket else []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sockets={self.sockets!r}>"
@@ -87,7 +85,7 @@ class Server(asyncio.AbstractServer):
         self._serving = True
         for sock in self._sockets:
             sock.listen(self._backlog)
-            self._loop._evloop.add_reader(sock.fileno(), self._accepting(sock))
+            self._evloop.add_reader(sock.fileno(), self._accepting(sock))
 
     def _accepting(self, sock: socket.socket) -> Callable[[], None]:
         def on_readable() -> None:
@@ -101,7 +99,7 @@ class Server(asyncio.AbstractServer):
                         self._loop.call_exception_handler({
                             "message": "socket.accept() out of system resource",
                             "exception": exc, "socket": asyncio.trsock.TransportSocket(sock)})
-                        self._loop._evloop.remove_reader(sock.fileno())
+                        self._evloop.remove_reader(sock.fileno())
                         self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume, sock)
                         return
                     raise
@@ -111,7 +109,7 @@ class Server(asyncio.AbstractServer):
 
     def _resume(self, sock: socket.socket) -> None:
         if self._serving and self._sockets is not None and sock in self._sockets:
-            self._loop._evloop.add_reader(sock.fileno(), self._accepting(sock))
+            self._evloop.add_reader(sock.fileno(), self._accepting(sock))
 
     def _serve(self, conn: socket.socket, address: Any) -> None:
         try:
@@ -128,7 +126,8 @@ class Server(asyncio.AbstractServer):
         if self._ssl_context is None:
             SocketTransport(self._loop, conn, protocol, extra=extra, server=self)
         else:
-            self._loop._serve_tls(conn, protocol, self._ssl_context, extra, self)
+            tls_transport(self._loop, conn, protocol, self._ssl_context, None, True, None,
+                          extra, self, self._ssl_handshake_timeout, self._ssl_shutdown_timeout)
 
     def _attach(self, transport: Any) -> None:
         self._active_count += 1
@@ -154,7 +153,7 @@ class Server(asyncio.AbstractServer):
             return
         for sock in sockets:
             if self._serving:
-                self._loop._evloop.remove_reader(sock.fileno())
+                self._evloop.remove_reader(sock.fileno())
             sock.close()
         for path, inode in self._socket_files:
             try:
@@ -210,3 +209,18 @@ class Server(asyncio.AbstractServer):
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
         await waiter
+
+
+def socket_file(sock: socket.socket) -> tuple[str, int] | None:
+    """(path, inode) of a Unix socket's file, None if it has none (or is not Unix)."""
+    if sock.family != getattr(socket, "AF_UNIX", None):
+        return None
+    path = sock.getsockname()
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path or path[0] == "\x00":  # Linux's abstract namespace has no file
+        return None
+    try:
+        return path, os.stat(path).st_ino
+    except FileNotFoundError:
+        return None

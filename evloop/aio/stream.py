@@ -3,18 +3,20 @@
 This is evloop's connection (evloop.connection) in asyncio's shape, with
 asyncio's rules, because asyncio programs are written against them:
 
-* the read path is a ladder: would-block returns, `b""` is the peer's EOF
-  (eof_received returning true keeps the write side open), otherwise the
-  bytes go to the protocol, or into the buffer a BufferedProtocol lends
-  (get_buffer, buffer_updated); a protocol that raises ends its transport
-  through the one error path (evloop.aio.transports), and only that one;
+* the read path is the shared ladder (evloop.aio.transports) for a
+  Protocol, and its twin for a BufferedProtocol, which reads into the
+  buffer the protocol lends (get_buffer, buffer_updated); `b""` is the
+  peer's EOF (eof_received returning true keeps the write side open); a
+  protocol that raises ends its transport through the one error path, and
+  only that one;
 * the write path is chapter 3's, with uvloop's batching for tasks: a
   write from a protocol's data_received tries `send()` at once, as
-  asyncio's does; a write from a task or a callback (the call_soon queue)
-  is queued, and what the turn queued leaves in one send() at its end
-  (evloop.Loop.at_turn_end), so that a response a task writes as headers,
-  then body, costs one system call, not two (uvicorn: 1.36 times asyncio's
-  loop with it, bench/results/aio.md; 1.03 without, aio-immediate.md).
+  asyncio's does; a write from a task or a callback (while the Loop's
+  phase is CALLBACKS, evloop.loop.base) is queued, and what the turn
+  queued leaves in one send() at the turn's end (`BaseLoop.at_turn_end`),
+  so that a response a task writes as headers, then body, costs one
+  system call, not two (the figures with and without:
+  docs/appendix-performance.md, "asyncio programs on evloop.aio").
   Only what the kernel does not take is watched for writable; a write past
   the high-water mark goes at once, so a bulk write does not pause the
   protocol before a byte has moved; `write_eof()` sends the FIN once the
@@ -25,26 +27,27 @@ asyncio's rules, because asyncio programs are written against them:
 As evloop's own connections do (evloop.connection), the hot path reads and
 writes with `os.read()`/`os.write()` on the descriptor, not the socket's
 `recv()`/`send()`: the same system calls, without the socket methods'
-argument parsing and timeout handling (`_sys_read`/`_sys_write`, which
-evloop.aio.tracing replaces to narrate them).  The protocol's
-`data_received` is looked up once, in `set_protocol`, as uvloop does.
+argument parsing and timeout handling (`_sys_read`/`_sys_write`;
+`route_system_calls` puts others in their place, as evloop.aio.tracing
+does to narrate them).  The protocol's `data_received` is looked up once,
+in `set_protocol`, as uvloop does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from asyncio import constants
 from collections.abc import Callable
 from typing import Any
 
-from evloop.aio.transports import SMALL_READ
-from evloop.aio.transports import ReadSizes
 from evloop.aio.transports import SocketTransportBase
-from evloop.aio.transports import _set_result_unless_cancelled
-from evloop.aio.transports import log
+from evloop.aio.transports import set_result_unless_cancelled
 from evloop.loop.base import CALLBACKS
+
+log = logging.getLogger("asyncio")
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -53,7 +56,7 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
+class SocketTransport(SocketTransportBase, asyncio.Transport):
     """A connected stream socket, for a Protocol or a BufferedProtocol."""
 
     _start_tls_compatible = True  # loop.start_tls may put TLS under it
@@ -64,51 +67,32 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
                  server: Any = None) -> None:
         self._eof = False  # write_eof() called
         self._empty_waiter: asyncio.Future[None] | None = None
-        self._sys_read: Callable[[int, int], bytes] = os.read
         self._sys_write: Callable[[int, Any], int] = os.write
-        self._read_size = SMALL_READ  # an instance attribute: read faster than the class's
-        self._at_turn_end = loop._evloop.at_turn_end  # the Loop's bound list.append
         super().__init__(loop, sock, protocol, extra, server)
+        self._at_turn_end = self._evloop.at_turn_end  # the Loop's bound list.append
         set_nodelay(sock)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
+
+    def route_system_calls(self, wrap: Callable[[socket.socket], Any]) -> None:
+        """Make every call on the socket through `wrap(socket)` from now on: an object
+        with the socket's methods, and `read(fd, size)` and `write(fd, data)` in place
+        of os.read and os.write (evloop.aio.tracing narrates each call this way)."""
+        if self._sock is not None:
+            through = wrap(self._sock)
+            self._sock, self._sys_read, self._sys_write = through, through.read, through.write
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         super().set_protocol(protocol)
-        self._data_received = getattr(protocol, "data_received", None)
         self._read = (self._read_into  # type: ignore[method-assign]
                       if isinstance(protocol, asyncio.BufferedProtocol) else self._read_data)
         if self._sock is not None and not self._paused and not self._closing \
-                and self._evloop.watching(self._sock_fd) & 1:
-            self._evloop.add_reader(self._sock_fd, self._read)
+                and self._evloop.watching(self._fd) & 1:
+            self._evloop.add_reader(self._fd, self._read)
 
-    # -- reading: the ladder --------------------------------------------------------
-
-    def _read_data(self) -> None:
-        size = self._read_size
-        try:
-            data = self._sys_read(self._sock_fd, size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
-            return
-        if not data:
-            return self._read_eof()
-        if len(data) == size:
-            self._read_filled()
-        elif size > SMALL_READ:
-            self._after_large_read(len(data))
-        try:
-            self._data_received(data)  # type: ignore[misc]  # a Protocol: it has one
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+    # -- reading: the ladder (TransportBase._read_data for a Protocol) ---------------
 
     def _read_into(self) -> None:
         try:
@@ -150,7 +134,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             return
         if keep_open:
             # The peer will send nothing more: reading is over, writing goes on.
-            self._evloop.remove_reader(self._sock_fd)
+            self._evloop.remove_reader(self._fd)
         else:
             self.close()
 
@@ -173,8 +157,10 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             # From a protocol's data_received (usually a whole reply, which then
             # goes ahead of the other connections' reads), from outside the loop,
             # or past the high-water mark: sent now, as much as the kernel takes.
+            # Written out here rather than through _send_buffer: this is a Protocol
+            # server's hot path, and a call is what it would add.
             try:
-                sent = self._sys_write(self._sock_fd, data)
+                sent = self._sys_write(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except (SystemExit, KeyboardInterrupt):
@@ -185,7 +171,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
-            self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
+            self._evloop.add_writer(self._fd, self._send_buffer, True)
         buffer += data
         if len(buffer) > self._high_water:
             self._maybe_pause_protocol()
@@ -213,7 +199,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
         if not buffer or self._conn_lost:
             return
         try:
-            sent = self._sys_write(self._sock_fd, buffer)
+            sent = self._sys_write(self._fd, buffer)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except (SystemExit, KeyboardInterrupt):
@@ -230,10 +216,10 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
                 self._maybe_resume_protocol()
         if buffer:
             if not watching:
-                self._evloop.add_writer(self._sock_fd, self._send_buffer, True)
+                self._evloop.add_writer(self._fd, self._send_buffer, True)
             return
         if watching:
-            self._evloop.remove_writer(self._sock_fd)
+            self._evloop.remove_writer(self._fd)
         if self._empty_waiter is not None:
             self._empty_waiter.set_result(None)
         if self._closing:
@@ -242,7 +228,7 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             self._sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
 
     def _write_failed(self, exc: BaseException) -> None:
-        self._evloop.remove_writer(self._sock_fd)
+        self._evloop.remove_writer(self._fd)
         self._buffer.clear()
         self._fatal_error(exc, "Fatal write error on socket transport")
         if self._empty_waiter is not None:
@@ -251,9 +237,9 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
     def abort(self) -> None:
         # What write() gave this turn goes first, as asyncio's transport, which
         # sends at once, would have sent it; what waits for the kernel is dropped.
-        if self._buffer and not self._conn_lost and self._evloop.callbacks(self._sock_fd)[1] is None:
+        if self._buffer and not self._conn_lost and self._evloop.callbacks(self._fd)[1] is None:
             try:
-                self._sys_write(self._sock_fd, self._buffer)
+                self._sys_write(self._fd, self._buffer)
             except OSError:
                 pass
         super().abort()
@@ -268,8 +254,8 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
     def can_write_eof(self) -> bool:
         return True
 
-    def _flushed(self) -> asyncio.Future[None]:
-        """A future done once the buffer is empty (loop.sendfile waits on it)."""
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
+        """A future done once the buffer is empty (asyncio's name: loop.sendfile waits on it)."""
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
@@ -277,5 +263,5 @@ class SocketTransport(ReadSizes, SocketTransportBase, asyncio.Transport):
             self._empty_waiter.set_result(None)
         return self._empty_waiter
 
-    def _flushed_done(self) -> None:
+    def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None

@@ -1,7 +1,8 @@
-"""Subprocesses: subprocess_exec, subprocess_shell, and waiting for a child without SIGCHLD.
+"""Subprocesses: asyncio's subprocess transport, and waiting for a child without SIGCHLD.
 
 A child process, to an event loop, is up to three pipes and an exit status.
-The pipes are this loop's pipe transports (evloop.aio.pipes).  What joins
+The pipes are this loop's pipe transports (evloop.aio.pipes); `spawn` makes
+the transport for subprocess_exec and subprocess_shell (evloop.aio.loop).  What joins
 them into one SubprocessTransport is asyncio's own BaseSubprocessTransport
 (asyncio.base_subprocess), which asks the loop only for public calls
 (connect_read_pipe, connect_write_pipe, call_soon, create_task,
@@ -10,8 +11,8 @@ with the pipes, as asyncio's unix_events has it.
 
 The exit status is the hard part.  asyncio has long learned of its
 children's deaths through SIGCHLD and "child watchers" (one per process,
-tied to the main thread; deprecated from Python 3.12).  This loop asks the
-kernel about each child instead:
+tied to the main thread; deprecated from Python 3.12).  This loop's
+`ChildWatcher` asks the kernel about each child instead:
 
 * on Linux 5.3+, os.pidfd_open(pid) gives a descriptor that turns readable
   when the child exits; the loop watches it as it watches a socket, and in
@@ -34,16 +35,14 @@ ValueErrors.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
 import threading
 from asyncio import base_subprocess
-from collections.abc import Callable
 from typing import Any
 
-from evloop.aio.pipes import Pipes
+__all__ = ["ChildWatcher", "SubprocessTransport", "check_popen_arguments", "exit_code", "spawn"]
 
 log = logging.getLogger("asyncio")
 PIPE = subprocess.PIPE
@@ -92,61 +91,14 @@ def check_popen_arguments(shell_wanted: bool, universal_newlines: Any, shell: An
         raise ValueError("errors must be None")
 
 
-class Subprocesses(Pipes):
-    """asyncio's subprocess_exec and subprocess_shell, with pidfds for the exits."""
+class ChildWatcher:
+    """The children of one loop, each watched until it exits (see the module's essay)."""
 
-    def __init__(self, selector: str = "auto") -> None:
-        super().__init__(selector)
-        self._pidfds: dict[int, SubprocessTransport] = {}  # watched, their child alive
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.pidfds: dict[int, SubprocessTransport] = {}  # watched, their child alive
 
-    async def subprocess_shell(  # type: ignore[override]
-            self, protocol_factory: Callable[[], asyncio.BaseProtocol], cmd: str | bytes, *,
-            stdin: Any = PIPE, stdout: Any = PIPE, stderr: Any = PIPE,
-            universal_newlines: bool = False, shell: bool = True, bufsize: int = 0,
-            encoding: str | None = None, errors: str | None = None, text: bool | None = None,
-            **kwargs: Any) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
-        if not isinstance(cmd, (bytes, str)):
-            raise ValueError("cmd must be a string")
-        check_popen_arguments(True, universal_newlines, shell, bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        transport = await self._make_subprocess_transport(protocol, cmd, True, stdin, stdout,
-                                                          stderr, bufsize, **kwargs)
-        return transport, protocol
-
-    async def subprocess_exec(  # type: ignore[override]
-            self, protocol_factory: Callable[[], asyncio.BaseProtocol], program: Any,
-            *args: Any, stdin: Any = PIPE, stdout: Any = PIPE, stderr: Any = PIPE,
-            universal_newlines: bool = False, shell: bool = False, bufsize: int = 0,
-            encoding: str | None = None, errors: str | None = None, text: bool | None = None,
-            **kwargs: Any) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
-        check_popen_arguments(False, universal_newlines, shell, bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        transport = await self._make_subprocess_transport(protocol, (program, *args), False,
-                                                          stdin, stdout, stderr, bufsize,
-                                                          **kwargs)
-        return transport, protocol
-
-    async def _make_subprocess_transport(self, protocol: Any, args: Any, shell: bool,
-                                         stdin: Any, stdout: Any, stderr: Any, bufsize: int,
-                                         extra: Any = None, **kwargs: Any
-                                         ) -> SubprocessTransport:
-        waiter = self.create_future()
-        transport = SubprocessTransport(self, protocol, args, shell, stdin, stdout, stderr,
-                                        bufsize, waiter=waiter, extra=extra, **kwargs)
-        self._watch_child(transport)
-        try:
-            await waiter
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException:  # cancelled, or a pipe failed: no child left behind
-            transport.close()
-            await transport._wait()
-            raise
-        return transport
-
-    # -- waiting for the child's exit ---------------------------------------------------
-
-    def _watch_child(self, transport: SubprocessTransport) -> None:
+    def watch(self, transport: SubprocessTransport) -> None:
         pid = transport.get_pid()
         assert pid is not None  # Popen succeeded
         pidfd_open = getattr(os, "pidfd_open", None)  # Linux 5.3+ only
@@ -158,28 +110,49 @@ class Subprocesses(Pipes):
             threading.Thread(target=self._wait_in_thread, args=(pid, transport),
                              name=f"evloop.aio waitpid({pid})", daemon=True).start()
             return
-        self._pidfds[pidfd] = transport
-        self._evloop.add_reader(pidfd, self._child_exited, pidfd, pid, transport)
+        self.pidfds[pidfd] = transport
+        self.loop.add_reader(pidfd, self._child_exited, pidfd, pid, transport)
 
     def _child_exited(self, pidfd: int, pid: int, transport: SubprocessTransport) -> None:
         """The pidfd's reader: the child has exited, so waitpid() will not block."""
-        self._evloop.remove_reader(pidfd)
-        del self._pidfds[pidfd]
+        self.loop.remove_reader(pidfd)
+        del self.pidfds[pidfd]
         os.close(pidfd)
         returncode = exit_code(pid, transport._proc)
-        self.call_soon(self.call_soon, transport._process_exited, returncode)
+        self.loop.call_soon(self.loop.call_soon, transport._process_exited, returncode)
 
     def _wait_in_thread(self, pid: int, transport: SubprocessTransport) -> None:
         """Without pidfds: block in waitpid() in a thread of its own."""
         returncode = exit_code(pid, transport._proc)
         try:
-            self.call_soon_threadsafe(self.call_soon, transport._process_exited, returncode)
+            self.loop.call_soon_threadsafe(self.loop.call_soon, transport._process_exited,
+                                           returncode)
         except RuntimeError:  # the loop was closed first: nobody is left to tell
-            log.warning("Loop %r that handles pid %r is closed", self, pid)
+            log.warning("Loop %r that handles pid %r is closed", self.loop, pid)
 
     def close(self) -> None:
-        super().close()
         # Children still running are reaped by subprocess's own clean-up (Popen.__del__).
-        pidfds, self._pidfds = self._pidfds, {}
+        pidfds, self.pidfds = self.pidfds, {}
         for pidfd in pidfds:
             os.close(pidfd)
+
+
+async def spawn(loop: Any, children: ChildWatcher, protocol: Any, args: Any, shell: bool,
+                stdin: Any, stdout: Any, stderr: Any, bufsize: int, extra: Any = None,
+                **kwargs: Any) -> SubprocessTransport:
+    """A started child's transport, once its pipes are connected."""
+    waiter = loop.create_future()
+    transport = SubprocessTransport(loop, protocol, args, shell, stdin, stdout, stderr,
+                                    bufsize, waiter=waiter, extra=extra, **kwargs)
+    children.watch(transport)
+    # Not transports.wait_made: as asyncio's unix_events, SystemExit and
+    # KeyboardInterrupt pass, and a child whose pipes failed is reaped.
+    try:
+        await waiter
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:  # cancelled, or a pipe failed: no child left behind
+        transport.close()
+        await transport._wait()
+        raise
+    return transport

@@ -4,8 +4,8 @@ The narration is evloop's own (evloop.trace, chapter 5): one line per step
 on stderr, with its time since the start and the descriptor's name, in the
 same format, through the same `Steps`.  It tells three things:
 
-* every wake-up, how long the loop slept and what woke it: the backend's
-  poll, wrapped by evloop.trace.traced_poll, as for evloop's servers;
+* every wake-up, how long the loop slept and what woke it, as for evloop's
+  servers (evloop.trace.loop.LoopTracer);
 * every callback the loop runs, in order, each turn: a Task's steps are
   named by the task and its coroutine (`task 'Task-2' echo(): step`), a
   Task woken by the future it awaited says so (`wake-up`), anything else by
@@ -13,17 +13,19 @@ same format, through the same `Steps`.  It tells three things:
 * what each transport's socket took: every read (recv), recv_into and write
   (send) with its byte count, would-blocks, the FIN and the close.
 
-How: a TracedEventLoop is an EventLoop whose Loop has two instance
-attributes over its own methods, `_poll` and `_run_ready`, so the untraced
-loop pays nothing.  A transport is built by the module that needs it
-(evloop.aio.network, .servers, .tls), not by a method of the loop, so
-there is no class to swap; but every transport's first callback is its
-protocol's `connection_made(transport)`, run from the ready queue.  There,
-before the call, the traced pass puts a TracedSocket in front of the
-transport's socket, and its `_sys_read`/`_sys_write` (os.read and
-os.write on the descriptor) with the proxy's: it reports each system call
-and passes everything else through.  Bytes a program moves with the `sock_*` calls,
-and datagrams, are not narrated.
+How: a traced loop (`traced_loop`) is a plain EventLoop with two
+instruments (evloop.loop.instruments) on its Loop: LoopTracer, which
+narrates the waits, and this module's Narration, which says what each
+queued callback is before it runs; an untraced loop has neither, and pays
+nothing.  Debug mode's own instrument runs beside them.  A transport is built by the module that needs it (evloop.aio's
+loop, servers, tls), not by a method the trace could replace; but every
+transport's first callback is its protocol's `connection_made(transport)`,
+run from the ready queue.  There, before the call, Narration names the
+transport's lane and routes its socket's calls through a TracedSocket
+(`SocketTransport.route_system_calls`), which reports each system call and
+passes everything else through.  A listener is named when the loop first
+watches it (the `watch_changed` hook).  Bytes a program moves with the
+`sock_*` calls, and datagrams, are not narrated.
 
 `install()` makes asyncio use traced loops (a policy, as evloop.aio.install).
 """
@@ -31,26 +33,25 @@ and datagrams, are not narrated.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
-import time
 import warnings
+import weakref
 from typing import Any
 
 from evloop.aio import EventLoopPolicy
 from evloop.aio.loop import EventLoop
 from evloop.aio.stream import SocketTransport
-from evloop.loop.errors import callback_name
 from evloop.connection.addresses import format_address
+from evloop.loop.backends import EVENT_READ
+from evloop.loop.base import BaseLoop
+from evloop.loop.errors import callback_name
+from evloop.loop.instruments import Instrument
 from evloop.trace.loop import LoopTracer
 from evloop.trace.steps import Lane
 from evloop.trace.steps import Steps
 
-__all__ = ["TracedEventLoop", "TracedSocket", "TracingPolicy", "describe", "install"]
-
-log = logging.getLogger("asyncio")
-
+__all__ = ["Narration", "TracedSocket", "TracingPolicy", "describe", "install", "traced_loop"]
 
 def describe(callback: Any) -> str:
     """What a callback on the ready queue is, in words: a Task's step, or its name."""
@@ -123,78 +124,69 @@ class TracedSocket:
             self._steps.forget(self._lane, fd)
 
 
-class TracedEventLoop(EventLoop):
-    """An EventLoop that narrates its turns on `steps` (see the module's essay)."""
+class Narration(Instrument):
+    """Narrates what the ready queue runs, names listeners, and traces each new transport."""
 
-    def __init__(self, steps: Steps, selector: str = "auto") -> None:
-        self._steps = steps  # before super().__init__, which calls set_debug
-        super().__init__(selector)
-        self._evloop.add_instrument(LoopTracer(steps, self._evloop))
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.traced: weakref.WeakSet[SocketTransport] = weakref.WeakSet()
 
-    def set_debug(self, enabled: bool) -> None:
-        super().set_debug(enabled)  # sets or drops the Loop's timed pass...
-        self._evloop._run_ready = self._run_ready_traced  # type: ignore[method-assign]
+    def before_callback(self, handle: Any) -> None:
+        callback = handle._callback  # asyncio.Handle's field (evloop's Timer has it too)
+        if getattr(callback, "__name__", "") == "connection_made":
+            self.trace_transport(handle._args)
+        self.steps.say(self.steps.loop_lane, "runs " + describe(callback))
 
-    def _run_ready_traced(self) -> None:
-        """The Loop's ready pass, one line per callback before it runs."""
-        ready, steps = self._ready, self._steps
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            callback = handle._callback
-            if getattr(callback, "__name__", "") == "connection_made":
-                self._trace_transport(handle._args)
-            steps.say(steps.loop_lane, "runs " + describe(callback))
-            self._current_handle = handle
-            start = time.monotonic()
-            try:
-                handle._run()
-            except Exception as exc:
-                self._evloop._callback_raised(exc, callback, "the callback")
-            finally:
-                self._current_handle = None
-            took = time.monotonic() - start
-            if self._debug and took >= self.slow_callback_duration:
-                log.warning("Executing %r took %.3f seconds", handle, took)
-
-    def _trace_transport(self, args: tuple[Any, ...]) -> None:
-        """Name a new transport's lane and put a TracedSocket in front of its socket."""
-        transport = args[0] if args else None
-        if not isinstance(transport, SocketTransport):
-            return  # TLS's transport is over one already traced; datagrams are not narrated
-        sock = transport._sock
-        if sock is None or isinstance(sock, TracedSocket):
+    def watch_changed(self, fd: int, events: int) -> None:
+        """A descriptor watched for the first time may be a listener: give it its lane."""
+        if not events & EVENT_READ or fd in self.steps.by_fd:
             return
+        address = listening_address(fd)
+        if address is not None:
+            lane = self.steps.lane(f"fd {fd} listener {format_address(address)}", "listener", fd)
+            self.steps.say(lane, "listening")
+
+    def trace_transport(self, args: tuple[Any, ...]) -> None:
+        """Name a new transport's lane and route its socket's calls through a TracedSocket."""
+        transport = args[0] if args else None
+        if not isinstance(transport, SocketTransport) or transport in self.traced:
+            return  # TLS's transport is over one already traced; datagrams are not narrated
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return
+        self.traced.add(transport)
+        fd = sock.fileno()
         peer = transport.get_extra_info("peername")
-        fd = transport._sock_fd
         name = f"fd {fd} {format_address(peer)}" if peer else f"fd {fd}"
-        kind = "client" if transport._server is not None else "outbound"
-        lane = self._steps.lane(name, kind, fd)
-        traced = TracedSocket(sock, self._steps, lane)
-        transport._sock = traced  # type: ignore[assignment]
-        transport._sys_read = traced.read
-        transport._sys_write = traced.write
+        kind = "client" if transport.accepted else "outbound"
+        lane = self.steps.lane(name, kind, fd)
+        transport.route_system_calls(lambda sock: TracedSocket(sock, self.steps, lane))
         protocol = type(transport.get_protocol()).__name__
-        self._steps.say(lane, ("accepted" if kind == "client" else "connected")
-                        + f", a {type(transport).__name__} for {protocol}")
+        self.steps.say(lane, ("accepted" if kind == "client" else "connected")
+                       + f", a {type(transport).__name__} for {protocol}")
 
-    async def create_server(self, *args: Any, **kwargs: Any) -> Any:
-        server = await super().create_server(*args, **kwargs)
-        self._name_listeners(server)
-        return server
 
-    async def create_unix_server(self, *args: Any, **kwargs: Any) -> Any:
-        server = await super().create_unix_server(*args, **kwargs)
-        self._name_listeners(server)
-        return server
+def listening_address(fd: int) -> Any:
+    """The address `fd` listens on, or None if it is not a listening socket."""
+    copy = os.dup(fd)  # a socket object of our own, which closes only the copy
+    try:
+        sock = socket.socket(fileno=copy)
+    except OSError:  # not a socket: a pipe, a pidfd
+        os.close(copy)
+        return None
+    with sock:
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return None
+        return sock.getsockname()
 
-    def _name_listeners(self, server: Any) -> None:
-        for sock in server.sockets:
-            fd = sock.fileno()
-            lane = self._steps.lane(f"fd {fd} listener {format_address(sock.getsockname())}",
-                                    "listener", fd)
-            self._steps.say(lane, "listening")
+
+def traced_loop(steps: Steps, selector: str = "auto") -> EventLoop:
+    """An EventLoop that narrates its turns on `steps` (see the module's essay)."""
+    base = BaseLoop(selector)
+    base.add_instrument(LoopTracer(steps, base))
+    loop = EventLoop(base)
+    loop.add_instrument(Narration(steps))
+    return loop
 
 
 class TracingPolicy(EventLoopPolicy):
@@ -204,11 +196,11 @@ class TracingPolicy(EventLoopPolicy):
         super().__init__()
         self.steps = steps
 
-    def _loop_factory(self) -> TracedEventLoop:
-        return TracedEventLoop(self.steps)
+    def _loop_factory(self) -> EventLoop:
+        return traced_loop(self.steps)
 
-    def new_event_loop(self) -> TracedEventLoop:
-        return TracedEventLoop(self.steps)
+    def new_event_loop(self) -> EventLoop:
+        return traced_loop(self.steps)
 
 
 def install(steps: Steps | None = None) -> Steps:

@@ -1,124 +1,110 @@
-"""What evloop.aio's transports share: the socket, the protocol, flow control, closing.
+"""What evloop.aio's transports share: one descriptor, its protocol, flow control, closing.
 
-A transport owns one non-blocking socket and tells one protocol what
-happens to it, in asyncio's order: connection_made, then the protocol's
-own events, then connection_lost, the last always through call_soon, never
-from inside another callback.  This base holds what every kind shares
-(evloop.aio.stream for stream sockets, evloop.aio.datagram for datagram
-ones):
+A transport owns one non-blocking descriptor (a socket, or a pipe's end)
+and tells one protocol what happens to it, in asyncio's order:
+connection_made, then the protocol's own events, then connection_lost, the
+last always through call_soon, never from inside another callback.
+`TransportBase` holds what every kind shares (evloop.aio.stream,
+evloop.aio.datagram, evloop.aio.pipes):
 
-* the socket's extra info: socket, sockname, peername;
-* reading paused and resumed by watching or not watching the socket;
+* the protocol, and reading paused and resumed by watching or not
+  watching the descriptor;
+* the read ladder of a byte stream (`_read_data`): would-block returns,
+  b"" is the peer's EOF (`_read_eof`, each kind's own), otherwise the bytes
+  go to the protocol's data_received.  Reads are sized by
+  evloop.connection.read_sizes, as evloop's own connections' are (its
+  essay says why); `max_size`, asyncio's 256 KiB, stays the most one read
+  asks for;
 * the write buffer and its limits: past the high-water mark (64 KiB by
   default, low water a quarter of it) the protocol is told
   pause_writing(), and resume_writing() once the buffer drains below low;
-* one error path: `_fatal_error` reports anything but a connection error
-  to the loop's exception handler, then `_force_close` drops the buffer
-  and ends the connection; `close()` lets the buffer drain first.
+* one error path: `_fatal_error` reports anything but an expected loss (a
+  connection error; `_expected`) to the loop's exception handler, then
+  `_force_close` drops the buffer and ends the transport; `close()` lets
+  the buffer drain first.
 
-Readers and writers go to evloop's Loop directly, as bound methods: the
-loop's hot path calls them with no asyncio Handle in between, which is
-where most of the speed over asyncio's own loop comes from.
+`SocketTransportBase` adds a socket's extra info (socket, sockname,
+peername) and the Server that accepted it.  Readers and writers go to
+evloop's Loop directly, as bound methods, so that the loop's hot path
+calls them with no asyncio Handle in between (what that saves:
+docs/appendix-performance.md, "asyncio programs on evloop.aio").
 
-Reads are sized as evloop's own connections size them (evloop.connection,
-`ReadSizes`): small until one fills the buffer, then 126 KiB, then small
-again after a few small ones.  asyncio asks for 256 KiB every time
-(`max_size`), past glibc's 128 KiB mmap threshold, so that each recv() of a
-100-byte message costs an mmap, an mremap and a munmap (strace of the echo
-server under load: one of each per recvfrom); `max_size` stays, as the
-most a read asks for.
+`wait_made` is how every call that makes a transport waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import warnings
 from asyncio import trsock
+from collections.abc import Callable
 from typing import Any
 
-from evloop.connection.connection import LARGE_READ
-from evloop.connection.connection import SMALL_READ
-from evloop.connection.connection import SMALL_READS_TO_SHRINK
+from evloop.connection.read_sizes import LARGE_READ
+from evloop.connection.read_sizes import SMALL_READ
+from evloop.connection.read_sizes import after_large_read
 
-__all__ = ["HIGH_WATER", "LARGE_READ", "SMALL_READ", "ReadSizes", "SocketTransportBase"]
+__all__ = ["HIGH_WATER", "ProtocolFactory", "SocketTransportBase", "TransportBase",
+           "set_result_unless_cancelled", "wait_made"]
 
 log = logging.getLogger("asyncio")
 HIGH_WATER = 64 * 1024
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 
-class ReadSizes:
-    """How much a transport's next read asks for: SMALL_READ, until a read fills it."""
-
-    max_size: int  # the class's own (asyncio's 256 KiB): the most one read asks for
-    _read_size = SMALL_READ
-    _small_reads = 0  # small reads in a row while reading large
-
-    def _read_filled(self) -> None:
-        """A read filled its buffer: more may be waiting, so read large (max_size at most)."""
-        self._read_size = min(LARGE_READ, self.max_size)
-
-    def _after_large_read(self, size: int) -> None:
-        """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
-        self._small_reads = self._small_reads + 1 if size <= SMALL_READ else 0
-        if self._small_reads >= SMALL_READS_TO_SHRINK:
-            self._read_size, self._small_reads = SMALL_READ, 0
-
-
-class SocketTransportBase(asyncio.BaseTransport):
-    """One socket and its protocol.  Subclasses give `_read` (the reader) and the writes."""
+class TransportBase(asyncio.BaseTransport):
+    """One descriptor and its protocol.  Subclasses give `_read` (the reader, if they
+    read), `_read_eof` (if they read a stream), `_release` and the writes."""
 
     _extra: dict[str, Any]
-    max_size = 256 * 1024  # asyncio's: the most one recv() asks for
+    max_size = 256 * 1024  # asyncio's: the most one read asks for
+    largest_read = min(LARGE_READ, max_size)
+    kind = "socket"  # in the messages: "Fatal read error on socket transport"
 
-    def __init__(self, loop: Any, sock: socket.socket, protocol: asyncio.BaseProtocol,
-                 extra: dict[str, Any] | None = None, server: Any = None) -> None:
+    def __init__(self, loop: Any, fd: int, protocol: asyncio.BaseProtocol,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(extra)
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
         self._loop = loop
+        # The evloop Loop under the asyncio loop (evloop.aio's own attribute).
         self._evloop = loop._evloop
-        self._sock: socket.socket | None = sock
-        self._sock_fd = sock.fileno()
-        self._server = server
+        self._fd = fd
+        self._sys_read: Callable[[int, int], bytes] = os.read
+        self._read_size = SMALL_READ  # evloop.connection.read_sizes
+        self._small_reads = 0
         self._buffer: Any = bytearray()
-        self._conn_lost = 0
+        self._conn_lost = 0  # connection_lost is on its way; then writes refused
         self._closing = False
+        self._closed = False  # connection_lost has run: the descriptor is closed
         self._paused = False  # reading
         self._protocol_paused = False  # writing
         self.set_write_buffer_limits()
         self._protocol: Any = None
         self._protocol_connected = False
         self.set_protocol(protocol)
-        if server is not None:
-            server._attach(self)
 
     def __repr__(self) -> str:
-        state = "closed" if self._sock is None else "closing" if self._closing else "open"
-        return f"<{type(self).__name__} fd={self._sock_fd} {state} buffer={len(self._buffer)}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._sock.close()
+        state = "closed" if self._closed else "closing" if self._closing else "open"
+        return f"<{type(self).__name__} fd={self._fd} {state} buffer={len(self._buffer)}>"
 
     def _read(self) -> None:
         raise NotImplementedError
 
-    # -- the protocol, and reading paused -----------------------------------------
+    def _read_eof(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Close the descriptor (connection_lost has been called)."""
+        raise NotImplementedError
+
+    # -- the protocol, and reading -------------------------------------------------------
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
         self._protocol_connected = True
+        self._data_received = getattr(protocol, "data_received", None)  # looked up once
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol  # type: ignore[no-any-return]
@@ -133,17 +119,45 @@ class SocketTransportBase(asyncio.BaseTransport):
         if self._closing or self._paused:
             return
         self._paused = True
-        self._evloop.remove_reader(self._sock_fd)
+        self._evloop.remove_reader(self._fd)
 
     def resume_reading(self) -> None:
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._evloop.add_reader(self._sock_fd, self._read)
+        self._evloop.add_reader(self._fd, self._read)
 
     def _start_reading(self) -> None:
-        if not self._paused and not self._closing and self._sock is not None:
-            self._evloop.add_reader(self._sock_fd, self._read)
+        if self.is_reading():
+            self._evloop.add_reader(self._fd, self._read)
+
+    def _read_data(self) -> None:
+        """The reader of a byte stream, for a protocol's data_received: the ladder."""
+        size = self._read_size
+        try:
+            data = self._sys_read(self._fd, size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, f"Fatal read error on {self.kind} transport")
+            return
+        if not data:
+            return self._read_eof()
+        if len(data) == size:
+            self._read_size = self.largest_read
+        elif size > SMALL_READ:
+            self._read_size, self._small_reads = after_large_read(
+                len(data), self._small_reads, self.largest_read)
+        try:
+            self._data_received(data)  # type: ignore[misc]  # a Protocol: it has one
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    # -- flow control --------------------------------------------------------------------
 
     def get_write_buffer_size(self) -> int:
         return len(self._buffer)
@@ -165,42 +179,42 @@ class SocketTransportBase(asyncio.BaseTransport):
         if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed", "exception": exc,
-                "transport": self, "protocol": self._protocol})
+        self._tell_protocol("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
             self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol})
+            self._tell_protocol("resume_writing")
 
-    # -- closing: the one error path ---------------------------------------------------
+    def _tell_protocol(self, what: str) -> None:
+        try:
+            getattr(self._protocol, what)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": f"protocol.{what}() failed", "exception": exc,
+                "transport": self, "protocol": self._protocol})
+
+    # -- closing: the one error path -------------------------------------------------------
 
     def close(self) -> None:
         if self._closing:
             return
         self._closing = True
-        self._evloop.remove_reader(self._sock_fd)
+        self._evloop.remove_reader(self._fd)
         if not self._buffer:
             self._call_soon_lost(None)
 
     def abort(self) -> None:
         self._force_close(None)
 
+    def _expected(self, exc: BaseException) -> bool:
+        """An error that means the other end went away, not a bug to report."""
+        return isinstance(exc, OSError)
+
     def _fatal_error(self, exc: BaseException, message: str) -> None:
-        if isinstance(exc, OSError):
+        if self._expected(exc):
             if self._loop.get_debug():
                 log.debug("%r: %s", self, message, exc_info=True)
         else:
@@ -211,19 +225,16 @@ class SocketTransportBase(asyncio.BaseTransport):
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
-        if self._buffer:
-            self._buffer.clear()
-            self._evloop.remove_writer(self._sock_fd)
-        if not self._closing:
-            self._closing = True
-            self._evloop.remove_reader(self._sock_fd)
+        self._buffer.clear()
+        self._closing = True
         self._call_soon_lost(exc)
 
     def _call_soon_lost(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
         self._conn_lost += 1
-        self._evloop.remove_writer(self._sock_fd)
+        self._evloop.remove_reader(self._fd)
+        self._evloop.remove_writer(self._fd)
         self._loop.call_soon(self._call_connection_lost, exc)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
@@ -231,15 +242,57 @@ class SocketTransportBase(asyncio.BaseTransport):
             if self._protocol_connected:
                 self._protocol.connection_lost(exc)
         finally:
-            if self._sock is not None:
-                self._sock.close()
-            self._sock = None
+            self._closed = True
+            self._release()
             self._protocol = None
-            server, self._server = self._server, None
-            if server is not None:
-                server._detach(self)
 
 
-def _set_result_unless_cancelled(future: asyncio.Future[Any], result: Any) -> None:
+class SocketTransportBase(TransportBase):
+    """One socket and its protocol; `server` is the Server that accepted it, if one did."""
+
+    def __init__(self, loop: Any, sock: socket.socket, protocol: asyncio.BaseProtocol,
+                 extra: dict[str, Any] | None = None, server: Any = None) -> None:
+        self._sock: socket.socket | None = sock  # asyncio's name (tests set it to None)
+        self._server = server
+        self.accepted = server is not None  # made by a Server, for a connection it accepted
+        super().__init__(loop, sock.fileno(), protocol, extra)
+        self._extra["socket"] = trsock.TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        if server is not None:
+            server._attach(self)
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+
+    def _release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        server, self._server = self._server, None
+        if server is not None:
+            server._detach(self)
+
+
+def set_result_unless_cancelled(future: asyncio.Future[Any], result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)
+
+
+async def wait_made(transport: asyncio.BaseTransport, waiter: asyncio.Future[Any]) -> None:
+    """Wait for the protocol's connection_made; if that fails or the caller is
+    cancelled, close the transport (asyncio's rule)."""
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise

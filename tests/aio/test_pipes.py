@@ -88,7 +88,8 @@ def test_pause_reading_stops_the_watch_until_resumed(selector):
         transport.pause_reading()
         assert not transport.is_reading()
         writing.write(b"waiting")
-        await asyncio.sleep(0.05)
+        for _ in range(5):  # turns of the loop in which the pipe is readable
+            await asyncio.sleep(0)
         held = bytes(protocol.data)
         transport.resume_reading()
         await asyncio.wait_for(protocol.more.wait(), 5)
@@ -222,16 +223,17 @@ def test_asyncio_streams_read_a_pipe(selector):
 def test_a_write_pipe_closed_before_its_first_turn_leaves_no_watch(selector):
     async def main():
         loop = asyncio.get_running_loop()
-        watched = loop._evloop.statistics().descriptors
+        watched = loop.statistics().descriptors
         reading, writing = pipe_files()
         connecting = asyncio.ensure_future(loop.connect_write_pipe(Recorder, writing))
         await asyncio.sleep(0)  # the transport is made; its watches are queued
         connecting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await connecting
-        await asyncio.sleep(0.01)
+        for _ in range(5):  # turns for its queued watch and its connection_lost to run
+            await asyncio.sleep(0)
         reading.close()
-        return watched, loop._evloop.statistics().descriptors, writing.closed
+        return watched, loop.statistics().descriptors, writing.closed
     watched, after, closed = run(main(), selector)
     assert after == watched
     assert closed

@@ -1,9 +1,10 @@
-"""evloop.aio's stream transport (evloop/aio/stream.py, evloop/aio/transports.py).
+"""evloop.aio's stream transport (evloop/aio/stream.py): a connected stream socket
+for a Protocol or a BufferedProtocol.
 
 Each test holds the transport to what asyncio's own selector transport does
 (CPython's asyncio/selector_events.py, _SelectorSocketTransport), and to the
-Transport documentation: the one error path, flow control, closing, EOF.
-The far end of each connection is a plain socket driven with the loop's
+Transport documentation: its read paths, when its writes leave, EOF, extra
+info.  The far end of each connection is a plain socket driven with the loop's
 sock_* calls, so that the bytes on the wire can be counted.  Loopback and
 socketpairs only; every transport made is closed before its test ends."""
 
@@ -14,113 +15,16 @@ import socket
 import pytest
 
 from evloop.aio import EventLoop
+from tests.aio.kit import Recorder
+from tests.aio.kit import connected
+from tests.aio.kit import count_sends
+from tests.aio.kit import fill_until_buffered
+from tests.aio.kit import handler_log
+from tests.aio.kit import read_until_eof
+from tests.aio.kit import run
 
 pytestmark = pytest.mark.timeout(30)
-MiB = 1024 * 1024
 
-
-def run(main, debug=False):
-    loop = EventLoop()
-    loop.set_debug(debug)
-    try:
-        return loop.run_until_complete(asyncio.wait_for(main, 20))
-    finally:
-        loop.close()
-
-
-class Recorder(asyncio.Protocol):
-    """Keeps the callbacks it is given, in order, with futures to wait on."""
-
-    def __init__(self, keep_open=False):
-        loop = asyncio.get_running_loop()
-        self.keep_open = keep_open
-        self.events = []
-        self.data = bytearray()
-        self.got_data = asyncio.Event()
-        self.eof = loop.create_future()
-        self.lost = loop.create_future()
-        self.paused = loop.create_future()
-        self.resumed = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.events.append("made")
-
-    def data_received(self, data):
-        self.events.append("data")
-        self.data += data
-        self.got_data.set()
-
-    def eof_received(self):
-        self.events.append("eof")
-        self.eof.set_result(None)
-        return self.keep_open
-
-    def pause_writing(self):
-        self.events.append("pause")
-        self.paused.set_result(self.transport.get_write_buffer_size())
-
-    def resume_writing(self):
-        self.events.append("resume")
-        self.resumed.set_result(self.transport.get_write_buffer_size())
-
-    def connection_lost(self, exc):
-        self.events.append("lost")
-        self.lost.set_result(exc)
-
-
-def handler_log(loop):
-    """Make the loop's exception handler keep every context it is given."""
-    contexts = []
-    loop.set_exception_handler(lambda _, context: contexts.append(context))
-    return contexts
-
-
-async def connected(protocol_factory=Recorder, tcp=False):
-    """(transport, protocol, peer): the transport on one end, a plain socket on the other."""
-    loop = asyncio.get_running_loop()
-    if tcp:
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            peer = socket.create_connection(listener.getsockname())
-            ours, _ = listener.accept()
-    else:
-        ours, peer = socket.socketpair()
-    peer.setblocking(False)
-    transport, protocol = await loop.connect_accepted_socket(protocol_factory, ours)
-    return transport, protocol, peer
-
-
-async def read_until_eof(peer):
-    loop = asyncio.get_running_loop()
-    got = bytearray()
-    while chunk := await loop.sock_recv(peer, 256 * 1024):
-        got += chunk
-    return bytes(got)
-
-
-async def fill_until_buffered(transport, peer, block=64 * 1024, limit=64 * MiB):
-    """Write until the kernel's buffers are full and the transport holds bytes.
-
-    A write goes out at the turn's end, so each waits a turn (sleep(0)) before
-    the buffer tells what the kernel did not take."""
-    sent = 0
-    while True:
-        transport.write(b"x" * block)
-        sent += block
-        await asyncio.sleep(0)
-        if transport.get_write_buffer_size():
-            return sent
-        assert sent < limit, "the socket never filled"
-
-
-def small_buffers(ours_and_peer):
-    for sock, option in zip(ours_and_peer, (socket.SO_SNDBUF, socket.SO_RCVBUF)):
-        sock.setsockopt(socket.SOL_SOCKET, option, 4096)
-
-
-# -- the one error path: a protocol that raises ends its transport, nothing more ------------
 
 class RaisesIn(asyncio.BufferedProtocol):
     """A BufferedProtocol that raises in the named callback (Recorder for the rest)."""
@@ -180,45 +84,6 @@ def test_a_buffered_protocol_that_raises_ends_its_transport_with_asyncio_s_messa
     assert context["transport"] is transport and isinstance(context["protocol"], RaisesIn)
     assert lost is context["exception"]  # connection_lost hears the same error
     assert transport.is_closing()
-
-
-def test_data_received_raising_ends_that_connection_and_the_server_goes_on():
-    class Fails(Recorder):
-        def data_received(self, data):
-            raise ValueError("bad input")
-
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.transport = transport
-
-        def data_received(self, data):
-            self.transport.write(data.upper())
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        contexts = handler_log(loop)
-        factories = iter([Fails, Echo])
-        made = []
-        server = await loop.create_server(lambda: made.append(next(factories)()) or made[-1],
-                                          "127.0.0.1", 0)
-        address = server.sockets[0].getsockname()
-        async with server:
-            first_reader, first_writer = await asyncio.open_connection(*address)
-            first_writer.write(b"boom")
-            assert await first_reader.read() == b""  # the server's end closed
-            lost = await made[0].lost
-            second_reader, second_writer = await asyncio.open_connection(*address)
-            second_writer.write(b"still here")
-            reply = await second_reader.readexactly(10)
-            for writer in (first_writer, second_writer):
-                writer.close()
-                await writer.wait_closed()
-        return contexts, lost, reply
-    contexts, lost, reply = run(main())
-    assert [c["message"] for c in contexts] == [
-        "Fatal error: protocol.data_received() call failed."]
-    assert isinstance(lost, ValueError) and lost is contexts[0]["exception"]
-    assert reply == b"STILL HERE"
 
 
 class BufferedRecorder(Recorder, asyncio.BufferedProtocol):
@@ -349,8 +214,6 @@ def test_system_exit_from_a_protocol_leaves_the_loop_and_the_loop_goes_on(where)
         loop.close()
 
 
-# -- writing: its argument rules --------------------------------------------------------------
-
 def test_write_rules_str_after_write_eof_and_empty():
     async def main():
         transport, protocol, peer = await connected()
@@ -392,20 +255,6 @@ def test_writes_after_the_connection_is_lost_are_dropped_and_logged_after_five(c
     assert quiet == []  # asyncio's threshold: from the fifth lost write on
     assert len(logged) == 2
     assert peer_got == b""
-
-
-# -- writing: when bytes leave -----------------------------------------------------------------
-
-def count_sends(transport):
-    """Wrap the transport's os.write: the list of what each system call was given."""
-    sends = []
-    real = transport._sys_write
-
-    def counting(fd, data):
-        sends.append(bytes(data))
-        return real(fd, data)
-    transport._sys_write = counting
-    return sends
 
 
 class Replier(Recorder):
@@ -457,6 +306,73 @@ def test_writes_from_data_received_leave_at_once_as_asyncios_do():
     assert sends == [b"head:", b"ping"] and got == b"head:ping"
 
 
+def test_a_timers_writes_leave_together_at_the_turns_end():
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, protocol, peer = await connected()
+        with peer:
+            sends = count_sends(transport)
+            during = loop.create_future()
+
+            def timer():
+                transport.write(b"tick;")
+                transport.write(b"tock")
+                during.set_result(list(sends))
+            loop.call_later(0.001, timer)
+            sent_during = await during
+            after_turn = list(sends)
+            got = await loop.sock_recv(peer, 100)
+            transport.close()
+            await protocol.lost
+        return sent_during, after_turn, got
+    sent_during, after_turn, got = run(main())
+    assert sent_during == [] and after_turn == [b"tick;tock"] and got == b"tick;tock"
+
+
+class Relay(Recorder):
+    """Writes what it is given to another transport, from data_received itself."""
+
+    def data_received(self, data):
+        super().data_received(data)
+        self.other.write(data)
+        self.sent_then = list(self.other_sends)
+
+
+def test_a_relays_write_from_data_received_leaves_at_once():
+    async def main():
+        loop = asyncio.get_running_loop()
+        into, relay, peer_in = await connected(Relay)
+        out, protocol, peer_out = await connected()
+        with peer_in, peer_out:
+            relay.other, relay.other_sends = out, count_sends(out)
+            await loop.sock_sendall(peer_in, b"relayed")
+            await relay.got_data.wait()
+            got = await loop.sock_recv(peer_out, 100)
+            for transport, recorder in ((into, relay), (out, protocol)):
+                transport.close()
+                await recorder.lost
+        return relay.sent_then, got
+    sent_then, got = run(main())
+    assert sent_then == [b"relayed"] and got == b"relayed"
+
+
+def test_a_write_from_the_pass_before_the_first_wait_goes_at_once():
+    loop = EventLoop()
+    try:
+        transport, protocol, peer = loop.run_until_complete(connected())
+        with peer:
+            sends = count_sends(transport)
+            sent_then = []
+            loop.call_soon(lambda: (transport.write(b"early"), sent_then.extend(sends)))
+            loop.run_until_complete(asyncio.sleep(0))  # queued after it: it runs first
+            got = loop.run_until_complete(loop.sock_recv(peer, 100))
+            transport.close()
+            loop.run_until_complete(protocol.lost)
+    finally:
+        loop.close()
+    assert sent_then == [b"early"] and got == b"early"
+
+
 def test_a_held_write_is_sent_by_abort_close_and_write_eof_and_a_large_one_goes_at_once():
     async def main():
         results = []
@@ -480,143 +396,6 @@ def test_a_held_write_is_sent_by_abort_close_and_write_eof_and_a_large_one_goes_
     results, sent_at_once = run(main())
     assert results == [(ending, b"last words") for ending in ("abort", "close", "write_eof")]
     assert sent_at_once > 0
-
-
-def test_reads_start_small_grow_when_one_fills_and_shrink_after_small_ones():
-    from evloop.aio.transports import LARGE_READ
-    from evloop.aio.transports import SMALL_READ
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        transport, protocol, peer = await connected()
-        with peer:
-            sizes = [transport._read_size]
-            big = bytes(range(256)) * 4096  # 1 MiB
-            await loop.sock_sendall(peer, big)
-            while len(protocol.data) < len(big):
-                protocol.got_data.clear()
-                await protocol.got_data.wait()
-            sizes.append(transport._read_size)
-            for n in range(4):
-                protocol.got_data.clear()
-                await loop.sock_sendall(peer, b"small %d" % n)
-                await protocol.got_data.wait()
-            sizes.append(transport._read_size)
-            transport.close()
-            await protocol.lost
-        return sizes, bytes(protocol.data[:len(big)]) == big
-    sizes, whole = run(main())
-    assert sizes == [SMALL_READ, LARGE_READ, SMALL_READ] and whole
-
-
-# -- flow control -------------------------------------------------------------------------------
-
-def test_write_buffer_limits_rules():
-    async def main():
-        transport, protocol, peer = await connected()
-        with peer:
-            assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
-            with pytest.raises(ValueError, match="high"):
-                transport.set_write_buffer_limits(high=1, low=2)
-            with pytest.raises(ValueError):
-                transport.set_write_buffer_limits(high=-1)
-            transport.set_write_buffer_limits(low=100)
-            only_low = transport.get_write_buffer_limits()
-            transport.set_write_buffer_limits(high=1000)
-            only_high = transport.get_write_buffer_limits()
-            transport.close()
-            await protocol.lost
-        return only_low, only_high
-    assert run(main()) == ((100, 400), (250, 1000))
-
-
-def test_pause_and_resume_writing_at_the_water_marks_with_a_slow_reader():
-    async def main():
-        loop = asyncio.get_running_loop()
-        ours, peer = socket.socketpair()
-        small_buffers((ours, peer))
-        peer.setblocking(False)
-        transport, protocol = await loop.connect_accepted_socket(Recorder, ours)
-        transport.set_write_buffer_limits(high=32 * 1024, low=8 * 1024)
-        payload = bytes(range(256)) * 4096  # 1 MiB the reader does not read yet
-        transport.write(payload)
-        at_pause = await protocol.paused
-        assert not protocol.resumed.done()
-        reading = asyncio.ensure_future(read_until_eof(peer))
-        at_resume = await protocol.resumed
-        transport.close()
-        got = await reading
-        await protocol.lost
-        peer.close()
-        return at_pause, at_resume, got, payload, protocol.events
-    at_pause, at_resume, got, payload, events = run(main())
-    assert at_pause > 32 * 1024
-    assert at_resume <= 8 * 1024
-    assert got == payload
-    assert events == ["made", "pause", "resume", "lost"]
-
-
-def test_a_flow_control_callback_that_raises_goes_to_the_exception_handler():
-    class Fragile(Recorder):
-        def pause_writing(self):
-            super().pause_writing()
-            raise ValueError("pause")
-
-        def resume_writing(self):
-            super().resume_writing()
-            raise ValueError("resume")
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        contexts = handler_log(loop)
-        transport, protocol, peer = await connected(Fragile)
-        transport.set_write_buffer_limits(high=0)
-        await fill_until_buffered(transport, peer)
-        reading = asyncio.ensure_future(read_until_eof(peer))
-        await protocol.resumed
-        transport.close()
-        await reading
-        await protocol.lost
-        peer.close()
-        return contexts, transport
-    contexts, transport = run(main())
-    assert [c["message"] for c in contexts] == [
-        "protocol.pause_writing() failed", "protocol.resume_writing() failed"]
-    assert all(isinstance(c["exception"], ValueError) and c["transport"] is transport
-               for c in contexts)
-
-
-def test_pause_reading_stops_data_received_until_resume_reading():
-    async def main():
-        loop = asyncio.get_running_loop()
-        transport, protocol, peer = await connected()
-        # A second connection as a witness: its data arrives in the same poll as the
-        # paused one's, so once it is seen the paused one would have been read too.
-        witness, witness_protocol, witness_peer = await connected()
-        with peer, witness_peer:
-            assert transport.is_reading()
-            transport.pause_reading()
-            transport.pause_reading()  # twice is once
-            assert not transport.is_reading()
-            await loop.sock_sendall(peer, b"held")
-            await loop.sock_sendall(witness_peer, b"seen")
-            await witness_protocol.got_data.wait()
-            while_paused = bytes(protocol.data)
-            transport.resume_reading()
-            transport.resume_reading()
-            assert transport.is_reading()
-            await protocol.got_data.wait()
-            for one, its_protocol in ((transport, protocol), (witness, witness_protocol)):
-                one.close()
-                await its_protocol.lost
-            after_close = transport.is_reading()
-            transport.pause_reading()  # on a closed transport: nothing, no error
-            transport.resume_reading()
-        return while_paused, bytes(protocol.data), after_close
-    while_paused, after, after_close = run(main())
-    assert while_paused == b""
-    assert after == b"held"
-    assert after_close is False
 
 
 def test_set_protocol_to_a_buffered_protocol_mid_stream():
@@ -658,8 +437,6 @@ def test_set_protocol_to_a_buffered_protocol_mid_stream():
         return bytes(protocol.data), bytes(protocol.next.got)
     assert run(main()) == (b"first", b"then the buffered one!")
 
-
-# -- EOF and closing --------------------------------------------------------------------------
 
 def test_eof_received_returning_true_keeps_the_write_side_open(caplog):
     async def main():
@@ -707,36 +484,6 @@ def test_write_eof_with_a_full_buffer_sends_the_fin_after_the_buffer():
         return len(got), sent
     received, sent = run(main())
     assert received == sent
-
-
-def test_abort_drops_the_buffer_and_close_waits_for_it():
-    async def main():
-        aborted, aborted_protocol, aborted_peer = await connected()
-        closed, closed_protocol, closed_peer = await connected()
-        with aborted_peer, closed_peer:
-            aborted_sent = await fill_until_buffered(aborted, aborted_peer)
-            dropped = aborted.get_write_buffer_size()
-            aborted.abort()
-            assert aborted.get_write_buffer_size() == 0
-            aborted_lost = await aborted_protocol.lost
-            aborted.abort()  # a second abort, after the loss: nothing
-            aborted_got = await read_until_eof(aborted_peer)
-
-            closed_sent = await fill_until_buffered(closed, closed_peer)
-            closed.close()
-            closed.close()  # twice is once
-            assert closed.is_closing()
-            await asyncio.sleep(0)
-            lost_before_drain = closed_protocol.lost.done()
-            closed_got = await read_until_eof(closed_peer)
-            closed_lost = await closed_protocol.lost
-        return (aborted_lost, len(aborted_got), aborted_sent - dropped, lost_before_drain,
-                closed_lost, len(closed_got), closed_sent)
-    (aborted_lost, aborted_got, aborted_flushed, lost_before_drain,
-     closed_lost, closed_got, closed_sent) = run(main())
-    assert aborted_lost is None and aborted_got == aborted_flushed  # the buffer never left
-    assert not lost_before_drain  # close() waits for the buffer
-    assert closed_lost is None and closed_got == closed_sent
 
 
 def test_get_extra_info_names_the_socket_and_both_ends():

@@ -198,7 +198,7 @@ PROGRAM = textwrap.dedent("""\
         out, _ = await child.communicate(" ".join(map(str, range(TIMERS))).encode())
         await asyncio.wait_for(all_fired, 30)
         await asyncio.sleep(0.01)  # asyncio.sleep cancels its own timer after it ran
-        pending = loop._evloop.statistics().timers
+        pending = loop.statistics().timers
         print(f"timers {len(fired)} {len(set(fired))}, {pending} pending")
         print(f"child {child.returncode} {out.decode().strip()}")
         sleeper = await asyncio.create_subprocess_exec(sys.executable, "-c",

@@ -169,7 +169,7 @@ def test_without_trace_nothing_is_narrated(tmp_path):
 
 
 def test_trace_goes_on_when_the_script_sets_debug_mode(tmp_path):
-    """Debug mode swaps the Loop's ready pass for a timed one; the traced loop keeps its own."""
+    """Debug mode adds its instrument (slow callbacks) beside the trace's: both run."""
     path = script(tmp_path, ECHO.replace("debug=False", "debug=True"))
     done = run("--trace", path, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

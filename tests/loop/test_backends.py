@@ -18,6 +18,7 @@ from evloop.loop.backends import available_backends
 from evloop.loop.backends import event_mask
 from evloop.loop.backends import make_backend
 from evloop.loop.base import BaseLoop
+from evloop.loop.instruments import Instrument
 
 
 def stock_answer(timeout, registrations):
@@ -154,17 +155,25 @@ def test_each_epoll_wait_asks_for_as_many_events_as_are_watched_up_to_a_cap(monk
         b.close()
 
 
+class PollRecorder(Instrument):
+    def __init__(self):
+        self.polled = []
+
+    def after_poll(self, events):
+        self.polled.append(list(events))
+
+
 def test_the_loop_dispatches_the_backend_s_raw_events(selector):
-    """What the backend's poll returns is what the loop acts on (evloop.trace wraps
-    that poll to narrate the wake-ups)."""
+    """What the backend's poll returns is what the loop acts on (an instrument's
+    after_poll sees it, as evloop.trace's does to narrate the wake-ups)."""
     loop = BaseLoop(selector)
     a, b = socket.socketpair()
     try:
         heard = []
         loop.add_reader(a, lambda: heard.append(a.recv(10)))
-        polled = []
-        poll = loop._poll
-        loop._poll = lambda timeout: polled.append(poll(timeout)) or polled[-1]
+        recorder = PollRecorder()
+        loop.add_instrument(recorder)
+        polled = recorder.polled
         b.send(b"y")
         loop.run_once(timeout=1.0)
         assert heard == [b"y"]
