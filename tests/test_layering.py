@@ -4,8 +4,10 @@ and no handler; the library never imports its command lines; bench/ uses the
 public API; and no module of evloop/ imports itself back through others."""
 
 import ast
+import asyncio
 import pathlib
 import re
+import socket
 
 import evloop
 from evloop.diagrams.packages import LAYER
@@ -226,3 +228,76 @@ def test_the_readme_names_exactly_the_public_api():
     paragraph = readme[start:readme.index("\n\n", start)]
     named = set(re.findall(r"`(\w+)`", paragraph)) - {"stats", "connect", "call_later"}
     assert named == set(evloop.__all__), named ^ set(evloop.__all__)
+
+
+# Underscore names that are not evloop's to guard: asyncio's contract with its
+# loops (a Handle's _run, _cancelled, _callback, _when..., which evloop's Timer
+# shares so that one queue holds both), and the standard library's socket.
+FOREIGN_PRIVATE = ({name for cls in (asyncio.Handle, asyncio.TimerHandle)
+                    for name in (*dir(cls), *getattr(cls, "__slots__", ()))}
+                   | set(dir(socket.socket)))
+# Who holds an object of another package under a name of its own: aio's BaseLoop.
+HOLDERS = {"_evloop": "loop", "connection": "connection", "conn": "connection"}
+
+
+def underscore_names_by_package():
+    """Each package's own underscore attributes: set on self or cls, or defined in a class."""
+    defined = {}
+    for path in PACKAGE.rglob("*.py"):
+        here = package_of(module_name(path))
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            for node in ast.walk(cls):
+                names = []
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names = [node.name]
+                elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                        and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                    names = [node.attr]
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names = [t.id for t in targets if isinstance(t, ast.Name)]
+                for name in names:
+                    if name.startswith("_") and not name.startswith("__"):
+                        defined.setdefault(name, set()).add(here)
+    return defined
+
+
+def reaches(source, here, defined):
+    """The lines of `source` (a module of package `here`) that reach into another
+    package's underscore names: by attribute, or by import."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("evloop."):
+            if package_of(node.module) != here:
+                found += [f"{node.lineno}: imports {node.module}.{alias.name}"
+                          for alias in node.names if alias.name.startswith("_")]
+        if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                and not node.attr.startswith("__")) or node.attr in FOREIGN_PRIVATE:
+            continue
+        holder = node.value
+        held = holder.attr if isinstance(holder, ast.Attribute) else getattr(holder, "id", None)
+        if held in ("self", "cls") and isinstance(holder, ast.Name):
+            continue  # its own
+        owners = defined.get(node.attr, set())
+        if HOLDERS.get(held, here) != here or (owners and here not in owners):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_reaches_into_another_package_s_underscore_attributes():
+    """What a package keeps private (the Loop's queue, a Connection's parts, a
+    Server's listeners) is reached from outside it only through public methods."""
+    defined = underscore_names_by_package()
+    found = [f"{path.relative_to(ROOT)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
+             for line in reaches(path.read_text(), package_of(module_name(path)), defined)]
+    assert not found, "\n".join(found)
+
+
+def test_the_underscore_check_sees_a_reach_across_packages():
+    defined = underscore_names_by_package()
+    assert reaches("self._evloop._ready.append(handle)", "aio", defined)  # the Loop's queue
+    assert reaches("connection._transition(event)", "trace", defined)  # a Connection's
+    assert reaches("from evloop.loop.errors import _private", "aio", defined)
+    assert reaches("loop._timers.push(t)", "connection", defined)  # a name only loop/ defines
+    assert not reaches("handle._callback(*handle._args)", "loop", defined)  # asyncio's contract
+    assert not reaches("self._poll(0)", "loop", defined)

@@ -50,6 +50,9 @@ from evloop.connection.lingering import Lingerer
 from evloop.connection.lingering import shut_output
 from evloop.connection.owner import Owner
 from evloop.connection.proxy_protocol import ProxyHeader
+from evloop.connection.read_sizes import LARGE_READ
+from evloop.connection.read_sizes import SMALL_READ
+from evloop.connection.read_sizes import after_large_read
 from evloop.connection.states import Action
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import CLOSED
@@ -83,9 +86,6 @@ from evloop.settings.limits import RESUME_PENDING_WORK
 
 log = logging.getLogger("evloop")
 
-LARGE_READ = 126 * 1024  # under glibc's 128 KiB mmap threshold, bytes header included
-SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's largest block
-SMALL_READS_TO_SHRINK = 4
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
@@ -187,7 +187,7 @@ class Connection:
         if len(data) == size:
             self.read_size = LARGE_READ  # the buffer was full: more may be waiting
         elif size == LARGE_READ:
-            self._after_large_read(len(data))
+            self.read_size, self.small_reads = after_large_read(len(data), self.small_reads)
         reply = None
         try:
             reply = self.handler.data_received(data)
@@ -214,12 +214,6 @@ class Connection:
             self.context.protocol_error(err)
         except Exception as exc:  # free in CPython 3.11+ until one is raised
             self.context.failed("data_received", exc, reply)
-
-    def _after_large_read(self, size: int) -> None:
-        """Back to small reads after SMALL_READS_TO_SHRINK small ones in a row."""
-        self.small_reads = self.small_reads + 1 if size <= SMALL_READ else 0
-        if self.small_reads >= SMALL_READS_TO_SHRINK:
-            self.read_size, self.small_reads = SMALL_READ, 0
 
     def on_writable(self) -> None:
         """The writer, installed while `out` holds bytes the kernel did not take."""

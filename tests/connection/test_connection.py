@@ -3,12 +3,11 @@ import os
 import logging
 import time
 import socket
-import sys
 
 import pytest
 
 from evloop import Config
-import evloop.connection.connection as connection_module
+from evloop.connection import read_sizes
 from evloop.connection.connection import Connection
 from evloop.connection.outbound import Loop
 from evloop.connection.states import CLOSED
@@ -66,7 +65,7 @@ def test_backpressure_pauses_reading_and_resumes_with_every_byte(pair):
         p.turn()
     assert p.conn.output_high and p.conn.state is OPEN
     assert not p.loop.watching(p.conn.fd) & EVENT_READ
-    assert len(p.conn.out) <= limits.high_water + connection_module.LARGE_READ
+    assert len(p.conn.out) <= limits.high_water + read_sizes.LARGE_READ
     # Now read everything back while finishing the upload.
     p.client.shutdown(socket.SHUT_WR)
     got = hashlib.sha256()
@@ -280,7 +279,7 @@ def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pai
 
 def test_reads_grow_when_full_and_shrink_after_small_reads_in_a_row(pair):
     p = pair()
-    small, large = connection_module.SMALL_READ, connection_module.LARGE_READ
+    small, large = read_sizes.SMALL_READ, read_sizes.LARGE_READ
     assert p.conn.read_size == small
     p.client.sendall(b"x" * 2000)  # fills a small read: the next one is large
     p.turn()
@@ -293,11 +292,11 @@ def test_reads_grow_when_full_and_shrink_after_small_reads_in_a_row(pair):
         p.turn()
         assert recv_all(p.client, size) == b"y" * size
         assert p.conn.read_size == large
-    for n in range(1, connection_module.SMALL_READS_TO_SHRINK + 1):
+    for n in range(1, read_sizes.SMALL_READS_TO_SHRINK + 1):
         p.client.sendall(b"z" * 10)
         p.turn()
         assert recv_all(p.client, 10) == b"z" * 10
-        assert p.conn.read_size == (small if n == connection_module.SMALL_READS_TO_SHRINK else large)
+        assert p.conn.read_size == (small if n == read_sizes.SMALL_READS_TO_SHRINK else large)
 
 
 def recv_all(sock, size):
@@ -305,9 +304,3 @@ def recv_all(sock, size):
     while len(data) < size:
         data += sock.recv(size - len(data))
     return data
-
-
-def test_large_reads_stay_under_glibcs_mmap_threshold():
-    # From 128 KiB, malloc() maps fresh pages for each bytes object and unmaps
-    # them after: on every read (evloop.connection.read_sizes).
-    assert connection_module.LARGE_READ + sys.getsizeof(b"") < 128 * 1024
