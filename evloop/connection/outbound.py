@@ -19,10 +19,10 @@ by a handler like any accepted one, and returns its context at once:
   the same fault isolation, `--trace` lines and metrics
   (`direction="out"`), since it is the same `Connection` class.
 
-`open_connection()` is that call, for every home: the server's (for its
+`open_connection()` is that call, for every owner: the server's (for its
 handlers and its server-wide context) and a bare loop's.  `Loop` here is
 evloop's loop with `connect()` for programs of your own, which is what
-`evloop.Loop` is; the loop itself (evloop.loop) knows no handler, and
+`evloop.Loop` is; the loop itself (evloop.loop.base) knows no handler, and
 `LoopOwner` is where the connections of such a program belong.
 """
 
@@ -120,7 +120,7 @@ def open_connection(loop: BaseLoop, owner: Owner, address: Address, handler: Han
 
 
 class LoopOwner:
-    """The home of connections a program opens on a bare loop (`Loop.connect`)."""
+    """The owner of connections a program opens on a bare loop (`Loop.connect`)."""
 
     offloader: Offloader | None = None
     server_context: ServerContext | None = None
@@ -145,7 +145,7 @@ class LoopOwner:
 
 
 class Loop(BaseLoop):
-    """evloop's event loop (evloop.loop), and `connect()` for programs of your own.
+    """evloop's event loop (evloop.loop.base), and `connect()` for programs of your own.
 
     Methods for the caller, besides the loop's: `connect(address, handler,
     tls=..., server_hostname=..., timeout=..., config=...)`, which opens a
