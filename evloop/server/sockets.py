@@ -2,10 +2,12 @@
 
 What every server needs before its loop runs: a bound, listening,
 non-blocking socket, over TCP or UDP (`bind_socket`) or a Unix stream socket
-(`bind_unix`); a readable name for an address (`format_address`); a
-one-line explanation when binding fails (`describe_bind_error`: the lab's
-"address already in use", "permission denied" below port 1024); and enough
-file descriptors for many clients (`raise_fd_limit`).
+(`bind_unix`); a name for a Unix client, which has no address of its own
+(`unix_peer`: its process and user); a one-line explanation when binding
+fails (`describe_bind_error`: the lab's "address already in use",
+"permission denied" below port 1024); and enough file descriptors for many
+clients (`raise_fd_limit`).  Addresses are named by
+evloop.connection.addresses's `format_address`.
 
 A Unix socket is a file, and a server that died leaves it behind.  The
 rule, as in nginx and gunicorn: a file at the path is removed only if it is
