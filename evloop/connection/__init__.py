@@ -10,6 +10,9 @@ one explicit state machine (`states`).  Its parts are held, not inherited:
   one error path for handler code, with `handler_timers`;
 * `lingering`: the lingering close after our FIN;
 * `owner`: what a connection needs from the server or loop it belongs to;
+* `starting`: the one way an owner builds, starts and tracks a connection;
+* `instruments`: the hooks a connection calls for an installed instrument
+  (evloop.trace's view of connections);
 * `outbound`: connections opened from here (`context.connect`), and
   `Loop`, the loop with `connect()` that `evloop.Loop` is.
 """

@@ -3,12 +3,12 @@
 A handler is sans-IO: it is handed a context in `connection_made` and
 asks it to send, close, wait, offload or connect (the powers listed in
 evloop.handlers.context).  Under evloop that context is a
-`ConnectionContext`, a part of the connection (evloop.connection) and the
-only part the handler sees: the socket, the buffers and the state machine
-stay out of its reach.  The same object makes the handler's calls that are
-not on the hot path (connection_made, eof_received, connection_lost,
-pause_writing, timers and offloaded work) and is the one error path for
-handler code.
+`ConnectionContext`, a part of the connection
+(evloop.connection.connection) and the only part the handler sees: the
+socket, the buffers and the state machine stay out of its reach.  The same
+object makes the handler's calls that are not on the hot path
+(connection_made, eof_received, connection_lost, pause_writing, timers and
+offloaded work) and is the one error path for handler code.
 
 Rules
 -----

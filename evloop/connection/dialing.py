@@ -24,11 +24,11 @@ every attempt.
 
 `Dialer` knows nothing of handlers or connections: it ends by calling
 exactly one of `on_connected(sock)` or `on_failed(exc)`, once.  It is what
-`context.connect()` uses (evloop.connection.outbound) and what the port scanner uses
-(evloop.cli.scan).  The errors it gives are the standard ones:
-ConnectionRefusedError, TimeoutError, socket.gaierror for a name that does
-not resolve, and OSError for the rest, each with a message naming the
-address.
+`context.connect()` uses (through evloop.connection.handshakes) and what
+the port scanner uses (evloop.cli.scan).  The errors it gives are the
+standard ones: ConnectionRefusedError, TimeoutError, socket.gaierror for a
+name that does not resolve, and OSError for the rest, each with a message
+naming the address.
 """
 
 from __future__ import annotations

@@ -13,14 +13,15 @@ fail, and none of them the handler's business:
 3. HANDSHAKING, over TLS: the handshake runs a step at a time, as the bytes
    arrive (evloop.connection.tls).
 
-Steps 2 and 3 share `--handshake-timeout`, one deadline from the accept.
-`Handshakes` runs them.  It owns the socket until the last step is done: it
-holds the loop's reader (and, while the handshake waits to write, writer)
-for it, then lets go of both and hands the socket over.  It knows nothing
-of handlers or connections, only its three callbacks: `on_step(event)` as a
-step begins (START_TLS, so the connection's state follows), `on_open(event,
-sock, peer, header)` once all are done (the socket, the peer's name, which
-a PROXY header may have changed, and that header, or None), and
+Steps 2 and 3 share `--handshake-timeout`: one deadline from the accept
+(for an outbound connection, from the connect).  `Handshakes` runs all three.
+It owns the socket until the last step is done: it holds the loop's reader
+(and, while the handshake waits to write, writer) for it, then lets go of
+both and hands the socket over.  It knows nothing of handlers or
+connections, only its three callbacks: `on_step(event)` as a step begins
+(START_TLS, so the connection's state follows), `on_open(event, sock,
+peer, header)` once all are done (the socket, the peer's name, which a
+PROXY header may have changed, and that header, or None), and
 `on_fail(failure)` once, instead, if a step failed or timed out.  A
 `Failure` says why in one line and in one word (`why`, the reason the
 metrics count).
@@ -51,7 +52,7 @@ class Failure(NamedTuple):
     """Why a connection could not open."""
 
     reason: str  # one line, for the log
-    why: str  # evloop.metrics.CLOSE_REASONS: connect_failed, proxy_rejected, tls_failed, ...
+    why: str  # one of evloop.metrics.counters.CLOSE_REASONS: connect_failed, tls_failed, ...
     error: OSError | None = None  # the socket's error, for connection_lost
 
 

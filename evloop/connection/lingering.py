@@ -13,13 +13,14 @@ a shutdown) does it in three steps, as nginx's lingering close does:
 3. close.  A peer that never closes its side is dropped after
    LINGER_TIMEOUT (2 s).
 
-Step 1 is the connection's (evloop.connection), since its output must
-drain first.  Steps 2 and 3 are a `Lingerer`'s: once FIN is sent, the
-connection (in LINGERING) hands it the socket's reader; the lingerer
-drops input and, at the peer's EOF, its timeout or a socket error, calls
-`on_done(event, error)` once, with PEER_EOF or TIMEOUT, and the connection
-closes.  It knows nothing else of the connection, as the opener
-(evloop.connection.handshakes) knows nothing of what comes after it.
+Step 1 is the connection's (evloop.connection.connection), since its
+output must drain first.  Steps 2 and 3 are a `Lingerer`'s: once FIN is
+sent, the connection (in LINGERING) hands it the socket's reader; the
+lingerer drops input and, at the peer's EOF, its timeout or a socket
+error, calls `on_done(event, error)` once, with PEER_EOF, TIMEOUT or
+ABORT, and the connection closes.  It knows nothing else of the
+connection, as `Handshakes` (evloop.connection.handshakes) knows nothing
+of what comes after it.
 """
 
 from __future__ import annotations

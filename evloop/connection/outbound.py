@@ -5,9 +5,9 @@ gateway or a cache in front of a database.  `context.connect(address,
 handler)` opens a connection to another server from the same loop, served
 by a handler like any accepted one, and returns its context at once:
 
-* the connect does not block (evloop.connection.dialing): a numeric address is used as
-  it is, a name is looked up in a pool, and every address it has is tried
-  within one `timeout`;
+* the connect does not block (evloop.connection.dialing): a numeric
+  address is used as it is, a name is looked up in a pool, and every
+  address it has is tried within one `timeout`;
 * bytes pushed before it is up wait in its output, bounded by `max_output`
   like any output, and `close()` or `write_eof()` asked before then are
   done once it opens and those bytes are sent;
@@ -19,10 +19,10 @@ by a handler like any accepted one, and returns its context at once:
   the same fault isolation, `--trace` lines and metrics
   (`direction="out"`), since it is the same `Connection` class.
 
-`open_connection()` is that call, for every home: the server's (for its
+`open_connection()` is that call, for every owner: the server's (for its
 handlers and its server-wide context) and a bare loop's.  `Loop` here is
 evloop's loop with `connect()` for programs of your own, which is what
-`evloop.Loop` is; the loop itself (evloop.loop) knows no handler, and
+`evloop.Loop` is; the loop itself (evloop.loop.base) knows no handler, and
 `LoopOwner` is where the connections of such a program belong.
 """
 
@@ -68,7 +68,8 @@ def check_handler_instance(handler: object) -> Handler:
 
 class Lookups:
     """Where names are looked up: the server's offload pool if it has one, else a
-    small thread pool of its own, made at the first name (a Resolver, evloop.connection.dialing)."""
+    small thread pool of its own, made at the first name (a Resolver:
+    evloop.connection.dialing)."""
 
     THREADS = 4  # lookups wait on the network; they do not compute
 
@@ -120,7 +121,7 @@ def open_connection(loop: BaseLoop, owner: Owner, address: Address, handler: Han
 
 
 class LoopOwner:
-    """The home of connections a program opens on a bare loop (`Loop.connect`)."""
+    """The owner of connections a program opens on a bare loop (`Loop.connect`)."""
 
     offloader: Offloader | None = None
     server_context: ServerContext | None = None
@@ -145,13 +146,13 @@ class LoopOwner:
 
 
 class Loop(BaseLoop):
-    """evloop's event loop (evloop.loop), and `connect()` for programs of your own.
+    """evloop's event loop (evloop.loop.base), and `connect()` for programs of your own.
 
     Methods for the caller, besides the loop's: `connect(address, handler,
     tls=..., server_hostname=..., timeout=..., config=...)`, which opens a
     connection served by `handler` and returns its context at once (see
-    evloop.connection.outbound); `config` sets the limits of the connections this loop
-    opens (the first call's, or the defaults of evloop.Config).
+    evloop.connection.outbound); `config` sets the limits of the connections
+    this loop opens (the first call's, or the defaults of evloop.Config).
     """
 
     def __init__(self, selector: Any = "auto") -> None:

@@ -1,9 +1,9 @@
-"""A connection's home: what every connection needs from whoever made it.
+"""A connection's owner: what every connection needs from whoever made it.
 
 A connection is accepted by a server, opened by a handler through its
 context, or opened by a program of its own on a loop.  Whichever it was,
 the connection asks the same four things of the place it belongs to, its
-*home*, and nothing else:
+*owner*, and nothing else:
 
 * `offloader`: the pool for `context.offload()` (None: inline);
 * `server_context`: the server-wide context of `context.server` (None for
@@ -12,8 +12,11 @@ the connection asks the same four things of the place it belongs to, its
   same limits, counted with the others (`context.connect()`);
 * `connection_closed(connection)`: told once, when a connection is closed.
 
-`Home` says so as a `typing.Protocol`: evloop.server's `Server` is one,
-evloop.connection.outbound's `LoopHome` is the one a bare loop uses.
+`Owner` says so as a `typing.Protocol`: evloop.server's `Server` and
+`MetricsEndpoint` are owners, and evloop.connection.outbound's `LoopOwner`
+is the one a bare loop uses.  Each starts its connections with
+evloop.connection.starting's `start_connection`, which adds them to the
+owner's set, and its `connection_closed` takes them out.
 """
 
 from __future__ import annotations

@@ -29,9 +29,12 @@ bytes whatever:
   invalid (never later than byte 107 for v1, or 16 plus the announced
   length for v2).
 
-It is a pure function of the bytes received so far: the connection keeps
-them and calls it again when more arrive.  tests/connection/test_proxy_protocol.py feeds it
-arbitrary bytes, split anywhere (hypothesis).
+It is a pure function of the bytes received so far, so
+tests/connection/test_proxy_protocol.py feeds it arbitrary bytes, split
+anywhere (hypothesis).  `ProxyHeaderReader` takes the header off a socket:
+it peeks (MSG_PEEK) and reads only the bytes the header holds, so what the
+client sends next (a TLS hello, the first request) stays in the socket for
+whoever reads after it.
 """
 
 from __future__ import annotations

@@ -4,20 +4,17 @@
 newer with the standard library's `ssl`; `--tls-ca FILE` also asks each
 client for a certificate and verifies it against that CA (mutual TLS), and
 the handler's context names the client's certificate (`peer_subject`).
-`context.connect(..., tls=True)` speaks TLS to a backend the same way, as
-the client.
+`context.connect(..., tls=True)` is the same, as the client.
 
 A connection's TLS is a part it holds, a `TLSSession`, and one more state:
 
 * HANDSHAKING (after the PROXY header, if any, or after connecting out):
-  the loop holds the connection's handshake step as its reader, and as its
-  writer only while OpenSSL waits to write (`wants_write`).  Each step runs
-  `do_handshake()` on the non-blocking socket as far as the bytes allow;
-  `SSLWantReadError` means "wait for readable", `SSLWantWriteError` "wait
-  for writable".  Nothing blocks, and `--handshake-timeout` (10 s) bounds a
-  peer that dribbles its hello.  A failure (bytes that are not a TLS
-  record, a certificate the CA did not sign, a reset) is `TLSFailure`,
-  whose reason is one line.
+  each step runs `do_handshake()` on the non-blocking socket as far as the
+  bytes allow; the loop holds the step as the connection's reader, and as
+  its writer only while OpenSSL wants to write (`wants_write`).  Nothing
+  blocks, and `--handshake-timeout` bounds a peer that dribbles its hello.
+  A failure (bytes that are not a TLS record, a certificate the CA did not
+  sign, a reset) is `TLSFailure`, whose reason is one line.
 * OPEN: the hot path is the plain one; only its two system calls, which are
   `os.read`/`os.write` for plain TCP, become the SSL object's `read` and
   `write` (`io()`), with "want read/write" turned into BlockingIOError,
@@ -33,16 +30,12 @@ A connection's TLS is a part it holds, a `TLSSession`, and one more state:
   awaited, as the spec allows, and reading goes on after it: TLS 1.3 keeps
   the other direction open, as TCP does, so `write_eof()` works over TLS.
 
-SSLSocket or MemoryBIO?  An SSLObject over two MemoryBIOs keeps OpenSSL off
-the socket (sans-IO, as asyncio and uvloop do it), at the price of Python
-calls to move every record between the socket and the BIOs.  The SSL
-object of an `SSLSocket` reads and writes the socket itself: one C call per
-message each way.  `python3 -m bench.tls_micro` measured a 100-byte echo on
-one connection at 24,552 ns per round trip this way and 25,586 ns the
-MemoryBIO way (medians of 5 alternated rounds; docs/appendix-performance.md).
-evloop calls the SSL object of the socket directly (`_sslobj`, CPython's
-name for it); if a future CPython renames it, the public `SSLSocket.recv`
-and `send` serve instead.
+An `SSLSocket`, not an SSLObject over two MemoryBIOs (asyncio's and
+uvloop's way): its SSL object reads and writes the socket itself, one C
+call per message each way, where BIOs need Python calls to move every
+record (docs/appendix-performance.md, "TLS").  evloop calls that object
+directly (`_sslobj`, CPython's name for it); if a future CPython renames
+it, the public `SSLSocket.recv` and `send` serve instead.
 """
 
 from __future__ import annotations

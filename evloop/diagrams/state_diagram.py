@@ -1,7 +1,7 @@
 """The state machine as a picture: SVG drawn here, or Graphviz source.
 
-Both are made from the table in evloop.connection.states, never by hand, so a picture
-cannot disagree with the code (scripts/draw-states writes
+Both are made from the table in evloop.connection.states, never by hand,
+so a picture cannot disagree with the code (scripts/draw-states writes
 docs/images/states.svg from `python3 -m evloop.states --svg`, and a test
 checks the committed file is what it writes now).
 
@@ -11,9 +11,9 @@ joins, labelled with every event that moves a connection along it, and a
 ringed dot after the final state.  As in the Mermaid diagram, an event that
 leaves a state where it is (`close` while closing already) is not drawn.
 An event that leads from every other state to one state (`abort`) would be
-nine arrows saying one thing, so it is one line of text under the picture.
-The boxes are coloured by the sets evloop.connection.states names: not open yet
-(`BEFORE_OPEN`), open (`LIVE_STATES`), and closing.
+an arrow from every box saying one thing, so it is one line of text under
+the picture.  The boxes are coloured by the sets evloop.connection.states
+names: not open yet (`BEFORE_OPEN`), open (`LIVE_STATES`), and closing.
 
 The layout is evloop.diagrams.layout's; this module only measures text and
 writes SVG.  The text is monospace, so its width is known without a font.

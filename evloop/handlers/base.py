@@ -12,44 +12,20 @@ The grammar of calls, as in asyncio's protocols, is::
 
 and every call except the last may answer bytes to send.  A connection the
 handler opened itself (`context.connect`) that could not be opened hears
-only `connection_lost(exc)`, with the reason.  `connection_lost`
-comes after the call that ended the connection has returned, never in the
+only `connection_lost(exc)`, with the reason.  `connection_lost` comes
+after the call that ended the connection has returned, never in the
 middle of it, so a chat broadcast that disconnects a member is safe.
 `pause_writing()` / `resume_writing()` may come in between: the client is
 not reading its replies fast enough, and has stopped being read (see
-evloop.settings.limits).
-
-The answer of `data_received` carries two facts:
-
-* `None`: no message was completed by this input (a partial message is
-  buffered).  Nothing is sent.
-* bytes (or bytearray, memoryview), possibly empty: at least one message was
-  completed; send these.
-
-The difference matters only to `--idle-timeout`, which closes a connection
-that completes no message for that long (a slowloris client dribbling one
-byte at a time completes none).  Any other answer (a str, say) is a bug in
-the handler, treated as if it had raised.
-
-`eof_received()` ends the conversation by default: the connection closes
-once the replies due are sent.  Answering True keeps it open for writing,
-as in asyncio, until the handler closes it or sends its own EOF
-(`context.write_eof()`): a relay passes a half-close on this way.
-
-Work that belongs to the whole server, not to one connection (a clock that
-ticks to every client, a connection to a backend shared by all), goes in
-the class methods `server_started(server)` and `server_stopping(server)`,
-called once per server with the server-wide context (ServerContext).
+evloop.settings.limits).  What each answer means, the work of the whole
+server (`server_started`) and UDP (`datagram_received`) are in the
+methods' docstrings.
 
 To reject bad input, raise `ProtocolError(reason, reply=...)`: the
 connection sends `reply` (the answers due before the bad input), logs the
-reason with the peer's address, and closes.  Any other exception costs the
-handler its connection only: it is logged with its traceback and the
-connection is dropped.
-
-Over UDP each datagram is a whole conversation (`datagram_received`): by
-default made, received, end of input and lost, in one go, with the replies
-sent back as one datagram.
+reason with the peer's address, and closes.  Any other exception, and any
+answer that is not bytes, costs the handler its connection only: it is
+logged with its traceback and the connection is dropped.
 """
 
 from __future__ import annotations
@@ -161,12 +137,23 @@ class Handler:
         return None
 
     def data_received(self, data: bytes) -> Reply:
-        """Bytes arrived.  Return the reply bytes, or None for "no message yet"."""
+        """Bytes arrived.  Return the reply bytes, or None for "no message yet".
+
+        None: no message was completed by this input (a partial message is
+        buffered), and nothing is sent.  Bytes (or bytearray, memoryview),
+        possibly empty: at least one message was completed; send these.  The
+        difference matters to `--idle-timeout`, which closes a connection
+        that completes no message for that long (a slowloris client
+        dribbling one byte at a time completes none).  Any other answer (a
+        str, say) is a bug in the handler, treated as if it had raised.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define data_received")
 
     def eof_received(self) -> Reply | bool:
         """The peer will send no more.  Return final bytes or None (then the
-        connection closes once they are sent), or True to keep it open for writing."""
+        connection closes once they are sent), or True to keep it open for writing,
+        as in asyncio, until the handler closes it or sends its own EOF
+        (`context.write_eof()`): a relay passes a half-close on this way."""
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -180,7 +167,13 @@ class Handler:
 
     @classmethod
     def server_started(cls, server: ServerContext) -> None:
-        """Once per server, before its first client: start server-wide work here."""
+        """Once per server, before its first client: start server-wide work here.
+
+        Work that belongs to the whole server, not to one connection (a clock
+        that ticks to every client, a connection to a backend shared by all),
+        goes here and in `server_stopping`, with `server`, the server-wide
+        context (evloop.handlers.context.ServerContext).
+        """
 
     @classmethod
     def server_stopping(cls, server: ServerContext) -> None:
@@ -188,7 +181,8 @@ class Handler:
         The timers it set through `server` are cancelled after this."""
 
     def datagram_received(self, data: bytes, context: Context) -> Reply:
-        """Answer one datagram as a whole conversation: made, data, end, lost."""
+        """Answer one datagram as a whole conversation: by default made, data,
+        end of input and lost, in one go, the replies sent back as one datagram."""
         parts = [self.connection_made(context), self.data_received(data), self.eof_received()]
         self.connection_lost(None)
         # None: nothing to send; a bool: eof_received's "keep open", which over UDP

@@ -1,45 +1,24 @@
 """The handler's context: what a handler may ask of whoever runs it.
 
 A handler is sans-IO, so it cannot send, close or wait by itself.  Instead
-`connection_made(context)` hands it one object, the context, with these
-powers, and nothing else:
-
-* `peer`: who is at the other end, as "host:port"; `peer_subject`, over TLS
-  with client certificates, who the certificate says it is;
-* `push(data)`: send bytes outside a reply (a chat line from someone else);
-* `close()`: close once the replies due are sent (asyncio's transport.close);
-* `abort()`: drop the connection now, with whatever is queued;
-* `is_closing()`: has close() or abort() been asked for, or is the
-  connection ending anyway?
-* `call_later(delay, fn, *args)`: run `fn(*args)` in `delay` seconds, in the
-  same thread as the handler's other calls; the returned handle's `cancel()`
-  drops it, and closing the connection cancels it;
-* `offload(fn, *args, then=..., error=...)`: run a blocking or heavy
-  `fn(*args)` away from the event loop, then `then(result)`, whose bytes
-  are sent as a reply; if it raises, `error(exc)` answers instead;
-* `pause_reading()` / `resume_reading()`: stop reading from the peer, and
-  start again (a relay whose other side does not keep up);
-* `write_eof()`: send EOF after the bytes pushed so far, and go on reading
-  (a half-close); `eof_received` answering True keeps a connection open
-  for writing after the peer's EOF;
-* `set_idle_timeout(seconds)`: this connection's own idle timeout; None for
-  a client that only listens;
-* `connect(address, handler, tls=..., timeout=...)`: open a connection to
-  another server, served by `handler`, from the same loop; its context is
-  returned at once, and what is pushed to it before it is up is queued;
-* `server`: the server-wide context (`ServerContext`), shared by every
-  connection of the server, or None where there is no server.
+`connection_made(context)` hands it one object, the context, and nothing
+else.  `Context` lists its powers, each with its rules: who the peer is
+(`peer`, `peer_subject`); sending and ending (`push`, `close`, `abort`,
+`write_eof`, `is_closing`); reading (`pause_reading`, `resume_reading`);
+time (`call_later`, `set_idle_timeout`); work away from the loop
+(`offload`); other servers (`connect`); and the whole server (`server`).
 
 Under evloop the context is the connection's handler side
-(evloop.connection.context); the benchmark's thread and asyncio servers bring their
-own.  This module only describes it, as a `typing.Protocol`, so handlers
-can be type-checked against any of them.
+(evloop.connection.context); the benchmark's thread and asyncio servers
+bring their own.  This module only describes it, as a `typing.Protocol`,
+so handlers can be type-checked against any of them.
 
-The server-wide context is what a handler class's `server_started` and
+`ServerContext` is what a handler class's `server_started` and
 `server_stopping` get (evloop.handlers.base): `call_later` and `connect` on
 the server's loop, `connections` (the contexts of the clients it serves),
 `offload`, `options` (the handler's own, as configured), and `shared`, a
-dict for the handler's own server-wide objects.
+dict for the handler's own server-wide objects.  `offload_inline` is what
+`offload` does wherever there is no pool.
 """
 
 from __future__ import annotations
@@ -77,10 +56,12 @@ class Context(Protocol):
         ("CN=alice,O=Lab"); None otherwise."""
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
-        """Send `data` after everything queued before it."""
+        """Send `data` after everything queued before it, outside a reply (a
+        chat line from someone else)."""
 
     def close(self) -> None:
-        """Close after the replies due (this one included) are sent."""
+        """Close after the replies due (this one included) are sent, as asyncio's
+        transport.close() does."""
 
     def abort(self) -> None:
         """Close now; queued bytes are dropped."""
@@ -90,7 +71,9 @@ class Context(Protocol):
 
     def call_later(self, delay: float, callback: Callable[..., object],
                    *args: Any) -> Cancellable:
-        """Call `callback(*args)` in `delay` seconds, unless cancelled first."""
+        """Call `callback(*args)` in `delay` seconds, in the same thread as the
+        handler's other calls, unless cancelled first (the handle's `cancel()`);
+        closing the connection cancels it."""
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
@@ -103,7 +86,8 @@ class Context(Protocol):
         """
 
     def pause_reading(self) -> None:
-        """Stop reading from the peer until resume_reading()."""
+        """Stop reading from the peer until resume_reading() (a relay whose
+        other side does not keep up)."""
 
     def resume_reading(self) -> None:
         """Read from the peer again."""
@@ -112,21 +96,24 @@ class Context(Protocol):
         """Send EOF after what was pushed so far; reading goes on (a half-close)."""
 
     def set_idle_timeout(self, seconds: float | None) -> None:
-        """This connection's own idle timeout; None (or 0): never."""
+        """This connection's own idle timeout; None (or 0): never, for a
+        client that only listens."""
 
     def connect(self, address: Address, handler: Any, *, tls: Any = None,
                 server_hostname: str | None = None, timeout: float = 10.0) -> Context:
         """Open a connection to `address`, served by `handler`, from the same loop.
 
-        Returns its context at once.  `handler.connection_made(context)` comes
-        once it is up; if it cannot be (refused, timed out, unreachable, a TLS
-        failure), `handler.connection_lost(exc)` comes instead.  `tls`: True
-        (the system's CAs), a CA file's path, or an ssl.SSLContext.
+        Returns its context at once; what is pushed to it before it is up is
+        queued.  `handler.connection_made(context)` comes once it is up; if it
+        cannot be (refused, timed out, unreachable, a TLS failure),
+        `handler.connection_lost(exc)` comes instead.  `tls`: True (the
+        system's CAs), a CA file's path, or an ssl.SSLContext.
         """
 
     @property
     def server(self) -> ServerContext | None:
-        """The server-wide context, or None outside a server."""
+        """The server-wide context, shared by every connection of the server, or
+        None outside a server."""
 
 
 class ServerContext(Protocol):

@@ -22,11 +22,10 @@ ways round.  `LENGTHS` maps a header to its length: one dict lookup both
 checks and converts it, and refuses what `int()` would accept (b" 12",
 b"+12", b"1_2").  `HEADERS` maps a length to its header, for the fast path:
 a recv() holding exactly one message of n payload bytes must begin with
-`HEADERS[n]`, so one comparison checks the whole frame.  Counted with
-callgrind (100-byte payloads), the fast path costs about 1,150 instructions
-more than echo's `return data`; `isdigit()` and `int()` on the header cost
-2,250, a `LENGTHS` lookup 1,500, `startswith()` 1,300 (its arguments are
-parsed the slow way).
+`HEADERS[n]`, so one comparison checks the whole frame.  Both cost less
+than `isdigit()` and `int()` on the header, or `startswith()`, whose
+arguments are parsed the slow way (docs/appendix-performance.md, "Where
+the time goes").
 """
 
 from __future__ import annotations
@@ -99,9 +98,8 @@ class LenPrefixHandler(Handler):
             data = self.partial + data
         else:
             # Fast path: one recv() holding exactly one whole message, which is
-            # what a ping-pong client sends.  Skipping split_frames' loop here
-            # (with the inlined send) took lenprefix from 7.75 to 7.44 us of
-            # server CPU per message (medians of 9 A/B rounds).
+            # what a ping-pong client sends, so one comparison replaces
+            # split_frames' loop.
             length = len(data) - HEADER_SIZE  # negative: too short, and cannot match
             if length <= self.max_message and data[:HEADER_SIZE] == HEADERS[length]:
                 return data

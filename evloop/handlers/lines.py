@@ -1,8 +1,7 @@
 """LineHandler: the base class for protocols of lines ending in a newline.
 
-Chat, the slow handler and most lab protocols are line protocols, and each
-used to split lines its own way (one split on b"\\r" too, one let a line
-past `max_message`).  This class is the one way:
+Chat, the slow handler and most lab protocols are line protocols, and
+this class is their one framing:
 
 * a line ends at b"\\n"; one b"\\r" just before it is dropped, so telnet
   and netcat both work; `line_received(line)` gets the line without either;

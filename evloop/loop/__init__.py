@@ -6,6 +6,8 @@ parts are modules of their own, each with a small interface:
 
 * `backends`: select, poll and epoll behind one interface (register,
   modify, unregister, poll), as ae.c keeps one file per backend;
+* `descriptors`: one record per watched descriptor (its reader, its
+  writer, its events), and the one place that tells the backend;
 * `timers`: `Timer`, what call_later returns, and the heap of deadlines;
 * `waking`: a socket the loop watches, written by another thread or by a
   signal's C-level handler, so the loop wakes at once;

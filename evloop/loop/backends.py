@@ -21,14 +21,13 @@ The answer's shape
 POLLIN (1) readable, POLLOUT (4) writable, any other bit an error or a
 hang-up.  epoll and poll() use those very numbers, so their backends hand
 the kernel's list over untouched: no key objects, no conversion, no new
-tuple per event, which is what `selectors.EpollSelector.select()` spends
-(`python3 -m bench.micro_selectors`: 389-395 ns per ready event for the
-stock select() and a loop over its (key, mask) pairs, 213-218 ns for the
-kernel's list and the loop's own dispatch).  The loop's common case,
-"readable and nothing else", is then one comparison with READABLE.  select()
-and the `selectors` classes (kqueue, /dev/poll) are translated into the
-same bits.  `event_mask()` turns bits into the loop's EVENT_READ /
-EVENT_WRITE, with an error or hang-up waking both, as `selectors` does.
+tuple per event, which is where `selectors.EpollSelector.select()` spends
+its time per event (`python3 -m bench.micro_selectors` times both ways).
+The loop's common case, "readable and nothing else", is then one comparison
+with READABLE.  select() and the `selectors` classes (kqueue, /dev/poll)
+are translated into the same bits.  `event_mask()` turns bits into the
+loop's EVENT_READ / EVENT_WRITE, with an error or hang-up waking both, as
+`selectors` does.
 
 docs/04-select-poll-epoll.md measures the differences.
 """
@@ -50,10 +49,11 @@ WRITABLE = 4  # POLLOUT and EPOLLOUT
 # descriptor numbered FD_SETSIZE or above, whatever RLIMIT_NOFILE says.
 FD_SETSIZE = 1024
 
-# Events per epoll_wait() at most, as nginx's loop caps it (the C reference
-# takes 512).  With 10,000 busy clients a turn handles 1,024 of them, runs the
-# timers, then waits again and gets the next: level-triggered epoll keeps the
-# ones not yet returned at the head of its ready list, so none is skipped.
+# Events per epoll_wait() at most: a cap, as nginx's `epoll_events` is (512
+# there by default, and in bench/c/echo_epoll.c), so that the timers run between
+# batches.  With more ready than that, a turn handles MAX_EVENTS of them, runs
+# the timers, then waits again and gets the next: level-triggered epoll keeps
+# the ones not yet returned at the head of its ready list, so none is skipped.
 MAX_EVENTS = 1024
 
 
@@ -128,7 +128,7 @@ class EpollBackend(Backend):
         self._max_events = 1
 
     def register(self, fd: int, events: int) -> None:
-        # Once a connection (churn): EVENT_READ alone, the usual case, without
+        # Runs once per connection (churn): EVENT_READ alone, the usual case, without
         # _poll_bits's call, and the bounds without min()'s.
         self._epoll.register(fd, READABLE if events == EVENT_READ else _poll_bits(events))
         self._watched += 1

@@ -18,7 +18,8 @@ args, callback)` runs `fn(*args)` there and later calls `callback(future)`
 in the loop.  A process pool escapes the GIL for CPU-bound work but needs
 `fn` and its arguments to be picklable (module-level functions).  Handlers
 never see this module: they call `context.offload(fn, *args, then=...)`,
-which the connection passes to its server's offloader.
+which the connection passes to its owner's offloader (a server's, or none:
+then the call runs inline, evloop.handlers.context.offload_inline).
 """
 
 from __future__ import annotations

@@ -1,20 +1,24 @@
-"""Timers: a heap of deadlines, as in Redis's ae.c and asyncio.
+"""Timers: a heap of deadlines, as in asyncio.
 
 `call_later(delay, fn)` pushes a `Timer` onto a binary heap ordered by its
 deadline (`time.monotonic()`), so the nearest one is always at the top: the
 loop's wait gets `next_timeout()` as its timeout, then pops what is due.
+(Redis's ae.c keeps its timers in an unsorted list and scans it for the
+nearest, which is enough for its few timers; here every connection has an
+idle timer, so finding the nearest must not cost a scan.)
 
 The heap holds (deadline, sequence number, timer) tuples, not the timers:
 tuples compare in C, where a Timer.__lt__ would be a Python call, and a heap
-push or pop makes several comparisons.  Under connection churn (an idle timer
-armed and cancelled per connection) that was 7.4 calls a connection.  The
+push or pop makes several comparisons.  Under connection churn every
+connection arms and cancels an idle timer, so those comparisons run per
+connection (docs/appendix-performance.md, "Connection churn").  The
 sequence number breaks ties in the order the timers were made.
 
 Cancelling does not search the heap: it marks the timer, and a cancelled
 timer is dropped when it reaches the top.  That alone would let a handler
-that re-arms a timeout on every message grow the heap without bound, so, as
-asyncio does, the heap is rebuilt without the cancelled ones once they are
-more than MIN_CANCELLED_TO_COMPACT and more than half of it.
+that re-arms a timeout on every message grow the heap without bound, so
+the heap is rebuilt without the cancelled ones once they are more than
+MIN_CANCELLED_TO_COMPACT and more than half of it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Any
 from typing import Protocol
 
 # Rebuild the heap when more than this many cancelled timers sit in it and
-# they are more than half of it (asyncio's rule).
+# they are more than half of it.  (asyncio compacts at the same fraction, once
+# its heap holds more than 100 handles, cancelled ones included.)
 MIN_CANCELLED_TO_COMPACT = 100
 
 

@@ -1,21 +1,24 @@
-"""Metrics: what a server counts, and the Prometheus text that shows it.
+"""What a server counts: the running counts, and the histogram of its loop's turns.
 
 A server that runs for weeks must say how it is doing without a debugger:
 how many clients it holds, how many it turned away and why, how many bytes
 it moved, how often a handler crashed, how long one turn of its loop keeps
-every other client waiting.  `Server.stats()` returns those figures as a
-`Stats` object, and `--metrics-port` serves them as Prometheus text
-(evloop.metrics.prometheus).
+every other client waiting.  This module counts; `make_stats` turns the
+counts into a `Stats` (evloop.metrics.stats), which `Server.stats()`
+returns and `--metrics-port` serves (evloop.metrics.prometheus).
 
-Counting costs next to nothing
-------------------------------
-Everything here is counted where it happens, in a `Counters` object the
-server shares with its connections: plain integer attributes in slots, so
-one count is one attribute load, an add and a store.  The hot path
-(`Connection.on_readable`) counts four things per message: a read and its
-bytes, a reply and its bytes.  Everything else (a refusal, a crash, a
-pause, a handshake, the reason a connection ended) happens once per
-connection or less.  The figures: docs/appendix-performance.md, "Metrics".
+Counting on the hot path
+------------------------
+Per message, the hot path (`Connection.on_readable`) adds 1 to two
+attributes of the connection itself, `reads` and `replies`.  A TCP
+connection's bytes are the kernel's own count (TCP_INFO: `kernel_bytes`;
+none over a Unix socket), read when the connection closes and when the
+page is scraped.  A `Counters` object, one per transport, gets a
+connection's figures once, at its end (`connection_ended`); what happens
+once per connection or less (a refusal, a crash, a pause, a handshake) is
+counted in it where it happens.  Over UDP the counts are kept in locals
+and added once a wake-up.  What counting costs:
+docs/appendix-performance.md, "Metrics".
 
 A connection ends for one reason, the first one given (`CLOSE_REASONS`):
 a client that sends EOF while its idle timeout fires closed the connection
@@ -30,8 +33,8 @@ one reply or `push`.  For ping-pong clients the two are the same.
 The loop's turn duration is the time from the wake-up to the end of the
 turn's callbacks: how long a slow handler or a burst of clients makes
 everyone else wait.  It is measured only while metrics are served
-(`TurnHistogram`, an instrument on the loop: evloop.loop.instruments), since it costs a
-clock read and a call per turn.
+(`TurnHistogram`, an instrument on the loop: evloop.loop.instruments),
+since it costs a clock read and a call per turn.
 """
 
 from __future__ import annotations
@@ -99,10 +102,12 @@ TURN_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 
 class Counters:
-    """The running counts of one transport (the stream listener, or UDP).
+    """The running counts of one transport (the stream listener, UDP, outbound).
 
     The server owns one per transport and hands it to every connection,
-    which adds to it directly.  Attributes only, in slots, for speed.
+    which adds its figures when it ends (`connection_ended`) and counts rare
+    events (refusals, crashes, pauses) as they happen.  Attributes only, in
+    slots: a count is one attribute load, an add and a store.
     """
 
     __slots__ = ("bytes_received", "bytes_sent", "messages_received", "messages_sent",

@@ -7,21 +7,17 @@ VictoriaMetrics, `curl`) pulls a page of lines like::
     # TYPE evloop_connections_open gauge
     evloop_connections_open 12
 
-`render(stats)` writes that page from `Server.stats()` (evloop.metrics),
+`render(stats)` writes that page from `Server.stats()` (evloop.metrics.stats),
 in the text format, version 0.0.4: counters end in `_total`, a label value
 is quoted and escaped, a histogram has cumulative `_bucket{le=...}` lines,
 then `_sum` and `_count`.
 
-The page is served by the server's own loop, on a listener of its own,
-bound to 127.0.0.1 unless `--metrics-host` says otherwise: the figures
-name the handler and show the load, which is nobody's business outside the
-machine unless its operator says so.  A scrape is an ordinary evloop
-connection with a sans-IO handler, `MetricsHandler`: it reads one HTTP/1.x
-request head (at most MAX_REQUEST bytes), answers it, and closes, as an
-HTTP/1.0 server does.  Anything else (a request that is not HTTP, too
-long, another path or method) gets its HTTP error and the one log line of
-a protocol error.  At most MAX_SCRAPES scrapes are served at once, and a
-scrape's connection counts in no figure of the server it describes.
+A scrape is an ordinary evloop connection with a sans-IO handler,
+`MetricsHandler`: it reads one HTTP/1.x request head (at most MAX_REQUEST
+bytes), answers it, and closes, as an HTTP/1.0 server does.  Anything else
+(a request that is not HTTP, too long, another path or method) gets its
+HTTP error and the one log line of a protocol error.  The listener, its
+address and its limits are the server's (evloop.server.metrics_endpoint).
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ both keep the same rules, which answer failures seen in real servers:
 * Fairness: at most `limit` accepts per readiness event (1,000 for the
   server, Redis's MAX_ACCEPTS_PER_CALL), so a connection storm cannot
   starve the clients already connected.  Too small a bound starves the
-  newcomers instead, because a busy turn is long: with 64, a server reused
-  for four rounds of 10,000 busy clients left 300-870 of them with no reply
-  in rounds 2-4; with 1,000, none.
+  newcomers instead: a turn under load is long, and a backlog drained a
+  few at a time per turn overflows, so the kernel drops the connects it
+  has no room for (docs/appendix-performance.md, "Accepting").
 * Out of file descriptors (EMFILE/ENFILE): the listener stays readable, so
-  retrying at once would spin the CPU (Twisted's old bug, and once this
-  project's metrics endpoint's: 92,861 turns in 0.5 s).  Accepting pauses,
+  retrying at once would spin the CPU (Twisted's old bug;
+  tests/server/test_accepting.py counts the turns).  Accepting pauses,
   doubling the pause from 50 ms up to a second, with one log line per
   episode, and resumes by itself.
 * ECONNABORTED, EPROTO and the like: that client is gone, the next may not be.
@@ -21,7 +21,7 @@ both keep the same rules, which answer failures seen in real servers:
 or a descriptor too high for select()): the handler's one-line
 `busy_message`, a close, and a log line rate-limited to one per
 REFUSAL_LOG_INTERVAL.  Each refusal is counted by its reason
-(evloop.metrics.REFUSAL_REASONS).
+(evloop.metrics.counters.REFUSAL_REASONS).
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ class Acceptor:
         self.on_fd_limit = on_fd_limit
         self.describe = describe  # what the log lines add: "with 12 connections open"
         # socket.accept() is _accept() plus a socket built from the listener's family
-        # and type as enums: 10 Python calls a connection (cProfile, connection churn).
-        # The same socket, from the same call, with the numbers worked out once.
+        # and type as enums, Python calls for every connection.  The same socket,
+        # from the same call, with the numbers worked out once (see
+        # docs/appendix-performance.md, "Connection churn").
         self.shape = (int(listener.family), int(listener.type), listener.proto)
         self.paused = 0.0
         self.accepting = False

@@ -47,7 +47,7 @@ from evloop.settings.config import Config
 
 LISTEN_FDS_START = 3  # SD_LISTEN_FDS_START: the first descriptor systemd passes
 ACTIVATION = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
-MAX_SCRAPES = 8  # a metrics listener's backlog (evloop.metrics.prometheus's)
+MAX_SCRAPES = 8  # the backlog of a metrics listener bound here: scrapes are few and short
 log = logging.getLogger("evloop")
 
 

@@ -41,8 +41,8 @@ class MetricsEndpoint:
     `start()` binds (OSError if it cannot), or takes `listener`, a socket
     bound already (a --workers supervisor's), and sets `address`; `close()`
     closes the listener and drops scrapes still in progress.  It is the
-    home of its scrapes (evloop.connection.owner), which open nothing and count in no
-    figure of the server.
+    owner of its scrapes (evloop.connection.owner), which open nothing and
+    count in no figure of the server.
     """
 
     offloader = None

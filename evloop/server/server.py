@@ -2,18 +2,17 @@
 
 `Server(handler_class, config)` binds a TCP listener (and, with `udp`, a
 UDP socket on the same port number), accepts clients into connections,
-each with a fresh handler, and stops in order.  It is the *home* of its
-connections (evloop.connection.owner): it lends them its offload pool, opens the
-outbound connections their handlers ask for (`context.connect`, counted
-apart, `direction="out"`), and gives the handler class its server-wide
-context (evloop.server.server_context), with `server_started` once bound and
-`server_stopping` once stopping.
+each with a fresh handler, and stops in order.  It is the *owner* of its
+connections (evloop.connection.owner): it lends them its offload pool,
+opens the outbound connections their handlers ask for (`context.connect`,
+counted apart, `direction="out"`), and gives the handler class its
+server-wide context (evloop.server.server_context), with `server_started`
+once bound and `server_stopping` once stopping.
 
-Accepting, and the rules it keeps under load, is evloop.server.accepting.  An
-accepted socket's family is its listener's, so a client's address says it:
-a Unix client's is a str or bytes (often empty), an IP client's a tuple;
-`socket.family` would build an enum each time, twice per connection
-(cProfile, under connection churn).
+Accepting, and the rules it keeps under load, is evloop.server.accepting.
+An accepted socket's family is its listener's, so a client's address says
+it: a Unix client's is a str or bytes (often empty), an IP client's a
+tuple; `socket.family` would build an enum each time, twice per connection.
 
 Shutdown (`shutdown()`, on SIGINT or SIGTERM): close the listeners, tell
 the handler class (`server_stopping`), ask every connection, inbound and
@@ -75,10 +74,14 @@ class Server:
 
     Methods for the caller: `start()` (bind and listen; sets `address`, and
     `metrics_address` with `metrics_port`), `serve_forever()` (run until
-    stopped), `shutdown()` (stop in order), `close()`, `stats()` (the
-    figures of evloop.metrics).  A server is a context manager that closes on exit.
-    `Server(handler, config)` raises TypeError for a class that cannot be a
-    handler and ValueError for handler options it does not take.
+    stopped), `shutdown()` (stop in order; a second call resets),
+    `retire(grace)` (a reload's old worker), `close()`, `stats()` (a
+    `Stats`, evloop.metrics.stats).  A server is a context manager that
+    closes on exit.  For its connections, as their owner
+    (evloop.connection.owner): `connect`, `connection_closed`; `accept_one`
+    is its acceptor's callback.  `Server(handler, config)` raises TypeError
+    for a class that cannot be a handler and ValueError for handler options
+    it does not take.
     """
 
     def __init__(self, handler: type[Handler], config: Config | None = None, *,
@@ -91,7 +94,7 @@ class Server:
         self.offloader = (Offloader(self.loop, self.config.offload, self.config.offload_workers)
                           if self.config.offload != "none" else None)
         self.resolve = Lookups(self.loop, self.offloader)
-        self.counters = Counters()  # shared by every connection (evloop.metrics)
+        self.counters = Counters()  # shared by every connection (evloop.metrics.counters)
         self.outbound_counters = Counters()
         self.datagram_counters = Counters() if self.config.udp else None
         self.turns = TurnHistogram() if self.config.metrics_port is not None else None
@@ -164,7 +167,7 @@ class Server:
         self.metrics_address = self.metrics.address
 
     def stats(self) -> Stats:
-        """The server's figures now: connections, traffic, errors (evloop.metrics)."""
+        """The server's figures now: connections, traffic, errors (evloop.metrics.stats)."""
         return make_stats(self.counters, self.datagram_counters, self.connections,
                           transport="unix" if self.config.unix is not None else "tcp",
                           handler=self.handler_class.__name__, turns=self.turns,
@@ -191,7 +194,7 @@ class Server:
         finally:
             self.close()
 
-    # -- accepting, and the connections' home (evloop.connection.owner) ---------------------
+    # -- accepting, and the connections' owner (evloop.connection.owner) --------------------
 
     def accept_one(self, sock: socket.socket, address: Any) -> None:
         unix = isinstance(address, (str, bytes))  # the listener's family (see the essay)

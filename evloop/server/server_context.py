@@ -6,7 +6,7 @@ that expires its entries.  Riding it on one client's connection breaks
 when that client leaves (its timers are cancelled with it).  So a handler
 class may have two class methods, `server_started(server)` and
 `server_stopping(server)` (evloop.handlers.base), which the server calls
-once each, with its `ServerWide` context:
+once each, with its `ServerWideContext`:
 
 * `call_later(delay, fn, *args)`: a timer of the server's, cancelled only
   when the server stops;
@@ -45,7 +45,12 @@ from evloop.loop.offload import outcome
 
 
 class ServerWideContext:
-    """One server's server-wide context (evloop.handlers.context.ServerContext)."""
+    """One server's server-wide context (evloop.handlers.context.ServerContext).
+
+    Methods for the handler class: those of `ServerContext`.  Methods for the
+    server: `run_hook(what, hook)` (server_started, server_stopping) and
+    `stop()`.
+    """
 
     def __init__(self, loop: BaseLoop, name: str, connections: Collection[Connection],
                  connect: Callable[..., Context], offloader: Offloader | None,

@@ -2,17 +2,21 @@
 
 What every server needs before its loop runs: a bound, listening,
 non-blocking socket, over TCP or UDP (`bind_socket`) or a Unix stream socket
-(`bind_unix`); a readable name for an address (`format_address`); a
-one-line explanation when binding fails (`describe_bind_error`: the lab's
-"address already in use", "permission denied" below port 1024); and enough
-file descriptors for many clients (`raise_fd_limit`).
+(`bind_unix`); a name for a Unix client, which has no address of its own
+(`unix_peer`: its process and user); a one-line explanation when binding
+fails (`describe_bind_error`: the lab's "address already in use",
+"permission denied" below port 1024); and enough file descriptors for many
+clients (`raise_fd_limit`).  Addresses are named by
+evloop.connection.addresses's `format_address`.
 
-A Unix socket is a file, and a server that died leaves it behind.  The
-rule, as in nginx and gunicorn: a file at the path is removed only if it is
-a socket and nothing answers a connect on it; anything else (a live server's
-socket, a regular file) is an error, and never taken over.  The server
-removes its own socket file when it stops cleanly (`remove_unix`), and only
-if the file is still the one it made.
+A Unix socket is a file, and a server that died leaves it behind, where
+bind() fails with EADDRINUSE.  The rule: a file at the path is removed only
+if it is a socket and nothing answers a connect on it; anything else (a
+live server's socket, a regular file) is an error, and never taken over.
+(nginx removes nothing at start; gunicorn removes any socket it finds, a
+live server's too.)  The server removes its own socket file when it stops
+cleanly (`remove_unix`), as nginx does, and only if the file is still the
+one it made.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Config: every setting of a server in one frozen, validated object.
 
-A server has some twenty settings: where to listen, which backend, the
-bounds that keep one client from hurting the others (evloop.settings.limits), the
+A server has many settings: where to listen, which backend, the bounds
+that keep one client from hurting the others (evloop.settings.limits), the
 timeouts, the processes and pools, and the options of the handler it
 serves.  They live in one place, are checked once, when the object is
 built, and cannot change afterwards, so no part of the server has to
@@ -10,8 +10,8 @@ re-check a value or wonder whether another part changed it.
 Rules
 -----
 * Every field has a sane default: `Config()` is a server on 127.0.0.1:12000
-  with the defaults of evloop.settings.limits.  `unix` (a path) listens on a Unix
-  stream socket instead of host and port.
+  with the defaults of evloop.settings.limits.  `unix` (a path) listens on a
+  Unix stream socket instead of host and port.
 * A bad value is a `ValueError` that names the field and the rule, e.g.
   "high_water (10) must be greater than low_water (100)".  The command line
   (evloop.cli.serve) only turns flags into a Config and shows that message

@@ -17,13 +17,14 @@ does when clients misbehave:
   flight pass this stops being read until they drop to RESUME_PENDING_WORK,
   so a client that pipelines faster than the pool works cannot queue
   unbounded work.
-* `handshake_timeout` (10 s): what a connection must send before its handler
-  starts (a PROXY protocol header) must arrive within this;
+* `handshake_timeout` (10 s): what must happen before a connection's
+  handler starts (its PROXY header, its TLS handshake) must be done within
+  this, one deadline from the accept;
 * `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
   and `max_message` (64 KiB) is the handlers'.
 
-evloop.settings.config.Config holds the values a server uses, checks them when it is
-built, and takes its defaults from here.
+evloop.settings.config.Config holds the values a server uses, checks them
+when it is built, and takes its defaults from here.
 """
 
 from __future__ import annotations

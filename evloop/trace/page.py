@@ -4,8 +4,7 @@
 `--trace-file run.json` writes, which Perfetto opens too) into one HTML
 file that needs nothing else: no network, no fonts, no library.
 `load(path)` reads such a file, and raises ValueError with a one-line
-reason for anything that is not one.  `python3 -m evloop.trace view run.json`
-is the command that joins the two.
+reason for anything that is not one (`python3 -m evloop.trace view`).
 
 What the page shows
 -------------------
@@ -15,10 +14,9 @@ thread.  Time runs left to right on one shared axis.  The loop's sleeps in
 the selector are pale on the loop lane and band every lane faintly, so
 what happened while the loop was awake stands out; between them the loop
 lane is dark ("running").  Handler calls are solid blocks, and a call of
-50 ms or more is red and taller: for that long, no other connection was
+STALL_US or more is red and taller: for that long, no other connection was
 served.  recv and send are marks of two colours, state changes diamonds,
-and each connection's background takes the colour of its state
-(OPENING until its first state event, CONNECTING for an outbound one).
+and a connection's background takes the colour of its state.
 
 How it is built
 ---------------
@@ -34,14 +32,10 @@ innerHTML.  Each element's place is a CSS variable (`--t`, `--d`, in
 microseconds) times one scale variable on the canvas, so a zoom changes
 one property instead of 20,000 styles.
 
-The page's script and its test hooks
-------------------------------------
 `window.timeline` offers `zoom(factor)`, `fit()` and `scale()` (pixels per
-millisecond, also in #timeline's `data-scale`).  For tests that can only
-read the DOM (`chromium --headless --dump-dom`), the page reads its URL's
-fragment at load: `page.html#zoom=4` zooms in four times after fitting,
-and `#hover=N` shows the tooltip of the file's event N (its index in
-traceEvents), as a mouse over it would.
+millisecond, also #timeline's `data-scale`); for tests that read only the
+DOM (`chromium --headless --dump-dom`), `page.html#zoom=4&hover=N` zooms
+and shows the tooltip of the file's event N at load.
 """
 
 from __future__ import annotations

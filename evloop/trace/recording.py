@@ -11,31 +11,22 @@ Perfetto, speedscope and chrome://tracing open it as well:
 
     {"traceEvents": [...], "displayTimeUnit": "ms", "otherData": {...}}
 
-Every event has a `pid`, a `tid`, a time `ts` in microseconds since the
-trace began, a phase `ph`, a `name` and a category `cat`.  The `tid` is a
-*lane*, one row of the timeline, declared once by a `thread_name` metadata
-event whose `args` give its name and its `kind`:
+Each event's `tid` is a *lane*, one row of the timeline, declared once by a
+`thread_name` metadata event whose `args` give its name and its `kind`:
 
-* "loop" (lane 0): the selector's waits (cat "wait", complete events),
-  timers and call_soon callbacks (cat "timer");
+* "loop" (lane 0): the selector's waits and the callbacks it ran;
 * "listener", "waker", "udp", "metrics": the server's own sockets;
-* "client" and "outbound": one lane per connection, a new one even when the
-  kernel hands a closed connection's number to the next: accepts, reads and
-  writes (cat "io", instants, with byte counts and a short preview), handler
-  calls (cat "handler", complete events), state changes (cat "state", with
-  `from`, `to` and the event), pauses and interest (cat "flow");
-* "offload": one lane per pool thread, its jobs (cat "offload");
-* "thread": in the thread-per-client model (bench), one client's thread,
-  with the system calls it was blocked in (cat "blocked").
+* "client" and "outbound": one lane per connection (a new one even when
+  the kernel hands a closed connection's number to the next): its I/O,
+  handler calls, state changes, pauses and interest;
+* "offload": one lane per pool thread, its jobs;
+* "thread": in the thread-per-client model (bench), one client's thread.
 
-Phases: "M" metadata, "X" complete (with `dur`), "i" instant (with "s": "t").
-
-Why it is kept in memory and written at the end: one list append per step
-costs about a microsecond, where a write per step would cost a system call;
-`max_events` (default 1,000,000, about 250 MiB of Python objects at most)
-bounds a long run, after which the file says where it stopped.  A process
-killed with SIGKILL writes nothing; SIGINT and SIGTERM write the file as
-the server stops.
+Steps are kept in memory and written at the end: a list append per step,
+where a write per step would be a system call.  `max_events` bounds the
+memory of a long run, after which the file says where it stopped
+(docs/appendix-performance.md, "Tracing").  A process killed with SIGKILL
+writes nothing; SIGINT and SIGTERM write the file as the server stops.
 
 `TraceFile` may be fed from several threads (the offload pool, the threads
 model): a list append is atomic in CPython, and new lanes take a lock.
@@ -71,11 +62,19 @@ def command_line() -> str:
 class TraceFile:
     """Steps recorded for the Chrome Trace Event format; `write()` saves them.
 
-    Methods: `lane(name, kind)` declares a row and returns its number,
-    `preview(data)` (the text shown for some bytes),
-    `rename(lane, name)`, `now()` (the trace's clock, in seconds),
-    `complete(lane, cat, name, start, end, **args)`, `instant(lane, cat,
-    name, at=None, **args)`, `write()`.
+    Methods for the caller: `lane(name, kind)` declares a row and returns its
+    number, `rename(lane, name, kind)`, `now()` (the trace's clock, in
+    seconds), `complete(lane, cat, name, start, end, **args)`, `instant(lane,
+    cat, name, at=None, **args)`, `preview(data)` (the text shown for some
+    bytes), `write()`.
+
+    Every event has a `pid`, a `tid` (its lane), a time `ts` in microseconds
+    since the trace began, a phase `ph` ("M" metadata, "X" complete, with
+    `dur`, "i" instant, with "s": "t"), a `name` and a category `cat`: "wait"
+    (the selector's), "timer" (timers and call_soon callbacks), "io"
+    (accepts, reads and writes, with byte counts and a short preview),
+    "handler", "state" (with `from`, `to` and the event), "flow" (pauses and
+    interest), "offload", and "blocked" (a thread's system calls).
     """
 
     def __init__(self, path: str, *, model: str = "evloop", command: str | None = None,
