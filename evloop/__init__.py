@@ -19,28 +19,21 @@ The public API, all importable from here::
 * `Server`: one handler served on one loop; `run()` serves until SIGINT or
   SIGTERM, as `python3 -m evloop.serve` does.
 * `Loop`: the event loop, for programs of your own, with `connect()`
-  (evloop.loop, evloop.connection.outbound); `Timer` is what its `call_later` returns.
+  (evloop.loop.base, evloop.connection.outbound); `Timer` is what its
+  `call_later` returns.
 * `Stats` (with `Traffic`, `Histogram` and `Outbound`): what
-  `Server.stats()` returns, the figures `--metrics-port` serves (evloop.metrics).
+  `Server.stats()` returns, the figures `--metrics-port` serves
+  (evloop.metrics.stats).
 * `raise_fd_limit()`: as many file descriptors as the process may have.
 * `load_handler()`: a handler class by name ("lenprefix", "module:Class").
 * `TraceFile`: steps recorded in the Chrome Trace Event format, as `--trace-file`
   writes them (the bench's thread-per-client model records its own with it).
 
-The layers, bottom up (each module opens with an essay):
-
-1. `evloop.loop.backends` (select, poll, epoll), `evloop.connection.states`, `evloop.settings.limits`,
-   and `evloop.handlers`: no I/O at all;
-2. `evloop.loop`: a backend, timers, signals and one error path;
-   `evloop.connection.dialing`: a non-blocking connect from it;
-3. `evloop.connection`, with its parts `evloop.connection.handshakes` (+ `evloop.connection.proxy_protocol`,
-   `evloop.connection.tls`), `evloop.connection.lingering`, `evloop.connection.context` (+ `evloop.connection.handler_timers`);
-   `evloop.server.udp`, `evloop.loop.offload`, `evloop.metrics`: one peer's bytes,
-   state and clock;
-4. `evloop.connection.outbound`, `evloop.server` (+ `evloop.server.accepting`,
-   `evloop.server.server_context`), `evloop.metrics.prometheus`, `evloop.trace`,
-   `evloop.supervisor.workers`, `evloop.supervisor.run`;
-5. `evloop.cli`: the command lines, on top.  The library never imports them.
+Beneath this face, a package per layer, bottom up: `loop` and `handlers`;
+`settings` and `metrics`; `connection`; `trace` and `diagrams`; `server` and
+`aio`; `supervisor`; `cli` on top, which the library never imports.  Imports
+run down the layers only (evloop.diagrams.packages, and the map that
+docs/05-anatomy.md opens with); each module opens with an essay.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from evloop.aio.connecting import check_stream
 from evloop.aio.connecting import check_tls_arguments
 from evloop.aio.connecting import connect_any
 from evloop.aio.connecting import connect_unix
-from evloop.aio.datagram import UNSET
 from evloop.aio.datagram import DatagramTransport
+from evloop.aio.datagram import UNSET
 from evloop.aio.datagram import endpoint_socket
 from evloop.aio.descriptors import DescriptorEventLoop
 from evloop.aio.pipes import ReadPipeTransport
@@ -50,8 +50,8 @@ from evloop.aio.sendfile import check_range
 from evloop.aio.sendfile import from_transport
 from evloop.aio.servers import Server
 from evloop.aio.stream import SocketTransport
-from evloop.aio.subprocesses import PIPE
 from evloop.aio.subprocesses import ChildWatcher
+from evloop.aio.subprocesses import PIPE
 from evloop.aio.subprocesses import SubprocessTransport
 from evloop.aio.subprocesses import check_popen_arguments
 from evloop.aio.subprocesses import spawn

@@ -17,7 +17,7 @@ COMMAND = "evloop.states"
 
 def build_parser() -> Parser:
     parser = Parser(COMMAND, description="Print the connection's state machine, drawn from "
-                                         "the transition table in evloop.states.")
+                                         "the transition table in evloop.connection.states.")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--svg", dest="form", action="store_const", const="svg",
                       help="an SVG picture (what docs/images/states.svg holds)")

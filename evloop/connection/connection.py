@@ -29,9 +29,9 @@ Rules
   unless `eof_received()` answers True (asyncio's rule).
 * The hot path (`on_readable`) makes the system calls on the descriptor
   (`os.read`/`os.write`, which `set_io` lets TLS replace and instruments
-  wrap), sizes its reads as evloop.connection.read_sizes says, and tests
-  neither the state nor the answer's type: the loop calls it only while it
-  is the installed reader, and os.write() refuses what is not bytes.
+  wrap), sizes its reads as evloop.connection.read_sizes says, and does not
+  test the state (the loop calls it only while it is the installed reader)
+  nor the type of a non-empty answer (os.write() refuses what is not bytes).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class Connection:
         self.out = bytearray()
         self.reader: Callable[[Connection], None] | None = None  # the installed reader
         self.writer: Callable[[Connection], None] | None = None  # and writer
-        self.reads = 0  # data_received calls, and replies sent (evloop.metrics)
+        self.reads = 0  # data_received calls, and replies sent (evloop.metrics.counters)
         self.replies = 0
         self.pending_work = 0  # offloaded calls whose replies are still due
         self.output_high = False  # above high water: the handler was told pause_writing

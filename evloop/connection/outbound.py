@@ -112,8 +112,9 @@ def open_connection(loop: BaseLoop, owner: Owner, address: Address, handler: Han
             server_hostname = address[0]  # checked against the certificate, as asyncio does
         session = TLSSession(tls_context, server_side=False, server_hostname=server_hostname)
 
-    def dialer(opener: Any) -> Dialer:
-        return Dialer(loop, address, timeout, resolve, opener.connected, opener.connect_failed)
+    def dialer(handshakes: Any) -> Dialer:
+        return Dialer(loop, address, timeout, resolve, handshakes.connected,
+                      handshakes.connect_failed)
 
     counters.accepted += 1  # for an outbound connection: connects begun
     return start_connection(loop, None, format_address(address), handler, config, owner,

@@ -31,14 +31,10 @@ turn in one system call, as uvloop's "check" phase does.  Between turns
 the phase is IO: only the two later phases are marked, since they are
 entered only when there is something to run, and a mark costs a store.
 
-The hot path is the loop over ready descriptors, and a descriptor that is
-readable and nothing else is by far the most common event: it costs one
-comparison, one dict lookup, one attribute and the call.  Anything else
-(writable, both, an error or a hang-up) goes through `_dispatch_other`.
-An absent reader or writer is a do-nothing callable, never None, so the
-hot path needs no test.  What each of these choices saves is measured in
-docs/appendix-performance.md, "Where the time goes".
-
+The hot path is the loop over ready descriptors: a descriptor readable and
+nothing else, by far the most common event, costs one comparison, one dict
+lookup, one attribute and the call; anything else goes through
+`_dispatch_other` (docs/appendix-performance.md, "Where the time goes").
 The loop knows nothing about connections or handlers: it calls callables.
 """
 

@@ -38,6 +38,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from evloop.connection.addresses import format_address
+from evloop.server.metrics_endpoint import MAX_SCRAPES
 from evloop.server.sockets import BindError
 from evloop.server.sockets import bind_socket
 from evloop.server.sockets import bind_unix
@@ -47,7 +48,6 @@ from evloop.settings.config import Config
 
 LISTEN_FDS_START = 3  # SD_LISTEN_FDS_START: the first descriptor systemd passes
 ACTIVATION = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
-MAX_SCRAPES = 8  # the backlog of a metrics listener bound here: scrapes are few and short
 log = logging.getLogger("evloop")
 
 

@@ -105,7 +105,10 @@ def run(config: Config, listeners: Listeners, serve_one: Callable[[Worker], int]
 
 
 class Supervisor:
-    """The parent: forks, replaces, reloads, scales and stops the workers."""
+    """The parent: forks, replaces, reloads, scales and stops the workers.
+
+    Methods for the caller: `run()` (module-level `run` builds one and calls it);
+    its signal handlers call `begin_reload()`, `scale(+1 or -1)` and `stop()`."""
 
     def __init__(self, config: Config, listeners: Listeners,
                  serve_one: Callable[[Worker], int], on_ready: Callable[[str], None],

@@ -15,8 +15,8 @@ import threading
 import pytest
 
 import evloop.aio
-from tests.conftest import cli_env
 from evloop.aio import EventLoop
+from tests.conftest import cli_env
 
 pytestmark = pytest.mark.timeout(60)
 

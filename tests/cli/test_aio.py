@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 
-from tests.conftest import cli_env
 from evloop.cli import aio as cli
+from tests.conftest import cli_env
 
 pytestmark = pytest.mark.timeout(30)
 
