@@ -1,10 +1,20 @@
-"""Fixtures for evloop.aio's tests: TLS contexts that trust each other, a file to send."""
+"""Fixtures for evloop.aio's tests: a loop, TLS contexts that trust each other, a file to send."""
 
 import os
 import ssl
 
 import pytest
 import trustme
+
+from evloop.aio import EventLoop
+
+
+@pytest.fixture
+def loop():
+    """An evloop.aio loop, closed after the test."""
+    loop = EventLoop()
+    yield loop
+    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,8 @@ import gc
 
 import pytest
 
-from evloop.aio import EventLoop
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
 
 
 def test_shutdown_asyncgens_finalizes_suspended_generators(loop):

@@ -22,13 +22,6 @@ from evloop.loop.instruments import Instrument
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
-
-
 def test_a_closed_loop_refuses_to_run_and_to_schedule(loop):
     loop.close()
     loop.close()  # twice is once

@@ -22,13 +22,6 @@ from tests.aio.kit import run
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
-
-
 def test_readers_take_arguments_and_report_removal():
     loop = evloop.aio.new_event_loop()
     a, b = socket.socketpair()

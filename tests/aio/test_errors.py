@@ -5,16 +5,8 @@ import logging
 
 import pytest
 
-from evloop.aio import EventLoop
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
 
 
 def test_default_exception_handler_logs_the_message_the_context_and_the_traceback(loop, caplog):

@@ -6,16 +6,8 @@ import threading
 
 import pytest
 
-from evloop.aio import EventLoop
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
 
 
 def test_shutdown_default_executor_with_a_stuck_thread_warns_after_its_timeout(loop):

@@ -7,16 +7,8 @@ import threading
 
 import pytest
 
-from evloop.aio import EventLoop
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def loop():
-    loop = EventLoop()
-    yield loop
-    loop.close()
 
 
 def test_debug_mode_logs_a_slow_callback(loop, caplog):
