@@ -9,7 +9,6 @@ from evloop.handlers import ProtocolError
 from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
 from evloop.loop.base import BaseLoop
-from evloop.loop.offload import Offloader
 from tests.conftest import recv_exactly
 from tests.fakes import connected
 from tests.splits import split_at
@@ -65,34 +64,6 @@ def test_work_takes_at_least_its_milliseconds(kind):
     start = time.perf_counter()
     assert work(20, kind) == 20
     assert time.perf_counter() - start >= 0.019
-
-
-def test_offloader_refuses_unknown_kinds():
-    loop = BaseLoop()
-    try:
-        with pytest.raises(ValueError):
-            Offloader(loop, "fiber")
-    finally:
-        loop.close()
-
-
-def test_offloader_brings_the_result_back_through_the_selector():
-    loop = BaseLoop()
-    offloader = Offloader(loop, "thread", 2)
-    got = []
-
-    def callback(future):
-        got.append(future.result())
-        loop.stop()
-
-    try:
-        offloader.submit(sum, ([1, 2, 3],), callback)
-        loop.call_later(10, loop.stop)  # a bound, never reached when it works
-        loop.run()
-        assert got == [6] and offloader.pending == 0
-    finally:
-        offloader.close()
-        loop.close()
 
 
 def first_reply_or_eof(a, b):
