@@ -113,6 +113,21 @@ def serve():
             server.proc.communicate()
 
 
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """PEM files from a test CA (trustme): "ca", "server" (127.0.0.1 and localhost,
+    key and chain), "alice" (a client certificate: CN=alice, O=Lab), by name."""
+    trustme = pytest.importorskip("trustme")
+    where = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(where / "ca.pem"))
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(
+        str(where / "server.pem"))
+    alice = ca.issue_cert("alice@example.org", common_name="alice", organization_name="Lab")
+    alice.private_key_and_cert_chain_pem.write_to_path(str(where / "alice.pem"))
+    return {name: str(where / f"{name}.pem") for name in ("ca", "server", "alice")}
+
+
 def recv_exactly(sock, size):
     chunks = []
     while size:

@@ -1,3 +1,7 @@
+"""evloop.connection.connection: one connection on a socketpair (or a TCP pair where a
+reset must be seen): the hot path, backpressure, half-closes, the idle timeout, the one
+path that ends it, and its reads sized to the traffic."""
+
 import hashlib
 import os
 import logging
@@ -271,7 +275,7 @@ def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pai
             raise BrokenPipeError(32, "Broken pipe")
         return os.write(fd, data)  # the reply: fd is -1 by now, so EBADF
 
-    p.conn.sys_write = write
+    p.conn.set_io(os.read, write)
     p.client.sendall(b"hello")
     p.turn()
     assert p.conn.state is CLOSED
@@ -309,5 +313,5 @@ def recv_all(sock, size):
 
 def test_large_reads_stay_under_glibcs_mmap_threshold():
     # From 128 KiB, malloc() maps fresh pages for each bytes object and unmaps
-    # them after: on every read (evloop.connection.read_sizes).
+    # them after: on every read.  A guard on the constant's choice, not a restatement.
     assert connection_module.LARGE_READ + sys.getsizeof(b"") < 128 * 1024

@@ -8,7 +8,6 @@ import pytest
 from evloop.handlers import ProtocolError
 from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
-from evloop.loop.base import BaseLoop
 from tests.conftest import recv_exactly
 from tests.fakes import connected
 from tests.splits import split_at
@@ -169,47 +168,3 @@ def test_shutdown_drains_offloaded_replies(serve):
         assert recv_exactly(sock, 4) == b"due\n"
         assert sock.recv(10) == b""
     assert server.stop()[0] == 0
-
-
-def test_offloaded_work_in_flight_is_bounded_by_backpressure():
-    """A client that pipelines faster than the pool works is paused, then resumed."""
-    from concurrent.futures import Future
-
-    from evloop import Config
-    from evloop.settings.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK
-    from evloop.connection.states import OPEN
-    from tests.pairs import PairOwner
-    from tests.pairs import make_connection
-
-    class PoolThatWaits:
-        def __init__(self):
-            self.callbacks = []
-
-        def submit(self, fn, args, callback):
-            self.callbacks.append(callback)
-
-    loop = BaseLoop()
-    server_side, client = socket.socketpair()
-    server_side.setblocking(False)
-    pool = PoolThatWaits()
-    config = Config(idle_timeout=0)
-    conn = make_connection(loop, server_side, SlowHandler(work_ms=0), config,
-                           PairOwner(loop, config, offloader=pool))
-    try:
-        client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
-        loop.run_once()
-        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.output_high
-        assert conn.reader is None  # not read while so much work is in flight
-        done = Future()
-        done.set_result(0)
-        finished = 0
-        while conn.output_high:
-            pool.callbacks[finished](done)
-            finished += 1
-        assert conn.pending_work == RESUME_PENDING_WORK and conn.state is OPEN
-        client.settimeout(5)
-        assert recv_exactly(client, 2 * finished) == b"x\n" * finished  # in order, as done
-    finally:
-        client.close()
-        conn.end("shutdown", now=True, reason="test over")
-        loop.close()
