@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -55,6 +56,8 @@ class ServerProcess:
         self.port = int(port)
         self.address = ("127.0.0.1", self.port)
         self.stderr = None
+        self._stderr_lines = None  # once wait_stderr() reads it as it comes
+        self._stderr_reader = None
 
     @property
     def pid(self):
@@ -64,15 +67,45 @@ class ServerProcess:
         sock = socket.create_connection(self.address, timeout=timeout)
         return sock
 
+    def wait_stderr(self, pattern, timeout=20.0):
+        """Wait until a line of the server's stderr matches `pattern` (a regex); the
+        line.  The lines read so far stay part of what stop() returns."""
+        if self._stderr_reader is None:
+            self._stderr_lines = []
+            self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+            self._stderr_reader.start()
+
+        def found():
+            return next((line for line in list(self._stderr_lines) if re.search(pattern, line)),
+                        None)
+        wait_for(lambda: found() is not None, timeout=timeout)
+        line = found()
+        assert line is not None, f"no {pattern!r} in the server's stderr:\n{''.join(self._stderr_lines)}"
+        return line
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self._stderr_lines.append(line)
+
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Signal the server, wait for it, return (exit code, stderr)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            _, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
+        if self._stderr_reader is not None:  # stderr is read by wait_stderr's thread
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._stderr_reader.join(10)
+            self.proc.stdout.close()
+            err = "".join(self._stderr_lines)
+        else:
+            try:
+                _, err = self.proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                _, err = self.proc.communicate()
         self.stderr = err
         return self.proc.returncode, err
 
@@ -107,10 +140,8 @@ def serve():
 
     yield start
     for server in started:
-        if server.proc.poll() is None:
+        if server.stderr is None:  # not stopped by the test: killed if need be, and reaped
             server.stop(signal.SIGKILL)
-        else:
-            server.proc.communicate()
 
 
 @pytest.fixture(scope="session")
