@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from evloop.cli.options import parse_size
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
@@ -295,8 +294,3 @@ def test_ipv6_loopback(serve):
     with socket.create_connection(("::1", server.port), timeout=5) as sock:
         sock.sendall(b"six")
         assert sock.recv(10) == b"six"
-
-
-def test_parse_size():
-    assert parse_size("64K") == 65536 and parse_size("8M") == 8 << 20
-    assert parse_size("1g") == 1 << 30 and parse_size("100") == 100 and parse_size("2KB") == 2048
