@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -118,6 +119,32 @@ class ServerProcess:
             fields = f.read().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+
+METRICS_URL = re.compile(r"metrics at (http://\S+/metrics)")
+SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
+
+
+def scrape(server):
+    """The metrics page of a server started with --metrics-port (its URL is in the
+    startup line)."""
+    url = METRICS_URL.search(server.line)
+    assert url, f"no metrics URL in {server.line!r}"
+    with urllib.request.urlopen(url.group(1), timeout=10) as response:
+        return response.read().decode()
+
+
+def metric(page, name, **labels):
+    """The sum of the samples called `name` on a metrics page whose labels include
+    `labels` (0 if there is none)."""
+    total = 0.0
+    for line in page.splitlines():
+        match = SAMPLE.match(line)
+        if match and match.group(1) == name:
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(match.group(3))
+    return total
 
 
 def proc_status(pid, field):

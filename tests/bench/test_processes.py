@@ -44,10 +44,17 @@ def test_a_run_stopped_mid_round_stops_every_process_it_started(tmp_path):
         return (sum("--handler lenprefix" in c for c in running) >= 3
                 and any("loadgen" in c for c in running))
 
+    last = []
+
+    def settled():  # the round's tree stopped growing since the last look
+        mid_round()
+        grown = set(seen) != set(last)
+        last[:] = seen
+        return not grown
+
     try:
         assert wait_for(mid_round, timeout=60, interval=0.01), seen
-        time.sleep(0.3)
-        mid_round()
+        assert wait_for(settled, timeout=10, interval=0.1), seen  # every process of it seen
         runner.send_signal(sig)
         out, err = runner.communicate(timeout=60)
     finally:

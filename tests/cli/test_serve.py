@@ -105,7 +105,7 @@ def test_lenprefix_split_and_pipelined(serve):
     with server.connect() as sock:
         for i in range(0, len(stream), 7):  # split everywhere
             sock.sendall(stream[i:i + 7])
-            time.sleep(0.001)
+            time.sleep(0.001)  # pacing: each piece its own segment
         assert recv_exactly(sock, len(stream)) == stream
         sock.sendall(stream * 20)  # many in one recv
         assert recv_exactly(sock, len(stream) * 20) == stream * 20

@@ -22,6 +22,7 @@ from tests.conftest import cli_env
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
 from tests.conftest import running
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 MIB = 1024 * 1024
@@ -125,7 +126,7 @@ def test_a_backend_that_never_reads_pauses_the_client_and_drops_nothing(serve, b
             blocked_since = blocked_since or time.monotonic()
             if time.monotonic() - blocked_since > 1.0:
                 break  # the relay stopped reading us: our sends block
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling the condition above
             continue
         blocked_since = None
         sent.update(chunk[:n])
@@ -174,7 +175,7 @@ def test_a_client_that_never_reads_pauses_the_backend(serve, backend):
             blocked_since = blocked_since or time.monotonic()
             if time.monotonic() - blocked_since > 1.0:
                 break
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling: a second without progress means the relay paused
     assert blocked_since is not None, "the backend was never paused"
     assert relay.proc.poll() is None
     held.setblocking(True)
@@ -347,9 +348,15 @@ def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         down = probe.getsockname()[1]
-    time.sleep(0.3)
-    with urllib.request.urlopen(metrics, timeout=10) as response:
-        page = response.read().decode()
+
+    def page_once_closed():  # the backend side of each closes after its client
+        with urllib.request.urlopen(metrics, timeout=10) as response:
+            page = response.read().decode()
+        closed = re.search(r'^evloop_connections_closed_total\{direction="out",'
+                           r'reason="handler_close"\} (\d+)$', page, re.M)
+        return page if closed and closed.group(1) == "3" else None
+    assert wait_for(page_once_closed)
+    page = page_once_closed()
     assert re.search(r"^evloop_connects_total 3$", page, re.M), page
     assert re.search(r'^evloop_connections_closed_total\{direction="out",reason="handler_close"\} 3$',
                      page, re.M), page
