@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -55,6 +57,8 @@ class ServerProcess:
         self.port = int(port)
         self.address = ("127.0.0.1", self.port)
         self.stderr = None
+        self._stderr_lines = None  # once wait_stderr() reads it as it comes
+        self._stderr_reader = None
 
     @property
     def pid(self):
@@ -64,15 +68,45 @@ class ServerProcess:
         sock = socket.create_connection(self.address, timeout=timeout)
         return sock
 
+    def wait_stderr(self, pattern, timeout=20.0):
+        """Wait until a line of the server's stderr matches `pattern` (a regex); the
+        line.  The lines read so far stay part of what stop() returns."""
+        if self._stderr_reader is None:
+            self._stderr_lines = []
+            self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+            self._stderr_reader.start()
+
+        def found():
+            return next((line for line in list(self._stderr_lines) if re.search(pattern, line)),
+                        None)
+        wait_for(lambda: found() is not None, timeout=timeout)
+        line = found()
+        assert line is not None, f"no {pattern!r} in the server's stderr:\n{''.join(self._stderr_lines)}"
+        return line
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self._stderr_lines.append(line)
+
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Signal the server, wait for it, return (exit code, stderr)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            _, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
+        if self._stderr_reader is not None:  # stderr is read by wait_stderr's thread
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._stderr_reader.join(10)
+            self.proc.stdout.close()
+            err = "".join(self._stderr_lines)
+        else:
+            try:
+                _, err = self.proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                _, err = self.proc.communicate()
         self.stderr = err
         return self.proc.returncode, err
 
@@ -85,6 +119,32 @@ class ServerProcess:
             fields = f.read().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+
+METRICS_URL = re.compile(r"metrics at (http://\S+/metrics)")
+SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
+
+
+def scrape(server):
+    """The metrics page of a server started with --metrics-port (its URL is in the
+    startup line)."""
+    url = METRICS_URL.search(server.line)
+    assert url, f"no metrics URL in {server.line!r}"
+    with urllib.request.urlopen(url.group(1), timeout=10) as response:
+        return response.read().decode()
+
+
+def metric(page, name, **labels):
+    """The sum of the samples called `name` on a metrics page whose labels include
+    `labels` (0 if there is none)."""
+    total = 0.0
+    for line in page.splitlines():
+        match = SAMPLE.match(line)
+        if match and match.group(1) == name:
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(match.group(3))
+    return total
 
 
 def proc_status(pid, field):
@@ -107,10 +167,23 @@ def serve():
 
     yield start
     for server in started:
-        if server.proc.poll() is None:
+        if server.stderr is None:  # not stopped by the test: killed if need be, and reaped
             server.stop(signal.SIGKILL)
-        else:
-            server.proc.communicate()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """PEM files from a test CA (trustme): "ca", "server" (127.0.0.1 and localhost,
+    key and chain), "alice" (a client certificate: CN=alice, O=Lab), by name."""
+    trustme = pytest.importorskip("trustme")
+    where = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(where / "ca.pem"))
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(
+        str(where / "server.pem"))
+    alice = ca.issue_cert("alice@example.org", common_name="alice", organization_name="Lab")
+    alice.private_key_and_cert_chain_pem.write_to_path(str(where / "alice.pem"))
+    return {name: str(where / f"{name}.pem") for name in ("ca", "server", "alice")}
 
 
 def recv_exactly(sock, size):

@@ -35,7 +35,8 @@ class FakeContext:
         self.idle_timeout = "default"
         self.timers = []
         self.offload_to = offload_to
-        self.connected = []  # (address, handler, context) of each connect()
+        self.connected = []  # (address, handler, context, options) of each connect()
+        self.opens = True  # does a connect() open at once (connection_made), or wait?
 
     def push(self, data):
         self.pushed.append(bytes(data))
@@ -67,10 +68,13 @@ class FakeContext:
         self.idle_timeout = seconds
 
     def connect(self, address, handler, *, tls=None, server_hostname=None, timeout=10.0):
-        """A connection that opens at once, recorded; its handler is made."""
+        """A connection, recorded, that opens at once (its handler is made) unless
+        `opens` is False: then the test makes it, or loses it."""
         context = FakeContext(peer=str(address))
-        self.connected.append((address, handler, context))
-        handler.connection_made(context)
+        options = {"tls": tls, "server_hostname": server_hostname, "timeout": timeout}
+        self.connected.append((address, handler, context, options))
+        if self.opens:
+            handler.connection_made(context)
         return context
 
     def offload(self, fn, *args, then, error=None):

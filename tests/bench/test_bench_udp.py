@@ -43,8 +43,7 @@ def datagram_exchange(port, message):
 def test_every_udp_model_answers_the_labs_udp_client(model, c_built):
     why = model.unavailable()
     if why:  # uvloop comes with the bench extra, not the test extra
-        assert "not installed" in why
-        return
+        pytest.skip(f"{model.name}: {why}")
     handler = "lenprefix" if "lenprefix" in model.handlers else "echo"
     message = b"016Hello!! Server!!" if handler == "lenprefix" else b"Hello!! Server!!"
     server = runner.Server(model, handler)

@@ -17,14 +17,23 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.timeout(90)
 
 
+def read(path):
+    """A /proc file's text; None once the process is gone."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def alive(pid):
     """Is `pid` a process that has not exited (a zombie has)?"""
-    stat = procstat._read(f"/proc/{pid}/stat")
+    stat = read(f"/proc/{pid}/stat")
     return stat is not None and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def command_of(pid):
-    return (procstat._read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
+    return (read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
 
 
 def test_a_run_stopped_mid_round_stops_every_process_it_started(tmp_path):
@@ -44,10 +53,17 @@ def test_a_run_stopped_mid_round_stops_every_process_it_started(tmp_path):
         return (sum("--handler lenprefix" in c for c in running) >= 3
                 and any("loadgen" in c for c in running))
 
+    last = []
+
+    def settled():  # the round's tree stopped growing since the last look
+        mid_round()
+        grown = set(seen) != set(last)
+        last[:] = seen
+        return not grown
+
     try:
         assert wait_for(mid_round, timeout=60, interval=0.01), seen
-        time.sleep(0.3)
-        mid_round()
+        assert wait_for(settled, timeout=10, interval=0.1), seen  # every process of it seen
         runner.send_signal(sig)
         out, err = runner.communicate(timeout=60)
     finally:

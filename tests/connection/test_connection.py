@@ -1,3 +1,7 @@
+"""evloop.connection.connection: one connection on a socketpair (or a TCP pair where a
+reset must be seen): the hot path, backpressure, half-closes, the idle timeout, the one
+path that ends it, and its reads sized to the traffic."""
+
 import hashlib
 import os
 import logging
@@ -270,7 +274,7 @@ def test_a_reply_after_the_connection_died_never_reaches_a_reused_descriptor(pai
             raise BrokenPipeError(32, "Broken pipe")
         return os.write(fd, data)  # the reply: fd is -1 by now, so EBADF
 
-    p.conn.sys_write = write
+    p.conn.set_io(os.read, write)
     p.client.sendall(b"hello")
     p.turn()
     assert p.conn.state is CLOSED

@@ -1,6 +1,9 @@
-"""evloop.connection.context: the handler's powers over its own connection, on a socketpair:
-pausing its reading, half-closes both ways, its idle timeout, offload errors."""
+"""evloop.connection.context: the handler's side of a connection, on a socketpair: its
+powers (pausing its reading, half-closes both ways, its idle timeout, timers, offload),
+and the one error path for handler code."""
 
+import logging
+import os
 import socket
 import time
 from concurrent.futures import Future
@@ -9,13 +12,22 @@ import pytest
 
 from evloop import Config
 from evloop import Handler
+from evloop import ProtocolError
 from evloop.connection.states import CLOSED
 from evloop.connection.states import FIN_SENT
 from evloop.connection.states import INPUT_ONLY
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
 from evloop.connection.states import OUTPUT_ONLY
+from evloop.handlers.context import Context
 from evloop.handlers.echo import EchoHandler
+from evloop.handlers.slow import SlowHandler
+from evloop.loop.base import BaseLoop
+from evloop.settings.limits import MAX_PENDING_WORK
+from evloop.settings.limits import RESUME_PENDING_WORK
+from tests.conftest import recv_exactly
+from tests.pairs import PairOwner
+from tests.pairs import make_connection
 from tests.pairs import pair  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.timeout(30)
@@ -127,7 +139,7 @@ def test_set_idle_timeout_none_keeps_a_listener(pair):
     deadline = time.monotonic() + 0.2
     while time.monotonic() < deadline:
         listener.turn()
-    assert listener.conn.state is OPEN and listener.context.idle is None
+    assert listener.conn.state is OPEN and listener.loop.statistics().timers == 0  # no idle timer
     listener.context.set_idle_timeout(0.05)  # and back
     listener.run_until(lambda: listener.conn.state in (LINGERING, CLOSED))
 
@@ -139,8 +151,8 @@ def test_pushes_to_a_listener_count_as_being_served(pair):
         p.context.push(b"tick\n")
         p.loop.call_later(0.02, lambda: None)
         p.turn()
-        # The listener reads: a client that does not is not being served, and on a
-        # fast turn the pushes once filled the socket buffers (124,930 bytes queued).
+        # The listener reads: pushes to a client that does not read would only
+        # fill the socket buffers until backpressure, not show it is being served.
         assert p.client.recv(1 << 16).startswith(b"tick\n")
     assert p.conn.state is OPEN
 
@@ -209,11 +221,271 @@ def test_an_offload_error_without_an_error_callback_is_still_a_bug(pair):
 
 
 def test_the_context_is_not_the_connection(pair):
-    """The handler sees its powers, and not the socket or the state machine."""
+    """The handler sees its powers, every one the Context protocol names, and not
+    the socket or the state machine."""
     p = pair()
-    for power in ("push", "close", "abort", "write_eof", "pause_reading", "resume_reading",
-                  "call_later", "offload", "connect", "set_idle_timeout", "is_closing",
-                  "peer", "peer_subject", "server"):
-        assert hasattr(p.context, power), power
+    powers = {name for name in vars(Context) if not name.startswith("_")}
+    assert {"push", "close", "connect", "offload", "peer", "server"} <= powers
+    assert all(hasattr(p.context, power) for power in powers), powers - set(dir(p.context))
     for inside in ("on_readable", "sock", "out", "_transition", "state"):
         assert not hasattr(p.context, inside), inside
+
+
+# -- the one error path for handler code ----------------------------------------
+
+class Recorder(EchoHandler):
+    """Echo, remembering every call it gets."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = []
+
+    def connection_made(self, context):
+        self.calls.append("made")
+        return super().connection_made(context)
+
+    def connection_lost(self, exc):
+        self.calls.append(("lost", type(exc).__name__ if exc else None))
+
+    def pause_writing(self):
+        self.calls.append("pause")
+
+    def resume_writing(self):
+        self.calls.append("resume")
+
+
+def reports(loop):
+    """The loop's exception reports, collected instead of logged."""
+    seen = []
+    loop.set_exception_handler(lambda lp, context: seen.append(context))
+    return seen
+
+
+def test_close_in_a_reply_sends_the_reply_first(pair):
+    class Bye(EchoHandler):
+        def data_received(self, data):
+            self.context.close()
+            assert self.context.is_closing()
+            return b"bye"
+
+    p = pair(handler=Bye())
+    p.client.sendall(b"quit")
+    p.run_until(lambda: p.conn.state in (LINGERING, CLOSED))
+    assert p.client.recv(10) == b"bye" and p.client.recv(10) == b""
+
+
+def test_close_from_a_timer_takes_effect(pair):
+    """close() works from any handler call, not only inside a reply."""
+    class Later(EchoHandler):
+        def connection_made(self, context):
+            super().connection_made(context)
+            context.call_later(0.01, context.close)
+
+    p = pair(handler=Later())
+    p.run_until(lambda: p.conn.state is LINGERING)
+    assert p.client.recv(10) == b""
+
+
+def test_abort_drops_at_once(pair):
+    class Abort(EchoHandler):
+        def data_received(self, data):
+            self.context.abort()
+            return b"never sent"
+
+    p = pair(handler=Abort())
+    p.client.sendall(b"x")
+    p.turn()
+    assert p.conn.state is CLOSED and p.closed == [p.conn]
+    assert p.client.recv(100) == b""
+
+
+def test_connection_lost_comes_after_the_call_that_ended_it(pair):
+    handler = Recorder()
+    p = pair(handler=handler)
+    p.conn.end("handler_abort", now=True)
+    assert handler.calls == ["made"]  # not in the middle of the caller
+    p.turn()
+    assert handler.calls == ["made", ("lost", None)]
+
+
+def test_connection_lost_gets_the_socket_error(pair):
+    handler = Recorder()
+    p = pair(handler=handler)
+
+    def reset(fd, size):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    p.conn.set_io(reset, os.write)
+    p.client.sendall(b"x")
+    p.run_until(lambda: ("lost", "ConnectionResetError") in handler.calls)
+
+
+def test_timers_fire_can_be_cancelled_and_end_with_the_connection(pair):
+    fired = []
+    p = pair()
+    context = p.context
+    context.call_later(0.01, fired.append, "one")
+    dropped = context.call_later(0.01, fired.append, "dropped")
+    dropped.cancel()
+    assert dropped.cancelled()
+    p.run_until(lambda: fired)
+    assert fired == ["one"]
+    timers = p.loop.statistics().timers  # the idle timer
+    for _ in range(500):  # re-arming a timeout on every message
+        context.call_later(60, fired.append, "stale").cancel()
+    pending = context.call_later(60, fired.append, "pending")
+    assert p.loop.statistics().timers == timers + 1  # the cancelled ones are gone
+    context.close()
+    p.client.close()
+    p.run_until(lambda: p.conn.state is CLOSED)
+    assert pending.cancelled() and p.loop.statistics().timers == 0 and fired == ["one"]
+    late = context.call_later(0, fired.append, "late")  # after the end: never fires
+    assert late.cancelled()
+
+
+def test_a_raising_timer_aborts_its_connection_only(pair):
+    p, other = pair(), pair()
+    seen = reports(p.loop)
+    p.context.call_later(0, lambda: 1 / 0)
+    p.run_until(lambda: p.conn.state is CLOSED)
+    assert len(seen) == 1 and isinstance(seen[0]["exception"], ZeroDivisionError)
+    assert seen[0]["peer"] == "peer:1" and "call_later callback" in seen[0]["message"]
+    other.client.sendall(b"fine")
+    other.turn()
+    assert other.client.recv(10) == b"fine"
+
+
+def test_a_protocol_error_from_a_timer_closes_in_order(pair, caplog):
+    p = pair()
+    p.context.call_later(0, lambda: (_ for _ in ()).throw(ProtocolError("late", reply=b"due")))
+    with caplog.at_level(logging.INFO, logger="evloop"):
+        p.run_until(lambda: p.conn.state is LINGERING)
+    assert p.client.recv(10) == b"due" and "protocol error: late" in caplog.text
+
+
+def test_backpressure_is_told_to_the_handler(pair):
+    handler = Recorder()
+    p = pair(handler=handler, config=Config(high_water=8192, low_water=1024,
+                                            max_output=1 << 30), sndbuf=4096)
+    while not p.conn.output_high:
+        p.context.push(b"z" * 4096)
+    assert p.conn.state is OPEN and handler.calls == ["made", "pause"]
+    p.client.settimeout(0.05)
+    while p.conn.output_high:
+        p.turn()
+        try:
+            p.client.recv(1 << 20)
+        except socket.timeout:
+            pass
+    assert handler.calls == ["made", "pause", "resume"]
+
+
+@pytest.mark.parametrize("answer", ["a str", 42, [b"x"], "", 0, {"a": 1}])
+def test_an_answer_that_is_not_bytes_is_the_handler_s_bug(pair, answer):
+    class Wrong(EchoHandler):
+        def data_received(self, data):
+            return answer
+
+    p, other = pair(handler=Wrong()), pair()
+    seen = reports(p.loop)
+    p.client.sendall(b"x")
+    p.turn()
+    assert p.conn.state is CLOSED
+    assert seen[0]["message"] == (f"peer:1: handler Wrong.data_received returned "
+                                  f"{type(answer).__name__}, not bytes; dropping this connection")
+    other.client.sendall(b"ok")
+    other.turn()
+    assert other.client.recv(10) == b"ok"
+
+
+@pytest.mark.parametrize("answer", [b"", bytearray(b"ba"), memoryview(b"mv"), None])
+def test_bytes_like_answers_are_fine(pair, answer):
+    class Fine(EchoHandler):
+        def data_received(self, data):
+            return answer
+
+    p = pair(handler=Fine())
+    p.client.sendall(b"x")
+    p.turn()
+    assert p.conn.state is OPEN
+    if answer:
+        assert p.client.recv(10) == bytes(answer)
+
+
+def test_every_other_handler_call_is_checked_too(pair, caplog):
+    class Greets(Handler):
+        def connection_made(self, context):
+            return "hello"  # a str greeting
+
+        def data_received(self, data):
+            return data
+
+    class EndsBadly(EchoHandler):
+        def eof_received(self):
+            return 7
+
+    class PushesStr(EchoHandler):
+        def data_received(self, data):
+            self.context.push("oops")
+
+    for handler, message in [(Greets(), "Greets.connection_made returned str"),
+                             (EndsBadly(), "EndsBadly.eof_received returned int"),
+                             (PushesStr(), "PushesStr raised in data_received")]:
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="evloop"):
+            p = pair(handler=handler)
+            try:
+                p.client.sendall(b"x")
+                p.client.shutdown(socket.SHUT_WR)
+            except OSError:  # closed already: the greeting was the bug
+                pass
+            p.run_until(lambda: p.conn.state is CLOSED)
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_offload_without_a_pool_runs_inline(pair):
+    class Offloads(EchoHandler):
+        def data_received(self, data):
+            return self.context.offload(bytes.upper, data, then=lambda result: result + b"!")
+
+    p = pair(handler=Offloads())
+    p.client.sendall(b"abc")
+    p.turn()
+    assert p.client.recv(10) == b"ABC!"
+
+
+def test_offloaded_work_in_flight_is_bounded_by_backpressure():
+    """A client that pipelines faster than the pool works is paused, then resumed."""
+    class PoolThatWaits:
+        def __init__(self):
+            self.callbacks = []
+
+        def submit(self, fn, args, callback):
+            self.callbacks.append(callback)
+
+    loop = BaseLoop()
+    server_side, client = socket.socketpair()
+    server_side.setblocking(False)
+    pool = PoolThatWaits()
+    config = Config(idle_timeout=0)
+    conn = make_connection(loop, server_side, SlowHandler(work_ms=0), config,
+                           PairOwner(loop, config, offloader=pool))
+    try:
+        client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
+        loop.run_once()
+        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.output_high
+        assert conn.reader is None  # not read while so much work is in flight
+        done = Future()
+        done.set_result(0)
+        finished = 0
+        while conn.output_high:
+            pool.callbacks[finished](done)
+            finished += 1
+        assert conn.pending_work == RESUME_PENDING_WORK and conn.state is OPEN
+        client.settimeout(5)
+        assert recv_exactly(client, 2 * finished) == b"x\n" * finished  # in order, as done
+    finally:
+        client.close()
+        conn.end("shutdown", now=True, reason="test over")
+        loop.close()

@@ -1,7 +1,7 @@
 """evloop.connection.outbound: connections opened from the loop (Loop.connect, context.connect),
-with real sockets on loopback: connected, refused, timed out, TLS, queued pushes."""
+with real sockets on loopback: connected, refused, TLS, queued pushes, names looked up in a
+pool.  How the connect itself goes (timeouts, every address, errors): test_dialing.py."""
 
-import errno
 import logging
 import os
 import socket
@@ -104,28 +104,6 @@ def test_a_refused_connect_is_connection_lost_and_never_made(loop):
     assert context.is_closing()
 
 
-def test_a_connect_that_gets_no_answer_times_out(loop):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)  # a full accept queue: the kernel drops the next SYNs
-    fill = []
-    try:
-        for _ in range(3):
-            sock = socket.socket()
-            sock.setblocking(False)
-            sock.connect_ex(listener.getsockname())
-            fill.append(sock)
-        handler = Recorder()
-        loop.connect(listener.getsockname(), handler, timeout=0.3)
-        run_until(loop, lambda: handler.calls)
-        assert isinstance(handler.lost, TimeoutError) and "timed out after 0.3s" in str(handler.lost)
-        assert handler.calls == [("lost", handler.lost)]
-    finally:
-        for sock in fill:
-            sock.close()
-        listener.close()
-
-
 def test_a_unix_socket_path(loop, tmp_path):
     path = str(tmp_path / "echo.sock")
     server = evloop.Server(EchoHandler, Config(unix=path), loop=loop)
@@ -136,10 +114,6 @@ def test_a_unix_socket_path(loop, tmp_path):
         context.push(b"over a unix socket")
         run_until(loop, lambda: bytes(handler.data) == b"over a unix socket")
         assert context.peer == f"unix:{path}"
-        missing = Recorder()
-        loop.connect(str(tmp_path / "nobody.sock"), missing)
-        run_until(loop, lambda: missing.calls)
-        assert isinstance(missing.lost, FileNotFoundError)
     finally:
         server.close()
 
@@ -164,14 +138,6 @@ def test_a_name_is_resolved_away_from_the_loop_and_a_number_is_not(loop, echo, m
     assert looked_up == ["localhost"]
     # "localhost" may be ::1 first, where nothing listens: every address is tried.
     assert named.calls == ["made"]
-
-
-def test_a_name_that_does_not_resolve(loop):
-    handler = Recorder()
-    loop.connect(("no-such-host.invalid", 80), handler)
-    run_until(loop, lambda: handler.calls)
-    assert isinstance(handler.lost, socket.gaierror)
-    assert "cannot resolve no-such-host.invalid:80" in str(handler.lost)
 
 
 def test_bad_arguments_are_refused_before_anything_is_sent(loop):
@@ -289,21 +255,6 @@ def test_tls_to_a_tls_server_and_a_failed_handshake(loop, tmp_path):
     finally:
         server.close()
         plain.close()
-
-
-def test_an_unreachable_network_is_told_as_connection_lost(loop, monkeypatch):
-    """ENETUNREACH cannot be had on loopback: the connect call is made to answer it."""
-    real = socket.socket.connect_ex
-
-    def unreachable(sock, address):
-        return errno.ENETUNREACH
-
-    monkeypatch.setattr(socket.socket, "connect_ex", unreachable)
-    handler = Recorder()
-    loop.connect(("127.0.0.1", 9), handler)
-    monkeypatch.setattr(socket.socket, "connect_ex", real)
-    run_until(loop, lambda: handler.calls)
-    assert handler.lost.errno == errno.ENETUNREACH and "connect to 127.0.0.1:9" in str(handler.lost)
 
 
 def test_a_handler_that_raises_in_an_outbound_connection_costs_only_it(loop, echo):

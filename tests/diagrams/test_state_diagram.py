@@ -1,9 +1,11 @@
-"""The state machine's pictures: `python3 -m evloop.states` and its three forms,
-the SVG drawn from the table (and committed as docs/images/states.svg), the
-Graphviz source, and the layered layout under them.
+"""evloop.diagrams.state_diagram: the state machine's pictures, the SVG drawn from the
+table (and committed as docs/images/states.svg) and the Graphviz source, laid out with
+nothing overlapping.
 
-The table itself is tested where it is used (tests/connection/test_connection.py), and
-the Mermaid diagram in docs/05-anatomy.md by tests/docs/test_docs.py.
+The table itself: tests/connection/test_states.py; the layout on its own:
+tests/diagrams/test_layout.py; the command, `python3 -m evloop.states`:
+tests/cli/test_states.py; the Mermaid diagram in docs/05-anatomy.md:
+tests/docs/test_docs.py.
 """
 
 import os
@@ -22,29 +24,6 @@ from tests.conftest import cli_env
 
 SVG = "{http://www.w3.org/2000/svg}"
 COMMITTED = os.path.join(ROOT, "docs", "images", "states.svg")
-
-
-def run_states(*args):
-    # -W default: show every warning, whatever PYTHONWARNINGS says, so that
-    # runpy's "found in sys.modules" RuntimeWarning would land in stderr.
-    return subprocess.run([sys.executable, "-W", "default", "-m", "evloop.states", *args],
-                          capture_output=True, text=True, cwd=ROOT, env=cli_env(), timeout=30,
-                          stdin=subprocess.DEVNULL)
-
-
-@pytest.mark.parametrize("args,expected", [((), lambda: states.mermaid() + "\n"),
-                                           (("--svg",), drawing.svg),
-                                           (("--dot",), drawing.dot)])
-def test_the_command_prints_each_form_and_no_warning(args, expected):
-    run = run_states(*args)
-    assert run.returncode == 0 and run.stderr == "", run.stderr
-    assert run.stdout == expected()
-
-
-def test_the_command_refuses_two_forms_in_one_line():
-    run = run_states("--svg", "--dot")
-    assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr.startswith("evloop.states: error:") and len(run.stderr.splitlines()) == 1
 
 
 def test_the_committed_picture_is_what_draw_states_makes_now(tmp_path):
@@ -140,22 +119,6 @@ def test_every_arrow_points_down_and_meets_its_boxes():
         for name, (x, y) in ((edge.source, route.points[0]), (edge.target, route.points[-1])):
             bx, by, bw, bh = placed.boxes[name]
             assert bx <= x <= bx + bw and y in (by, by + bh), (edge, name)
-
-
-def test_the_layout_refuses_a_cycle():
-    with pytest.raises(ValueError, match="cycle: b, c"):
-        layout.ranks(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "b")])
-    assert layout.ranks(["a", "b", "c"], [("a", "b"), ("b", "c"), ("a", "c")]) == {
-        "a": 0, "b": 1, "c": 2}
-
-
-def test_fitting_a_row_keeps_its_order_and_gaps_and_moves_least():
-    row = [layout.Point(0, 5.0, 5.0, 10.0), layout.Point(0, 5.0, 5.0, 10.0)]
-    assert layout.fit_in_order([0.0, 100.0], row) == [0.0, 100.0]  # room: where wanted
-    # Both want 50: they share the move, 26 apart (5 + GAP 16 + 5).
-    assert layout.fit_in_order([50.0, 50.0], row) == [37.0, 63.0]
-    row[1].weight = 3.0  # a bend holds its place harder
-    assert layout.fit_in_order([50.0, 50.0], row) == [30.5, 56.5]
 
 
 def test_the_dot_source_has_every_edge():

@@ -93,7 +93,7 @@ def test_backpressure_from_a_client_that_does_not_read(serve_on):
             blocked_since = blocked_since or time.monotonic()
             if time.monotonic() - blocked_since > 1.0:
                 break
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling: a second without progress means both ways are full
             continue
         blocked_since = None
         sent.update(chunk[:n])

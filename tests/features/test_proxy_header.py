@@ -42,7 +42,7 @@ def test_a_header_a_byte_at_a_time_then_data(serve):
     with server.connect() as sock:
         for byte in header:
             sock.sendall(bytes([byte]))
-            time.sleep(0.002)
+            time.sleep(0.002)  # pacing: each byte its own segment
         assert answer(sock, b"x") == b"[2001:db8::5]:7 x"
 
 
@@ -115,10 +115,10 @@ def test_without_the_option_a_header_is_just_data(serve):
 
 
 def test_shutdown_while_a_header_is_awaited(serve):
-    server = peer_server(serve)
+    server = peer_server(serve, "--trace")
     with server.connect() as waiting:
         waiting.sendall(b"PROXY ")
-        time.sleep(0.1)
+        server.wait_stderr(r"accepted by fd \d+ listener")  # held, awaiting the rest
         code, err = server.stop()
         assert recv_until_eof(waiting) == b""
     assert code == 0 and "Traceback" not in err

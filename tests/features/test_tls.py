@@ -36,30 +36,42 @@ def tls_server(serve, certs, *more):
     return serve("--tls-cert", certs["server"], "--tls-key", certs["server"], *more)
 
 
-def client_context(certs, certfile=None):
+def client_context(certs, certfile=None, version=None):
     context = ssl.create_default_context(cafile=certs["ca"])
     if certfile:
         context.load_cert_chain(certfile)
+    if version is not None:  # this version only
+        context.minimum_version = context.maximum_version = version
     return context
 
 
-def tls_connect(server, certs, certfile=None):
+def tls_connect(server, certs, certfile=None, version=None):
     raw = socket.create_connection(server.address, timeout=10)
-    return client_context(certs, certfile).wrap_socket(raw, server_hostname="127.0.0.1",
-                                                       suppress_ragged_eofs=False)
+    return client_context(certs, certfile, version).wrap_socket(
+        raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False)
 
 
 def test_every_handler_over_tls_and_a_close_notify_at_shutdown(serve, certs):
     server = tls_server(serve, certs, "--handler", "lenprefix")
     assert server.protocols == "tcp+tls"
     with tls_connect(server, certs) as sock:
-        assert sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert sock.version() == "TLSv1.3"  # what the server and a default client agree on
         for message in (b"016Hello!! Server!!", b"999" + b"q" * 999):
             sock.sendall(message * 20)
             assert recv_exactly(sock, len(message) * 20) == message * 20
         code, err = server.stop()
         assert sock.recv(10) == b""  # a close_notify, not a bare FIN (that raises SSLEOFError)
     assert code == 0 and "Traceback" not in err
+
+
+def test_a_client_that_speaks_only_tls_1_2_is_served(serve, certs):
+    """The essay's "TLS 1.2 or newer": 1.2 is served (the floor itself:
+    tests/connection/test_tls.py)."""
+    server = tls_server(serve, certs, "--handler", "echo")
+    with tls_connect(server, certs, version=ssl.TLSVersion.TLSv1_2) as sock:
+        assert sock.version() == "TLSv1.2"
+        sock.sendall(b"old but fine")
+        assert recv_exactly(sock, 12) == b"old but fine"
 
 
 def test_large_messages_cross_records_whole(serve, certs):
@@ -137,7 +149,7 @@ def test_a_hello_a_byte_at_a_time_meets_the_handshake_timeout(serve, certs):
             except OSError:
                 closed = True
                 break
-            time.sleep(0.05)
+            time.sleep(0.05)  # pacing: a hello dribbled slower than the timeout allows
             if time.monotonic() - start > 3:
                 break
         if not closed:
@@ -160,13 +172,13 @@ def client_hello(server, certs):
 
 
 def test_a_reset_mid_handshake_is_one_line_and_nothing_else(serve, certs):
-    server = tls_server(serve, certs, "--handler", "echo")
+    server = tls_server(serve, certs, "--handler", "echo", "--trace")
     hello = client_hello(server, certs)
     with socket.create_connection(server.address, timeout=10) as quitter:
         quitter.sendall(hello[:len(hello) // 2])
-        time.sleep(0.1)
+        server.wait_stderr(r"accepted by fd \d+ listener")  # its handshake has begun
         quitter.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    time.sleep(0.2)
+    server.wait_stderr("TLS handshake failed")
     with tls_connect(server, certs) as good:
         good.sendall(b"still here")
         assert recv_exactly(good, 10) == b"still here"
@@ -192,7 +204,7 @@ def test_a_client_that_never_reads_is_paused_as_over_plain_tcp(serve, certs):
             blocked_since = blocked_since or time.monotonic()
             if time.monotonic() - blocked_since > 1.0:
                 break  # a second without progress: both ways are full, the server paused
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling the condition above
     assert 256 * 1024 < sent < 64 << 20, sent
     grown = server.rss_kib() - rss_before
     assert grown < 16 * 1024, f"the server grew {grown} KiB for a client that does not read"

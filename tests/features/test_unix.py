@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from evloop.server.sockets import bind_unix
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
@@ -123,11 +122,3 @@ def test_workers_share_a_unix_listener(tmp_path):
         assert sock.recv(1) == b"z"
     code, _ = stop(proc, server)
     assert code == 0 and wait_for(lambda: not path.exists(), timeout=5)
-
-
-def test_bind_unix_refuses_what_it_must(tmp_path):
-    path = tmp_path / "lib.sock"
-    with bind_unix(str(path), mode=0o660) as first:
-        with pytest.raises(FileExistsError, match="live server"):
-            bind_unix(str(path))
-        assert first.family == socket.AF_UNIX

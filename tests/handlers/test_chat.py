@@ -108,15 +108,26 @@ def test_any_split_delivers_the_same_lines(lines, cut_points):
     assert received == expected
 
 
-@given(st.binary(max_size=500), cuts)
-def test_random_bytes_work_or_raise_protocol_error(data, cut_points):
-    client = Client(ChatHandler.factory(max_message=100), "r:1")
+def heard(chunks):
+    """What a listener hears from a sender who sends `chunks` then EOF, and whether
+    the sender was refused (ProtocolError)."""
+    factory = ChatHandler.factory(max_message=100)
+    sender, listener = Client(factory, "r:1"), Client(factory, "l:2")
+    refused = False
     try:
-        for chunk in split_at(data, cut_points):
-            client.say(chunk)
-        client.handler.eof_received()
+        for chunk in chunks:
+            sender.say(chunk)
+        sender.handler.eof_received()
     except ProtocolError:
-        pass
+        refused = True
+    return listener.text(), refused
+
+
+@given(st.binary(max_size=500), cuts)
+def test_random_bytes_split_anywhere_are_heard_as_the_whole(data, cut_points):
+    """Any bytes give lines or a ProtocolError, never another exception, and the
+    same ones however the bytes are cut."""
+    assert heard(split_at(data, cut_points)) == heard([data])
 
 
 def test_a_member_who_stops_reading_is_skipped_then_told_what_it_missed(room):

@@ -1,365 +1,146 @@
-"""The relay handler (and a user's own relay) as servers, with real backends on
-loopback: bytes both ways, flow control both ways, half-closes both ways, a backend
-that is down, resets, or never reads, and TLS and PROXY in front."""
+"""evloop.handlers.relay with no sockets: two handlers back to back, each the other's only
+reader, on fake contexts.  The relay as a server, with real backends: tests/features/test_relay.py."""
 
-import hashlib
-import os
+import logging
 import re
-import signal
-import socket
 import ssl
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
 
 import pytest
-import trustme
 
-from tests.conftest import ROOT
-from tests.conftest import cli_env
-from tests.conftest import recv_exactly
-from tests.conftest import recv_until_eof
-from tests.conftest import running
-
-pytestmark = pytest.mark.timeout(60)
-MIB = 1024 * 1024
+from evloop.handlers.relay import BackendSide
+from evloop.handlers.relay import RelayHandler
+from evloop.handlers.relay import ca_file
+from evloop.handlers.relay import parse_upstream
+from evloop.handlers.relay import seconds
+from tests.fakes import FakeContext
 
 
-@pytest.fixture
-def echo(serve):
-    return serve("--handler", "echo")
+def relay(opens=True, **options):
+    """A relay whose client has connected: (relay, the client's context, the backend's
+    context, the backend's handler, the connect's options)."""
+    handler = RelayHandler.factory(upstream=("127.0.0.1", 9000), **options)()
+    client = FakeContext(peer="192.0.2.1:5000")
+    client.opens = opens
+    assert handler.connection_made(client) is None  # no greeting: the backend speaks first
+    (address, backend_handler, backend, connect_options), = client.connected
+    assert address == ("127.0.0.1", 9000) and isinstance(backend_handler, BackendSide)
+    return handler, client, backend, backend_handler, connect_options
 
 
-def relay_to(serve, upstream, *more):
-    return serve("--handler", "relay", "--upstream", upstream, *more)
+def test_the_backend_is_opened_as_the_client_arrives_with_the_options():
+    *_, options = relay()
+    assert options == {"tls": None, "server_hostname": None, "timeout": 10.0}
+    *_, options = relay(upstream_tls="on", upstream_server_name="db.internal", connect_timeout=2.5)
+    assert options == {"tls": True, "server_hostname": "db.internal", "timeout": 2.5}
 
 
-class Backend:
-    """A listening socket in the test's own process, to play a backend by hand."""
-
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.listener.settimeout(10)
-        self.port = self.listener.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-
-    def accept(self):
-        sock, _ = self.listener.accept()
-        sock.settimeout(10)
-        return sock
-
-    def close(self):
-        self.listener.close()
+def test_bytes_pass_both_ways_unchanged_each_a_message_for_the_idle_timeout():
+    handler, client, backend, backend_handler, _ = relay()
+    assert handler.data_received(b"to the backend") == b""
+    assert backend.pushed == [b"to the backend"] and client.pushed == []
+    assert backend_handler.data_received(b"to the client") == b""
+    assert client.pushed == [b"to the client"]
 
 
-@pytest.fixture
-def backend():
-    made = Backend()
-    yield made
-    made.close()
+def test_what_the_client_sends_before_the_backend_is_up_is_pushed_to_it():
+    handler, client, backend, backend_handler, _ = relay(opens=False)
+    handler.data_received(b"early")
+    assert backend.pushed == [b"early"]  # the connection queues it until it is up
 
 
-def test_bytes_pass_both_ways_unchanged(serve, echo):
-    relay = relay_to(serve, f"127.0.0.1:{echo.port}")
-    with relay.connect() as sock:
-        for size in (1, 100, 65536, 300000):
-            blob = os.urandom(size)
-            sock.sendall(blob)
-            assert recv_exactly(sock, size) == blob
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
+def test_a_half_close_passes_through_both_ways():
+    handler, client, backend, backend_handler, _ = relay()
+    assert handler.eof_received() is True and backend.eof_sent  # keeps the client open
+    assert not client.eof_sent
+    assert backend_handler.eof_received() is True and client.eof_sent
 
 
-def pump_both_ways(sock, size):
-    """Send `size` random bytes while reading as many back; (sent, received) digests."""
-    blob = os.urandom(size)
-    sender = threading.Thread(target=sock.sendall, args=(blob,))
-    sender.start()
-    got = hashlib.sha256()
-    left = size
-    while left:
-        chunk = sock.recv(min(left, MIB))
-        assert chunk, f"EOF with {left} bytes to come"
-        got.update(chunk)
-        left -= len(chunk)
-    sender.join(30)
-    return hashlib.sha256(blob).hexdigest(), got.hexdigest()
+def test_each_side_that_cannot_write_pauses_the_others_reading():
+    handler, client, backend, backend_handler, _ = relay()
+    handler.pause_writing()  # the client does not read: stop reading the backend
+    assert not backend.reading and client.reading
+    handler.resume_writing()
+    assert backend.reading
+    backend_handler.pause_writing()  # the backend does not read: stop reading the client
+    assert not client.reading and backend.reading
+    backend_handler.resume_writing()
+    assert client.reading
 
 
-def test_a_user_relay_moves_16_mib_both_ways_at_once_intact(serve, echo):
-    relay = serve("--handler", "userhandlers.myrelay:Relay", "--backend-port", str(echo.port))
-    with relay.connect(timeout=30) as sock:
-        sent, received = pump_both_ways(sock, 16 * MIB)
-    assert sent == received
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
+def test_the_client_gone_closes_or_aborts_the_backend():
+    handler, client, backend, *_ = relay()
+    handler.connection_lost(None)
+    assert backend.closed and not backend.aborted  # what the client sent is delivered first
+    handler, client, backend, *_ = relay()
+    handler.connection_lost(ConnectionResetError(104, "Connection reset by peer"))
+    assert backend.aborted
 
 
-def test_the_built_in_relay_moves_16_mib_both_ways_at_once_intact(serve, echo):
-    relay = relay_to(serve, f"127.0.0.1:{echo.port}")
-    with relay.connect(timeout=30) as sock:
-        sent, received = pump_both_ways(sock, 16 * MIB)
-    assert sent == received
+def test_the_backend_gone_ends_its_client(caplog):
+    handler, client, backend, backend_handler, _ = relay()
+    backend_handler.connection_lost(None)
+    assert client.closed and not client.aborted
+    handler, client, backend, backend_handler, _ = relay()
+    with caplog.at_level(logging.INFO, logger="evloop"):
+        backend_handler.connection_lost(ConnectionResetError(104, "Connection reset by peer"))
+    assert client.aborted
+    assert "192.0.2.1:5000: upstream 127.0.0.1:9000: Connection reset by peer; dropping the client" \
+        in caplog.text
 
 
-def test_a_backend_that_never_reads_pauses_the_client_and_drops_nothing(serve, backend):
-    relay = relay_to(serve, backend.address, "--metrics-port", "0")
-    metrics = re.search(r"metrics at (http://\S+/metrics)", relay.line).group(1)
-    client = relay.connect()
-    held = backend.accept()  # connected, and not reading
-    rss_before = relay.rss_kib()
-    client.setblocking(False)
-    sent = hashlib.sha256()
-    total = 0
-    blocked_since = None
-    chunk = os.urandom(65536)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            n = client.send(chunk)
-        except BlockingIOError:
-            blocked_since = blocked_since or time.monotonic()
-            if time.monotonic() - blocked_since > 1.0:
-                break  # the relay stopped reading us: our sends block
-            time.sleep(0.01)
-            continue
-        blocked_since = None
-        sent.update(chunk[:n])
-        total += n
-    assert blocked_since is not None, "the client was never paused"
-    grew = relay.rss_kib() - rss_before
-    assert grew < 4096, f"the relay's memory grew by {grew} KiB"
-    assert relay.proc.poll() is None
-    with urllib.request.urlopen(metrics, timeout=10) as response:
-        page = response.read().decode()
-    assert re.search(r"^evloop_connections_open\{direction=\"in\"\} 1$", page, re.M)
-    assert re.search(r"^evloop_connections_open\{direction=\"out\"\} 1$", page, re.M)
-    # The backend reads at last: every byte arrives, in order.
-    client.setblocking(True)
-    client.shutdown(socket.SHUT_WR)
-    got = hashlib.sha256()
-    received = 0
-    while received < total:
-        data = held.recv(MIB)
-        assert data, f"EOF after {received} of {total} bytes"
-        got.update(data)
-        received += len(data)
-    assert got.digest() == sent.digest()
-    assert held.recv(10) == b""  # the client's EOF, passed on
-    held.close()
-    assert recv_until_eof(client) == b""
-    client.close()
-    code, err = relay.stop()
-    assert code == 0 and "slow reader" not in err and "Traceback" not in err
+def test_a_backend_never_reached_closes_its_client_with_one_warning(caplog):
+    handler, client, backend, backend_handler, _ = relay(opens=False)
+    with caplog.at_level(logging.WARNING, logger="evloop"):
+        backend_handler.connection_lost(ConnectionRefusedError(111, "Connection refused"))
+    assert client.closed
+    assert [r.getMessage() for r in caplog.records] == [
+        "192.0.2.1:5000: upstream unreachable: Connection refused; closing the client"]
+    caplog.clear()
+    handler, client, backend, backend_handler, _ = relay(opens=False)
+    failure = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+                                              "verify failed: self-signed certificate")
+    with caplog.at_level(logging.WARNING, logger="evloop"):
+        backend_handler.connection_lost(failure)
+    assert "certificate verify failed: self-signed certificate" in caplog.text  # all of it
 
 
-def test_a_client_that_never_reads_pauses_the_backend(serve, backend):
-    relay = relay_to(serve, backend.address)
-    client = relay.connect()
-    held = backend.accept()
-    held.setblocking(False)
-    total = 0
-    blocked_since = None
-    chunk = b"b" * 65536
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            total += held.send(chunk)
-            blocked_since = None
-        except BlockingIOError:
-            blocked_since = blocked_since or time.monotonic()
-            if time.monotonic() - blocked_since > 1.0:
-                break
-            time.sleep(0.01)
-    assert blocked_since is not None, "the backend was never paused"
-    assert relay.proc.poll() is None
-    held.setblocking(True)
-    held.close()  # a clean end: what the relay holds still reaches the client
-    assert len(recv_until_eof(client)) == total
-    client.close()
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
+def test_the_factory_needs_an_upstream_and_a_ca_file_means_tls(tmp_path):
+    with pytest.raises(ValueError, match="the relay needs a backend"):
+        RelayHandler.factory()
+    handler = RelayHandler.factory(upstream="/run/db.sock", upstream_ca="/etc/ca.pem")()
+    assert (handler.upstream, handler.tls) == ("/run/db.sock", "/etc/ca.pem")
 
 
-def test_a_half_close_passes_from_the_client_to_the_backend_and_back(serve, backend):
-    relay = relay_to(serve, backend.address)
-    client = relay.connect()
-    held = backend.accept()
-    client.sendall(b"the whole request")
-    client.shutdown(socket.SHUT_WR)  # done sending: the backend must see EOF ...
-    assert recv_until_eof(held) == b"the whole request"
-    held.sendall(b"and the answer comes after")  # ... and may still answer
-    held.shutdown(socket.SHUT_WR)
-    assert recv_until_eof(client) == b"and the answer comes after"
-    client.close()
-    held.close()
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
-
-
-def test_a_half_close_passes_from_the_backend_to_the_client_and_back(serve, backend):
-    relay = relay_to(serve, backend.address)
-    client = relay.connect()
-    held = backend.accept()
-    held.sendall(b"a greeting, and nothing more")
-    held.shutdown(socket.SHUT_WR)
-    assert recv_until_eof(client) == b"a greeting, and nothing more"
-    client.sendall(b"the client still talks")  # after the backend's EOF
-    client.shutdown(socket.SHUT_WR)
-    assert recv_until_eof(held) == b"the client still talks"
-    client.close()
-    held.close()
-
-
-def test_a_backend_that_is_down_closes_its_client_at_once_with_one_line(serve):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    relay = relay_to(serve, f"127.0.0.1:{port}")
-    with relay.connect() as client:
-        start = time.monotonic()
-        client.sendall(b"anyone there?")
-        assert recv_until_eof(client) == b""
-        assert time.monotonic() - start < 2
-    code, err = relay.stop()
-    lines = [line for line in err.splitlines() if "upstream" in line]
-    assert len(lines) == 1 and "unreachable" in lines[0] and "refused" in lines[0].lower(), err
-    assert code == 0 and "Traceback" not in err
-
-
-def test_a_backend_reset_ends_that_client_only(serve, backend):
-    relay = relay_to(serve, backend.address)
-    first = relay.connect()
-    first_held = backend.accept()
-    second = relay.connect()
-    second_held = backend.accept()
-    first.sendall(b"1")
-    assert first_held.recv(1) == b"1"
-    first_held.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-    first_held.close()  # RST
-    try:
-        assert recv_until_eof(first) == b""
-    except ConnectionResetError:
-        pass
-    second.sendall(b"still here")
-    assert recv_exactly(second_held, 10) == b"still here"
-    second_held.sendall(b"and so am I")
-    assert recv_exactly(second, 11) == b"and so am I"
-    for sock in (first, second, second_held):
-        sock.close()
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    where = tmp_path_factory.mktemp("relay-certs")
-    ca = trustme.CA()
-    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(
-        str(where / "server.pem"))
-    ca.cert_pem.write_to_path(str(where / "ca.pem"))
-    return where
-
-
-def client_tls(certs):
-    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-    return context
-
-
-def test_tls_and_a_proxy_header_in_front_of_a_plain_backend(serve, echo, certs):
-    pem = str(certs / "server.pem")
-    relay = relay_to(serve, f"127.0.0.1:{echo.port}", "--tls-cert", pem, "--tls-key", pem,
-                     "--proxy-protocol")
-    raw = socket.create_connection(relay.address, timeout=10)
-    raw.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4321 443\r\n")  # only a header: never dialled
-    with client_tls(certs).wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-        sock.sendall(b"terminated here, plain behind")
-        assert recv_exactly(sock, 29) == b"terminated here, plain behind"
-    code, err = relay.stop()
-    assert code == 0 and "Traceback" not in err
-
-
-def test_tls_to_the_backend(serve, certs):
-    pem = str(certs / "server.pem")
-    secure = serve("--handler", "echo", "--tls-cert", pem, "--tls-key", pem)
-    relay = relay_to(serve, f"127.0.0.1:{secure.port}", "--upstream-ca", str(certs / "ca.pem"))
-    with relay.connect() as sock:
-        sock.sendall(b"plain here, encrypted beyond")
-        assert recv_exactly(sock, 28) == b"plain here, encrypted beyond"
-    untrusted = relay_to(serve, f"127.0.0.1:{secure.port}", "--upstream-tls", "on")
-    with untrusted.connect() as sock:  # the system's CAs do not know trustme's
-        sock.sendall(b"x")
-        assert recv_until_eof(sock) == b""
-    code, err = untrusted.stop()
-    assert "certificate verify failed" in err and "Traceback" not in err
-
-
-def test_a_unix_socket_backend(serve, tmp_path):
-    path = str(tmp_path / "backend.sock")
-    with running([sys.executable, "-m", "evloop.serve", "--unix", path]) as backend:
-        assert "serving echo on unix:" in backend.stdout.readline()
-        relay = relay_to(serve, f"unix:{path}")
-        with relay.connect() as sock:
-            sock.sendall(b"to a unix socket")
-            assert recv_exactly(sock, 16) == b"to a unix socket"
-        backend.send_signal(signal.SIGTERM)
-        assert backend.wait(10) == 0
-
-
-@pytest.mark.parametrize("args, message", [
-    ((), "--upstream: the relay needs a backend: --upstream HOST:PORT or --upstream unix:PATH"),
-    (("--upstream", "nowhere"), "is not HOST:PORT"),
-    (("--upstream", "127.0.0.1:99999"), "is not HOST:PORT"),
-    (("--upstream", "127.0.0.1:9", "--upstream-ca", "/no/such/ca.pem"), "does not load"),
+@pytest.mark.parametrize("text, address", [
+    ("127.0.0.1:5432", ("127.0.0.1", 5432)),
+    ("db.internal:1", ("db.internal", 1)),
+    ("[::1]:6379", ("::1", 6379)),
+    ("unix:/run/db.sock", "/run/db.sock"),
+    (("10.0.0.1", 80), ("10.0.0.1", 80)),
 ])
-def test_relay_mistakes_are_one_line_and_exit_2(args, message):
-    run = subprocess.run([sys.executable, "-m", "evloop.serve", "--handler", "relay", "--port",
-                          "0", *args], capture_output=True, text=True, timeout=30, cwd=ROOT,
-                         env=cli_env(), stdin=subprocess.DEVNULL)
-    assert run.returncode == 2 and message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+def test_parse_upstream(text, address):
+    assert parse_upstream(text) == address
 
 
-def test_trace_narrates_the_outbound_connection_too(serve, echo):
-    relay = relay_to(serve, f"127.0.0.1:{echo.port}", "--trace")
-    with relay.connect() as sock:
-        sock.sendall(b"traced")
-        assert recv_exactly(sock, 6) == b"traced"
-    code, err = relay.stop()
-    step = r"trace: +\d+\.\d{3} ms  "  # each line: the time since the start, then the descriptor
-    assert re.search(rf"{step}out 127\.0\.0\.1:{echo.port}: connecting", err)
-    assert re.search(rf"{step}fd \d+ 127\.0\.0\.1:{echo.port}: CONNECTING -> OPEN \(connected\)",
-                     err)
-    assert re.search(rf"{step}fd \d+ 127\.0\.0\.1:{echo.port}: send 6 B, all sent", err)
+@pytest.mark.parametrize("text, message", [
+    ("localhost", "is not HOST:PORT"), ("localhost:0", "is not HOST:PORT"),
+    (":80", "is not HOST:PORT"), ("host:http", "is not HOST:PORT"),
+    ("unix:", "unix: needs the socket's path"), (("host", 0), "is not a (host, port) pair"),
+])
+def test_parse_upstream_refuses(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_upstream(text)
 
 
-def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
-    relay = relay_to(serve, f"127.0.0.1:{echo.port}", "--metrics-port", "0")
-    metrics = re.search(r"metrics at (http://\S+/metrics)", relay.line).group(1)
-    for _ in range(3):
-        with relay.connect() as sock:
-            sock.sendall(b"x")
-            assert recv_exactly(sock, 1) == b"x"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        down = probe.getsockname()[1]
-    time.sleep(0.3)
-    with urllib.request.urlopen(metrics, timeout=10) as response:
-        page = response.read().decode()
-    assert re.search(r"^evloop_connects_total 3$", page, re.M), page
-    assert re.search(r'^evloop_connections_closed_total\{direction="out",reason="handler_close"\} 3$',
-                     page, re.M), page
-    assert re.search(r'^evloop_connections_open\{direction="out"\} 0$', page, re.M)
-    assert re.search(r'^evloop_sent_bytes_total\{transport="tcp",direction="out"\} 3$', page, re.M)
-    relay.stop()
-    refused = relay_to(serve, f"127.0.0.1:{down}", "--metrics-port", "0")
-    metrics = re.search(r"metrics at (http://\S+/metrics)", refused.line).group(1)
-    with refused.connect() as sock:
-        assert recv_until_eof(sock) == b""
-    with urllib.request.urlopen(metrics, timeout=10) as response:
-        page = response.read().decode()
-    assert re.search(r'^evloop_connect_failures_total\{reason="refused"\} 1$', page, re.M), page
+def test_ca_file_and_seconds_check_their_values(tmp_path, tls_files):
+    assert ca_file(tls_files["ca"]) == tls_files["ca"]
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(ValueError, match="no PEM certificate in it"):
+        ca_file(str(not_pem))
+    with pytest.raises(ValueError, match="No such file"):
+        ca_file(str(tmp_path / "missing.pem"))
+    assert seconds("2.5") == 2.5
+    for bad in ("0", "-1", "inf"):
+        with pytest.raises(ValueError, match="more than 0 seconds"):
+            seconds(bad)

@@ -1,6 +1,6 @@
-"""The slow handler and offloading: the event loop's weakness, and its remedy."""
+"""evloop.handlers.slow with no sockets: a line protocol whose work stalls the loop, or is
+offloaded and answered in arrival order.  Served, with --offload: tests/features/test_offload.py."""
 
-import socket
 import time
 
 import pytest
@@ -8,9 +8,6 @@ import pytest
 from evloop.handlers import ProtocolError
 from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
-from evloop.loop.base import BaseLoop
-from evloop.loop.offload import Offloader
-from tests.conftest import recv_exactly
 from tests.fakes import connected
 from tests.splits import split_at
 
@@ -37,7 +34,7 @@ def test_a_line_over_max_message_is_a_protocol_error():
     with pytest.raises(ProtocolError):
         handler.data_received(b"x" * 11)
     handler = connected(SlowHandler(max_message=10, work_ms=0))
-    with pytest.raises(ProtocolError, match="max-message 10"):  # was accepted: split on \r
+    with pytest.raises(ProtocolError, match="max-message 10"):  # a lone \r ends no line
         handler.data_received(b"x" * 25 + b"\r" + b"y" * 24 + b"\n")
     handler = connected(SlowHandler(max_message=10, work_ms=0))
     assert handler.data_received(b"x" * 10 + b"\r") is None  # a CRLF may follow
@@ -65,180 +62,3 @@ def test_work_takes_at_least_its_milliseconds(kind):
     start = time.perf_counter()
     assert work(20, kind) == 20
     assert time.perf_counter() - start >= 0.019
-
-
-def test_offloader_refuses_unknown_kinds():
-    loop = BaseLoop()
-    try:
-        with pytest.raises(ValueError):
-            Offloader(loop, "fiber")
-    finally:
-        loop.close()
-
-
-def test_offloader_brings_the_result_back_through_the_selector():
-    loop = BaseLoop()
-    offloader = Offloader(loop, "thread", 2)
-    got = []
-
-    def callback(future):
-        got.append(future.result())
-        loop.stop()
-
-    try:
-        offloader.submit(sum, ([1, 2, 3],), callback)
-        loop.call_later(10, loop.stop)  # a bound, never reached when it works
-        loop.run()
-        assert got == [6] and offloader.pending == 0
-    finally:
-        offloader.close()
-        loop.close()
-
-
-def first_reply_or_eof(a, b):
-    """Which of two sockets hears from the server first: 'a' or 'b'."""
-    import selectors
-    with selectors.DefaultSelector() as sel:
-        sel.register(a, selectors.EVENT_READ, "a")
-        sel.register(b, selectors.EVENT_READ, "b")
-        events = sel.select(timeout=20)
-        assert events, "no answer from the server"
-        return events[0][0].data
-
-
-@pytest.mark.parametrize("offload,first", [("none", "a"), ("thread", "b")])
-def test_inline_work_stalls_every_client_and_offloading_does_not(serve, offload, first):
-    """Ordering, not timing: while A's 1.5 s of sleep is being worked on, B ends
-    its connection mid-line.  With the work inline, the loop is asleep and B's
-    EOF is handled only after A's echo; offloaded, the loop answers B at once."""
-    server = serve("--handler", "slow", "--work", "sleep", "--work-ms", "1500",
-                   "--offload", offload)
-    a = server.connect()
-    b = server.connect()
-    try:
-        a.sendall(b"slow work\n")
-        time.sleep(0.2)  # let A's line reach the server first
-        b.sendall(b"no newline")
-        b.shutdown(socket.SHUT_WR)
-        assert first_reply_or_eof(a, b) == first
-        assert recv_exactly(a, 10) == b"slow work\n"
-        assert b.recv(100) == b""
-    finally:
-        a.close()
-        b.close()
-    code, err = server.stop()
-    assert code == 0 and "Traceback" not in err
-
-
-def test_process_pool_offload_echoes_in_order(serve):
-    server = serve("--handler", "slow", "--work", "cpu", "--work-ms", "5", "--offload", "process",
-                   "--offload-workers", "2")
-    with server.connect(timeout=30) as sock:
-        lines = b"".join(f"line {i}\n".encode() for i in range(20))
-        sock.sendall(lines)
-        assert recv_exactly(sock, len(lines)) == lines
-    assert server.stop()[0] == 0
-
-
-def test_offloaded_work_that_raises_closes_only_that_connection(serve):
-    server = serve("--handler", "userhandlers.failing:FailingWork", "--offload", "thread",
-                   "--log-level", "error")
-    with server.connect() as bad, server.connect() as good:
-        bad.sendall(b"fail\n")
-        assert bad.recv(100) == b""
-        good.sendall(b"fine\n")
-        assert recv_exactly(good, 5) == b"fine\n"
-    code, err = server.stop()
-    assert code == 0 and "offloaded work" in err and "ZeroDivisionError" in err
-
-
-def test_trace_with_offload_still_offloads(serve):
-    server = serve("--handler", "slow", "--work-ms", "1", "--offload", "thread", "--trace")
-    with server.connect() as sock:
-        sock.sendall(b"hi\n")
-        assert recv_exactly(sock, 3) == b"hi\n"
-    assert server.stop()[0] == 0
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--handler", "echo", "--work-ms", "5"], "unrecognized arguments: --work-ms 5"),
-    (["--handler", "lenprefix", "--work", "cpu"], "unrecognized arguments: --work cpu"),
-    (["--handler", "slow", "--offload-workers", "0"], "--offload-workers (0) must be between 1 and 1024"),
-    (["--handler", "slow", "--offload", "gpu"], "invalid choice"),
-    (["--handler", "slow", "--work-ms", "-1"], "--work-ms ('-1') is not valid"),
-    (["--handler", "slow", "--work", "dance"], "invalid choice: 'dance'"),
-])
-def test_bad_slow_and_offload_options_are_refused(args, message):
-    import subprocess
-    import sys
-    from tests.conftest import ROOT, cli_env
-    result = subprocess.run([sys.executable, "-m", "evloop.serve", "--port", "0", *args],
-                            capture_output=True, text=True, timeout=30, env=cli_env(), cwd=ROOT)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-
-
-@pytest.mark.parametrize("offload", ["none", "thread"])
-def test_half_close_waits_for_offloaded_replies(serve, offload):
-    server = serve("--handler", "slow", "--work", "sleep", "--work-ms", "50", "--offload", offload)
-    with server.connect() as sock:
-        sock.sendall(b"one\ntwo\nthree\n")
-        sock.shutdown(socket.SHUT_WR)  # EOF while the work is still in the pool
-        assert recv_exactly(sock, 14) == b"one\ntwo\nthree\n"
-        assert sock.recv(10) == b""
-    assert server.stop()[0] == 0
-
-
-def test_shutdown_drains_offloaded_replies(serve):
-    server = serve("--handler", "slow", "--work", "sleep", "--work-ms", "300", "--offload", "thread")
-    with server.connect() as sock:
-        sock.sendall(b"due\n")
-        time.sleep(0.1)  # the line is in the pool
-        server.proc.send_signal(15)
-        assert recv_exactly(sock, 4) == b"due\n"
-        assert sock.recv(10) == b""
-    assert server.stop()[0] == 0
-
-
-def test_offloaded_work_in_flight_is_bounded_by_backpressure():
-    """A client that pipelines faster than the pool works is paused, then resumed."""
-    from concurrent.futures import Future
-
-    from evloop import Config
-    from evloop.settings.limits import MAX_PENDING_WORK, RESUME_PENDING_WORK
-    from evloop.connection.states import OPEN
-    from tests.pairs import PairOwner
-    from tests.pairs import make_connection
-
-    class PoolThatWaits:
-        def __init__(self):
-            self.callbacks = []
-
-        def submit(self, fn, args, callback):
-            self.callbacks.append(callback)
-
-    loop = BaseLoop()
-    server_side, client = socket.socketpair()
-    server_side.setblocking(False)
-    pool = PoolThatWaits()
-    config = Config(idle_timeout=0)
-    conn = make_connection(loop, server_side, SlowHandler(work_ms=0), config,
-                           PairOwner(loop, config, offloader=pool))
-    try:
-        client.sendall(b"x\n" * (MAX_PENDING_WORK + 10))
-        loop.run_once()
-        assert conn.pending_work == MAX_PENDING_WORK + 10 and conn.output_high
-        assert conn.reader is None  # not read while so much work is in flight
-        done = Future()
-        done.set_result(0)
-        finished = 0
-        while conn.output_high:
-            pool.callbacks[finished](done)
-            finished += 1
-        assert conn.pending_work == RESUME_PENDING_WORK and conn.state is OPEN
-        client.settimeout(5)
-        assert recv_exactly(client, 2 * finished) == b"x\n" * finished  # in order, as done
-    finally:
-        client.close()
-        conn.end("shutdown", now=True, reason="test over")
-        loop.close()

@@ -1,9 +1,9 @@
-import logging
+"""evloop.loop.base: one turn (wait, readers then writers, due timers and the queue,
+the turn's end), what the loop holds, and how a backend's refusal leaves it."""
+
 import os
 import selectors
-import signal
 import socket
-import threading
 
 import pytest
 
@@ -16,16 +16,8 @@ from evloop.loop.base import BaseLoop
 from evloop.loop.base import CALLBACKS
 from evloop.loop.base import IO
 from evloop.loop.base import TURN_END
-from evloop.loop.timers import MIN_CANCELLED_TO_COMPACT
+from evloop.loop.instruments import Instrument
 from evloop.loop.timers import Timer
-
-
-def run_until(loop, predicate, turns=200):
-    for _ in range(turns):
-        if predicate():
-            return
-        loop.run_once()
-    raise AssertionError("condition not reached")
 
 
 def test_readers_and_writers_are_called_while_installed(selector):
@@ -157,87 +149,43 @@ def test_the_turns_end_comes_after_the_queue_once_and_a_raise_costs_only_itself(
     loop.close()
 
 
-def test_timers_fire_in_deadline_order_and_cancel(selector):
-    loop = BaseLoop(selector)
-    fired = []
-    loop.call_later(0.03, fired.append, "b")
-    loop.call_later(0.01, fired.append, "a")
-    dropped = loop.call_later(0.02, fired.append, "cancelled")
-    dropped.cancel()
-    loop.call_later(0.05, loop.stop)
-    loop.run()
-    assert fired == ["a", "b"]
-    loop.close()
+class Waits(Instrument):
+    """Records the timeout of each wait the loop asks its backend for."""
+
+    def __init__(self):
+        self.timeouts = []
+
+    def before_poll(self, timeout):
+        self.timeouts.append(timeout)
 
 
-def test_timeout_is_none_without_timers(selector):
+def wait_asked(loop, waits, timeout):
+    """The timeout the loop gives its backend for run_once(timeout); the waker is
+    made readable first, so that the wait itself returns at once."""
+    loop.wake()
+    loop.run_once(timeout)
+    return waits.timeouts[-1]
+
+
+def test_the_wait_is_bounded_by_the_nearest_live_timer_and_nothing_else(selector):
     loop = BaseLoop(selector)
-    assert loop._next_timeout(None) is None
-    assert loop._next_timeout(2.5) == 2.5
+    waits = Waits()
+    loop.add_instrument(waits)
+    assert wait_asked(loop, waits, None) is None  # no timer: as long as it takes
+    assert wait_asked(loop, waits, 2.5) == 2.5
     timer = loop.call_later(10, lambda: None)
-    assert 0 < loop._next_timeout(None) <= 10
-    assert loop._next_timeout(2.5) == 2.5
+    assert 0 < wait_asked(loop, waits, None) <= 10
+    assert wait_asked(loop, waits, 2.5) == 2.5  # the caller's limit is nearer
     timer.cancel()
-    assert loop._next_timeout(None) is None
-    loop.close()
-
-
-def test_signal_wakes_a_blocked_select(selector):
-    loop = BaseLoop(selector)
-    got = []
-
-    def on_signal(signum):
-        got.append(signum)
-        loop.stop()
-
-    loop.add_signal_handler(signal.SIGUSR1, on_signal)
-    threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-    # The guard makes the test fail, not hang, if the signal does not wake select().
-    guard = loop.call_later(5, lambda: (got.append("guard"), loop.stop()))
-    loop.run()
-    guard.cancel()
-    assert got == [signal.SIGUSR1]
-    loop.close()
-    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
-
-
-def test_close_restores_signal_handlers_or_ignores_the_ones_asked():
-    loop = BaseLoop()
-    loop.add_signal_handler(signal.SIGUSR1, print)
-    loop.add_signal_handler(signal.SIGUSR2, print)
-    try:
-        loop.close(ignore=(signal.SIGUSR2,))
-        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
-        assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
-
-
-def test_a_forked_child_closing_its_copy_leaves_the_parents_loop_waking(selector):
-    loop = BaseLoop(selector)
-    got = []
-    loop.add_signal_handler(signal.SIGUSR1, got.append)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            loop.close()  # with epoll, the parent's epoll instance: it must not be edited
-        finally:
-            os._exit(0)
-    assert os.waitpid(pid, 0)[1] == 0
-    os.kill(os.getpid(), signal.SIGUSR1)
-    loop.run_once(5.0)  # returns at once if the waker is still watched
-    loop.close()
-    assert got == [signal.SIGUSR1]
-
-
-def test_call_soon_threadsafe_wakes_the_loop(selector):
-    loop = BaseLoop(selector)
-    got = []
-    threading.Timer(0.05, loop.call_soon_threadsafe, (lambda: (got.append("t"), loop.stop()),)).start()
-    guard = loop.call_later(5, lambda: (got.append("guard"), loop.stop()))
-    loop.run()
-    guard.cancel()
-    assert got == ["t"]
+    assert wait_asked(loop, waits, None) is None  # a cancelled timer bounds nothing
+    near, far = loop.call_later(1, print), loop.call_later(10, print)
+    near.cancel()
+    assert 1 < wait_asked(loop, waits, None) <= 10  # the nearest live one, under a cancelled one
+    far.cancel()
+    loop.call_soon(print)
+    assert wait_asked(loop, waits, None) == 0  # a callback is queued: only look
+    loop.call_later(-1, lambda: None)
+    assert wait_asked(loop, waits, None) == 0  # due already: only look
     loop.close()
 
 
@@ -300,79 +248,6 @@ def test_a_refusal_by_the_selector_leaves_the_callbacks_as_they_were(selector, m
     a.close()
     b.close()
 
-
-# -- one error path: a callback that raises is reported, and the loop goes on --
-
-def raiser(message):
-    def callback(*args):
-        raise ValueError(message)
-    return callback
-
-
-def test_a_raising_timer_is_logged_once_and_the_loop_goes_on(selector, caplog):
-    loop = BaseLoop(selector)
-    fired = []
-    loop.call_later(0.01, raiser("timer"))
-    loop.call_soon(raiser("soon"))
-    loop.call_later(0.03, lambda: (fired.append("after"), loop.stop()))
-    with caplog.at_level(logging.ERROR, logger="evloop"):
-        loop.run()  # before: the ValueError ended run()
-    assert fired == ["after"]
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.exc_info[1].args[0] for r in errors] == ["soon", "timer"]
-    assert all("raised" in r.getMessage() for r in errors)
-    loop.close()
-
-
-def test_a_raising_reader_or_writer_is_reported_and_others_still_run(selector):
-    loop = BaseLoop(selector)
-    reports = []
-    loop.set_exception_handler(lambda lp, context: reports.append(context))
-    (a, b), (c, d) = socket.socketpair(), socket.socketpair()
-    seen = []
-    loop.add_reader(a, raiser("reader"))
-    loop.add_writer(a, raiser("writer"))
-    loop.add_reader(c, lambda: seen.append(c.recv(10)))
-    b.send(b"x")
-    d.send(b"y")
-    loop.run_once()
-    assert seen == [b"y"]
-    assert sorted(str(r["exception"]) for r in reports) == ["reader", "writer"]
-    assert {r["message"].split(" raised")[0].split(" of ")[0] for r in reports} == {"the reader", "the writer"}
-    assert loop.get_exception_handler() is not None
-    loop.set_exception_handler(None)
-    assert loop.get_exception_handler() is None
-    for sock in (a, b, c, d):
-        loop.remove_reader(sock)
-        loop.remove_writer(sock)
-        sock.close()
-    loop.close()
-
-
-def test_a_broken_exception_handler_falls_back_to_logging(caplog):
-    loop = BaseLoop()
-    loop.set_exception_handler(raiser("handler"))
-    loop.call_soon(raiser("callback"))
-    with caplog.at_level(logging.ERROR, logger="evloop"):
-        loop.run_once()
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("exception handler raised" in m for m in messages)
-    assert any("the callback" in m for m in messages)
-    loop.close()
-
-
-def test_keyboard_interrupt_still_leaves_run():
-    loop = BaseLoop()
-
-    def interrupt():
-        raise KeyboardInterrupt
-
-    loop.call_soon(interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        loop.run()
-    loop.close()
-
-
 def test_statistics_count_what_the_loop_holds(selector):
     loop = BaseLoop(selector)
     a, b = socket.socketpair()
@@ -394,18 +269,6 @@ def test_statistics_count_what_the_loop_holds(selector):
     loop.close()  # twice is harmless
     a.close()
     b.close()
-
-
-def test_cancelled_timers_do_not_pile_up_in_the_heap():
-    loop = BaseLoop()
-    keep = loop.call_later(100, print)
-    for _ in range(1000):  # a handler re-arming its own timeout on every message
-        loop.call_later(100, print).cancel()
-    assert len(loop._timers.timers) <= 2 * MIN_CANCELLED_TO_COMPACT + 2
-    assert loop.statistics().timers == 1
-    keep.cancel()
-    assert loop._next_timeout(None) is None and loop.statistics().timers == 0
-    loop.close()
 
 
 def test_any_selectors_class_can_be_a_backend():
@@ -523,21 +386,3 @@ def test_discard_pending_drops_what_would_run_and_close_keeps_it(selector):
     loop.discard_pending()
     stats = loop.statistics()
     assert (stats.ready, stats.timers) == (0, 0)
-
-
-def test_wake_returns_a_wait_from_another_thread(selector):
-    loop = BaseLoop(selector)
-    assert loop.watching(loop.waker_fd) == EVENT_READ
-    threading.Timer(0.05, loop.wake).start()
-    loop.run_once(timeout=30)  # returns when woken, long before the timeout
-    loop.close()
-
-
-def test_remove_signal_handler_gives_the_signal_back():
-    loop = BaseLoop()
-    before = signal.getsignal(signal.SIGUSR1)
-    loop.add_signal_handler(signal.SIGUSR1, lambda signum: None)
-    assert signal.getsignal(signal.SIGUSR1) is not before
-    loop.remove_signal_handler(signal.SIGUSR1)
-    assert signal.getsignal(signal.SIGUSR1) is before
-    loop.close()

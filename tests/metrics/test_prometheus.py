@@ -1,14 +1,7 @@
 """evloop.metrics.prometheus: the Prometheus text, proven by prometheus_client's own parser,
-the sans-IO HTTP handler fed whole and byte by byte, and --metrics-port from the
-command line."""
+and the sans-IO HTTP handler fed whole and byte by byte.  The listener that serves them
+(--metrics-port): tests/server/test_metrics_endpoint.py."""
 
-import re
-import signal
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -21,14 +14,10 @@ from evloop.metrics.prometheus import render
 from evloop.metrics.stats import Histogram
 from evloop.metrics.stats import Stats
 from evloop.metrics.stats import Traffic
-from tests.conftest import ROOT
-from tests.conftest import cli_env
-from tests.conftest import recv_until_eof
 from tests.fakes import connected
 
 parser = pytest.importorskip("prometheus_client.parser")
 pytestmark = pytest.mark.timeout(60)
-METRICS_URL = re.compile(r"metrics at (http://\S+/metrics)")
 
 
 def families(text):
@@ -127,74 +116,3 @@ def test_what_is_not_http_is_a_protocol_error_with_its_status(request_bytes, sta
     with pytest.raises(ProtocolError) as caught:
         handler.data_received(request_bytes)
     assert caught.value.reply.startswith(b"HTTP/1.1 " + status)
-
-
-def serve_with_metrics(serve, *more):
-    server = serve("--udp", "--metrics-port", "0", *more)
-    url = METRICS_URL.search(server.line)
-    assert url, server.line
-    return server, url.group(1)
-
-
-def test_metrics_port_from_the_command_line(serve):
-    server, url = serve_with_metrics(serve, "--handler", "uppercase")
-    assert url.startswith("http://127.0.0.1:")
-    with server.connect() as sock:
-        sock.sendall(b"hi\n")
-        assert sock.recv(10) == b"HI\n"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert response.headers["Content-Type"] == CONTENT_TYPE
-            found = families(response.read().decode())
-    assert sample(found, "evloop_connections_open") == 1
-    assert sample(found, "evloop_info", handler="UppercaseHandler", transport="tcp") == 1
-    assert sample(found, "evloop_loop_turn_seconds_count") >= 1
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(url.replace("/metrics", "/nothing"), timeout=10)
-    assert caught.value.code == 404
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"\x00\x01garbage\r\n\r\n")
-        assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 Bad Request")
-    code, err = server.stop()
-    assert code == 0 and "Traceback" not in err
-    assert "protocol error: not an HTTP/1.x request line" in err
-
-
-def run_serve(*args):
-    return subprocess.run([sys.executable, "-m", "evloop.serve", *args], capture_output=True,
-                          text=True, timeout=30, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--metrics-port", "70000"], "--metrics-port"),
-    (["--port", "12345", "--metrics-port", "12345"], "--metrics-port (12345) must differ from --port"),
-    (["--metrics-port", "9100", "--metrics-host", ""], "--metrics-host must not be empty"),
-])
-def test_bad_metrics_flags_are_one_line_errors(args, message):
-    done = run_serve(*args)
-    assert done.returncode == 2 and message in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-
-
-def test_a_taken_metrics_port_is_named_in_one_line():
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
-        done = run_serve("--port", "0", "--metrics-port", str(port))
-    assert done.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
-def test_each_worker_serves_its_own_metrics(serve):
-    server = serve("--workers", "2", "--metrics-port", "0")
-    assert "metrics on a free port per worker" in server.line
-    urls = []
-    while len(urls) < 2:
-        line = server.proc.stderr.readline()
-        assert line, "the workers said nothing about their metrics"
-        urls += re.findall(r"worker \d: metrics at (http://\S+/metrics)", line)
-    for url in urls:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert sample(families(response.read().decode()), "evloop_connections_open") == 0
-    code, err = server.stop(signal.SIGTERM)
-    assert code == 0

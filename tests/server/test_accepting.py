@@ -87,12 +87,16 @@ class FakeLoop:
         self.readers.pop(fileobj, None)
 
     def call_later(self, delay, callback, *args):
-        self.timers.append(delay)
+        self.timers.append((delay, callback, args))
 
         class Handle:
             def cancel(self):
                 pass
         return Handle()
+
+    def fire_last_timer(self):
+        _, callback, args = self.timers[-1]
+        callback(*args)
 
 
 def test_the_pause_doubles_up_to_a_second_and_other_errors_skip_a_client(caplog):
@@ -109,6 +113,8 @@ def test_the_pause_doubles_up_to_a_second_and_other_errors_skip_a_client(caplog)
     for _ in range(7):
         acceptor.on_acceptable()
         assert not acceptor.accepting and listener not in loop.readers
-        acceptor._resume()
-    assert loop.timers == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0] and len(limited) == 7
+        loop.fire_last_timer()  # the pause is over: accepting again
+        assert acceptor.accepting and loop.readers
+    assert [delay for delay, _, _ in loop.timers] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert len(limited) == 7
     assert caplog.text.count("out of file descriptors") == 1  # one line per episode

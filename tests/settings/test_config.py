@@ -1,24 +1,28 @@
 """Config: every setting in one frozen object, checked when it is built."""
 
 import dataclasses
+import logging
+import socket
+import time
 
 import pytest
 
 from evloop import Config
-from evloop.settings.limits import DEFAULT_HIGH_WATER
-from evloop.settings.limits import DEFAULT_PORT
+from evloop import Server
+from evloop.handlers.echo import EchoHandler
 
 
 def test_defaults_are_a_safe_loopback_server():
+    """Loopback only, one process, nothing extra listening; the bounds' defaults are
+    evloop.settings.limits' (tests/settings/test_limits.py)."""
     config = Config()
-    assert (config.host, config.port) == ("127.0.0.1", DEFAULT_PORT)
-    assert config.high_water == DEFAULT_HIGH_WATER and config.low_water < config.high_water
-    assert config.max_output > config.high_water and 0 < config.idle_timeout < float("inf")
+    assert config.host == "127.0.0.1" and config.metrics_port is None
     assert config.workers == 1 and config.offload == "none" and not config.udp
+    assert not config.tls and not config.proxy_protocol
 
 
 @pytest.mark.parametrize("values, message", [
-    # Limits(high_water=10, low_water=100, max_output=1) was accepted before.
+    # Every bound is checked against the others, not only on its own.
     ({"high_water": 10, "low_water": 100, "max_output": 1},
      "high_water (10) must be greater than low_water (100)"),
     ({"max_output": 1}, "max_output (1) must be greater than high_water (262144)"),
@@ -72,6 +76,27 @@ def test_handler_options_are_a_read_only_copy():
         config.handler_options["work"] = "sleep"
 
 
-def test_ints_are_fine_where_seconds_are_floats():
-    assert Config(idle_timeout=0, drain_timeout=2).idle_timeout == 0
-
+def test_ints_are_fine_where_seconds_are_floats(caplog):
+    """A server given whole seconds times out an idle client and drains as with floats."""
+    server = Server(EchoHandler, Config(port=0, idle_timeout=1, drain_timeout=2))
+    server.start()
+    client = socket.create_connection(server.address[:2], timeout=5)
+    client.setblocking(False)
+    start = time.monotonic()
+    try:
+        ended = None
+        while ended is None and time.monotonic() - start < 10:
+            server.loop.run_once(timeout=0.05)
+            try:
+                ended = client.recv(10)
+            except BlockingIOError:
+                pass
+        assert ended == b"" and time.monotonic() - start >= 0.9  # closed by the idle timeout
+        client.close()
+        with caplog.at_level(logging.INFO, logger="evloop"):
+            server.shutdown()
+            server.loop.run()  # returns once drained
+        assert "(--drain-timeout 2s)" in caplog.text
+    finally:
+        client.close()
+        server.close()

@@ -104,3 +104,20 @@ def test_workers_on_a_taken_port_fail_in_one_line():
     assert result.returncode == 2
     assert "address already in use" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.timeout(30)
+def test_a_server_warns_when_its_limit_is_below_max_connections(tmp_path):
+    # A child whose hard limit is 200, asked for more descriptors than the kernel
+    # gives anyone (fs.nr_open, 1,048,576 by default), root included: the server
+    # says so in one line, and serves what it can.
+    code = ("import resource, sys, threading, evloop\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))\n"
+            "def stop(): import os, signal; os.kill(os.getpid(), signal.SIGTERM)\n"
+            "threading.Timer(1.0, stop).start()\n"
+            "sys.exit(evloop.run('echo', evloop.Config(port=0, max_connections=2 ** 22)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, done.stderr
+    assert "file descriptor limit 200, below --max-connections 4194304" in warnings[0]

@@ -111,7 +111,7 @@ def test_a_worker_that_keeps_dying_is_restarted_with_a_backoff(supervised, tmp_p
     assert server.ask() == b"005hello"
     # One that served longer than QUICK_DEATH is no crash loop: replaced at once.
     replacement = re.findall(r"worker \d \(pid (\d+)\) serving", server.log())[-1]
-    time.sleep(0.6)
+    time.sleep(0.6)  # pacing: it serves longer than QUICK_DEATH (0.5 s)
     os.kill(int(replacement), signal.SIGKILL)
     server.wait_log(rf"\(pid {replacement}\) exited while serving \(killed by SIGKILL\); "
                     r"replacing it\n")

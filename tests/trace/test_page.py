@@ -1,8 +1,9 @@
-"""The trace page (evloop.trace.page) and its command, `python3 -m evloop.trace view`.
+"""evloop.trace.page: the trace file as one HTML page (its command, `python3 -m evloop.trace
+view`: tests/cli/test_trace.py).
 
 Without a browser: render() embeds the trace so that it reads back whole and
 a `</script>` in a preview cannot end the script; load() refuses what is not
-a trace with one clear line; the command's exit codes and its one line.
+a trace with one clear line.
 
 In headless Chromium (Debian's chromium package): the page is loaded with
 `--dump-dom` and what its script drew is read back from the DOM with
@@ -21,7 +22,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import zlib
 from html.parser import HTMLParser
 
@@ -32,7 +32,6 @@ from evloop.trace.page import load
 from evloop.trace.page import render
 from evloop.trace.page import summarise
 from tests.conftest import ROOT
-from tests.conftest import cli_env
 
 TRACES = os.path.join(ROOT, "tests", "traces")
 FIXTURES = ["stall", "offload", "threads"]
@@ -293,55 +292,6 @@ def test_a_file_that_ends_early_but_is_json_renders(tmp_path):
 
 def test_format_duration():
     assert [format_duration(us) for us in (12, 1234, 300000, 1520000)] == ["12 µs", "1.2 ms", "300 ms", "1.52 s"]
-
-
-def run_command(*args):
-    return subprocess.run([sys.executable, "-m", "evloop.trace", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=cli_env(), timeout=60)
-
-
-def test_view_writes_the_page_beside_the_trace(tmp_path):
-    source = tmp_path / "run.json"
-    shutil.copy(os.path.join(TRACES, "stall.json"), source)
-    result = run_command("view", str(source))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote {tmp_path / 'run.html'}: 5 lanes, 33 events, 400 ms; open it in a browser\n"
-    assert json.loads(Dom((tmp_path / "run.html").read_text()).scripts["trace-data"]) == fixture("stall")
-
-
-def test_view_writes_where_o_says(tmp_path):
-    result = run_command("view", os.path.join(TRACES, "threads.json"), "-o", str(tmp_path / "t.html"))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"wrote {tmp_path / 't.html'}: 3 lanes, 30 events")
-    assert (tmp_path / "t.html").stat().st_size > 10_000
-
-
-@pytest.mark.parametrize("content, reason", [
-    (None, "cannot read"), ("not json", "is not JSON"), ("{}", "is not a trace")])
-def test_view_of_a_bad_file_is_one_line_and_exit_2(tmp_path, content, reason):
-    path = tmp_path / "bad.json"
-    if content is not None:
-        path.write_text(content)
-    result = run_command("view", str(path))
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and reason in result.stderr, result.stderr
-    assert result.stderr.startswith("evloop.trace: error:") and "Traceback" not in result.stderr
-    assert not (tmp_path / "bad.html").exists()
-
-
-@pytest.mark.parametrize("args", [(), ("show", "run.json"), ("view",), ("view", "a.json", "--bogus")])
-def test_usage_mistakes_exit_2(args):
-    result = run_command(*args)
-    assert result.returncode == 2, result
-    assert "error:" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_help():
-    result = run_command("--help")
-    assert result.returncode == 0 and "view" in result.stdout
-    result = run_command("view", "--help")
-    assert result.returncode == 0 and "--output" in result.stdout
 
 
 # In the browser.

@@ -1,6 +1,6 @@
-"""--trace and --trace-file (evloop.trace, evloop.trace.recording): the text
-narration's times, names and causal order, and the Chrome Trace file's lanes
-and events, from real servers on loopback."""
+"""evloop.trace (enable): --trace and --trace-file on real servers on loopback: the text
+narration's times, names and causal order, and the Chrome Trace file's lanes and events.
+Each part on its own: test_steps, test_loop, test_connections, test_offload, test_recording."""
 
 import json
 import os
@@ -8,12 +8,9 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-from evloop.trace.recording import TraceFile
-from evloop.trace.recording import preview
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_exactly
@@ -111,7 +108,9 @@ def test_the_trace_file_holds_every_step_by_lane(serve, tmp_path):
     assert ("data_received", "8 B reply") in handled
     assert [e["args"]["to"] for e in events(document, "state")] == ["INPUT_CLOSED", "CLOSED"]
     waits = events(document, "wait")
-    assert waits and all(e["tid"] == 0 and e["dur"] >= 0 for e in waits)
+    assert waits and all(e["tid"] == 0 for e in waits)
+    for wait, after in zip(waits, waits[1:]):  # one wait at a time: each ends before the next
+        assert wait["ts"] + wait["dur"] <= after["ts"] + 0.2  # µs: each figure is rounded to 0.1
     stamps = [e["ts"] for e in events(document)]
     assert stamps == sorted(stamps)
 
@@ -169,31 +168,3 @@ def test_each_worker_writes_its_own_file(serve, tmp_path):
     accepted = sum(len(events(json.loads((tmp_path / name).read_text()), "io", "accept"))
                    for name in files)
     assert accepted == 1
-
-
-def test_the_recorder_stops_at_its_limit_and_says_so(tmp_path):
-    trace = TraceFile(str(tmp_path / "t.json"), model="test", command="test", max_events=10)
-    lane = trace.lane("fd 7 client", "client")
-    for i in range(20):
-        trace.instant(lane, "io", "recv", bytes=i)
-    document = json.loads(open(trace.write()).read())
-    assert len(document["traceEvents"]) == 10
-    assert "stopped at 10 events" in document["otherData"]["stopped"]
-    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
-
-
-def test_a_preview_keeps_every_byte_as_one_character():
-    assert preview(b"\x00\xffab" + b"x" * 100) == "\x00\xffab" + "x" * 28
-    assert preview(memoryview(b"</script>")) == "</script>"
-
-
-def test_complete_events_are_placed_at_their_start(tmp_path):
-    trace = TraceFile(str(tmp_path / "t.json"))
-    start = trace.now()
-    time.sleep(0.01)
-    trace.instant(0, "io", "late")
-    trace.complete(0, "handler", "early", start, trace.now())
-    document = json.loads(open(trace.write()).read())
-    names = [e["name"] for e in events(document)]
-    assert names == ["early", "late"]  # sorted by start time, whatever the order recorded
-    assert events(document, "handler")[0]["dur"] >= 10_000

@@ -1,0 +1,208 @@
+"""evloop.server.metrics_endpoint: the --metrics-port listener on the server's loop.  On a
+bare loop: scrapes served, at most MAX_SCRAPES at once, counted in no figure of the
+server, dropped at close; then end to end from the command line."""
+
+import logging
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from evloop import Config
+from evloop import Server
+from evloop.handlers.echo import EchoHandler
+from evloop.loop.base import BaseLoop
+from evloop.metrics.prometheus import CONTENT_TYPE
+from evloop.server import metrics_endpoint
+from evloop.server.metrics_endpoint import MetricsEndpoint
+from tests.conftest import ROOT
+from tests.conftest import cli_env
+from tests.conftest import recv_until_eof
+from tests.metrics.test_prometheus import families
+from tests.metrics.test_prometheus import sample
+
+pytestmark = pytest.mark.timeout(60)
+METRICS_URL = re.compile(r"metrics at (http://\S+/metrics)")
+REQUEST = b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+@pytest.fixture
+def endpoint(selector):
+    loop = BaseLoop(selector)
+    endpoint = MetricsEndpoint(loop, "127.0.0.1", 0, lambda: "up 1\n")
+    endpoint.start()
+    yield loop, endpoint
+    endpoint.close()
+    loop.close()
+
+
+def scrape(loop, endpoint, client=None):
+    """One scrape, the loop turned until it is answered; the answer."""
+    client = client or socket.create_connection(endpoint.address, timeout=5)
+    with client:
+        client.sendall(REQUEST)
+        client.setblocking(False)
+        answer = b""
+        for _ in range(500):
+            loop.run_once(timeout=0.01)
+            try:
+                chunk = client.recv(4096)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return answer
+            answer += chunk
+    raise AssertionError(f"no whole answer: {answer!r}")
+
+
+def test_a_scrape_is_answered_with_the_rendered_page(endpoint):
+    loop, endpoint = endpoint
+    assert endpoint.address[0] == "127.0.0.1" and endpoint.address[1] > 0
+    answer = scrape(loop, endpoint)
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\nup 1\n")
+    for _ in range(5):
+        loop.run_once()
+    assert endpoint.scrapes == set()  # done: no longer held
+
+
+def test_at_most_max_scrapes_at_once(endpoint, monkeypatch, caplog):
+    loop, endpoint = endpoint
+    monkeypatch.setattr(metrics_endpoint, "MAX_SCRAPES", 2)
+    held = [socket.create_connection(endpoint.address, timeout=5) for _ in range(2)]
+    for _ in range(50):
+        if len(endpoint.scrapes) == 2:
+            break
+        loop.run_once(timeout=0.01)
+    with caplog.at_level(logging.WARNING, logger="evloop"):
+        extra = socket.create_connection(endpoint.address, timeout=5)
+        for _ in range(50):
+            if "2 scrapes in progress; closing" in caplog.text:
+                break
+            loop.run_once(timeout=0.01)
+    assert "metrics: 2 scrapes in progress; closing 127.0.0.1:" in caplog.text
+    assert recv_until_eof(extra) == b"" and len(endpoint.scrapes) == 2
+    extra.close()
+    assert scrape(loop, endpoint, held[0]).startswith(b"HTTP/1.1 200 OK")  # the held ones served
+    held[1].close()
+
+
+def test_close_drops_the_listener_and_the_scrapes_in_progress(endpoint):
+    loop, endpoint = endpoint
+    client = socket.create_connection(endpoint.address, timeout=5)
+    for _ in range(50):
+        if endpoint.scrapes:
+            break
+        loop.run_once(timeout=0.01)
+    address = endpoint.address
+    endpoint.close()
+    assert endpoint.scrapes == set() and endpoint.listener is None
+    with pytest.raises(ConnectionResetError):  # reset: no clean end for a torn answer
+        client.recv(10)
+    client.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5)
+
+
+def test_it_takes_a_listener_bound_already(selector):
+    loop = BaseLoop(selector)
+    bound = socket.create_server(("127.0.0.1", 0))
+    bound.setblocking(False)
+    endpoint = MetricsEndpoint(loop, "ignored", 1, lambda: "given 1\n")
+    try:
+        endpoint.start(bound)  # what a --workers supervisor hands each worker
+        assert endpoint.address == bound.getsockname()
+        assert scrape(loop, endpoint).endswith(b"given 1\n")
+    finally:
+        endpoint.close()
+        loop.close()
+
+
+def test_a_scrape_counts_in_no_figure_of_the_server():
+    server = Server(EchoHandler, Config(port=0, metrics_port=0))
+    try:
+        server.start()
+        answer = scrape(server.loop, server.metrics)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        stats = server.stats()
+        assert stats.connections_accepted == 0 and sum(stats.connections_closed.values()) == 0
+        assert stats.stream.messages_received == 0 and stats.connections_open == 0
+    finally:
+        server.close()
+
+
+# -- end to end: --metrics-port from the command line -------------------------------------
+
+def serve_with_metrics(serve, *more):
+    server = serve("--udp", "--metrics-port", "0", *more)
+    url = METRICS_URL.search(server.line)
+    assert url, server.line
+    return server, url.group(1)
+
+
+def test_metrics_port_from_the_command_line(serve):
+    server, url = serve_with_metrics(serve, "--handler", "uppercase")
+    assert url.startswith("http://127.0.0.1:")
+    with server.connect() as sock:
+        sock.sendall(b"hi\n")
+        assert sock.recv(10) == b"HI\n"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.headers["Content-Type"] == CONTENT_TYPE
+            found = families(response.read().decode())
+    assert sample(found, "evloop_connections_open") == 1
+    assert sample(found, "evloop_info", handler="UppercaseHandler", transport="tcp") == 1
+    assert sample(found, "evloop_loop_turn_seconds_count") >= 1
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url.replace("/metrics", "/nothing"), timeout=10)
+    assert caught.value.code == 404
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"\x00\x01garbage\r\n\r\n")
+        assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 Bad Request")
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+    assert "protocol error: not an HTTP/1.x request line" in err
+
+
+def run_serve(*args):
+    return subprocess.run([sys.executable, "-m", "evloop.serve", *args], capture_output=True,
+                          text=True, timeout=30, env=cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics-port", "70000"], "--metrics-port"),
+    (["--port", "12345", "--metrics-port", "12345"], "--metrics-port (12345) must differ from --port"),
+    (["--metrics-port", "9100", "--metrics-host", ""], "--metrics-host must not be empty"),
+])
+def test_bad_metrics_flags_are_one_line_errors(args, message):
+    done = run_serve(*args)
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_taken_metrics_port_is_named_in_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = run_serve("--port", "0", "--metrics-port", str(port))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_each_worker_serves_its_own_metrics(serve):
+    server = serve("--workers", "2", "--metrics-port", "0")
+    assert "metrics on a free port per worker" in server.line
+    urls = []
+    while len(urls) < 2:
+        line = server.proc.stderr.readline()
+        assert line, "the workers said nothing about their metrics"
+        urls += re.findall(r"worker \d: metrics at (http://\S+/metrics)", line)
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert sample(families(response.read().decode()), "evloop_connections_open") == 0
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0
