@@ -96,6 +96,14 @@ def test_imports_run_down_the_layers_only():
                 f"(layer {LAYER[there]})")
 
 
+def test_every_module_has_a_test_file_of_its_own():
+    """STYLE.md rule 8: tests/<package>/test_<module>.py for evloop/<package>/<module>.py."""
+    missing = [f"tests/{path.parent.name}/test_{path.stem}.py" for path in PACKAGE.glob("*/*.py")
+               if path.stem not in ("__init__", "__main__")
+               and not (ROOT / "tests" / path.parent.name / f"test_{path.stem}.py").exists()]
+    assert not missing, missing
+
+
 def test_handlers_import_no_io_modules():
     handler_files = sorted((PACKAGE / "handlers").glob("*.py"))
     assert len(handler_files) >= 7

@@ -165,7 +165,10 @@ class Connection:
     def start(self) -> None:
         """Greet (connection_made), or first connect, read the proxy's header or
         shake hands (evloop.connection.handshakes)."""
-        self.loop.instruments.call("connection_started", self)
+        instruments = self.loop.instruments
+        instruments.call("connection_started", self)
+        if instruments.get("wrap_io"):
+            self.set_io(self.sys_read, self.sys_write)  # the first pair, wrapped too
         if self.handshakes is not None:
             return self.handshakes.start()
         self._transition_into_open()

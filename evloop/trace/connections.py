@@ -131,7 +131,6 @@ class ConnectionTracer(ConnectionInstrument):
             steps.instant(lane, "io", "connect", "connecting", address=peer)
         self.lanes[connection] = lane
         connection.handler = TracedHandler(connection.handler, steps, lane)
-        connection.set_io(connection.sys_read, connection.sys_write)  # through wrap_io
 
     def wrap_io(self, connection: Connection, read: Read, write: Write) -> tuple[Read, Write]:
         lane = self.lanes.get(connection)

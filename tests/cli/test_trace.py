@@ -13,8 +13,8 @@ from evloop.cli.trace import default_output
 from evloop.cli.trace import main
 from tests.conftest import ROOT
 from tests.conftest import cli_env
-from tests.trace.test_page import TRACES
 from tests.trace.test_page import Dom
+from tests.trace.test_page import TRACES
 from tests.trace.test_page import fixture
 
 

@@ -28,10 +28,7 @@ class Recorder(ConnectionInstrument):
         self.seen = []
 
     def connection_started(self, connection):
-        self.seen.append(("started", connection.state))
-        # The connection asks wrap_io whenever its calls change (TLS); to wrap the
-        # plain ones, an instrument sets them again, as evloop.trace's tracer does.
-        connection.set_io(connection.sys_read, connection.sys_write)
+        self.seen.append(("started", connection.state))  # then wrap_io, for the first calls
 
     def wrap_io(self, connection, read, write):
         def counted_read(fd, size):
