@@ -48,7 +48,7 @@ from evloop.aio.pipes import WritePipeTransport
 from evloop.aio.sendfile import by_writing
 from evloop.aio.sendfile import check_range
 from evloop.aio.sendfile import from_transport
-from evloop.aio.servers import Server
+from evloop.aio.servers import AsyncioServer
 from evloop.aio.stream import SocketTransport
 from evloop.aio.subprocesses import ChildWatcher
 from evloop.aio.subprocesses import PIPE
@@ -132,7 +132,7 @@ class EventLoop(DescriptorEventLoop):
             sock: socket.socket | None = None, backlog: int = 100, ssl: Any = None,
             reuse_address: bool | None = None, reuse_port: bool | None = None,
             keep_alive: bool | None = None, ssl_handshake_timeout: float | None = None,
-            ssl_shutdown_timeout: float | None = None, start_serving: bool = True) -> Server:
+            ssl_shutdown_timeout: float | None = None, start_serving: bool = True) -> AsyncioServer:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         check_tls_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
@@ -148,7 +148,7 @@ class EventLoop(DescriptorEventLoop):
             sockets = [sock]
         for listener in sockets:
             listener.setblocking(False)
-        server = Server(self, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout,
+        server = AsyncioServer(self, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout,
                         ssl_shutdown_timeout)
         if start_serving:
             await server.start_serving()  # the listeners are watched before it returns
@@ -179,7 +179,7 @@ class EventLoop(DescriptorEventLoop):
             self, protocol_factory: ProtocolFactory, path: str | None = None, *,
             sock: socket.socket | None = None, backlog: int = 100, ssl: Any = None,
             ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
-            start_serving: bool = True, cleanup_socket: bool = CLEANS_UP) -> Server:
+            start_serving: bool = True, cleanup_socket: bool = CLEANS_UP) -> AsyncioServer:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         check_tls_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
@@ -192,7 +192,7 @@ class EventLoop(DescriptorEventLoop):
                 raise ValueError("path was not specified, and no sock specified")
             check_stream(sock, socket.AF_UNIX)
         sock.setblocking(False)
-        server = Server(self, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout,
+        server = AsyncioServer(self, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout,
                         ssl_shutdown_timeout, cleanup_socket)
         if start_serving:
             await server.start_serving()

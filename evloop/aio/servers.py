@@ -36,7 +36,7 @@ ACCEPT_RETRY_DELAY = 1.0
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
-class Server(asyncio.AbstractServer):
+class AsyncioServer(asyncio.AbstractServer):
     """Listening sockets serving `protocol_factory()` protocols on one loop."""
 
     def __init__(self, loop: Any, sockets: list[socket.socket],
@@ -63,7 +63,7 @@ class Server(asyncio.AbstractServer):
             if cleanup_socket else []
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+        return f"<Server sockets={self.sockets!r}>"  # asyncio's words
 
     def get_loop(self) -> Any:
         return self._loop

@@ -50,7 +50,7 @@ from dataclasses import field
 from importlib import resources
 from typing import Any
 
-__all__ = ["Lane", "Summary", "load", "check", "summarise", "render", "format_duration"]
+__all__ = ["PageLane", "Summary", "load", "check", "summarise", "render", "format_duration"]
 
 STALL_US = 50_000  # the page draws a handler call this long in red (page.html's STALL_US)
 MARKER = re.compile(r"@(TITLE|HEADER|TRACE_DATA)@")
@@ -59,7 +59,7 @@ TIMED_PHASES = ("X", "i", "I")
 
 
 @dataclass(frozen=True)
-class Lane:
+class PageLane:
     """One row of the timeline: a descriptor, or a thread."""
 
     tid: int
@@ -71,7 +71,7 @@ class Lane:
 class Summary:
     """What the header says about a trace, and the command's one line."""
 
-    lanes: list[Lane]
+    lanes: list[PageLane]
     events: int = 0
     span_us: float = 0.0
     categories: dict[str, int] = field(default_factory=dict)
@@ -126,7 +126,7 @@ def timed_events(trace: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(event, dict) and event.get("ph") in TIMED_PHASES and is_number(event.get("ts"))]
 
 
-def lanes_of(trace: dict[str, Any]) -> list[Lane]:
+def lanes_of(trace: dict[str, Any]) -> list[PageLane]:
     """The lanes in the page's order: declared by thread_name, or met in an event."""
     names: dict[int, tuple[str, str]] = {}
     sort_index: dict[int, float] = {}
@@ -145,7 +145,7 @@ def lanes_of(trace: dict[str, Any]) -> list[Lane]:
         elif event.get("ph") in TIMED_PHASES and is_number(event.get("ts")):
             names.setdefault(tid, (f"lane {tid}", "unknown"))
     order = sorted(names, key=lambda tid: (sort_index.get(tid, tid), tid))
-    return [Lane(tid, *names[tid]) for tid in order]
+    return [PageLane(tid, *names[tid]) for tid in order]
 
 
 def summarise(trace: dict[str, Any]) -> Summary:
