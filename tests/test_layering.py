@@ -125,7 +125,8 @@ def test_connection_knows_handlers_only_by_their_api():
         for module in imported_modules(path):
             if module.startswith("evloop.handlers"):
                 owner = module if module.count(".") == 2 else module.rsplit(".", 1)[0]
-                assert owner in {"evloop.handlers.base", "evloop.handlers.context"}, \
+                assert owner in {"evloop.handlers.base", "evloop.handlers.context",
+                                 "evloop.handlers.addresses"}, \
                     f"connection/{path.name} imports {module}"
 
 
@@ -245,8 +246,11 @@ def test_the_readme_names_exactly_the_public_api():
 FOREIGN_PRIVATE = ({name for cls in (asyncio.Handle, asyncio.TimerHandle)
                     for name in (*dir(cls), *getattr(cls, "__slots__", ()))}
                    | set(dir(socket.socket)))
-# Who holds an object of another package under a name of its own: aio's BaseLoop.
-HOLDERS = {"_evloop": "loop", "connection": "connection", "conn": "connection"}
+# The names evloop holds its objects under, and the packages whose objects they
+# are (`loop` is an evloop.aio loop in aio/, a BaseLoop elsewhere; `server` an aio
+# AsyncioServer in aio/).  Outside those packages, no underscore name may follow one.
+HOLDERS = {"_evloop": {"loop"}, "loop": {"loop", "aio"}, "connection": {"connection"},
+           "conn": {"connection"}, "server": {"server", "aio"}}
 
 
 def underscore_names_by_package():
@@ -281,14 +285,20 @@ def reaches(source, here, defined):
                 found += [f"{node.lineno}: imports {node.module}.{alias.name}"
                           for alias in node.names if alias.name.startswith("_")]
         if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")
-                and not node.attr.startswith("__")) or node.attr in FOREIGN_PRIVATE:
+                and not node.attr.startswith("__")):
             continue
         holder = node.value
         held = holder.attr if isinstance(holder, ast.Attribute) else getattr(holder, "id", None)
         if held in ("self", "cls") and isinstance(holder, ast.Name):
             continue  # its own
+        if held in HOLDERS:  # an evloop object: its package's names, whatever they are
+            if here not in HOLDERS[held]:
+                found.append(f"{node.lineno}: {ast.unparse(node)}")
+            continue
+        if node.attr in FOREIGN_PRIVATE:
+            continue  # a Handle's or a socket's, under some other name
         owners = defined.get(node.attr, set())
-        if HOLDERS.get(held, here) != here or (owners and here not in owners):
+        if owners and here not in owners:
             found.append(f"{node.lineno}: {ast.unparse(node)}")
     return found
 
@@ -308,5 +318,9 @@ def test_the_underscore_check_sees_a_reach_across_packages():
     assert reaches("connection._transition(event)", "trace", defined)  # a Connection's
     assert reaches("from evloop.loop.errors import _private", "aio", defined)
     assert reaches("loop._timers.push(t)", "connection", defined)  # a name only loop/ defines
+    assert reaches("self.loop._ready.clear()", "supervisor", defined)  # though it has a _ready
+    assert reaches("self.loop._closed", "trace", defined)  # though sockets have a _closed
+    assert reaches("server._loop", "trace", defined)
     assert not reaches("handle._callback(*handle._args)", "loop", defined)  # asyncio's contract
+    assert not reaches("self.loop._current_handle = h", "aio", defined)  # aio's own loop
     assert not reaches("self._poll(0)", "loop", defined)

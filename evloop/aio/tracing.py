@@ -42,7 +42,7 @@ from typing import Any
 from evloop.aio import EventLoopPolicy
 from evloop.aio.loop import EventLoop
 from evloop.aio.stream import SocketTransport
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import format_address
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.base import BaseLoop
 from evloop.loop.errors import callback_name

@@ -33,7 +33,6 @@ from evloop.cli.options import parse_size
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.loop.backends import available_backends
-from evloop.server import listening
 from evloop.server.listening import ListenerError
 from evloop.server.loading import BUILTIN
 from evloop.server.loading import HandlerLoadError
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # TLS files that do not load: found once, at start
         parser.fail(flags_for_fields(str(exc), handler))
     except OSError as exc:
-        print(f"{COMMAND}: error: {describe_bind_error(exc, listening.where(config))}",
+        print(f"{COMMAND}: error: {describe_bind_error(exc, config.where)}",
               file=sys.stderr)
         return 2
 

@@ -41,7 +41,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from evloop.connection.addresses import Address
 from evloop.connection.connection import Connection
 from evloop.connection.handler_timers import HandlerTimer
 from evloop.connection.handler_timers import HandlerTimers
@@ -51,6 +50,7 @@ from evloop.connection.states import LINGERING
 from evloop.connection.states import LIVE_STATES
 from evloop.connection.states import REPLYING_STATES
 from evloop.connection.tls import ClientTLS
+from evloop.handlers.addresses import Address
 from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError

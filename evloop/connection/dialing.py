@@ -41,8 +41,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from evloop.connection.addresses import Address
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import Address
+from evloop.handlers.addresses import format_address
 from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer
 

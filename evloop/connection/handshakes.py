@@ -34,13 +34,13 @@ import socket
 from collections.abc import Callable
 from typing import NamedTuple
 
-from evloop.connection.addresses import format_address
 from evloop.connection.dialing import Dialer
 from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.proxy_protocol import ProxyHeaderReader
 from evloop.connection.states import Event
 from evloop.connection.tls import TLSFailure
 from evloop.connection.tls import TLSSession
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import ProtocolError
 from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer

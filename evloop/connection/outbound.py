@@ -33,9 +33,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from evloop.connection.addresses import Address
-from evloop.connection.addresses import check_address
-from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.context import ConnectionContext
 from evloop.connection.dialing import Dialer
@@ -45,6 +42,9 @@ from evloop.connection.starting import start_connection
 from evloop.connection.tls import ClientTLS
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import client_context
+from evloop.handlers.addresses import Address
+from evloop.handlers.addresses import check_address
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext

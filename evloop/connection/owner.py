@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Any
 from typing import Protocol
 
-from evloop.connection.addresses import Address
 from evloop.connection.tls import ClientTLS
+from evloop.handlers.addresses import Address
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext

@@ -31,10 +31,10 @@ from typing import Any
 from typing import Protocol
 from typing import Union
 
+from evloop.handlers.addresses import Address
+
 #: What a handler may return as a reply: bytes, or None for "no message yet".
 Reply = Union[bytes, bytearray, memoryview, None]
-#: Where `connect` goes: (host, port), or the path of a Unix socket.
-Address = Union[tuple[str, int], str]
 
 
 class Cancellable(Protocol):

@@ -37,10 +37,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from evloop.handlers.addresses import Address
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
-from evloop.handlers.context import Address
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 

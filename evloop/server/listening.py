@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from collections.abc import MutableMapping
 from typing import Any
 
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import format_address
 from evloop.server.metrics_endpoint import MAX_SCRAPES
 from evloop.server.sockets import BindError
 from evloop.server.sockets import bind_socket
@@ -83,11 +83,6 @@ class Listeners:
         for sock in (self.stream, self.udp):
             if sock is not None:
                 sock.close()
-
-
-def where(config: Config) -> str:
-    """Where `config` listens, for messages: "127.0.0.1:12000" or "unix:/run/x.sock"."""
-    return format_address(config.unix if config.unix is not None else (config.host, config.port))
 
 
 def listen_fds(environ: MutableMapping[str, str] | None = None,

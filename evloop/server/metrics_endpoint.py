@@ -17,9 +17,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.starting import start_connection
+from evloop.handlers.addresses import format_address
 from evloop.loop.backends import FdLimitError
 from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters

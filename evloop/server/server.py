@@ -33,8 +33,6 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
-from evloop.connection.addresses import Address
-from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.outbound import Lookups
 from evloop.connection.outbound import Loop
@@ -43,6 +41,8 @@ from evloop.connection.starting import start_connection
 from evloop.connection.tls import ClientTLS
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import make_context
+from evloop.handlers.addresses import Address
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.loop.backends import FdLimitError

@@ -7,7 +7,7 @@ non-blocking socket, over TCP or UDP (`bind_socket`) or a Unix stream socket
 fails (`describe_bind_error`: the lab's "address already in use",
 "permission denied" below port 1024); and enough file descriptors for many
 clients (`raise_fd_limit`).  Addresses are named by
-evloop.connection.addresses's `format_address`.
+evloop.handlers.addresses's `format_address`.
 
 A Unix socket is a file, and a server that died leaves it behind, where
 bind() fails with EADDRINUSE.  The rule: a file at the path is removed only
@@ -27,7 +27,7 @@ import socket
 import stat
 import struct
 
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import format_address
 from evloop.settings.limits import DEFAULT_BACKLOG
 
 

@@ -33,6 +33,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.loop.backends import available_backends
 from evloop.settings import limits
@@ -82,6 +83,11 @@ class Config:
         # A read-only copy: the caller's dict may change, this must not.
         object.__setattr__(self, "handler_options",
                            types.MappingProxyType(dict(self.handler_options)))
+
+    @property
+    def where(self) -> str:
+        """Where the server listens, for messages: "127.0.0.1:12000" or "unix:/run/x.sock"."""
+        return format_address(self.unix if self.unix is not None else (self.host, self.port))
 
     def _check_types(self) -> None:
         for field in dataclasses.fields(self):

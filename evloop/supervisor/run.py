@@ -38,8 +38,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from evloop.connection.addresses import format_address
 from evloop.connection.tls import make_context
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import Handler
 from evloop.loop.backends import make_backend
 from evloop.server import listening
@@ -194,7 +194,7 @@ def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
             server.start(listener=worker.listeners.stream, udp_socket=worker.listeners.udp,
                          metrics_listener=worker.metrics)
         except OSError as exc:
-            worker.failed(describe_bind_error(exc, listening.where(config)))
+            worker.failed(describe_bind_error(exc, config.where))
             return 2
         if server.metrics_address is not None:
             log.info("worker %d: metrics at http://%s/metrics", worker.index,

@@ -33,7 +33,7 @@ import socket
 from typing import Any
 from typing import Protocol
 
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import format_address
 from evloop.loop.base import BaseLoop
 from evloop.settings.config import Config
 from evloop.trace.connections import ConnectionTracer

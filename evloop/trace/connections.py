@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evloop.connection.addresses import format_address
 from evloop.connection.connection import Connection
 from evloop.connection.instruments import ConnectionInstrument
 from evloop.connection.proxy_protocol import ProxyHeader
@@ -24,6 +23,7 @@ from evloop.connection.states import Event
 from evloop.connection.states import FIN_SENT
 from evloop.connection.states import LINGERING
 from evloop.connection.states import State
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply

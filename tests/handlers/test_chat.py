@@ -120,7 +120,7 @@ def heard(chunks):
         sender.handler.eof_received()
     except ProtocolError:
         refused = True
-    return listener.text(), refused
+    return b"".join(chunk for chunk in listener.received if chunk), refused  # bytes: any
 
 
 @given(st.binary(max_size=500), cuts)

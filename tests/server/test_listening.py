@@ -91,13 +91,6 @@ def test_bind_makes_and_removes_a_unix_socket_file(tmp_path):
     assert not os.path.exists(path)
 
 
-def test_where_names_the_listening_address():
-    assert listening.where(Config(port=80)) == "127.0.0.1:80"
-    assert listening.where(Config(host="::1", port=80)) == "[::1]:80"
-    assert listening.where(Config(unix="/run/evloop.sock")) == "unix:/run/evloop.sock"
-
-
-# -- handed down to a server: --fd, and systemd's socket activation ---------------------
 
 def test_fd_serves_an_inherited_listener(supervised):
     with socket.socket() as listener:

@@ -6,7 +6,7 @@ import pytest
 
 from evloop import Handler
 from evloop import Loop
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import format_address
 from evloop.server.udp import DatagramEndpoint
 
 pytestmark = pytest.mark.timeout(30)

@@ -100,3 +100,9 @@ def test_ints_are_fine_where_seconds_are_floats(caplog):
     finally:
         client.close()
         server.close()
+
+
+def test_where_names_the_listening_address():
+    assert Config(port=80).where == "127.0.0.1:80"
+    assert Config(host="::1", port=80).where == "[::1]:80"
+    assert Config(unix="/run/evloop.sock").where == "unix:/run/evloop.sock"

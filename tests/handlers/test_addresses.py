@@ -1,10 +1,10 @@
-"""evloop.connection.addresses: what connect() may be given, refused before any socket
+"""evloop.handlers.addresses: what connect() may be given, refused before any socket
 is made, and the one way an address is written in a log line."""
 
 import pytest
 
-from evloop.connection.addresses import check_address
-from evloop.connection.addresses import format_address
+from evloop.handlers.addresses import check_address
+from evloop.handlers.addresses import format_address
 
 
 @pytest.mark.parametrize("address", [("127.0.0.1", 80), ("localhost", 1), ("::1", 65535),

@@ -1,11 +1,12 @@
-"""Addresses: what `connect()` may be given, and how an address is named in logs.
+"""Addresses: what `context.connect()` may be given, and how an address is named.
 
 An address is `(host, port)` over TCP or the path of a Unix socket, as
 `socket.connect()` takes them.  `check_address` refuses anything else with a
 ValueError that says what is wrong, before any socket is made;
-`format_address` is the one way evloop writes an address in a log line, a
-trace or a startup line: "127.0.0.1:80", "[::1]:80" (brackets, so the port
-stands apart), "unix:/run/x.sock".
+`format_address` is the one way evloop writes an address: a context's
+`peer`, a log line, a trace, a startup line: "127.0.0.1:80", "[::1]:80"
+(brackets, so the port stands apart), "unix:/run/x.sock".  Part of the
+handler API, with no I/O: every layer above may name an address with it.
 """
 
 from __future__ import annotations
