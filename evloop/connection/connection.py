@@ -59,6 +59,7 @@ from evloop.connection.states import CLOSED
 from evloop.connection.states import CONNECTING
 from evloop.connection.states import EOF_READ_STATES
 from evloop.connection.states import EOF_SENT_STATES
+from evloop.connection.states import FIN_SENT
 from evloop.connection.states import Event
 from evloop.connection.states import FLUSHING_STATES
 from evloop.connection.states import HANDSHAKING
@@ -166,8 +167,13 @@ class Connection:
         """Greet (connection_made), or first connect, read the proxy's header or
         shake hands (evloop.connection.handshakes)."""
         instruments = self.loop.instruments
-        instruments.call("connection_started", self)
-        if instruments.get("wrap_io"):
+        if instruments.hooks:  # tracing: the instruments see it start, and may wrap it
+            instruments.call("connection_started", self)
+            for wrap in instruments.get("wrap_handler"):
+                try:
+                    self.handler = wrap(self, self.handler)
+                except Exception as exc:
+                    instruments.report(exc, wrap)
             self.set_io(self.sys_read, self.sys_write)  # the first pair, wrapped too
         if self.handshakes is not None:
             return self.handshakes.start()
@@ -386,8 +392,10 @@ class Connection:
         elif self.early_end is Event.WRITE_EOF and self.state is not CLOSED:
             self.write_eof()
 
-    def _enter_fin_sent(self, old: State, event: Event) -> None:
-        """Our FIN (after close_notify, over TLS); the socket's error ends it instead."""
+    def _send_fin(self, old: State, event: Event) -> None:
+        """Our FIN (after close_notify, over TLS), once; the socket's error ends it instead."""
+        if old is FIN_SENT:
+            return
         try:
             shut_output(self.sock, self.tls)  # type: ignore[arg-type]  # open: it is there
         except OSError as exc:
@@ -559,7 +567,7 @@ STATE_READERS = {state: READER_METHODS[reader] for state, reader in READERS.item
 ENTRY_ACTIONS: dict[Action, Callable[[Connection, State, Event], None]] = {
     Action.WATCH: Connection._enter_watching,
     Action.START: Connection._enter_started,
-    Action.SEND_FIN: Connection._enter_fin_sent,
+    Action.SEND_FIN: Connection._send_fin,
     Action.LINGER: Connection._enter_lingering,
     Action.RELEASE: Connection._enter_closed,
 }

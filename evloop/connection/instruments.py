@@ -2,11 +2,13 @@
 
 A connection is not the loop's business (the loop knows no connection), so
 its moments are named here, as the methods of `ConnectionInstrument`, an
-`Instrument` (evloop.loop.instruments) with five more hooks.  A connection
+`Instrument` (evloop.loop.instruments) with six more hooks.  A connection
 finds them on its loop (`loop.instruments`) and calls only those an
 installed instrument overrides, at these points:
 
 * `connection_started(connection)`: as it starts, accepted or connecting;
+* `wrap_handler(connection, handler)`: then, the handler it serves,
+  returning the one to use (a tracer's proxy that reports each call);
 * `wrap_io(connection, read, write)`: whenever its two system calls are
   chosen (at the start, for TLS, for the lingering close), returning the
   pair to use: a tracer wraps them, so the untraced hot path has no test;
@@ -28,6 +30,7 @@ from evloop.connection.connection import Connection
 from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.states import Event
 from evloop.connection.states import State
+from evloop.handlers.base import Handler
 from evloop.loop.instruments import Instrument
 from evloop.loop.instruments import default_hook
 
@@ -41,6 +44,11 @@ class ConnectionInstrument(Instrument):
     @default_hook
     def connection_started(self, connection: Connection) -> None:
         """`connection` is about to start: accepted, or connecting out."""
+
+    @default_hook
+    def wrap_handler(self, connection: Connection, handler: Handler) -> Handler:
+        """The handler `connection` is about to serve: return it, or a wrapper."""
+        return handler
 
     @default_hook
     def wrap_io(self, connection: Connection, read: Read, write: Write) -> tuple[Read, Write]:

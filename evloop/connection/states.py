@@ -127,7 +127,7 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (INPUT_ONLY, Event.CLOSE): CLOSING,
     (FIN_SENT, Event.PEER_EOF): CLOSED,
     (FIN_SENT, Event.PEER_EOF_KEPT): CLOSED,
-    (FIN_SENT, Event.CLOSE): CLOSING,
+    (FIN_SENT, Event.CLOSE): LINGERING,  # nothing can be queued after our EOF
     (OUTPUT_ONLY, Event.WRITE_EOF): INPUT_CLOSED,
     (OUTPUT_ONLY, Event.CLOSE): INPUT_CLOSED,
     (INPUT_CLOSED, Event.CLOSE): INPUT_CLOSED,
@@ -142,7 +142,8 @@ TRANSITIONS.update({(state, Event.ABORT): CLOSED for state in State if state is 
 
 #: What a state does when it is entered, in order.  The states before open do
 #: nothing: the handshakes own the socket then.  An action that ends the
-#: connection (a failed FIN: the socket is gone) ends the list too.
+#: connection (a failed FIN: the socket is gone) ends the list too.  SEND_FIN
+#: sends nothing when the state left is FIN_SENT: our FIN is sent once.
 ON_ENTRY: dict[State, tuple[Action, ...]] = {
     CONNECTING: (),
     PROXY_HEADER: (),

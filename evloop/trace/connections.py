@@ -70,6 +70,11 @@ class TracedHandler(Handler):
         self._steps = steps
         self._lane = lane
         self._name = type(handler).__name__
+        # The handler's own settings (a relay's backpressure_stops_reading): Handler's
+        # class attributes, which this class inherits, would hide them from __getattr__.
+        for name, value in vars(Handler).items():
+            if not name.startswith("_") and not callable(value) and not isinstance(value, property):
+                setattr(self, name, getattr(handler, name))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handler, name)
@@ -130,7 +135,10 @@ class ConnectionTracer(ConnectionInstrument):
             lane = steps.lane(f"out {peer}", "outbound")
             steps.instant(lane, "io", "connect", "connecting", address=peer)
         self.lanes[connection] = lane
-        connection.handler = TracedHandler(connection.handler, steps, lane)
+
+    def wrap_handler(self, connection: Connection, handler: Handler) -> Handler:
+        lane = self.lanes.get(connection)
+        return handler if lane is None else TracedHandler(handler, self.steps, lane)
 
     def wrap_io(self, connection: Connection, read: Read, write: Write) -> tuple[Read, Write]:
         lane = self.lanes.get(connection)
@@ -151,7 +159,7 @@ class ConnectionTracer(ConnectionInstrument):
         # Reported before the state's entry actions, so steps print in the order they happen.
         steps.instant(lane, "state", f"{old!r} -> {new!r}", f"{old!r} -> {new!r} ({event.value})",
                       **{"from": repr(old), "to": repr(new), "event": event.value})
-        if new is not old and (new is FIN_SENT or new is LINGERING):
+        if new is not old and old is not FIN_SENT and (new is FIN_SENT or new is LINGERING):
             steps.instant(lane, "io", "shutdown", "shutdown(SHUT_WR): FIN sent")
         if new is CLOSED:
             del self.lanes[connection]

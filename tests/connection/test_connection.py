@@ -12,10 +12,12 @@ import pytest
 
 from evloop import Config
 from evloop.connection import read_sizes
+import evloop.connection.connection as connection_module
 from evloop.connection.connection import Connection
 from evloop.connection.outbound import Loop
 from evloop.connection.states import CLOSED
 from evloop.connection.states import CLOSING
+from evloop.connection.states import FIN_SENT
 from evloop.connection.states import LINGERING
 from evloop.connection.states import OPEN
 from evloop.handlers.echo import EchoHandler
@@ -308,3 +310,32 @@ def recv_all(sock, size):
     while len(data) < size:
         data += sock.recv(size - len(data))
     return data
+
+
+class SaysByeAndEOF(EchoHandler):
+    """Answers its first message, then sends its EOF (a half-close)."""
+
+    def data_received(self, data):
+        if self.context.is_closing() or getattr(self, "said", False):
+            return None  # after its EOF it listens only
+        self.said = True
+        self.context.write_eof()
+        return b"bye"
+
+
+def test_our_fin_is_a_state_entered_once_and_closing_after_it_sends_no_second(pair, monkeypatch):
+    sent = []
+    real = connection_module.shut_output
+    monkeypatch.setattr(connection_module, "shut_output",
+                        lambda sock, tls: (sent.append(sock.fileno()), real(sock, tls)))
+    p = pair(handler=SaysByeAndEOF())
+    p.client.sendall(b"hello")
+    p.run_until(lambda: p.conn.state is FIN_SENT)
+    assert recv_all(p.client, 3) == b"bye" and p.client.recv(10) == b""  # then our FIN
+    p.client.sendall(b"still heard")  # FIN_SENT reads on, answering nothing
+    p.run_until(lambda: p.conn.reads == 2)
+    assert p.conn.state is FIN_SENT and sent == [p.conn.fd]
+    p.context.close()
+    assert p.conn.state is LINGERING and len(sent) == 1  # no second FIN
+    p.client.close()
+    p.run_until(lambda: p.conn.state is CLOSED)

@@ -56,17 +56,6 @@ def test_every_state_is_reached_from_an_entry_and_reaches_closed():
         assert CLOSED in seen, state
 
 
-def test_our_fin_is_a_state_of_its_own():
-    """write_eof: the replies due drain (INPUT_ONLY), then FIN_SENT, whose entry
-    sends the FIN, and which reads on until the peer's EOF."""
-    assert next_state(OPEN, Event.WRITE_EOF) is INPUT_ONLY
-    assert next_state(INPUT_ONLY, Event.FLUSHED) is FIN_SENT
-    assert Action.SEND_FIN in ON_ENTRY[FIN_SENT] and Action.SEND_FIN not in ON_ENTRY[INPUT_ONLY]
-    assert next_state(FIN_SENT, Event.PEER_EOF) is CLOSED
-    assert READERS[FIN_SENT] is READERS[INPUT_ONLY]
-    assert not any(old is new for (old, _), new in TRANSITIONS.items() if old is FIN_SENT)
-
-
 def test_entry_actions_agree_with_the_states():
     assert set(ON_ENTRY) == set(State)
     for state in BEFORE_OPEN:

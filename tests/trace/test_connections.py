@@ -148,3 +148,17 @@ def test_the_traced_handler_passes_everything_else_through():
     inner = EchoHandler(max_message=77)
     handler = TracedHandler(inner, steps, steps.lane("fd 7 a", "client", 7))
     assert handler.max_message == 77 and handler.data_received(b"hi") == b"hi"
+
+
+def test_a_traced_handler_keeps_the_handler_s_own_settings():
+    """The proxy inherits Handler's class attributes; the handler's own (a relay that
+    goes on reading under backpressure) must show through it, not Handler's defaults."""
+    from evloop.handlers.relay import RelayHandler
+    from evloop.trace.connections import TracedHandler
+    from evloop.trace.steps import Steps
+
+    relay = RelayHandler(("127.0.0.1", 9))
+    assert relay.backpressure_stops_reading is False  # the relay's own rule
+    traced = TracedHandler(relay, Steps(False, None), Steps(False, None).loop_lane)
+    assert traced.backpressure_stops_reading is False
+    assert traced.max_message == relay.max_message
