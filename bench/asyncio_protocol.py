@@ -82,13 +82,7 @@ class AsyncioContext:
         return asyncio.get_running_loop().call_later(delay, callback, *args)
 
     def offload(self, fn, *args, then, error=None):
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            if error is None:
-                raise
-            return error(exc)
-        return then(result)
+        return common.offload_inline(fn, args, then, error)
 
     def connect(self, address, handler, *, tls=None, server_hostname=None, timeout=10.0):
         protocol = HandlerProtocol(handler)

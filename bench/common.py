@@ -25,6 +25,19 @@ MAX_CONNECTIONS = 120_000  # what a model may be asked to hold: the massive swee
 DEFAULT_PORT = 12000  # evloop's, or $EVLOOP_PORT, as the runner and docs expect
 
 
+def offload_inline(fn, args, then, error):
+    """`context.offload` with no pool, for the bench's own contexts: evloop's
+    evloop.handlers.context.offload_inline, written again because bench/ uses only
+    evloop's public API."""
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        if error is None:
+            raise
+        return error(exc)
+    return then(result)
+
+
 class SimpleContext:
     """evloop.Context for the bench's own servers: push sends now, close and
     abort mark the connection as ending (the server acts after the reply),
@@ -55,15 +68,7 @@ class SimpleContext:
         return timer
 
     def offload(self, fn, *args, then, error=None):
-        # evloop.handlers.context.offload_inline, written again: bench/ uses only
-        # evloop's public API, and a thread is its own pool here.
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            if error is None:
-                raise
-            return error(exc)
-        return then(result)
+        return offload_inline(fn, args, then, error)  # a thread is its own pool here
 
     def write_eof(self):
         self.closing = True  # a thread's handler is done when its socket is

@@ -339,3 +339,12 @@ def messages_until(sock, wanted):
         seen.append(message)
         if wanted in message.split("\n"):
             return seen
+
+
+def run_until(loop, predicate, seconds=10.0):
+    """Turn `loop`, never blocking more than 10 ms a turn, until `predicate()`
+    holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        loop.run_once(timeout=0.01)

@@ -46,11 +46,11 @@ from typing import Any
 from evloop.aio.connecting import resolve
 from evloop.aio.transports import SocketTransportBase
 from evloop.aio.transports import set_result_unless_cancelled
+from evloop.connection.read_sizes import DATAGRAM_READ
 
 log = logging.getLogger("asyncio")
 SENDS_EMPTY = sys.version_info >= (3, 13)
 HEADER_SIZE = 8 if SENDS_EMPTY else 0  # what Python 3.13 counts per queued datagram
-UDP_MAX = 65536  # more than the largest UDP payload, over IPv4 (65,507) or IPv6 (65,527)
 UNSET = object()  # create_datagram_endpoint's reuse_address, not given
 
 
@@ -71,7 +71,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         # mmap threshold, which asyncio's 256 KiB (max_size) passes on every read
         # (evloop.connection.read_sizes says why that costs); a Unix datagram may
         # be larger.
-        self._recv_size = min(self.max_size, UDP_MAX) \
+        self._recv_size = min(self.max_size, DATAGRAM_READ) \
             if sock.family in (socket.AF_INET, socket.AF_INET6) else self.max_size
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)

@@ -17,10 +17,10 @@ How: a traced loop (`traced_loop`) is a plain EventLoop with two
 instruments (evloop.loop.instruments) on its Loop: LoopTracer, which
 narrates the waits, and this module's Narration, which says what each
 queued callback is before it runs; an untraced loop has neither, and pays
-nothing.  Debug mode's own instrument runs beside them.  A transport is built by the module that needs it (evloop.aio's
-loop, servers, tls), not by a method the trace could replace; but every
-transport's first callback is its protocol's `connection_made(transport)`,
-run from the ready queue.  There, before the call, Narration names the
+nothing.  Debug mode's own instrument runs beside them.  A transport is
+built by the module that needs it (evloop.aio's loop, servers, tls), not by
+a method the trace could replace; but every transport's first callback is
+its protocol's `connection_made(transport)`, run from the ready queue.  There, before the call, Narration names the
 transport's lane and routes its socket's calls through a TracedSocket
 (`SocketTransport.route_system_calls`), which reports each system call and
 passes everything else through.  A listener is named when the loop first

@@ -59,8 +59,8 @@ from evloop.connection.states import CLOSED
 from evloop.connection.states import CONNECTING
 from evloop.connection.states import EOF_READ_STATES
 from evloop.connection.states import EOF_SENT_STATES
-from evloop.connection.states import FIN_SENT
 from evloop.connection.states import Event
+from evloop.connection.states import FIN_SENT
 from evloop.connection.states import FLUSHING_STATES
 from evloop.connection.states import HANDSHAKING
 from evloop.connection.states import INPUT_ONLY
@@ -177,7 +177,7 @@ class Connection:
             self.set_io(self.sys_read, self.sys_write)  # the first pair, wrapped too
         if self.handshakes is not None:
             return self.handshakes.start()
-        self._transition_into_open()
+        self._enter(OPEN, None, None)  # accepted, no handshake: open from the start
 
     # -- events from the loop: the hot path -------------------------------------
 
@@ -334,8 +334,12 @@ class Connection:
         hooks = self.loop.instruments.hooks.get("state_changed")
         if hooks:
             self.loop.instruments.notify(hooks, self, old, new, event)
-        if new is old:
-            return  # close while closing: nothing is entered, nothing runs again
+        if new is not old:  # close while closing: nothing is entered, nothing runs again
+            self._enter(new, old, event)
+
+    def _enter(self, new: State, old: State | None, event: Event | None) -> None:
+        """`new`'s entry actions, in order (ON_ENTRY); `old` and `event` are None when
+        a connection starts in it (an accepted one with no handshake: OPEN)."""
         for action in ON_ENTRY[new]:
             ENTRY_ACTIONS[action](self, old, event)
             if self.state is not new:
@@ -378,10 +382,10 @@ class Connection:
 
     # -- entry actions (evloop.connection.states.ON_ENTRY) ----------------------------
 
-    def _enter_watching(self, old: State, event: Event) -> None:
+    def _enter_watching(self, old: State | None, event: Event | None) -> None:
         self._update_interest()
 
-    def _enter_started(self, old: State, event: Event) -> None:
+    def _enter_started(self, old: State | None, event: Event | None) -> None:
         """OPEN: the handler starts (evloop.connection.context), then what was asked before."""
         self.lost_due = True
         self.context.opened()
@@ -392,7 +396,7 @@ class Connection:
         elif self.early_end is Event.WRITE_EOF and self.state is not CLOSED:
             self.write_eof()
 
-    def _send_fin(self, old: State, event: Event) -> None:
+    def _send_fin(self, old: State | None, event: Event | None) -> None:
         """Our FIN (after close_notify, over TLS), once; the socket's error ends it instead."""
         if old is FIN_SENT:
             return
@@ -401,14 +405,14 @@ class Connection:
         except OSError as exc:
             self._lost(exc, "shutdown")
 
-    def _enter_lingering(self, old: State, event: Event) -> None:
+    def _enter_lingering(self, old: State | None, event: Event | None) -> None:
         """FIN is sent: a Lingerer drops the peer's input until its EOF (evloop.connection.lingering)."""
         if self.tls is not None:  # what is left to read is dropped, not decrypted
             self.set_io(os.read, os.write)
         self.lingerer = Lingerer(self.loop, self.fd, self.sys_read, self._lingered)
         self.lingerer.start()
 
-    def _enter_closed(self, old: State, event: Event) -> None:
+    def _enter_closed(self, old: State | None, event: Event | None) -> None:
         """Close the socket and let go of everything; tell the handler and the owner."""
         eof_read = event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT or old in EOF_READ_STATES
         self.output_high = False
@@ -430,11 +434,6 @@ class Connection:
         self.owner.connection_closed(self)
 
     # -- opening, and the handler's asks ------------------------------------------------
-
-    def _transition_into_open(self) -> None:
-        """An accepted connection with no handshake: OPEN from the start, entered now."""
-        for action in ON_ENTRY[OPEN]:
-            ENTRY_ACTIONS[action](self, OPEN, Event.CONNECTED)
 
     def _opened(self, event: Event, sock: socket.socket, peer: str,
                 header: ProxyHeader | None) -> None:
@@ -517,6 +516,10 @@ class Connection:
         is the reason the metrics count (evloop.metrics.counters.CLOSE_REASONS,
         the first one given wins), `reason` a line for the log at `level`,
         `error` what connection_lost hears."""
+        if reset and not now:
+            raise ValueError("reset=True ends a connection now: pass now=True too")
+        if after_call and now:
+            raise ValueError("after_call is the handler's orderly close: not with now=True")
         state = self.state
         if state is CLOSED:
             return
@@ -564,7 +567,7 @@ READER_METHODS: dict[Reader, Callable[[Connection], None]] = {
     Reader.NOT_REPLYING: Connection._read_without_replies,
 }
 STATE_READERS = {state: READER_METHODS[reader] for state, reader in READERS.items()}
-ENTRY_ACTIONS: dict[Action, Callable[[Connection, State, Event], None]] = {
+ENTRY_ACTIONS: dict[Action, Callable[[Connection, State | None, Event | None], None]] = {
     Action.WATCH: Connection._enter_watching,
     Action.START: Connection._enter_started,
     Action.SEND_FIN: Connection._send_fin,

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from evloop.connection.dialing import Dialer
 from evloop.connection.proxy_protocol import ProxyHeader
-from evloop.connection.proxy_protocol import ProxyHeaderReader
+from evloop.connection.proxy_protocol import parse_header
 from evloop.connection.states import Event
 from evloop.connection.tls import TLSFailure
 from evloop.connection.tls import TLSSession
@@ -74,7 +74,7 @@ class Handshakes:
         self.on_fail = on_fail
         self.header: ProxyHeader | None = None  # the PROXY header, once taken
         self.dialer = dialer(self) if dialer is not None else None
-        self.prelude = ProxyHeaderReader(sock) if proxy_header and sock is not None else None
+        self.proxy_reader = ProxyHeaderReader(sock) if proxy_header and sock is not None else None
         self.fd = -1 if sock is None else sock.fileno()
         self.timer: Timer | None = None
         self.done = False
@@ -83,7 +83,7 @@ class Handshakes:
         if self.dialer is not None:
             return self.dialer.start()
         self.timer = self.loop.call_later(self.handshake_timeout, self._timed_out)
-        if self.prelude is not None:
+        if self.proxy_reader is not None:
             return self._watch(self._read_proxy_header, writing=False)
         self._start_tls(first=True)
 
@@ -111,9 +111,9 @@ class Handshakes:
     # -- 2. the PROXY header -----------------------------------------------------------
 
     def _read_proxy_header(self) -> None:
-        assert self.prelude is not None
+        assert self.proxy_reader is not None
         try:
-            header = self.prelude.read()
+            header = self.proxy_reader.read()
         except (BlockingIOError, InterruptedError):
             return
         except ProtocolError as err:
@@ -128,7 +128,7 @@ class Handshakes:
         log.debug("%s: PROXY v%d %s header from %s", self.peer, header.version,
                   header.command, proxy)
         self.header = header
-        self.prelude = None
+        self.proxy_reader = None
         if self.tls is None:
             return self._open(Event.HEADER)
         self._start_tls()
@@ -165,7 +165,7 @@ class Handshakes:
     def _timed_out(self) -> None:
         self.timer = None
         within = f"within {self.handshake_timeout:g}s (--handshake-timeout)"
-        if self.prelude is not None:
+        if self.proxy_reader is not None:
             return self._fail(Failure(f"no PROXY protocol header {within}; closing",
                                       "handshake_timeout"))
         self._fail(Failure(f"TLS handshake failed: not done {within}", "handshake_timeout",
@@ -202,3 +202,38 @@ class Handshakes:
             self.loop.add_writer(self.fd, callback)
         else:
             self.loop.remove_writer(self.fd)
+
+
+# -- step 2's reader: the PROXY header, off the socket ------------------------------
+
+PEEK_SIZE = 4096  # a v1 header is at most 107 bytes; a v2 one with TLVs may take more peeks
+
+
+class ProxyHeaderReader:
+    """Takes one PROXY header off a socket, and not a byte more.  `read()` on each
+    readable event.
+
+    What follows the header is the client's (a TLS hello, the first request),
+    and a v1 header's length is known only at its CRLF.  So each read peeks
+    (MSG_PEEK) at what arrived, asks the parser about the bytes taken so far
+    plus the peek, and then takes exactly the header's bytes: all of the peek
+    while the header is incomplete, up to its end once it is whole.
+    """
+
+    __slots__ = ("sock", "taken")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.taken = bytearray()  # the header's bytes read so far
+
+    def read(self) -> ProxyHeader | None:
+        """The header once whole; None while more is needed (or nothing was
+        there: BlockingIOError is the caller's); ProtocolError if it is bad."""
+        peeked = self.sock.recv(PEEK_SIZE, socket.MSG_PEEK)
+        if not peeked:
+            raise ProtocolError("the connection closed before its PROXY protocol header")
+        header = parse_header(self.taken + peeked)
+        wanted = len(peeked) if header is None else header.length - len(self.taken)
+        taken = self.sock.recv(wanted)  # there already: the peek saw them
+        self.taken += taken
+        return header if header is not None and len(taken) == wanted else None

@@ -41,6 +41,8 @@ Write = Callable[[int, Any], int]
 class ConnectionInstrument(Instrument):
     """The loop's hooks and a connection's (see the module docstring); override any."""
 
+    __slots__ = ()
+
     @default_hook
     def connection_started(self, connection: Connection) -> None:
         """`connection` is about to start: accepted, or connecting out."""

@@ -29,19 +29,16 @@ bytes whatever:
   invalid (never later than byte 107 for v1, or 16 plus the announced
   length for v2).
 
-It is a pure function of the bytes received so far, so
+It is a pure function of the bytes received so far, with no I/O, so
 tests/connection/test_proxy_protocol.py feeds it arbitrary bytes, split
-anywhere (hypothesis).  `ProxyHeaderReader` takes the header off a socket:
-it peeks (MSG_PEEK) and reads only the bytes the header holds, so what the
-client sends next (a TLS hello, the first request) stays in the socket for
-whoever reads after it.
+anywhere (hypothesis).  Taking the header off a socket is the connection's
+handshakes' (evloop.connection.handshakes.ProxyHeaderReader).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import socket
 
 from evloop.handlers.base import ProtocolError
 
@@ -169,30 +166,3 @@ def encode_v2(source: tuple[str, int] | None, destination: tuple[str, int] | Non
              + destination[1].to_bytes(2, "big") + tlvs)
     family = 0x11 if ip_source.version == 4 else 0x21
     return V2_SIGNATURE + bytes([0x21, family]) + len(block).to_bytes(2, "big") + block
-
-
-# -- taking the header off a socket ---------------------------------------------
-
-PEEK_SIZE = 4096  # a v1 header is at most 107 bytes; a v2 one with TLVs may take more peeks
-
-
-class ProxyHeaderReader:
-    """Takes one PROXY header off a socket.  `read()` on each readable event."""
-
-    __slots__ = ("sock", "taken")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.taken = bytearray()  # the header's bytes read so far
-
-    def read(self) -> ProxyHeader | None:
-        """The header once whole; None while more is needed (or nothing was
-        there: BlockingIOError is the caller's); ProtocolError if it is bad."""
-        peeked = self.sock.recv(PEEK_SIZE, socket.MSG_PEEK)
-        if not peeked:
-            raise ProtocolError("the connection closed before its PROXY protocol header")
-        header = parse_header(self.taken + peeked)
-        wanted = len(peeked) if header is None else header.length - len(self.taken)
-        taken = self.sock.recv(wanted)  # there already: the peek saw them
-        self.taken += taken
-        return header if header is not None and len(taken) == wanted else None

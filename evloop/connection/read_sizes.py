@@ -30,11 +30,14 @@ docs/appendix-performance.md, "Large messages".
 
 from __future__ import annotations
 
-__all__ = ["LARGE_READ", "SMALL_READ", "SMALL_READS_TO_SHRINK", "after_large_read"]
+__all__ = ["DATAGRAM_READ", "LARGE_READ", "SMALL_READ", "SMALL_READS_TO_SHRINK", "after_large_read"]
 
 SMALL_READ = 479  # + the bytes object's 33-byte header = 512, pymalloc's largest block
 LARGE_READ = 126 * 1024  # under glibc's 128 KiB mmap threshold, bytes header included
 SMALL_READS_TO_SHRINK = 4
+# One read takes any UDP datagram: 65,535 is more than the largest UDP payload
+# (65,507 bytes over IPv4, 65,527 over IPv6 without jumbograms).
+DATAGRAM_READ = 65535
 
 
 def after_large_read(got: int, small_reads: int, large: int = LARGE_READ) -> tuple[int, int]:

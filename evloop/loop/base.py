@@ -110,12 +110,14 @@ class BaseLoop:
         self._heap = self._timers.timers  # read every turn, with no method call
         self._ready: collections.deque[Scheduled] = collections.deque()
         self._turn_end: list[Callable[[], object]] = []
-        # Bound once: what asks for these costs the container's own append.  The
-        # three containers are only ever cleared in place, so these stay theirs.
+        # Bound to the containers' own methods, so a caller pays no wrapper's frame
+        # (the containers are only cleared in place).  at_turn_end(callback): once,
+        # at this turn's end; asked outside a turn, the next wait only looks.
         self.enqueue: Callable[[Scheduled], None] = self._ready.append
         self.push_timer: Callable[[Scheduled], None] = self._timers.push_at
         self.at_turn_end: Callable[[Callable[[], object]], None] = self._turn_end.append
-        self.instruments = Instruments(self._hook_raised)
+        self.instruments = Instruments(
+            lambda exc, hook: self._callback_raised(exc, hook, "the instrument hook"))
         self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
         self._callback_hooks: tuple[tuple[Callable[..., Any], ...],
                                     tuple[Callable[..., Any], ...]] | None = None
@@ -228,9 +230,6 @@ class BaseLoop:
                          what: str) -> None:
         self.call_exception_handler({"message": f"{what} {callback_name(callback)} raised",
                                      "exception": exc, "callback": callback})
-
-    def _hook_raised(self, exc: Exception, hook: Callable[..., object]) -> None:
-        self._callback_raised(exc, hook, "the instrument hook")
 
     # -- signals ------------------------------------------------------------
 

@@ -17,9 +17,10 @@ The rules:
   own method, and the queue's runner tests one local per callback.
 * Hooks run in the loop's thread and must not raise; one that does is
   reported through the loop's one error path, and the loop goes on.
-* The layers above add hooks of their own beside these (a connection's
-  state changes: evloop.connection.instruments): `Instruments` keeps any
-  hook by its name, and `call(name, ...)` calls those installed for it.
+* The layers above declare hooks of their own beside these, with
+  `default_hook` (a connection's: evloop.connection.instruments);
+  `Instruments` keeps each by its name, and `call(name, ...)` calls those
+  installed for it.  An instrument's other methods are never hooks.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ Poll = Callable[[Optional[float]], list[tuple[int, int]]]
 
 class Instrument:
     """Hooks the loop calls; override the ones you need (see the module docstring)."""
+
+    __slots__ = ()
 
     def before_poll(self, timeout: float | None) -> None:
         """The loop is about to wait for events, at most `timeout` seconds (None: no limit)."""
@@ -56,24 +59,26 @@ class Instrument:
 
 
 def _overridden_hooks(instrument: object) -> list[str]:
-    """The public methods of `instrument` that are not a base class's do-nothing hook."""
+    """The hooks `instrument` overrides: declared by a base class (`default_hook`),
+    and not left as that do-nothing.  Its other methods are its own business."""
     names = []
-    for name in dir(type(instrument)):
-        if name.startswith("_"):
-            continue
-        method = getattr(type(instrument), name)
-        if callable(method) and method not in _DO_NOTHING:
+    for name in HOOK_NAMES:
+        method = getattr(type(instrument), name, None)
+        if method is not None and method not in _DO_NOTHING:
             names.append(name)
     return names
 
 
 _DO_NOTHING: set[Callable[..., Any]] = set()
+#: Every hook's name, as the base classes declare them (the loop's, a connection's).
+HOOK_NAMES: set[str] = set()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def default_hook(function: F) -> F:
-    """Mark a do-nothing hook of a base class (so that it is never called)."""
+    """Declare a hook, with its do-nothing body (which is never called)."""
     _DO_NOTHING.add(function)
+    HOOK_NAMES.add(function.__name__)
     return function
 
 

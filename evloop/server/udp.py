@@ -28,6 +28,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from evloop.connection.read_sizes import DATAGRAM_READ
 from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
@@ -38,9 +39,6 @@ from evloop.metrics.counters import Counters
 
 log = logging.getLogger("evloop")
 
-# One read takes any datagram: 65,535 is more than the largest UDP payload
-# (65,507 bytes over IPv4, 65,527 over IPv6 without jumbograms).
-MAX_DATAGRAM = 65535
 # Datagrams handled per wake-up before giving the TCP clients their turn.
 DATAGRAMS_PER_EVENT = 64
 
@@ -148,7 +146,7 @@ class DatagramEndpoint:
         recvfrom, sendto, context = self.sock.recvfrom, self.sock.sendto, self.context
         for _ in range(DATAGRAMS_PER_EVENT):
             try:
-                data, address = recvfrom(MAX_DATAGRAM)
+                data, address = recvfrom(DATAGRAM_READ)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # e.g. ECONNREFUSED from an earlier ICMP error

@@ -20,11 +20,13 @@ does when clients misbehave:
 * `handshake_timeout` (10 s): what must happen before a connection's
   handler starts (its PROXY header, its TLS handshake) must be done within
   this, one deadline from the accept;
-* `max_connections` (10,000) and `drain_timeout` (5 s) are the server's,
-  and `max_message` (64 KiB) is the handlers'.
+* `max_connections` (10,000) and `drain_timeout` (5 s) are the server's;
+  `max_message` (64 KiB) is the handlers' own bound, and its default lives
+  with them (evloop.handlers.base.DEFAULT_MAX_MESSAGE).
 
 evloop.settings.config.Config holds the values a server uses, checks them
-when it is built, and takes its defaults from here.
+when it is built, and takes its defaults from here (and that one from the
+handlers).
 """
 
 from __future__ import annotations

@@ -95,10 +95,13 @@ class TracedHandler(Handler):
             steps.end(lane, name, start, self._name, text)
 
     def connection_made(self, context: Context) -> Reply:
-        return self._call("connection_made", "", self._handler.connection_made, context)  # type: ignore[no-any-return]
+        reply: Reply = self._call("connection_made", "", self._handler.connection_made, context)
+        return reply
 
     def data_received(self, data: bytes) -> Reply:
-        return self._call("data_received", f"{len(data)} B", self._handler.data_received, data)  # type: ignore[no-any-return]
+        reply: Reply = self._call("data_received", f"{len(data)} B", self._handler.data_received,
+                                  data)
+        return reply
 
     def eof_received(self) -> Reply | bool:
         return self._call("eof_received", "", self._handler.eof_received)  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ import pytest
 
 from evloop.connection.handler_timers import HandlerTimers
 from evloop.loop.base import BaseLoop
+from tests.conftest import run_until
 
 
 @pytest.fixture
@@ -20,13 +21,6 @@ def owned(selector):
 
     yield loop, HandlerTimers(loop, run), ran
     loop.close()
-
-
-def run_until(loop, predicate):
-    deadline = loop.time() + 5
-    while not predicate():
-        assert loop.time() < deadline, "not reached in time"
-        loop.run_once(timeout=0.01)
 
 
 def test_a_call_runs_once_through_the_owners_runner(owned):

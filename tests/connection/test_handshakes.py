@@ -8,13 +8,17 @@ import ssl
 import pytest
 
 from evloop import Config
+from evloop import ProtocolError
 from evloop.connection.handshakes import Handshakes
+from evloop.connection.handshakes import ProxyHeaderReader
 from evloop.connection.proxy_protocol import encode_v1
 from evloop.connection.proxy_protocol import encode_v2
 from evloop.connection.states import Event
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import make_context
 from evloop.loop.base import BaseLoop
+
+V1_TCP4 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"
 
 pytestmark = pytest.mark.timeout(30)
 CLIENT = ("192.0.2.10", 40000)
@@ -258,3 +262,54 @@ def test_the_connect_step_opens_or_fails_through_its_dialer(selector):
         loop.close()
         ours.close()
         peer.close()
+
+
+# -- ProxyHeaderReader: peek, then take exactly the header's bytes off the socket --
+
+@pytest.fixture
+def reader():
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    yield ProxyHeaderReader(ours), ours, peer
+    ours.close()
+    peer.close()
+
+
+def test_the_reader_takes_the_header_and_leaves_the_data(reader):
+    reader, ours, peer = reader
+    peer.sendall(V1_TCP4 + b"first bytes of the client")
+    header = reader.read()
+    assert header.source == ("192.0.2.1", 56324)
+    assert ours.recv(100) == b"first bytes of the client"
+
+
+def test_a_header_in_pieces_is_taken_as_it_comes(reader):
+    reader, ours, peer = reader
+    header = encode_v2(("192.0.2.1", 5000), ("203.0.113.9", 12000))
+    peer.sendall(header[:5])
+    assert reader.read() is None
+    peer.sendall(header[5:20])
+    assert reader.read() is None
+    peer.sendall(header[20:] + b"data")  # the peek sees more than the header: only it is taken
+    assert reader.read().length == len(header)
+    assert ours.recv(100) == b"data"
+
+
+def test_nothing_to_read_is_the_callers_blocking_io_error(reader):
+    reader, ours, peer = reader
+    with pytest.raises(BlockingIOError):
+        reader.read()
+
+
+def test_a_close_before_the_header_or_a_bad_one_is_a_protocol_error(reader):
+    reader, ours, peer = reader
+    peer.sendall(b"PROXY TCP4 1.")
+    assert reader.read() is None
+    peer.shutdown(socket.SHUT_WR)
+    with pytest.raises(ProtocolError, match="closed before its PROXY protocol header"):
+        reader.read()
+    ours2, peer2 = socket.socketpair()
+    with ours2, peer2:
+        peer2.sendall(b"016Hello!! Server!!")
+        with pytest.raises(ProtocolError, match="no PROXY protocol header"):
+            ProxyHeaderReader(ours2).read()

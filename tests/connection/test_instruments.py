@@ -17,6 +17,7 @@ from evloop.connection.states import OPEN
 from evloop.connection.states import PROXY_HEADER
 from evloop.handlers.echo import EchoHandler
 from evloop.loop.base import BaseLoop
+from tests.conftest import run_until
 from tests.pairs import PairOwner
 from tests.pairs import make_connection
 
@@ -70,14 +71,6 @@ def watched(selector):
     for peer in peers:
         peer.close()
     loop.close()
-
-
-def run_until(loop, predicate):
-    for _ in range(500):
-        if predicate():
-            return
-        loop.run_once(timeout=0.01)
-    raise AssertionError("not reached")
 
 
 def test_a_connections_life_as_its_hooks_see_it(watched):

@@ -17,6 +17,7 @@ from evloop.connection.states import CLOSED
 from evloop.connection.states import CONNECTING
 from evloop.connection.states import OPEN
 from evloop.handlers.echo import EchoHandler
+from tests.conftest import run_until
 
 pytestmark = pytest.mark.timeout(30)
 NOT_YET = object()  # no connection_lost yet
@@ -53,13 +54,6 @@ class Recorder(Handler):
     @property
     def lost(self):
         return next((call[1] for call in self.calls if isinstance(call, tuple)), NOT_YET)
-
-
-def run_until(loop, predicate, seconds=10.0):
-    deadline = loop.time() + seconds
-    while not predicate():
-        assert loop.time() < deadline, "not reached in time"
-        loop.run_once(timeout=0.01)  # never block forever
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from evloop.connection.states import CLOSED
 from evloop.connection.states import ENTRIES
 from evloop.connection.states import EOF_SENT_STATES
 from evloop.connection.states import Event
-from evloop.connection.states import FIN_SENT
-from evloop.connection.states import INPUT_ONLY
 from evloop.connection.states import IllegalTransition
 from evloop.connection.states import LIVE_STATES
 from evloop.connection.states import ON_ENTRY

@@ -9,6 +9,7 @@ from evloop.loop.backends import EVENT_READ
 from evloop.loop.base import BaseLoop
 from evloop.loop.instruments import Instrument
 from evloop.loop.instruments import Instruments
+from evloop.loop.instruments import default_hook
 
 
 class Recorder(Instrument):
@@ -111,15 +112,24 @@ def test_a_hook_that_raises_is_reported_and_the_turn_goes_on(selector, caplog):
     loop.close()
 
 
-def test_connection_level_hooks_are_kept_by_name_and_called_with_call():
-    class Custom(Instrument):
-        def state_changed(self, *args):
+def test_a_layer_above_declares_its_hooks_and_only_declared_ones_are_called():
+    class Layered(Instrument):
+        @default_hook
+        def something_happened(self, what):
+            """A hook of a layer above the loop's (a connection's, say)."""
+
+    class Custom(Layered):
+        def something_happened(self, *args):
             seen.append(args)
+
+        def helper(self):  # a method of its own: never a hook
+            seen.append("helper")
 
     seen = []
     reported = []
     instruments = Instruments(report=lambda exc, hook: reported.append(exc))
     instruments.add(Custom())
-    instruments.call("state_changed", "a", 1)
+    assert set(instruments.hooks) == {"something_happened"}
+    instruments.call("something_happened", "a", 1)
     instruments.call("nobody_listens", "b")
     assert seen == [("a", 1)] and reported == []

@@ -11,6 +11,7 @@ import evloop
 from evloop import Config
 from evloop.handlers.echo import EchoHandler
 from tests.conftest import recv_until_eof
+from tests.conftest import run_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,13 +57,6 @@ class Ticking(EchoHandler):
     @classmethod
     def server_stopping(cls, server):
         cls.fired.append(("stopping", len(server.connections)))
-
-
-def run_until(loop, predicate, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        loop.run_once(timeout=0.01)
-    assert predicate()
 
 
 def test_server_wide_timers_run_and_a_raising_one_costs_only_itself(caplog):

@@ -16,6 +16,7 @@ from evloop.server.server import Server
 from evloop.trace.connections import ConnectionTracer
 from evloop.trace.connections import TracedHandler
 from evloop.trace.steps import Steps
+from tests.conftest import run_until
 from tests.pairs import PairOwner
 from tests.pairs import make_connection
 
@@ -47,14 +48,6 @@ def traced(selector):
     for peer in peers:
         peer.close()
     loop.close()
-
-
-def run_until(loop, predicate):
-    for _ in range(500):
-        if predicate():
-            return
-        loop.run_once(timeout=0.01)
-    raise AssertionError("not reached")
 
 
 def test_an_echo_told_step_by_step_on_its_lane(traced, capsys):
