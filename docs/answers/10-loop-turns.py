@@ -3,7 +3,8 @@
 The exercise: run one asyncio program, unchanged, on asyncio's own loop
 and on evloop.aio, and count the loop's turns (one wait in the selector
 each) while a client and an echo server, both in the program, trade 200
-small messages.  Explain the difference from what each loop does in a turn.
+small messages.  Explain the count from what a turn does, and say what it
+would be if the ready queue ran in the same turn as the readers.
 
 How the turns are counted, each loop by its own hook: asyncio's
 SelectorEventLoop takes the selector it should use, so a selector that
@@ -12,19 +13,23 @@ evloop Loop, and takes instruments for it (`loop.add_instrument`): an
 instrument's `after_turn` is called once at the end of each turn
 (evloop/loop/instruments.py).
 
-What to expect, and why: asyncio runs the readers that are ready as
-Handles in the turn's ready pass, and what they schedule (the Task's
-wake-up, when data_received resolves the future `reader.read()` awaits)
-waits for the next turn.  evloop's Loop calls the ready readers before its
-ready pass, so the wake-up they schedule runs in the same turn, and the
-echo's reply is written in the turn its message was read.
+What to expect, and why: asyncio's turn waits, then runs what was queued
+before the wait, then the readers the wait found, then the timers due;
+what they schedule (the Task's wake-up, when data_received resolves the
+future `reader.read()` awaits) waits for the next turn.  So a round trip
+takes four: the server's read, the server task's reply, the client's
+read, the client task's next message.  evloop.aio turns its Loop in the
+same order, so it counts the same.  A loop that ran its ready queue in
+the same turn as its readers (evloop's own Loop, libuv's, so uvloop's)
+would run each wake-up in the turn its bytes arrived: two turns a round
+trip, and a different order that a program can see.
 
 Done when: both loops finished every round trip, and each one's turns per
 round trip are printed.  The counts are reported, not judged; a run here
 (Python 3.11) printed:
 
     asyncio's loop: 800 turns for 200 round trips, 4.0 a round trip
-    evloop.aio:     400 turns for 200 round trips, 2.0 a round trip
+    evloop.aio:     800 turns for 200 round trips, 4.0 a round trip
 
 Run it: python3 docs/answers/10-loop-turns.py
 """

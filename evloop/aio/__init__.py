@@ -71,6 +71,11 @@ def _run_310(main: Coroutine[Any, Any, T], debug: bool | None) -> T:  # pragma: 
                 task.cancel()
             if tasks:
                 loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            for task in tasks:  # one that raised while it was cancelled: reported, as 3.10 does
+                if not task.cancelled() and task.exception() is not None:
+                    loop.call_exception_handler({
+                        "message": "unhandled exception during asyncio.run() shutdown",
+                        "exception": task.exception(), "task": task})
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:

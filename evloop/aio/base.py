@@ -13,19 +13,22 @@ selector.  It has what every asyncio loop has, whatever its I/O:
 * running: `run_forever` makes the loop the running one (through
   asyncio.events._set_running_loop, as uvloop does: the C Task refuses to
   step on a loop that is not the running one) and turns the Loop until
-  `stop()`.  The first turn takes asyncio's order, the call_soon queue
-  before the first wait (`run_once_queue_first`), so that a task started
-  before the loop runs takes its first step before a datagram already
-  waiting reaches its protocol (programs rely on it); after that the
-  Loop's order holds (readers before the queue).  While it runs, the
-  async generators it starts are followed (evloop.aio.asyncgens);
+  `stop()`.  Each turn takes asyncio's order (`run_once_queue_first`):
+  the wait, then what was queued before it, then the ready descriptors,
+  then the timers due.  So a task started before the loop runs takes its
+  first step before a datagram already waiting reaches its protocol, and
+  a callback a task queues runs before the next event a descriptor
+  reports, as programs written against asyncio expect.  While it runs,
+  the async generators it starts are followed (evloop.aio.asyncgens);
 * one error path: the Loop's exception handler is this loop's
   `call_exception_handler`, so a reader that raises is reported through
   whatever handler the program set, or logged in asyncio's words
   (evloop.aio.errors);
 * debug mode (`set_debug`, PYTHONASYNCIODEBUG, -X dev): the argument and
-  thread checks, asyncio's own Handles, and a SlowCallbacks instrument on
-  the Loop; without debug mode none is installed and nothing is timed;
+  thread checks, asyncio's own Handles (recording where each was made), a
+  SlowCallbacks instrument on the Loop and coroutine origins tracked while
+  it runs (evloop.aio.debug); without debug mode none is installed and
+  nothing is timed;
 * instruments: `add_instrument` puts one on the Loop
   (evloop.loop.instruments), and `statistics()` says what it holds.
 
@@ -50,11 +53,13 @@ from typing import Any
 from typing import TypeVar
 
 from evloop.aio.asyncgens import AsyncGenerators
+from evloop.aio.debug import CoroutineOrigins
+from evloop.aio.debug import SlowCallbacks
+from evloop.aio.debug import made_by_caller
 from evloop.aio.errors import ExceptionHandler
 from evloop.aio.errors import call_exception_handler
 from evloop.aio.errors import log_context
 from evloop.aio.handles import Handle
-from evloop.aio.handles import SlowCallbacks
 from evloop.aio.handles import TimerHandle
 from evloop.loop.base import BaseLoop
 from evloop.loop.base import LoopStatistics
@@ -88,6 +93,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
         self._current_handle: asyncio.Handle | None = None
         self.slow_callback_duration = 0.1
         self._slow_callbacks = SlowCallbacks(self)  # installed in debug mode only
+        self._coroutine_origins = CoroutineOrigins()
         self._debug = False
         # -X dev or PYTHONASYNCIODEBUG, read where asyncio reads them
         self.set_debug(asyncio.coroutines._is_debug_mode())  # type: ignore[attr-defined]
@@ -109,6 +115,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_soon")
             handle = asyncio.Handle(callback, args, self, context)
+            made_by_caller(handle)
         else:
             handle = Handle(callback, args, self, context)
         self._enqueue(handle)
@@ -118,7 +125,9 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
                    context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        return self.call_at(self.time() + delay, callback, *args, context=context)
+        timer = self.call_at(self.time() + delay, callback, *args, context=context)
+        made_by_caller(timer)
+        return timer
 
     def call_at(self, when: float, callback: Callable[..., object], *args: Any,  # type: ignore[override]
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
@@ -129,6 +138,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_at")
             handle = asyncio.TimerHandle(when, callback, args, self, context)
+            made_by_caller(handle)
         else:
             handle = TimerHandle(when, callback, args, self, context)
         self._push_timer(handle)
@@ -144,6 +154,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
         handle = asyncio.Handle(callback, args, self, context)
+        made_by_caller(handle)
         self._enqueue(handle)  # deque.append is atomic
         self._evloop.wake()
         return handle
@@ -176,6 +187,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
             if context is not None:  # Python 3.11+
                 kwargs["context"] = context
             task = asyncio.Task(coro, loop=self, name=name, **kwargs)
+            made_by_caller(task)
         else:
             extra = {"context": context} if context is not None else {}
             task = self._task_factory(self, coro, **extra, **kwargs)  # type: ignore[assignment]
@@ -210,15 +222,18 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
         sys.set_asyncgen_hooks(firstiter=self._asyncgens.firstiter,
                                finalizer=self._asyncgens.finalizer)
         asyncio.events._set_running_loop(self)
+        self._coroutine_origins.track(self._debug)
         try:
-            self._evloop.run_once_queue_first(None)  # asyncio's order, on the first turn
-            turn = self._evloop.run_once
-            while not self._stopping:
+            turn = self._evloop.run_once_queue_first  # asyncio's order
+            while True:
                 turn(None)
+                if self._stopping:  # as asyncio's: a stop asked for before still turns once
+                    break
         finally:
             self._stopping = False
             self._current_handle = None  # a KeyboardInterrupt may have left a callback
             self._thread_id = None
+            self._coroutine_origins.track(False)
             asyncio.events._set_running_loop(None)
             sys.set_asyncgen_hooks(*old_hooks)
 
@@ -251,7 +266,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
     def stop(self) -> None:
         self._stopping = True
         # A turn does not wait while something asked for its end, so a stop asked
-        # for before the first wait (in run_once_queue_first's pass) is not slept past.
+        # for before run_forever turns once without waiting, as asyncio's does.
         self._evloop.at_turn_end(_nothing)
 
     def close(self) -> None:
@@ -286,7 +301,7 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         """Log the message and the context, with the exception's traceback (evloop.aio.errors)."""
-        log_context(context)
+        log_context(context, self._current_handle)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         call_exception_handler(self, self._exception_handler, context)
@@ -300,6 +315,8 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
             self._evloop.add_instrument(self._slow_callbacks)
         elif was and not self._debug:
             self._evloop.remove_instrument(self._slow_callbacks)
+        if self.is_running():
+            self.call_soon_threadsafe(self._coroutine_origins.track, self._debug)
 
     def add_instrument(self, instrument: Instrument) -> None:
         """Call `instrument`'s hooks at the Loop's named points (evloop.loop.instruments)."""
@@ -316,3 +333,4 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
 
 def _nothing() -> None:
     pass
+

@@ -15,8 +15,11 @@ the loop's public calls (getaddrinfo, sock_connect), apart from the loop:
   OSError (`one_error`), or an ExceptionGroup with `all_errors`;
   `connect_unix` connects to a Unix socket's path;
 * `bind_all` binds every address of every host a server is given, with
-  SO_REUSEADDR (and SO_REUSEPORT when asked), IPv6 sockets IPv6-only;
-  `bind_unix` binds a Unix server's path, replacing a stale socket file;
+  SO_REUSEADDR (and SO_REUSEPORT when asked), IPv6 sockets IPv6-only; from
+  Python 3.13 an address this host does not have (EADDRNOTAVAIL) is
+  skipped, as asyncio skips it, and a failed bind's words are 3.13's
+  (`NEW_BIND_RULES`); `bind_unix` binds a Unix server's path, replacing a
+  stale socket file;
 * the argument checks that several calls share: `check_tls_arguments`,
   `check_stream`.
 """
@@ -24,6 +27,7 @@ the loop's public calls (getaddrinfo, sock_connect), apart from the loop:
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import stat
@@ -33,6 +37,9 @@ from typing import Any
 __all__ = ["Address", "bind_all", "bind_error", "bind_local", "bind_unix", "check_stream",
            "check_tls_arguments", "connect_any", "connect_unix", "numeric_address", "one_error",
            "resolve"]
+
+NEW_BIND_RULES = sys.version_info >= (3, 13)
+log = logging.getLogger("asyncio")
 
 Address = Any
 
@@ -113,9 +120,10 @@ def one_error(exceptions: list[OSError]) -> OSError:
 
 
 def bind_error(exc: OSError, address: Address) -> OSError:
-    """asyncio's words for a failed bind."""
+    """asyncio's words for a failed bind (3.13: "[errno 98] address already in use")."""
+    reason = str(exc) if NEW_BIND_RULES else (exc.strerror or "")
     return OSError(exc.errno, f"error while attempting to bind on address "
-                              f"{address!r}: {(exc.strerror or '').lower()}")
+                              f"{address!r}: {reason.lower()}")
 
 
 async def connect_any(loop: Any, host: Any, port: Any, family: int, proto: int, flags: int,
@@ -206,6 +214,13 @@ async def bind_all(loop: Any, host: Any, port: Any, family: int, flags: int,
             try:
                 sock.bind(address)
             except OSError as exc:
+                if NEW_BIND_RULES and exc.errno == errno.EADDRNOTAVAIL:
+                    # Python 3.13: taken for an address family that is off here.
+                    sockets.pop()
+                    sock.close()
+                    if loop.get_debug():
+                        log.warning("%s", bind_error(exc, address).strerror)
+                    continue
                 raise bind_error(exc, address) from None
         if not sockets:
             raise OSError(f"could not bind on any address out of {[i[4] for i in infos]!r}")

@@ -52,6 +52,7 @@ log = logging.getLogger("asyncio")
 SENDS_EMPTY = sys.version_info >= (3, 13)
 HEADER_SIZE = 8 if SENDS_EMPTY else 0  # what Python 3.13 counts per queued datagram
 UNSET = object()  # create_datagram_endpoint's reuse_address, not given
+TAKES_REUSE_ADDRESS = sys.version_info < (3, 11)  # the keyword is gone from 3.11
 
 
 class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.DatagramTransport):
@@ -123,7 +124,7 @@ class DatagramTransport(SocketTransportBase, asyncio.Transport, asyncio.Datagram
         if not self._buffer:
             if self._sent_now(data, addr) is not False:
                 return  # sent, or failed and reported
-            self._evloop.add_writer(self._fd, self._write_ready)
+            self._watch_writes(self._write_ready)
         self._buffer.append((bytes(data), addr))  # a copy: the caller may reuse its buffer
         self._buffer_size += len(data) + HEADER_SIZE
         self._maybe_pause_protocol()
@@ -180,6 +181,9 @@ async def endpoint_socket(loop: Any, sock: socket.socket | None, local_addr: Any
     """create_datagram_endpoint's socket, by asyncio's rules: (the socket, the peer's
     address in connected mode, else None)."""
     if reuse_address is not UNSET:
+        if not TAKES_REUSE_ADDRESS:
+            raise TypeError("create_datagram_endpoint() got an unexpected keyword argument "
+                            "'reuse_address'")
         refuse_reuse_address(reuse_address)
     if sock is not None:
         check_given_socket(sock, local_addr=local_addr, remote_addr=remote_addr,
@@ -204,7 +208,10 @@ def refuse_reuse_address(reuse_address: Any) -> None:
 
 def check_given_socket(sock: socket.socket, **options: Any) -> None:
     """A socket handed to create_datagram_endpoint: a datagram one, and no options with it."""
-    if sock.type != socket.SOCK_DGRAM:
+    if sys.version_info >= (3, 13):  # any socket but a stream one, in 3.13's words
+        if sock.type == socket.SOCK_STREAM:
+            raise ValueError(f"A datagram socket was expected, got {sock!r}")
+    elif sock.type != socket.SOCK_DGRAM:
         raise ValueError(f"A UDP Socket was expected, got {sock!r}")
     if any(options.values()):
         problems = ", ".join(f"{k}={v}" for k, v in options.items() if v)

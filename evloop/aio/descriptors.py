@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import errno
 import functools
 import signal
 import socket
 import ssl
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
@@ -43,6 +44,7 @@ from evloop.aio.connecting import Address
 from evloop.aio.connecting import resolve
 from evloop.aio.executor import new_pool
 from evloop.aio.executor import shut_down
+from evloop.aio.handles import in_this_context
 from evloop.aio.sendfile import by_kernel
 from evloop.aio.sendfile import by_reading
 from evloop.aio.sendfile import check_range
@@ -77,7 +79,7 @@ class DescriptorEventLoop(BaseEventLoop):
     def _bound(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Callable[[], None]:
         if self._debug:
             self._check_callback(callback, "add_reader")
-        return functools.partial(_run_in, contextvars.copy_context(), callback, *args)
+        return in_this_context(callback, *args)
 
     def add_reader(self, fd: int | FileLike, callback: Callable[..., object], *args: Any) -> None:  # type: ignore[override]
         self._check_closed()
@@ -257,7 +259,11 @@ class DescriptorEventLoop(BaseEventLoop):
 
     def set_default_executor(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor")
+            if sys.version_info >= (3, 11):
+                raise TypeError("executor must be ThreadPoolExecutor instance")
+            warnings.warn("Using the default executor that is not an instance of "
+                          "ThreadPoolExecutor is deprecated and will be prohibited "
+                          "in Python 3.9", DeprecationWarning, 2)  # 3.10's words
         self._default_executor = executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
@@ -265,9 +271,6 @@ class DescriptorEventLoop(BaseEventLoop):
         if self._default_executor is not None:
             await shut_down(self, self._default_executor, timeout)
 
-
-def _run_in(context: contextvars.Context, callback: Callable[..., object], *args: Any) -> None:
-    context.run(callback, *args)
 
 
 def _check_signal(sig: int) -> None:

@@ -1,4 +1,4 @@
-"""What evloop.aio queues: asyncio's Handles, made cheaply, and debug mode's instrument.
+"""What evloop.aio queues: asyncio's Handles, made cheaply.
 
 `call_soon` and `call_at` return asyncio's own Handle and TimerHandle,
 because programs hold them (cancel, when, cancelled) and asyncio's Task
@@ -13,27 +13,19 @@ to record where it was made.  Outside debug mode `Handle` and
 `TimerHandle` here fill asyncio's slots directly, without that question;
 in debug mode the loop makes asyncio's own.
 
-Debug mode's other part is `SlowCallbacks`, an instrument
-(evloop.loop.instruments) that the loop installs only while debug mode is
-on: it names the handle running (asyncio's `_current_handle`, which the
-default exception handler reads), and logs every callback slower than the
-loop's `slow_callback_duration`, in asyncio's words.
+Debug mode's other parts are evloop.aio.debug's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from evloop.loop.instruments import Instrument
 
-__all__ = ["Handle", "SlowCallbacks", "TimerHandle"]
-
-log = logging.getLogger("asyncio")
-
+__all__ = ["Handle", "TimerHandle", "in_this_context"]
 
 class Handle(asyncio.Handle):
     """asyncio's Handle, made without asking the loop for its debug mode."""
@@ -64,16 +56,9 @@ class TimerHandle(asyncio.TimerHandle):
         self._scheduled = False
 
 
-class SlowCallbacks(Instrument):
-    """Debug mode's instrument, for one evloop.aio loop (see the module's essay)."""
-
-    def __init__(self, loop: Any) -> None:
-        self.loop = loop
-
-    def before_callback(self, handle: Any) -> None:
-        self.loop._current_handle = handle
-
-    def after_callback(self, handle: Any, seconds: float) -> None:
-        self.loop._current_handle = None
-        if seconds >= self.loop.slow_callback_duration:
-            log.warning("Executing %r took %.3f seconds", handle, seconds)
+def in_this_context(callback: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """`callback(*args)`, to be called later in a copy of the current contextvars
+    context, as an asyncio Handle made now would call it (call_soon, add_reader and
+    add_writer make theirs so): for the readers and writers evloop.aio gives the
+    evloop Loop directly, without a Handle."""
+    return functools.partial(contextvars.copy_context().run, callback, *args)

@@ -40,6 +40,7 @@ import warnings
 from asyncio import constants
 from typing import Any
 
+from evloop.aio.handles import in_this_context
 from evloop.aio.transports import TransportBase
 from evloop.aio.transports import set_result_unless_cancelled
 
@@ -130,7 +131,7 @@ class WritePipeTransport(PipeTransport, asyncio.WriteTransport):
 
     def _watch_peer(self) -> None:
         if not self._conn_lost:  # not closed before its first turn
-            self._evloop.add_reader(self._fd, self._peer_closed)
+            self._evloop.add_reader(self._fd, in_this_context(self._peer_closed))
 
     def _peer_closed(self) -> None:
         if self._loop.get_debug():
@@ -162,7 +163,7 @@ class WritePipeTransport(PipeTransport, asyncio.WriteTransport):
             if written == len(data):
                 return
             data = memoryview(data)[written:]
-            self._evloop.add_writer(self._fd, self._write_ready)
+            self._watch_writes(self._write_ready)
         self._buffer += data
         self._maybe_pause_protocol()
 

@@ -20,10 +20,12 @@ unless another file has taken its path since: the inode is compared first.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import logging
 import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,15 @@ log = logging.getLogger("asyncio")
 # Out of descriptors: stop accepting for a second rather than spin (asyncio's answer).
 ACCEPT_RETRY_DELAY = 1.0
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+# What Server.wait_closed waits for, as asyncio's own did on each Python (its
+# docstring tells the history): up to 3.11 it returns at once once the server is
+# closed, whatever connections remain ("closed"); 3.12.0 returned at once while no
+# connection was active, even on an open server ("idle"); from 3.12.1 it waits
+# until the server is closed and its last connection gone ("both").
+WAIT_CLOSED = ("closed" if sys.version_info < (3, 12)
+               else "idle" if sys.version_info < (3, 12, 1) else "both")
 
 
 class AsyncioServer(asyncio.AbstractServer):
@@ -54,6 +65,7 @@ class AsyncioServer(asyncio.AbstractServer):
         self._ssl_handshake_timeout = ssl_handshake_timeout
         self._ssl_shutdown_timeout = ssl_shutdown_timeout
         self._serving = False
+        self._context = contextvars.Context()  # where connections are served (_start_serving)
         self._active_count = 0
         self._clients: set[Any] = set()
         self._waiters: list[asyncio.Future[None]] | None = []
@@ -83,6 +95,10 @@ class AsyncioServer(asyncio.AbstractServer):
         if self._serving or self._sockets is None:
             return
         self._serving = True
+        # asyncio's accept reader runs in a copy of this context, and each connection
+        # in a task of its own, so in a copy of that: the protocol factory and the
+        # transport's callbacks see the variables set where serving started.
+        self._context = contextvars.copy_context()
         for sock in self._sockets:
             sock.listen(self._backlog)
             self._evloop.add_reader(sock.fileno(), self._accepting(sock))
@@ -104,7 +120,7 @@ class AsyncioServer(asyncio.AbstractServer):
                         return
                     raise
                 conn.setblocking(False)
-                self._serve(conn, address)
+                self._context.copy().run(self._serve, conn, address)
         return on_readable
 
     def _resume(self, sock: socket.socket) -> None:
@@ -202,9 +218,13 @@ class AsyncioServer(asyncio.AbstractServer):
             self._serving_forever = None
 
     async def wait_closed(self) -> None:
+        """As the running Python's asyncio (see WAIT_CLOSED): from 3.12.1, until the
+        server is closed and its last connection gone."""
         if self._waiters is None:
             return
-        if self._sockets is None and self._active_count == 0:
+        if WAIT_CLOSED == "closed" and self._sockets is None:
+            return
+        if WAIT_CLOSED == "idle" and self._active_count == 0:
             return
         waiter = self._loop.create_future()
         self._waiters.append(waiter)

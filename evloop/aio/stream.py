@@ -17,6 +17,9 @@ asyncio's rules, because asyncio programs are written against them:
   so that a response a task writes as headers, then body, costs one
   system call, not two (the figures with and without:
   docs/appendix-performance.md, "asyncio programs on evloop.aio").
+  That send runs in the context of the write that queued it, and a
+  close() sends what is queued first, so that the callbacks a send leads
+  to run in the contexts asyncio would give them.
   Only what the kernel does not take is watched for writable; a write past
   the high-water mark goes at once, so a bulk write does not pause the
   protocol before a byte has moved; `write_eof()` sends the FIN once the
@@ -36,6 +39,7 @@ in `set_protocol`, as uvloop does.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -45,7 +49,7 @@ from typing import Any
 
 from evloop.aio.transports import SocketTransportBase
 from evloop.aio.transports import set_result_unless_cancelled
-from evloop.loop.base import CALLBACKS
+from evloop.loop.turns import CALLBACKS
 
 log = logging.getLogger("asyncio")
 
@@ -67,6 +71,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
                  server: Any = None) -> None:
         self._eof = False  # write_eof() called
         self._empty_waiter: asyncio.Future[None] | None = None
+        self._queued_in: contextvars.Context | None = None  # a send queued for the turn's end
         self._sys_write: Callable[[int, Any], int] = os.write
         super().__init__(loop, sock, protocol, extra, server)
         self._at_turn_end = self._evloop.at_turn_end  # the Loop's bound list.append
@@ -90,7 +95,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
                       if isinstance(protocol, asyncio.BufferedProtocol) else self._read_data)
         if self._sock is not None and not self._paused and not self._closing \
                 and self._evloop.watching(self._fd) & 1:
-            self._evloop.add_reader(self._fd, self._read)
+            self._watch_reads(self._read_context)  # the new reader, in the same context
 
     # -- reading: the ladder (TransportBase._read_data for a Protocol) ---------------
 
@@ -151,7 +156,8 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             if self._evloop.phase is CALLBACKS and len(data) <= self._high_water:
                 # From a task or a callback: sent at the turn's end, with whatever
                 # else this turn writes.
-                self._at_turn_end(self._send_buffer)
+                self._queued_in = contextvars.copy_context()
+                self._at_turn_end(self._send_queued)
                 buffer += data
                 return
             # From a protocol's data_received (usually a whole reply, which then
@@ -171,7 +177,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
-            self._evloop.add_writer(self._fd, self._send_buffer, True)
+            self._watch_writes(self._send_buffer, True)
         buffer += data
         if len(buffer) > self._high_water:
             self._maybe_pause_protocol()
@@ -189,6 +195,21 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
+
+    def _send_queued(self) -> None:
+        """Send what this turn's writes queued, in the context of the first of them:
+        where asyncio's write() would have sent it, and so where what a send that
+        falls short or fails leads to (the writer, connection_lost) runs."""
+        context, self._queued_in = self._queued_in, None
+        if context is not None:
+            context.run(self._send_buffer)
+
+    def close(self) -> None:
+        # What this turn's writes queued goes now, as asyncio's write() would have
+        # sent it before the close: what the close schedules is then the closer's.
+        if self._queued_in is not None and not self._closing:
+            self._send_queued()
+        super().close()
 
     def _send_buffer(self, watching: bool = False) -> None:
         """Send from the buffer: at the turn's end, what this turn's writes queued, in
@@ -216,7 +237,7 @@ class SocketTransport(SocketTransportBase, asyncio.Transport):
                 self._maybe_resume_protocol()
         if buffer:
             if not watching:
-                self._evloop.add_writer(self._fd, self._send_buffer, True)
+                self._watch_writes(self._send_buffer, True)
             return
         if watching:
             self._evloop.remove_writer(self._fd)

@@ -23,10 +23,13 @@ tied to the main thread; deprecated from Python 3.12).  This loop's
 
 No signal handler is installed, so a loop in any thread can run children,
 and a program's own SIGCHLD handling is left alone.  The status reaches the
-transport a turn after the kernel reports it, as under asyncio, so that the
-pipes' last bytes come first.  A child reaped elsewhere first (Popen.poll(),
-which Popen.send_signal calls) left its status in its Popen object, which
-is used; only when nothing knows it is 255 reported, as asyncio does.
+transport as asyncio's watcher on the running Python hands it over, so the
+pipes' last bytes come first and process_exited sees the same context
+variables (`EXIT_HOPS`): from a waiter thread (asyncio's only way up to
+3.11), two turns later in the thread's empty context; from 3.12, from a
+pidfd, one turn later in the context where the child was started.  A
+child reaped elsewhere first (Popen.poll(), which send_signal calls) left
+its status in its Popen, which is used; else 255, as asyncio reports.
 
 The argument rules are asyncio's: text mode, line buffering and shell=
 are the loop's business, not the caller's, and are refused with asyncio's
@@ -35,9 +38,12 @@ ValueErrors.
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import logging
 import os
 import subprocess
+import sys
 import threading
 from asyncio import base_subprocess
 from typing import Any
@@ -46,6 +52,11 @@ __all__ = ["ChildWatcher", "SubprocessTransport", "check_popen_arguments", "exit
 
 log = logging.getLogger("asyncio")
 PIPE = subprocess.PIPE
+# Turns from a pidfd's report of an exit to process_exited (the module's essay).
+EXIT_HOPS = 2 if sys.version_info < (3, 12) else 1
+# asyncio's waiter threads' names: "waitpid-0", "waitpid-1"... ("asyncio-waitpid-0" from 3.11).
+WAITER_NAME = "waitpid-{}" if sys.version_info < (3, 11) else "asyncio-waitpid-{}"
+_waiters = itertools.count(0)
 
 
 class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
@@ -108,7 +119,7 @@ class ChildWatcher:
             pidfd = -1
         if pidfd < 0:
             threading.Thread(target=self._wait_in_thread, args=(pid, transport),
-                             name=f"evloop.aio waitpid({pid})", daemon=True).start()
+                             name=WAITER_NAME.format(next(_waiters)), daemon=True).start()
             return
         self.pidfds[pidfd] = transport
         self.loop.add_reader(pidfd, self._child_exited, pidfd, pid, transport)
@@ -119,12 +130,16 @@ class ChildWatcher:
         del self.pidfds[pidfd]
         os.close(pidfd)
         returncode = exit_code(pid, transport._proc)
-        self.loop.call_soon(self.loop.call_soon, transport._process_exited, returncode)
+        if EXIT_HOPS == 1:
+            self.loop.call_soon(transport._process_exited, returncode)
+        else:  # as from asyncio's waiter thread, in its empty context
+            self.loop.call_soon(self.loop.call_soon, transport._process_exited, returncode,
+                                context=contextvars.Context())
 
     def _wait_in_thread(self, pid: int, transport: SubprocessTransport) -> None:
         """Without pidfds: block in waitpid() in a thread of its own."""
         returncode = exit_code(pid, transport._proc)
-        try:
+        try:  # two turns on every Python, as from asyncio's ThreadedChildWatcher
             self.loop.call_soon_threadsafe(self.loop.call_soon, transport._process_exited,
                                            returncode)
         except RuntimeError:  # the loop was closed first: nobody is left to tell

@@ -25,9 +25,15 @@ evloop.aio.datagram, evloop.aio.pipes):
 
 `SocketTransportBase` adds a socket's extra info (socket, sockname,
 peername) and the Server that accepted it.  Readers and writers go to
-evloop's Loop directly, as bound methods, so that the loop's hot path
-calls them with no asyncio Handle in between (what that saves:
-docs/appendix-performance.md, "asyncio programs on evloop.aio").
+evloop's Loop directly, so that the loop's hot path calls them with no
+asyncio Handle in between (what that saves: docs/appendix-performance.md,
+"asyncio programs on evloop.aio").  Each still runs in the contextvars
+context asyncio would give it: asyncio's add_reader and add_writer copy
+the context current when they are called, so a protocol's reads run in a
+copy of the context where reading started (or was last resumed), and what
+the writer calls (resume_writing, the connection_lost a drained close
+schedules) in a copy of the context of the write that left bytes behind
+(`_watch_reads`, `_watch_writes`).
 
 `wait_made` is how every call that makes a transport waits for it.
 """
@@ -35,6 +41,8 @@ docs/appendix-performance.md, "asyncio programs on evloop.aio").
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import os
 import socket
@@ -43,6 +51,7 @@ from asyncio import trsock
 from collections.abc import Callable
 from typing import Any
 
+from evloop.aio.handles import in_this_context
 from evloop.connection.read_sizes import LARGE_READ
 from evloop.connection.read_sizes import SMALL_READ
 from evloop.connection.read_sizes import after_large_read
@@ -83,6 +92,7 @@ class TransportBase(asyncio.BaseTransport):
         self.set_write_buffer_limits()
         self._protocol: Any = None
         self._protocol_connected = False
+        self._read_context: contextvars.Context | None = None  # the reader's (_watch_reads)
         self.set_protocol(protocol)
 
     def __repr__(self) -> str:
@@ -125,11 +135,23 @@ class TransportBase(asyncio.BaseTransport):
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._evloop.add_reader(self._fd, self._read)
+        self._watch_reads()
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._evloop.add_reader(self._fd, self._read)
+            self._watch_reads()
+
+    def _watch_reads(self, context: contextvars.Context | None = None) -> None:
+        """Watch for readable; the reader runs in `context`, by default a copy of the
+        current one, as asyncio's add_reader would run it."""
+        if context is None:
+            context = contextvars.copy_context()
+        self._read_context = context
+        self._evloop.add_reader(self._fd, functools.partial(context.run, self._read))
+
+    def _watch_writes(self, writer: Callable[..., Any], *args: Any) -> None:
+        """Watch for writable; the writer runs in a copy of the current context."""
+        self._evloop.add_writer(self._fd, in_this_context(writer, *args))
 
     def _read_data(self) -> None:
         """The reader of a byte stream, for a protocol's data_received: the ladder."""

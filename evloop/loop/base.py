@@ -21,20 +21,8 @@ evloop.loop.backends), and `BaseLoop` adds what a server needs around it:
 * instruments: objects called at named points of a turn, through which
   tracing and metrics watch the loop (evloop.loop.instruments).
 
-One turn (`run_once(timeout)`) has three phases, as libuv's, and `phase`
-says which one is running.  IO: wait for events, at most `timeout` seconds
-and never past the next timer, then call the ready descriptors' callbacks,
-the reader then the writer if it is still there, as ae.c does.  CALLBACKS:
-run the due timers and the call_soon queue.  TURN_END: call what asked for
-the turn's end, where a transport sends what callbacks wrote during the
-turn in one system call, as uvloop's "check" phase does.  Between turns
-the phase is IO: only the two later phases are marked, since they are
-entered only when there is something to run, and a mark costs a store.
-
-The hot path is the loop over ready descriptors: a descriptor readable and
-nothing else, by far the most common event, costs one comparison, one dict
-lookup, one attribute and the call; anything else goes through
-`_dispatch_other` (docs/appendix-performance.md, "Where the time goes").
+A turn (`run_once`, `run_once_queue_first`) is evloop.loop.turns': its
+phases, its two orders, and the hot path over the ready descriptors.
 The loop knows nothing about connections or handlers: it calls callables.
 """
 
@@ -49,11 +37,7 @@ from typing import Any
 from typing import NamedTuple
 
 from evloop.loop.backends import Backend
-from evloop.loop.backends import EVENT_READ
-from evloop.loop.backends import EVENT_WRITE
 from evloop.loop.backends import FileLike
-from evloop.loop.backends import READABLE
-from evloop.loop.backends import event_mask
 from evloop.loop.backends import fileno_of
 from evloop.loop.backends import make_backend
 from evloop.loop.descriptors import Descriptors
@@ -66,12 +50,10 @@ from evloop.loop.instruments import Instruments
 from evloop.loop.timers import Scheduled
 from evloop.loop.timers import Timer
 from evloop.loop.timers import TimerHeap
+from evloop.loop.turns import IO
+from evloop.loop.turns import Turns
 from evloop.loop.waking import Waker
 
-# The phases of a turn (see the module docstring), the values of `BaseLoop.phase`.
-IO = "io"  # the wait, the ready descriptors' readers and writers; also between turns
-CALLBACKS = "callbacks"  # the due timers and the call_soon queue
-TURN_END = "turn end"  # what asked for the turn's end (at_turn_end)
 
 
 class LoopStatistics(NamedTuple):
@@ -85,7 +67,7 @@ class LoopStatistics(NamedTuple):
     ready: int  # call_soon callbacks waiting for the end of the turn
 
 
-class BaseLoop:
+class BaseLoop(Turns):
     """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...).
 
     Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
@@ -121,6 +103,8 @@ class BaseLoop:
         self._poll: Callable[[float | None], list[tuple[int, int]]] = self.backend.poll
         self._callback_hooks: tuple[tuple[Callable[..., Any], ...],
                                     tuple[Callable[..., Any], ...]] | None = None
+        self._io_hooks: tuple[tuple[Callable[..., Any], ...],
+                              tuple[Callable[..., Any], ...]] | None = None
         self._turn_hooks: tuple[Callable[[float], object], ...] = ()
         self._watch_hooks: tuple[Callable[[int, int], object], ...] = ()
         self._running = False
@@ -262,6 +246,8 @@ class BaseLoop:
         self._poll = self.instruments.observe_poll(self.backend.poll)
         befores, afters = get("before_callback"), get("after_callback")
         self._callback_hooks = (befores, afters) if befores or afters else None
+        befores, afters = get("before_io"), get("after_io")
+        self._io_hooks = (befores, afters) if befores or afters else None
         self._turn_hooks = get("after_turn")
         self._watch_hooks = get("watch_changed")
 
@@ -276,131 +262,6 @@ class BaseLoop:
     def stop(self) -> None:
         """Make `run()` return after the current turn."""
         self._running = False
-
-    def run_once(self, timeout: float | None = 0) -> None:
-        """One turn: wait for events at most `timeout` seconds (0, the default:
-        only look; None: as long as it takes), never past the next timer, then
-        call the ready callbacks, the due timers and the call_soon queue."""
-        heap = self._heap
-        if heap and not heap[0][2]._cancelled and not self._ready and not self._turn_end:
-            # _next_timeout's common case, inlined: it runs every turn.
-            wait = heap[0][0] - time.monotonic()
-            if wait < 0:
-                wait = 0
-            if timeout is None or wait < timeout:
-                timeout = wait
-        else:
-            timeout = self._next_timeout(timeout)
-        ready = self._poll(timeout)
-        self.now = time.monotonic()
-        fds = self._fds
-        for fd, event in ready:
-            if event == READABLE:  # readable, nothing else: most events by far
-                # A subscript in a try: the cheapest lookup of a key nearly always there.
-                try:
-                    reader = fds[fd].reader
-                except KeyError:  # removed by an earlier callback this turn
-                    continue
-                try:
-                    reader()
-                except Exception as exc:  # free in CPython 3.11+ until one is raised
-                    self._callback_raised(exc, reader, f"the reader of fd {fd}")
-            else:
-                self._dispatch_other(fd, event)
-        if heap and heap[0][0] <= self.now:
-            self._ready.extend(self._timers.pop_due(self.now))
-        if self._ready:
-            self.phase = CALLBACKS
-            try:
-                self._run_ready()
-            finally:
-                self.phase = IO
-        if self._turn_end:
-            self.phase = TURN_END
-            try:
-                self._run_turn_end()
-            finally:
-                self.phase = IO
-        if self._turn_hooks:
-            self.instruments.notify(self._turn_hooks, time.monotonic() - self.now)
-
-    def run_once_queue_first(self, timeout: float | None = 0) -> None:
-        """One turn in asyncio's order: the call_soon queue runs before the wait, and
-        what it queues is held back to run first in the next turn's queue."""
-        ready = self._ready
-        self._run_ready()  # in the IO phase: outside a turn, as asyncio's first pass is
-        held = ready.copy()
-        ready.clear()
-        try:
-            self.run_once(0 if held else timeout)
-        finally:
-            ready.extendleft(reversed(held))
-
-    def _dispatch_other(self, fd: int, event: int) -> None:
-        """Writable, both, or an error/hang-up (which wakes whichever is watching)."""
-        mask = event_mask(event)
-        for role, wanted in (("reader", EVENT_READ), ("writer", EVENT_WRITE)):
-            record = self._fds.get(fd)  # looked up again: the reader may have removed it
-            if record is None or not mask & wanted:
-                continue
-            callback = record.reader if wanted == EVENT_READ else record.writer
-            try:
-                callback()
-            except Exception as exc:
-                self._callback_raised(exc, callback, f"the {role} of fd {fd}")
-
-    def _next_timeout(self, limit: float | None) -> float | None:
-        """How long the next wait may be: 0 with callbacks queued (at the turn's end
-        too: asked for outside a turn), else until the next timer, and never more
-        than `limit` (None: no limit)."""
-        if self._ready or self._turn_end:
-            return 0
-        wait = self._timers.next_timeout()  # drops cancelled timers from the top
-        if wait is None:
-            return limit
-        return wait if limit is None or wait < limit else limit
-
-    def _run_ready(self) -> None:
-        """The one runner of the call_soon queue (and of the timers due, moved into it).
-
-        Only what was queued before this pass runs now; callbacks that queue
-        more wait for the next turn, so the selector is never starved."""
-        ready, hooks = self._ready, self._callback_hooks
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            if hooks is not None:
-                self._run_observed(handle, *hooks)
-                continue
-            try:
-                handle._run()  # an asyncio.Handle reports its own errors
-            except Exception as exc:
-                self._callback_raised(exc, handle._callback, "the callback")
-
-    def _run_observed(self, handle: Scheduled, befores: tuple[Callable[..., Any], ...],
-                      afters: tuple[Callable[..., Any], ...]) -> None:
-        """One queued callback, timed for the instruments.  The plain path above
-        runs it with no call of its own: most turns have no instrument."""
-        notify = self.instruments.notify
-        notify(befores, handle)
-        start = time.monotonic()
-        try:
-            handle._run()
-        except Exception as exc:
-            self._callback_raised(exc, handle._callback, "the callback")
-        notify(afters, handle, time.monotonic() - start)
-
-    def _run_turn_end(self) -> None:
-        # Cleared in place (`at_turn_end` is its bound append); what these
-        # callbacks ask for runs at the next turn's end.
-        callbacks = self._turn_end.copy()
-        self._turn_end.clear()
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception as exc:
-                self._callback_raised(exc, callback, "the turn-end callback")
 
     def statistics(self) -> LoopStatistics:
         """How much the loop is watching and holding, for tests and metrics."""

@@ -51,6 +51,12 @@ class Instrument:
     def after_callback(self, handle: Any, seconds: float) -> None:
         """...and ran for `seconds` (its error report included, if it raised)."""
 
+    def before_io(self, fd: int, callback: Callable[[], Any]) -> None:
+        """A descriptor's reader or writer is about to run, for an event on `fd`."""
+
+    def after_io(self, fd: int, callback: Callable[[], Any], seconds: float) -> None:
+        """...and ran for `seconds` (its error report included, if it raised)."""
+
     def after_turn(self, seconds: float) -> None:
         """A turn ended, `seconds` after the wake-up that began it."""
 

@@ -65,3 +65,29 @@ def test_install_makes_asyncio_s_new_event_loop_an_evloop_one():
                 loop.close()
         finally:
             asyncio.set_event_loop_policy(before)
+
+
+def test_run_reports_a_task_that_raised_while_it_was_cancelled_at_shutdown():
+    """asyncio.run cancels the tasks main() left, and reports one that raised
+    instead of ending (every Python: 3.10 in run(), 3.11+ in Runner)."""
+    def story(run):
+        reported = []
+
+        async def stubborn():
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise ValueError("would not be cancelled") from None
+
+        async def main():
+            asyncio.get_running_loop().set_exception_handler(
+                lambda loop, context: reported.append((context["message"],
+                                                       repr(context["exception"]))))
+            asyncio.ensure_future(stubborn())
+            await asyncio.sleep(0)
+        run(main())
+        return reported
+    expected = story(asyncio.run)
+    assert expected == [("unhandled exception during asyncio.run() shutdown",
+                         "ValueError('would not be cancelled')")]
+    assert story(evloop.aio.run) == expected

@@ -324,3 +324,41 @@ def test_statistics_count_what_the_loop_holds(loop):
     assert held.descriptors == before.descriptors + 1
     assert (after.timers, after.readers, after.writers, after.descriptors) == (
         before.timers, before.readers, before.writers, before.descriptors)
+
+
+def first_turn_order(new_loop):
+    """What runs first: the first step of a task the program's first step made, or a
+    timer that first step set, already due?"""
+    order = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        async def child():
+            order.append("the child's first step")
+
+        asyncio.ensure_future(child())
+        loop.call_at(loop.time(), order.append, "the timer")
+        await asyncio.sleep(0.01)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return order
+
+
+def test_a_task_made_in_the_first_step_runs_before_a_timer_that_step_set():
+    """asyncio's order (CPython's test_waitfor relies on it: a wait_for whose timeout
+    fired before the task it waits for had started cancelled it unstarted)."""
+    on_asyncio = first_turn_order(asyncio.SelectorEventLoop)
+    assert on_asyncio == ["the child's first step", "the timer"]
+    assert first_turn_order(evloop.aio.new_event_loop) == on_asyncio
+
+
+def test_call_later_and_call_at_refuse_none_in_3_11_s_words(loop):
+    with pytest.raises(TypeError, match="^delay must not be None$"):
+        loop.call_later(None, int)
+    with pytest.raises(TypeError, match="^when cannot be None$"):
+        loop.call_at(None, int)

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from evloop.aio import EventLoop
 from tests.aio.kit import Echo
 from tests.aio.kit import Tracker
 from tests.aio.kit import echo_once
@@ -191,3 +192,26 @@ def test_numeric_addresses_are_resolved_as_getaddrinfo_would(host, port):
     expected = socket.getaddrinfo(host, port or 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 6,
                                   socket.AI_NUMERICHOST)[0]
     assert known == expected
+
+
+def test_a_failed_bind_is_told_in_the_running_python_s_words():
+    def failure(loop_factory, address):
+        loop = loop_factory()
+        try:
+            loop.run_until_complete(loop.create_server(asyncio.Protocol, *address,
+                                                       reuse_address=False))
+        except OSError as exc:
+            return exc.errno, str(exc)
+        finally:
+            loop.close()
+        raise AssertionError("the bind did not fail")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = taken.getsockname()
+        expected = failure(asyncio.SelectorEventLoop, address)
+        assert failure(EventLoop, address) == expected
+    words = "[errno 98] address already in use" if sys.version_info >= (3, 13) else \
+        "address already in use"
+    assert expected == (errno.EADDRINUSE, f"[Errno 98] error while attempting to bind on "
+                                          f"address {address!r}: {words}")

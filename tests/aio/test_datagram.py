@@ -279,7 +279,8 @@ def test_bad_arguments_get_asyncio_s_errors(tmp_path):
         stream = socket.socket()
         dgram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            with pytest.raises(ValueError, match="A UDP Socket was expected"):
+            with pytest.raises(ValueError, match="A datagram socket was expected" if
+                               sys.version_info >= (3, 13) else "A UDP Socket was expected"):
                 await endpoint(Collector, sock=stream)
             with pytest.raises(ValueError, match=r"socket modifier keyword arguments can not "
                                                  r"be used when sock is specified. "
@@ -294,17 +295,23 @@ def test_bad_arguments_get_asyncio_s_errors(tmp_path):
             await endpoint(Collector, local_addr="127.0.0.1:0")
         with pytest.raises(TypeError, match="string is expected"):
             await endpoint(Collector, local_addr=("x", 0), family=socket.AF_UNIX)
-        with pytest.raises(ValueError, match="Passing `reuse_address=True` is no longer "
-                                             "supported"):
-            await endpoint(Collector, local_addr=("127.0.0.1", 0), reuse_address=True)
+        if sys.version_info >= (3, 11):  # the keyword is gone, as from asyncio 3.11
+            for reuse in (True, False):
+                with pytest.raises(TypeError, match="unexpected keyword argument 'reuse_address'"):
+                    await endpoint(Collector, local_addr=("127.0.0.1", 0), reuse_address=reuse)
+        else:
+            with pytest.raises(ValueError, match="Passing `reuse_address=True` is no longer "
+                                                 "supported"):
+                await endpoint(Collector, local_addr=("127.0.0.1", 0), reuse_address=True)
         with pytest.raises(ValueError, match="can not get address information"):
             await endpoint(Collector, local_addr=("127.0.0.1", 0), remote_addr=("::1", 1))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            transport, _ = await endpoint(Collector, local_addr=("127.0.0.1", 0),
-                                          reuse_address=False)
-            transport.close()
-        assert [w.category for w in caught] == [DeprecationWarning]
+        if sys.version_info < (3, 11):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                transport, _ = await endpoint(Collector, local_addr=("127.0.0.1", 0),
+                                              reuse_address=False)
+                transport.close()
+            assert [w.category for w in caught] == [DeprecationWarning]
         transport, protocol = await endpoint(Collector, remote_addr=("127.0.0.1", 9))
         with pytest.raises(ValueError, match=r"Invalid address: must be None or "
                                              r"\('127.0.0.1', 9\)"):
@@ -315,3 +322,43 @@ def test_bad_arguments_get_asyncio_s_errors(tmp_path):
         transport.close()
         await asyncio.wait_for(protocol.lost, 5)
     evloop.aio.run(main())
+
+
+def test_an_empty_datagram_and_reading_paused_as_the_running_python_s_asyncio():
+    """3.13 sends sendto(b"") as an empty datagram (before, it was dropped); from
+    3.11 a datagram transport pauses and resumes reading (3.10 had neither method,
+    which evloop.aio has on every Python)."""
+    def story(loop_factory):
+        async def main():
+            loop = asyncio.get_running_loop()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+                peer.bind(("127.0.0.1", 0))
+                peer.settimeout(5)
+                transport, protocol = await loop.create_datagram_endpoint(
+                    Collector, remote_addr=peer.getsockname())
+                transport.sendto(b"")
+                transport.sendto(b"x")
+                arrived = [peer.recv(100)]
+                if arrived == [b""]:
+                    arrived.append(peer.recv(100))
+                paused = None
+                if hasattr(transport, "pause_reading") and sys.version_info >= (3, 11):
+                    transport.pause_reading()
+                    peer.sendto(b"while paused", transport.get_extra_info("sockname"))
+                    await asyncio.sleep(0.05)
+                    paused = [protocol.datagrams.qsize(), transport.is_reading()]
+                    transport.resume_reading()
+                    await asyncio.wait_for(protocol.datagrams.get(), 5)
+                    paused.append(transport.is_reading())
+                transport.close()
+                return arrived, paused
+        loop = loop_factory()
+        try:
+            return loop.run_until_complete(main())
+        finally:
+            loop.close()
+    expected = story(asyncio.SelectorEventLoop)
+    assert story(EventLoop) == expected
+    assert expected[0] == ([b"", b"x"] if sys.version_info >= (3, 13) else [b"x"])
+    if sys.version_info >= (3, 11):
+        assert expected[1] == [0, False, True]

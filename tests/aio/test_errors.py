@@ -1,7 +1,11 @@
 """evloop.aio's error reports (evloop/aio/errors.py): the default exception
 handler's words, and a handler that fails."""
 
+import asyncio
+import contextvars
+import gc
 import logging
+import sys
 
 import pytest
 
@@ -57,3 +61,40 @@ def test_an_exception_handler_that_raises_is_reported(loop, caplog):
                                    "unexpected error in custom exception handler")
     loop.set_exception_handler(None)
     assert loop.get_exception_handler() is None
+
+
+request = contextvars.ContextVar("request", default="none")
+
+
+def test_a_program_s_handler_runs_in_the_context_of_the_failed_task_from_3_12(loop):
+    seen = []
+    loop.set_exception_handler(lambda loop_, context: seen.append(request.get()))
+
+    async def fails():
+        request.set("the request")
+        raise ValueError("never retrieved")
+
+    async def main():
+        task = asyncio.ensure_future(fails())
+        await asyncio.sleep(0.01)
+        return task
+    task = loop.run_until_complete(main())
+    del task  # "Task exception was never retrieved", reported as it is collected
+    gc.collect()
+    loop.run_until_complete(asyncio.sleep(0))
+    # asyncio 3.12+ runs the handler in the task's context; 3.10 and 3.11 in the caller's.
+    assert seen == (["the request"] if sys.version_info >= (3, 12) else ["none"])
+
+
+def test_in_debug_mode_the_default_handler_says_where_the_running_handle_was_made(loop, caplog):
+    loop.set_debug(True)
+
+    def reports():
+        loop.call_exception_handler({"message": "reported from a callback"})
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        loop.call_soon(reports)
+        loop.run_until_complete(asyncio.sleep(0))
+    (record,) = caplog.records
+    assert "handle_traceback: Handle created at (most recent call last):" in record.getMessage()
+    assert "test_in_debug_mode_the_default_handler" in record.getMessage()

@@ -8,6 +8,7 @@ import asyncio
 import errno
 import os
 import socket
+import sys
 
 import pytest
 
@@ -79,6 +80,7 @@ def test_closing_a_server_ends_serve_forever_and_wait_closed_waits_for_its_clien
         server.close()  # serve_forever ends, waiting (as wait_closed does) for the clients
         waiting = asyncio.ensure_future(server.wait_closed())
         await asyncio.sleep(0)
+        await asyncio.sleep(0)
         still_waiting = not waiting.done() and not serving.done()  # two clients still open
         server.close_clients()
         await waiting
@@ -89,7 +91,44 @@ def test_closing_a_server_ends_serve_forever_and_wait_closed_waits_for_its_clien
             await writer.wait_closed()
         return still_waiting, lost
     still_waiting, lost = run(main())
-    assert still_waiting and lost == [None, None]
+    # From 3.12.1 wait_closed waits for the clients, before it returns as soon as closed.
+    assert still_waiting == (evloop.aio.servers.WAIT_CLOSED == "both") and lost == [None, None]
+
+
+def wait_closed_once_a_client_came_and_went(new_loop):
+    """The program the issue found hanging: a streams server whose handler returns
+    without closing its writer, a client that connects and leaves, then close()
+    and wait_closed().  'returned', or 'waits' (still waiting after half a second)."""
+    kept = []  # the writers: from 3.13 a StreamWriter closes its transport when collected
+
+    async def main():
+        async def handle(reader, writer):
+            kept.append(writer)  # returns, and leaves its writer open
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.05)
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 0.5)
+            return "returned"
+        except asyncio.TimeoutError:
+            return "waits"
+
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_wait_closed_does_what_the_running_python_s_asyncio_does():
+    on_asyncio = wait_closed_once_a_client_came_and_went(asyncio.SelectorEventLoop)
+    on_evloop = wait_closed_once_a_client_came_and_went(evloop.aio.new_event_loop)
+    assert on_evloop == on_asyncio
+    assert on_asyncio == ("waits" if sys.version_info >= (3, 12, 1) else "returned")
 
 
 def test_abort_clients_aborts_each_connection():

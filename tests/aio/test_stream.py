@@ -356,15 +356,17 @@ def test_a_relays_write_from_data_received_leaves_at_once():
     assert sent_then == [b"relayed"] and got == b"relayed"
 
 
-def test_a_write_from_the_pass_before_the_first_wait_goes_at_once():
+def test_a_write_from_a_callback_before_the_loop_runs_leaves_in_the_first_turn():
     loop = EventLoop()
     try:
         transport, protocol, peer = loop.run_until_complete(connected())
         with peer:
             sends = count_sends(transport)
+            loop.call_soon(transport.write, b"early")
             sent_then = []
-            loop.call_soon(lambda: (transport.write(b"early"), sent_then.extend(sends)))
-            loop.run_until_complete(asyncio.sleep(0))  # queued after it: it runs first
+            # Queued after the write, run in the next turn: the write has left by then.
+            loop.call_soon(lambda: loop.call_soon(sent_then.extend, sends))
+            loop.run_until_complete(asyncio.sleep(0))
             got = loop.run_until_complete(loop.sock_recv(peer, 100))
             transport.close()
             loop.run_until_complete(protocol.lost)

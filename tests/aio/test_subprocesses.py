@@ -236,3 +236,63 @@ def test_a_program_with_timers_a_subprocess_and_sigterm(tmp_path):
     assert lines[:2] == ["timers 1000 1000, 0 pending\n", f"child 0 {sum(range(1000))}\n"]
     assert out.splitlines() == ["stopped by SIGTERM", f"sleeper {-signal.SIGTERM}"]
     assert err == ""
+
+
+def child_story(loop_factory, rounds=5):
+    """The orders in which a SubprocessProtocol heard of `rounds` children that
+    write a byte and exit, and the names of the threads that waited for them."""
+    class Story(asyncio.SubprocessProtocol):
+        def __init__(self, events, done):
+            self.events, self.done = events, done
+
+        def pipe_data_received(self, fd, data):
+            self.events.append(f"data{fd}")
+
+        def pipe_connection_lost(self, fd, exc):
+            self.events.append(f"lost{fd}")
+
+        def process_exited(self):
+            self.events.append("exited")
+
+        def connection_lost(self, exc):
+            self.events.append("connection_lost")
+            self.done.set_result(None)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        orders, waiters = set(), set()
+        for _ in range(rounds):
+            events, done = [], loop.create_future()
+            transport, _ = await loop.subprocess_exec(
+                lambda: Story(events, done), sys.executable, "-c",
+                "import sys, time; sys.stdout.write('x'); sys.stdout.flush(); time.sleep(0.1)",
+                stdin=None, stderr=None)
+            waiters |= {thread.name.rstrip("0123456789") for thread in threading.enumerate()
+                        if "waitpid" in thread.name}
+            await asyncio.wait_for(done, 30)
+            transport.close()
+            orders.add(",".join(events))
+        return orders, waiters
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="asyncio's child watchers are gone")
+def test_a_child_s_callbacks_and_waiter_thread_are_asyncio_s(waiting):
+    """The exit reaches the transport as it does on asyncio's loop of this Python
+    (two turns before 3.12 or from a waiter thread, one from a pidfd from 3.12),
+    so with pidfds the order is asyncio's every time; without them, a thread
+    waits, named as asyncio names it."""
+    orders, waiters = child_story(EventLoop)
+    if waiting == "pidfd":  # asyncio's loop, beside (it cannot be run without pidfds here)
+        assert orders == {"data1,lost1,exited,connection_lost"}
+        assert child_story(asyncio.SelectorEventLoop)[0] == orders
+    else:
+        # A waiter thread races the pipe's EOF, on asyncio's loop as here: the exit
+        # is told after the pipe's data, and before connection_lost.
+        assert {order.replace("lost1,exited", "exited,lost1") for order in orders} <= {
+            "data1,exited,lost1,connection_lost"}
+        assert waiters == {"waitpid-" if sys.version_info < (3, 11) else "asyncio-waitpid-"}

@@ -538,7 +538,10 @@ def test_instruction_counter_counts_a_real_server():
     # 2,000 messages: one-off work inside the counted window of one run and not the other
     # (a garbage collection, say) was once 2,875 instructions a message over 200 messages.
     assert 1000 < per_message["evloop-epoll"] < 100000
-    assert abs(per_message["again"] - per_message["evloop-epoll"]) < per_message["evloop-epoll"] * 0.1
+    # Within a quarter: the client runs outside valgrind, so how many messages one wait
+    # finds (and so the work shared between them) depends on the machine's load, and
+    # with two suites at once (scripts/test-pythons) the two counts were 21% apart.
+    assert abs(per_message["again"] - per_message["evloop-epoll"]) < per_message["evloop-epoll"] * 0.25
 
 
 def test_the_plot_palette_tells_fifteen_models_apart():

@@ -35,8 +35,13 @@ ECHO = """\
             await writer.drain()
         writer.close()
         await writer.wait_closed()
+        served.set()
 
     async def main():
+        # Before 3.12 server.wait_closed() does not wait for the handler, and
+        # asyncio.run cancelling it prints 3.11's streams callback error.
+        global served
+        served = asyncio.Event()
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -44,6 +49,7 @@ ECHO = """\
         print((await reader.readexactly(5)).decode())
         writer.close()
         await writer.wait_closed()
+        await served.wait()
         server.close()
         await server.wait_closed()
 

@@ -6,19 +6,23 @@
 
 With `--baseline` the same suites also run against asyncio's SelectorEventLoop, in the
 same pool of workers, and the command prints the comparison and exits 1 when
-conformance is under `--min-ratio` or a difference is not in the exclusions file.
+conformance is under `--min-ratio`, a difference is not in the exclusions file, or
+(with `--hold-figure`) fewer tests pass than the figures file records for this Python.
 """
 
 import argparse
 import json
 import os
+import platform
 import sys
 
 from . import report
 from . import runner
 from . import suites
 
-EXCLUSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exclusions.txt")
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXCLUSIONS = os.path.join(HERE, "exclusions.txt")
+FIGURES = os.path.join(HERE, "figures.txt")
 
 
 def parse_args(argv):
@@ -37,6 +41,10 @@ def parse_args(argv):
                         help="also run asyncio's SelectorEventLoop and compare")
     parser.add_argument("--exclusions", default=EXCLUSIONS)
     parser.add_argument("--min-ratio", type=float, default=0.95)
+    parser.add_argument("--figures", default=FIGURES,
+                        help="the recorded figure of each Python (default %(default)s)")
+    parser.add_argument("--hold-figure", action="store_true",
+                        help="fail when this Python's run falls below its recorded figure")
     parser.add_argument("--test-timeout", type=float, default=30.0)
     parser.add_argument("--suite-timeout", type=float, default=300.0)
     parser.add_argument("--json", help="write every test's result to this file")
@@ -63,8 +71,11 @@ def main(argv=None):
     comparison = report.compare(results["asyncio"], results["loop"],
                                 report.load_exclusions(args.exclusions))
     print(report.format_comparison(comparison))
+    held, line = report.check_figure(comparison, report.load_figures(args.figures),
+                                     platform.python_version())
+    print(f"\nconformance: {line}{'' if held else ': BELOW THE RECORDED FIGURE'}")
     failed = comparison["unexplained"] or comparison["ratio"] is None or \
-        comparison["ratio"] < args.min_ratio
+        comparison["ratio"] < args.min_ratio or (args.hold_figure and not held)
     return 1 if failed else 0
 
 

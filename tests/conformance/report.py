@@ -11,11 +11,24 @@ starts with `#` is a comment.  A difference no line matches is *unexplained*.  A
 under test did not really run (status "wrong-loop"), timed out or gave up is
 unexplained as a whole, whatever the file says: no glob may excuse the harness.
 Lines that match no difference are *stale*; they are listed so they can be removed.
+A line that matches no test the baseline ran is not stale but *absent*: the test is
+not in this Python's suites (test_create_server_multiple_hosts_ipv4 is in 3.10, 3.11
+and 3.13 but not in 3.12.1), so one file serves every Python.
+
+The figures file records, for each Python the suites were measured on, how many tests
+passed on both loops out of those that passed on the baseline:
+
+    3.11.7   432 of 437
+
+`check_figure` holds a run to the figure of its Python: on the same release, no fewer
+tests passing on both; on another release of the same 3.X (whose suites differ), no
+lower ratio.  A Python with no figure is reported and not held.
 """
 
 import fnmatch
 
-__all__ = ["load_exclusions", "compare", "format_comparison", "format_counts"]
+__all__ = ["load_exclusions", "load_figures", "compare", "check_figure", "format_comparison",
+           "format_counts"]
 
 PASS = "pass"
 
@@ -34,6 +47,38 @@ def load_exclusions(path):
                 raise ValueError(f"{path}:{number}: {pattern} has no reason")
             exclusions.append((pattern, reason))
     return exclusions
+
+
+def load_figures(path):
+    """{"3.11.7": (both, baseline_pass)} from the figures file at `path`."""
+    figures = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].split()
+            if not text:
+                continue
+            if len(text) != 4 or text[2] != "of":
+                raise ValueError(f"{path}:{number}: expected 'VERSION BOTH of BASELINE'")
+            figures[text[0]] = (int(text[1]), int(text[3]))
+    return figures
+
+
+def check_figure(comparison, figures, version):
+    """(held, line): whether this run holds the recorded figure for `version`
+    ("3.11.7"), and a line that says what was compared."""
+    both, base = comparison["both"], comparison["baseline_pass"]
+    ratio = comparison["ratio"] or 0.0
+    here = f"{both} of {base} ({percent(comparison['ratio'])}) on Python {version}"
+    if version in figures:
+        want, of = figures[version]
+        return both >= want, f"{here}; recorded {want} of {of}"
+    minor = version.rsplit(".", 1)[0]
+    same = sorted((v, f) for v, f in figures.items() if v.rsplit(".", 1)[0] == minor)
+    if not same:
+        return True, f"{here}; no figure recorded for Python {minor}"
+    recorded, (want, of) = same[-1]
+    return ratio >= want / of, (f"{here}; recorded {want} of {of} "
+                                f"({percent(want / of)}) on {recorded}, compared as a ratio")
 
 
 def explain(test_id, exclusions):
@@ -74,11 +119,16 @@ def compare(baseline, candidate, exclusions=()):
                 "id": ident, "outcome": test["outcome"] if trusted else loop["status"],
                 "detail": test.get("reason", "") if trusted else loop.get("reason", ""),
                 "excluded": match[1] if match else None})
+    ran = [ident for suite in baseline["suites"].values() for ident in suite["tests"]]
+    present = {pattern for pattern, _ in exclusions
+               if any(fnmatch.fnmatchcase(ident, pattern) for ident in ran)}
     base_total = sum(row["baseline_pass"] for row in rows)
     both_total = sum(row["both"] for row in rows)
     return {"rows": rows, "differences": differences,
             "unexplained": [d for d in differences if d["excluded"] is None],
-            "stale": [pattern for pattern, _ in exclusions if pattern not in used],
+            "stale": [pattern for pattern, _ in exclusions
+                      if pattern not in used and pattern in present],
+            "absent": [pattern for pattern, _ in exclusions if pattern not in present],
             "baseline_pass": base_total, "both": both_total,
             "ratio": both_total / base_total if base_total else None}
 
@@ -108,6 +158,10 @@ def format_comparison(comparison, baseline_label="asyncio", loop_label="loop"):
         lines.append("")
         lines.append("exclusions that match no difference (stale):")
         lines.extend(f"  {pattern}" for pattern in comparison["stale"])
+    if comparison.get("absent"):
+        lines.append("")
+        lines.append("exclusions for tests this Python's suites do not have:")
+        lines.extend(f"  {pattern}" for pattern in comparison["absent"])
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ the loop under test is refused.
 import importlib
 import importlib.util
 import os
+import platform
 import sys
 
 import pytest
@@ -27,6 +28,7 @@ from tests.conformance import worker
 
 PACKAGE = conformance.__name__
 EXCLUSIONS = os.path.join(os.path.dirname(conformance.__file__), "exclusions.txt")
+FIGURES = os.path.join(os.path.dirname(conformance.__file__), "figures.txt")
 EVLOOP = runner.Target("evloop", "evloop.aio:new_event_loop", "evloop.aio:EventLoopPolicy",
                        "evloop.aio:EventLoop")
 MIN_RATIO = 0.95
@@ -65,12 +67,62 @@ def test_evloop_aio_passes_cpythons_asyncio_suites(capsys):
     results = runner.run_targets([runner.BASELINE, EVLOOP], jobs=os.cpu_count() or 1)
     comparison = report.compare(results["asyncio"], results["evloop"],
                                 report.load_exclusions(EXCLUSIONS))
+    held, line = report.check_figure(comparison, report.load_figures(FIGURES),
+                                     platform.python_version())
     with capsys.disabled():
         print("\n" + report.format_comparison(comparison, "asyncio", "evloop"))
+        print(f"conformance: {line}")
     for name, suite in results["asyncio"]["suites"].items():
         assert suite["status"] in ("ok", "missing"), f"baseline {name}: {suite['reason']}"
     assert comparison["ratio"] >= MIN_RATIO
     assert comparison["unexplained"] == []
+    assert held, f"below the recorded figure: {line}"
+
+
+def comparison_of(both, base):
+    return {"both": both, "baseline_pass": base, "ratio": both / base}
+
+
+def test_a_run_is_held_to_the_figure_of_its_python(tmp_path):
+    figures_file = tmp_path / "figures.txt"
+    figures_file.write_text("# version both of baseline\n3.11.7  432 of 437\n"
+                            "3.12.1  440 of 443   # a comment\n")
+    figures = report.load_figures(figures_file)
+    assert figures == {"3.11.7": (432, 437), "3.12.1": (440, 443)}
+    held, line = report.check_figure(comparison_of(432, 437), figures, "3.11.7")
+    assert held and "recorded 432 of 437" in line
+    assert not report.check_figure(comparison_of(431, 437), figures, "3.11.7")[0]
+    # Another 3.12 release has other suites: held to the ratio.
+    assert report.check_figure(comparison_of(446, 449), figures, "3.12.8")[0]
+    held, line = report.check_figure(comparison_of(440, 449), figures, "3.12.8")
+    assert not held and "compared as a ratio" in line
+    held, line = report.check_figure(comparison_of(1, 2), figures, "3.14.0")
+    assert held and "no figure recorded for Python 3.14" in line
+    figures_file.write_text("3.11.7 432 437\n")
+    with pytest.raises(ValueError, match="expected 'VERSION BOTH of BASELINE'"):
+        report.load_figures(figures_file)
+
+
+def test_every_python_s_figure_is_recorded():
+    figures = report.load_figures(FIGURES)
+    assert sorted(version.rsplit(".", 1)[0] for version in figures) == \
+        ["3.10", "3.11", "3.12", "3.13"]
+
+
+def test_an_exclusion_for_a_test_this_python_lacks_is_absent_not_stale():
+    def suite(*outcomes):
+        return {"status": "ok", "tests": {ident: {"outcome": outcome}
+                                          for ident, outcome in outcomes}}
+    baseline = {"suites": {"s": suite(("s.T.a", "pass"), ("s.T.b", "pass"))}}
+    loop = {"suites": {"s": suite(("s.T.a", "fail"), ("s.T.b", "pass"))}}
+    comparison = report.compare(baseline, loop, [("s.T.a", "reads insides"),
+                                                 ("s.T.b", "no longer differs"),
+                                                 ("s.T.gone", "only in other Pythons")])
+    assert comparison["unexplained"] == []
+    assert comparison["stale"] == ["s.T.b"]
+    assert comparison["absent"] == ["s.T.gone"]
+    assert "tests this Python's suites do not have:\n  s.T.gone" in \
+        report.format_comparison(comparison)
 
 
 @needs_cpython_tests

@@ -1,6 +1,7 @@
 """evloop.loop.instruments: the hooks a loop calls, only where an instrument overrides
 them, in the order of a turn; a hook that raises costs only its own call."""
 
+import logging
 import socket
 
 import pytest
@@ -31,6 +32,13 @@ class Recorder(Instrument):
         assert seconds >= 0
         self.seen.append(("after_callback", handle.callback))
 
+    def before_io(self, fd, callback):
+        self.seen.append(("before_io", fd))
+
+    def after_io(self, fd, callback, seconds):
+        assert seconds >= 0
+        self.seen.append(("after_io", fd))
+
     def after_turn(self, seconds):
         assert seconds >= 0
         self.seen.append(("after_turn",))
@@ -56,6 +64,7 @@ def test_a_turn_calls_the_hooks_in_its_order(selector):
     loop.run_once(timeout=None)  # a callback is queued: the wait only looks
     assert reader == [b"x"]
     assert recorder.seen == [("before_poll", 0), ("after_poll", [(a.fileno(), 1)]),
+                             ("before_io", a.fileno()), ("after_io", a.fileno()),
                              ("before_callback", callback), ("callback",),
                              ("after_callback", callback), ("after_turn",)]
     loop.remove_reader(a)
@@ -133,3 +142,39 @@ def test_a_layer_above_declares_its_hooks_and_only_declared_ones_are_called():
     instruments.call("something_happened", "a", 1)
     instruments.call("nobody_listens", "b")
     assert seen == [("a", 1)] and reported == []
+
+
+def test_a_descriptor_s_callbacks_run_inside_the_io_hooks_and_one_that_raises_is_reported(
+        selector, caplog):
+    loop = BaseLoop(selector)
+    recorder = Recorder()
+    loop.add_instrument(recorder)
+    a, b = socket.socketpair()
+    order = []
+
+    def reader():
+        order.append(("reader", recorder.seen[-1]))
+        a.recv(10)
+        raise ValueError("the reader fails")
+
+    loop.add_reader(a, reader)
+    loop.add_writer(a, lambda: (order.append(("writer", recorder.seen[-1])), loop.remove_writer(a)))
+    b.send(b"x")
+    recorder.seen.clear()
+    with caplog.at_level(logging.ERROR):
+        loop.run_once(timeout=None)
+    fd = a.fileno()
+    # Each ran just after its before_io; the writer still ran after the reader raised.
+    assert order == [("reader", ("before_io", fd)), ("writer", ("before_io", fd))]
+    assert [step for step in recorder.seen if step[0] in ("before_io", "after_io")] == [
+        ("before_io", fd), ("after_io", fd), ("before_io", fd), ("after_io", fd)]
+    assert any("the reader of fd" in r.getMessage() for r in caplog.records)
+    loop.remove_instrument(recorder)
+    recorder.seen.clear()
+    b.send(b"y")
+    with caplog.at_level(logging.ERROR):
+        loop.run_once(timeout=None)
+    assert recorder.seen == []  # removed: the plain path again
+    loop.close()
+    a.close()
+    b.close()
