@@ -224,9 +224,9 @@ class BaseEventLoop(asyncio.AbstractEventLoop):
         asyncio.events._set_running_loop(self)
         self._coroutine_origins.track(self._debug)
         try:
-            turn = self._evloop.run_once_queue_first  # asyncio's order
+            turn = self._evloop.run_once
             while True:
-                turn(None)
+                turn(None, True)  # asyncio's order in a turn (evloop.loop.turns)
                 if self._stopping:  # as asyncio's: a stop asked for before still turns once
                     break
         finally:

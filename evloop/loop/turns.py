@@ -13,7 +13,7 @@ entered only when there is something to run, and a mark costs a store.
 That is libuv's order, and so uvloop's: the wake-up a reader schedules
 runs in the turn its bytes arrived.  asyncio's is another, and programs
 written for asyncio can tell them apart, so evloop.aio turns the loop in
-asyncio's (`run_once_queue_first`, BaseEventLoop._run_once): the wait,
+asyncio's (`run_once(timeout, asyncio_order=True)`, BaseEventLoop._run_once): the wait,
 then what was queued before it, then the ready descriptors, then the
 timers due; what any of them queues waits for the next wait.
 
@@ -73,12 +73,16 @@ class Turns:
     _turn_hooks: tuple[Callable[[float], object], ...]
     _callback_raised: Callable[[Exception, Callable[..., object], str], None]  # the error path
 
-    def run_once(self, timeout: float | None = 0) -> None:
+    def run_once(self, timeout: float | None = 0, asyncio_order: bool = False) -> None:
         """One turn: wait for events at most `timeout` seconds (0, the default:
         only look; None: as long as it takes), never past the next timer, then
-        call the ready callbacks, the due timers and the call_soon queue."""
-        heap = self._heap
-        if heap and not heap[0][2]._cancelled and not self._ready and not self._turn_end:
+        call the ready descriptors' callbacks, the due timers and the call_soon
+        queue.  With `asyncio_order`, asyncio's turn instead (BaseEventLoop.
+        _run_once): what was queued before the wait runs first, then the ready
+        descriptors' callbacks, then the timers due, and what any of them queues
+        waits for the next turn, after the next wait."""
+        heap, ready = self._heap, self._ready
+        if heap and not heap[0][2]._cancelled and not ready and not self._turn_end:
             # _next_timeout's common case, inlined: it runs every turn.
             wait = heap[0][0] - time.monotonic()
             if wait < 0:
@@ -88,54 +92,54 @@ class Turns:
         else:
             timeout = self._next_timeout(timeout)
         events = self._poll(timeout)
-        self.now = time.monotonic()
-        self._dispatch(events)
-        if heap and heap[0][0] <= self.now:
-            self._ready.extend(self._timers.pop_due(self.now))
-        if self._ready:
-            self._run_callbacks(len(self._ready))
-        self._end_turn()
-
-    def run_once_queue_first(self, timeout: float | None = 0) -> None:
-        """One turn in asyncio's order (BaseEventLoop._run_once), for evloop.aio: the
-        wait (none while callbacks are queued), then what was queued before it,
-        then the ready descriptors' callbacks, then the timers due.  What any of
-        them queues waits for the next turn, after the next wait: a callback that
-        a task queues runs before a descriptor's event that this wait reports."""
-        events = self._poll(self._next_timeout(timeout))
         self.now = now = time.monotonic()
-        ready = self._ready
-        if ready:
+        if asyncio_order and ready:
             self._run_callbacks(len(ready))
-        self._dispatch(events)
-        heap = self._heap
-        if heap and heap[0][0] <= now:
-            # Ahead of what this turn queued, as asyncio appends them to its pass.
-            due = self._timers.pop_due(now)
-            ready.extendleft(reversed(due))
-            self._run_callbacks(len(due))
-        self._end_turn()
-
-    def _dispatch(self, events: list[tuple[int, int]]) -> None:
-        """The ready descriptors' callbacks: the loop's hot path."""
-        if self._io_hooks is not None:  # one test a turn, not one an event
+        if self._io_hooks is None:  # tested once a turn, not once an event
+            fds = self._fds
+            for fd, event in events:
+                if event == READABLE:  # readable, nothing else: most events by far
+                    # A subscript in a try: the cheapest lookup of a key nearly always there.
+                    try:
+                        reader = fds[fd].reader
+                    except KeyError:  # removed by an earlier callback this turn
+                        continue
+                    try:
+                        reader()
+                    except Exception as exc:  # free in CPython 3.11+ until one is raised
+                        self._callback_raised(exc, reader, f"the reader of fd {fd}")
+                else:
+                    self._dispatch_other(fd, event)
+        else:
             for fd, event in events:
                 self._dispatch_other(fd, event, self._call_observed)
-            return
-        fds = self._fds
-        for fd, event in events:
-            if event == READABLE:  # readable, nothing else: most events by far
-                # A subscript in a try: the cheapest lookup of a key nearly always there.
+        if asyncio_order:
+            if heap and heap[0][0] <= now:
+                # Ahead of what this turn queued, as asyncio appends them to its pass.
+                due = self._timers.pop_due(now)
+                ready.extendleft(reversed(due))
+                self._run_callbacks(len(due))
+        else:
+            if heap and heap[0][0] <= now:
+                ready.extend(self._timers.pop_due(now))
+            if ready:  # _run_callbacks, inlined: evloop's own turn runs it every turn
+                self.phase = CALLBACKS
                 try:
-                    reader = fds[fd].reader
-                except KeyError:  # removed by an earlier callback this turn
-                    continue
-                try:
-                    reader()
-                except Exception as exc:  # free in CPython 3.11+ until one is raised
-                    self._callback_raised(exc, reader, f"the reader of fd {fd}")
-            else:
-                self._dispatch_other(fd, event)
+                    self._run_ready(len(ready))
+                finally:
+                    self.phase = IO
+        if self._turn_end:
+            self.phase = TURN_END
+            try:
+                self._run_turn_end()
+            finally:
+                self.phase = IO
+        if self._turn_hooks:
+            self.instruments.notify(self._turn_hooks, time.monotonic() - now)
+
+    def run_once_queue_first(self, timeout: float | None = 0) -> None:
+        """One turn in asyncio's order, for evloop.aio: `run_once(timeout, asyncio_order=True)`."""
+        self.run_once(timeout, True)
 
     def _run_callbacks(self, count: int) -> None:
         """The first `count` queued callbacks, in the CALLBACKS phase."""
@@ -144,16 +148,6 @@ class Turns:
             self._run_ready(count)
         finally:
             self.phase = IO
-
-    def _end_turn(self) -> None:
-        if self._turn_end:
-            self.phase = TURN_END
-            try:
-                self._run_turn_end()
-            finally:
-                self.phase = IO
-        if self._turn_hooks:
-            self.instruments.notify(self._turn_hooks, time.monotonic() - self.now)
 
     def _dispatch_other(self, fd: int, event: int,
                         call: Callable[[int, str, Callable[[], Any]], None] | None = None
