@@ -395,6 +395,47 @@ async def write_close_scenario(loop, rec, certs, tmpdir, close_in_task):
 
 
 
+async def start_tls_scenario(loop, rec, certs, tmpdir):
+    """A plain connection upgraded by start_tls in 'start_tls', then closed in 'closing'."""
+    cvar.set("create_server")
+    server_ctx, client_ctx = certs
+    protos = []
+
+    def factory():
+        protos.append(Proto(rec))
+        return protos[-1]
+
+    srv = await loop.create_server(factory, "127.0.0.1", 0)
+    addr = srv.sockets[0].getsockname()
+
+    def client():
+        with socket.create_connection(addr, timeout=5) as plain:
+            plain.sendall(b"go")
+            plain.recv(2)  # the server's go-ahead
+            tls = client_ctx.wrap_socket(plain, server_hostname="127.0.0.1")
+            tls.sendall(b"over tls")
+            try:
+                while tls.recv(100):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+            unwrap(tls)
+
+    done = loop.run_in_executor(None, client)
+    await rec.wait("data_received")
+    rec.clear("data_received")
+    transport = protos[0].transport
+    transport.write(b"ok")
+    cvar.set("start_tls")
+    tls = await loop.start_tls(transport, protos[0], server_ctx, server_side=True)
+    await rec.wait("data_received")
+    loop.call_soon(in_context, "closing", tls.close)
+    await rec.wait("connection_lost")
+    await done
+    srv.close()
+    await srv.wait_closed()
+
+
 SCENARIOS = {
     "write-close-in-task": (write_close_scenario, True),
     "write-close-later": (write_close_scenario, False),
@@ -402,6 +443,7 @@ SCENARIOS = {
     "datagram-direct": (datagram_scenario, "direct"),
     "subprocess": (pipe_scenario,),
     "pipes": (read_pipe_scenario,),
+    "start-tls": (start_tls_scenario,),
 }
 for _kind in ("protocol", "buffered"):
     for _family in ("tcp", "unix"):
