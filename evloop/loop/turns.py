@@ -93,8 +93,16 @@ class Turns:
             timeout = self._next_timeout(timeout)
         events = self._poll(timeout)
         self.now = now = time.monotonic()
-        if asyncio_order and ready:
-            self._run_callbacks(len(ready))
+        if asyncio_order:
+            # asyncio's pass: what was queued before the wait, then the descriptors,
+            # then the timers due now, taken off the heap before anything runs (so a
+            # timer a callback sets this turn waits for the next, however soon it is due).
+            queued, due = len(ready), 0
+            if heap and heap[0][0] <= now:
+                ready.extend(self._timers.pop_due(now))
+                due = len(ready) - queued
+            if queued:
+                self._run_callbacks(queued)
         if self._io_hooks is None:  # tested once a turn, not once an event
             fds = self._fds
             for fd, event in events:
@@ -114,11 +122,8 @@ class Turns:
             for fd, event in events:
                 self._dispatch_other(fd, event, self._call_observed)
         if asyncio_order:
-            if heap and heap[0][0] <= now:
-                # Ahead of what this turn queued, as asyncio appends them to its pass.
-                due = self._timers.pop_due(now)
-                ready.extendleft(reversed(due))
-                self._run_callbacks(len(due))
+            if due:  # at the queue's head now, ahead of what this turn queued
+                self._run_callbacks(due)
         else:
             if heap and heap[0][0] <= now:
                 ready.extend(self._timers.pop_due(now))
@@ -228,8 +233,11 @@ class Turns:
         # callbacks ask for runs at the next turn's end.
         callbacks = self._turn_end.copy()
         self._turn_end.clear()
-        for callback in callbacks:
+        for index, callback in enumerate(callbacks):
             try:
                 callback()
             except Exception as exc:
                 self._callback_raised(exc, callback, "the turn-end callback")
+            except BaseException:  # Ctrl-C: what did not run yet runs at the next turn's end
+                self._turn_end[:0] = callbacks[index + 1:]
+                raise

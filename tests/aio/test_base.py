@@ -362,3 +362,23 @@ def test_call_later_and_call_at_refuse_none_in_3_11_s_words(loop):
         loop.call_later(None, int)
     with pytest.raises(TypeError, match="^when cannot be None$"):
         loop.call_at(None, int)
+
+
+def test_a_timer_due_at_once_waits_for_the_next_turn_as_on_asyncio_s_loop():
+    def story(loop):
+        log = []
+
+        def callback():
+            loop.call_at(0, log.append, "timer")
+            loop.call_soon(log.append, "soon")
+
+        async def main():
+            loop.call_soon(callback)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+        return log
+    assert story(EventLoop()) == story(asyncio.SelectorEventLoop()) == ["soon", "timer"]

@@ -3,6 +3,8 @@ queue, the turn's end), its phases, and asyncio's order for evloop.aio."""
 
 import socket
 
+import pytest
+
 
 from evloop.loop.backends import EVENT_READ
 from evloop.loop.backends import EVENT_WRITE
@@ -209,3 +211,37 @@ def test_run_once_queue_first_takes_asyncio_s_order(selector):
     loop.close()
     a.close()
     b.close()
+
+
+def test_in_asyncio_s_order_a_timer_set_this_turn_waits_for_the_next_however_soon(selector):
+    loop = BaseLoop(selector)
+    order = []
+
+    def sets_a_timer_then_queues():
+        loop.call_later(0, order.append, "timer, due at once")
+        loop.call_soon(order.append, "queued after it")
+
+    loop.call_soon(sets_a_timer_then_queues)
+    loop.run_once(0, asyncio_order=True)
+    assert order == []
+    loop.run_once(0, asyncio_order=True)
+    # As asyncio's: the due timers were taken off the heap before the turn ran anything.
+    assert order == ["queued after it", "timer, due at once"]
+    loop.close()
+
+
+def test_ctrl_c_in_a_turn_end_callback_leaves_the_rest_for_the_next_turn_end(selector):
+    loop = BaseLoop(selector)
+    ran = []
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    for callback in (lambda: ran.append("first"), interrupted, lambda: ran.append("third")):
+        loop.at_turn_end(callback)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_once(0)
+    assert ran == ["first"]
+    loop.run_once(0)
+    assert ran == ["first", "third"]
+    loop.close()
