@@ -61,7 +61,10 @@ class Option:
     """One option a handler class takes from its server's configuration.
 
     The command line offers it as `--NAME` (underscores as dashes), and
-    `Config(handler_options={NAME: value})` sets it from Python.
+    `Config(handler_options={NAME: value})` sets it from Python.  Given or
+    not, its value goes through `type` (a default too, as if it were given
+    as the flag's text), and the handler's `__init__` gets it as the keyword
+    NAME; the server checks at start-up that `__init__` takes it.
     """
 
     help: str

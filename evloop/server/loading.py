@@ -31,7 +31,9 @@ server calls it, and the command line calls it first to fail in one line.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -122,6 +124,37 @@ def handler_problem(cls: object) -> str | None:
             return "does not define line_received(self, line)"
     elif cls.data_received is Handler.data_received:
         return "does not define data_received(self, data)"
+    return options_problem(cls)
+
+
+# The names a handler option cannot take: the server's own settings, and the command
+# line's own flags (a test checks that this covers every flag of evloop.serve).
+SERVER_OPTIONS = frozenset(field.name for field in dataclasses.fields(Config)) | {
+    "handler", "help", "log_level", "version"}
+
+
+def options_problem(cls: type[Handler]) -> str | None:
+    """Why `cls`'s declared options cannot work, found before a client connects: a name
+    the server's own options take, a default its type refuses, or an option that
+    `__init__` does not take (when the base class's factory hands options to it)."""
+    for name, option in cls.options.items():
+        if name in SERVER_OPTIONS:
+            return (f"declares option {name!r}, which is one of the server's own options: "
+                    f"rename it")
+        if option.default is not None:
+            try:
+                option.check(name, option.default)
+            except ValueError as exc:
+                return f"declares a default its type refuses: {exc}"
+    if cls.factory.__func__ is not Handler.factory.__func__:  # type: ignore[attr-defined]
+        return None  # its own factory decides what __init__ gets
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    missing = [name for name in cls.options if name not in parameters]
+    if missing:
+        return (f"declares option(s) {', '.join(missing)} that its __init__ does not take: "
+                f"add {', '.join(f'{name}=...' for name in missing)} to __init__'s keywords")
     return None
 
 
@@ -157,11 +190,19 @@ def check_handler(handler: type[Handler], config: Config) -> Callable[[], Handle
 
 
 def handler_options(handler: type[Handler], config: Config) -> dict[str, Any]:
-    """The options `config` gives `handler`, checked; ValueError for one it does not take."""
+    """Every option `handler` declares, as a value: what `config` gives, else the
+    option's default, each through the option's type, so that a handler gets the
+    same value with its flag as without (an option with no default and no value is
+    left out, and __init__'s own default applies); ValueError for one it does not take."""
     declared = handler.options
     for name in config.handler_options:
         if name not in declared:
             takes = f"it takes: {', '.join(declared)}" if declared else "it takes none"
             raise ValueError(f"handler_options: {handler.__name__} has no option {name!r} ({takes})")
-    return {name: declared[name].check(name, value)
-            for name, value in config.handler_options.items()}
+    values = {}
+    for name, option in declared.items():
+        if name in config.handler_options:
+            values[name] = option.check(name, config.handler_options[name])
+        elif option.default is not None:
+            values[name] = option.check(name, option.default)
+    return values

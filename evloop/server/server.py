@@ -106,7 +106,7 @@ class Server:
         self.tls_context = tls_context or (make_context(self.config) if self.config.tls else None)
         self.connections: set[Connection] = set()
         self.outbound: set[Connection] = set()
-        options = {name: option.default for name, option in handler.options.items()}
+        options = {name: None for name in handler.options}  # None: no value, no default
         options.update(handler_options(handler, self.config))
         self.server_context = ServerWideContext(self.loop, handler.__name__, self.connections,
                                          self.connect, self.offloader, options)
