@@ -93,9 +93,11 @@ def input_fd(stream: TextIO) -> int | None:
 def run_line_mode(sock: socket.socket, stream: TextIO, timeout: float | None) -> int:
     """Send what is typed while printing what arrives, until the server closes."""
     fd = input_fd(stream)
+    sent = received = False  # a server that closes having answered nothing is an error
     if fd is None:  # a stream in memory (tests): send it all, then read to the end
         for line in lines_from(stream, False):
             sock.sendall(frame("line", line))
+            sent = True
         end_of_input(sock)
     with selectors.DefaultSelector() as selector:
         selector.register(sock, selectors.EVENT_READ)
@@ -111,7 +113,11 @@ def run_line_mode(sock: socket.socket, stream: TextIO, timeout: float | None) ->
                 if key.fileobj is sock:
                     data = sock.recv(65536)
                     if not data:
+                        if sent and not received:
+                            raise ClientError("the server closed the connection without "
+                                              "answering")
                         return 0  # the server closed: /quit, or our EOF answered
+                    received = True
                     sys.stdout.write(data.decode("utf-8", "replace"))
                     sys.stdout.flush()
                     continue
@@ -120,11 +126,13 @@ def run_line_mode(sock: socket.socket, stream: TextIO, timeout: float | None) ->
                 if data:
                     *lines, pending = (pending + data).split(b"\n")
                     sock.sendall(b"".join(line.rstrip(b"\r") + b"\n" for line in lines))
+                    sent = sent or bool(lines)
                 else:  # the input ended: its last partial line, then our FIN
                     selector.unregister(fd)
                     typing = False
                     if pending:
                         sock.sendall(pending.rstrip(b"\r") + b"\n")
+                        sent = True
                     end_of_input(sock)
 
 

@@ -140,6 +140,19 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     return parser
 
 
+def unrecognized(arguments: list[str], spec: str) -> str:
+    """argparse's complaint, and for a flag another built-in handler takes, which one."""
+    message = f"unrecognized arguments: {' '.join(arguments)}"
+    for argument in arguments:
+        name = argument.partition("=")[0]
+        owners = [builtin for builtin in BUILTIN if builtin != spec and name in
+                  {flag(option) for option in load_handler(builtin).options}]
+        if name.startswith("--") and owners:
+            return (f"{name} is an option of the {' and '.join(owners)} handler, not of "
+                    f"{spec}: use --handler {owners[0]}")
+    return f"{message} (see --help)"
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -184,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     except HandlerLoadError as exc:
         build_parser().fail(str(exc))
     parser = build_parser(handler, spec)
-    options = parser.parse_args(argv)
+    options, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.fail(unrecognized(unknown, spec))
     try:
         config = make_config(options, handler)
         check_handler(handler, config)

@@ -54,6 +54,7 @@ from evloop.handlers.addresses import Address
 from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
+from evloop.handlers.base import WrongReturn
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.context import ServerContext
@@ -229,7 +230,9 @@ class ConnectionContext:
         """The one error path for handler code: report it, drop this connection."""
         connection = self.connection
         name = type(connection.handler).__name__
-        if answer is not None and not isinstance(answer, BYTES_TYPES):
+        if isinstance(exc, WrongReturn):  # the author's method, whatever helper called it
+            problem = f"{name}.{exc.method} returned {type(exc.answer).__name__}, not bytes"
+        elif answer is not None and not isinstance(answer, BYTES_TYPES):
             problem = f"{name}.{what} returned {type(answer).__name__}, not bytes"
         else:
             problem = f"{name} raised in {what}"

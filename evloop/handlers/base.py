@@ -56,6 +56,17 @@ class ProtocolError(Exception):
         self.reply = reply
 
 
+class WrongReturn(TypeError):
+    """A method the handler's author wrote returned something other than bytes (or
+    None), found by the helper class that called it (LineHandler's data_received, for
+    its line_received): the error report names that method, not the helper."""
+
+    def __init__(self, method: str, answer: object) -> None:
+        super().__init__(f"{method} returned {type(answer).__name__}, not bytes")
+        self.method = method
+        self.answer = answer
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One option a handler class takes from its server's configuration.

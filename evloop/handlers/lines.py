@@ -20,9 +20,11 @@ rescanned from its start on every byte.
 
 from __future__ import annotations
 
+from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import ProtocolError
+from evloop.handlers.base import WrongReturn
 from evloop.handlers.context import Reply
 
 
@@ -53,7 +55,10 @@ class LineHandler(Handler):
             line = bytes(buffer[start:end - 1 if end > start and buffer[end - 1] == 13 else end])
             if len(line) > self.max_message:
                 raise ProtocolError(self._too_long(), reply=b"".join(r for r in replies if r))
-            replies.append(self.line_received(line))
+            reply = self.line_received(line)
+            if reply is not None and not isinstance(reply, BYTES_TYPES):
+                raise WrongReturn("line_received", reply)  # a str, usually: named as such
+            replies.append(reply)
             start = end + 1
             if context is not None and context.is_closing():
                 break  # /quit: what follows is not read

@@ -135,3 +135,12 @@ def test_slow_over_udp_prints_no_extra_blank_line(serve):
 def test_version():
     proc = run_client("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("python3 -m evloop.client 0.")
+
+
+def test_line_framing_is_an_error_when_the_server_closes_without_answering(serve):
+    server = serve("--handler", "lenprefix")  # a line is not a length prefix: it closes, silent
+    proc = run_client("--framing", "line", "--port", str(server.port), stdin="hello there\n")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == ("evloop.client: error: the server closed the connection without "
+                           "answering\n")

@@ -294,3 +294,17 @@ def test_ipv6_loopback(serve):
     with socket.create_connection(("::1", server.port), timeout=5) as sock:
         sock.sendall(b"six")
         assert sock.recv(10) == b"six"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--handler", "echo", "--upstream", "127.0.0.1:9"],
+     "--upstream is an option of the relay handler, not of echo: use --handler relay"),
+    (["--upstream=127.0.0.1:9"],
+     "--upstream is an option of the relay handler, not of echo: use --handler relay"),
+    (["--handler", "chat", "--work-ms", "5"],
+     "--work-ms is an option of the slow handler, not of chat: use --handler slow"),
+])
+def test_another_handler_s_option_says_which_handler_takes_it(args, says):
+    proc = run_serve(*args, "--port", "0")
+    assert proc.returncode == 2
+    assert proc.stderr == f"evloop.serve: error: {says}\n"

@@ -112,3 +112,16 @@ def test_a_handler_timer_ticks_then_closes_the_connection(serve):
         assert read_to_the_end(sock) == b"hello\ntick\ntick\ntick\n"
     code, err = server.stop()
     assert code == 0 and "Traceback" not in err
+
+
+def test_a_line_handler_returning_str_is_named_by_its_line_received(serve):
+    server = serve("--handler", "userhandlers.buggy:LineReturnsStr", "--log-level", "warning")
+    with server.connect() as good:
+        assert served(good, b"before\n")
+        with server.connect() as bad:
+            assert served(bad, b"fine at first\n")
+            bad.sendall(b"bug\n")
+            assert read_to_the_end(bad) == b""
+        assert served(good, b"after\n")
+    err = check_one_traceback(server, "LineReturnsStr.line_received returned str, not bytes")
+    assert "sequence item" not in err  # not the join's words from inside evloop

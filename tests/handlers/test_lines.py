@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from evloop import LineHandler
 from evloop import ProtocolError
+from evloop.handlers.base import WrongReturn
 from tests.fakes import connected
 from tests.splits import byte_by_byte
 from tests.splits import cuts
@@ -95,3 +96,14 @@ def test_any_split_gives_the_same_replies(lines, cut_points):
     expected = b"".join(line.upper() + b"\n" for line in lines if line != b"quiet")
     assert feed(shout(max_message=100), split_at(wire, cut_points)) == expected
     assert feed(shout(max_message=100), byte_by_byte(wire)) == expected
+
+
+def test_a_line_received_that_returns_str_is_named_in_the_error():
+    class Greet(LineHandler):
+        def line_received(self, line):
+            return f"hello {line.decode()}\n"  # a str: the usual mistake
+
+    with pytest.raises(WrongReturn) as caught:
+        Greet().data_received(b"ada\n")
+    assert str(caught.value) == "line_received returned str, not bytes"
+    assert caught.value.method == "line_received" and isinstance(caught.value, TypeError)

@@ -5,6 +5,7 @@ client and a bad one side by side.  Each bug must cost only its connection."""
 import itertools
 
 from evloop import Handler
+from evloop import LineHandler
 
 
 class Echo(Handler):
@@ -128,3 +129,10 @@ class Heartbeat(Handler):
 
     def data_received(self, data):
         return data
+
+
+class LineReturnsStr(LineHandler):
+    """A LineHandler whose line_received returns a str for the line b"bug"."""
+
+    def line_received(self, line):
+        return line.decode() + "\n" if line == b"bug" else line + b"\n"
