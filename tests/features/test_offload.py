@@ -79,8 +79,10 @@ def test_trace_with_offload_still_offloads(serve):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--handler", "echo", "--work-ms", "5"], "unrecognized arguments: --work-ms 5"),
-    (["--handler", "lenprefix", "--work", "cpu"], "unrecognized arguments: --work cpu"),
+    (["--handler", "echo", "--work-ms", "5"],
+     "--work-ms is an option of the slow handler, not of echo: use --handler slow"),
+    (["--handler", "lenprefix", "--work", "cpu"],
+     "--work is an option of the slow handler, not of lenprefix: use --handler slow"),
     (["--handler", "slow", "--offload-workers", "0"], "--offload-workers (0) must be between 1 and 1024"),
     (["--handler", "slow", "--offload", "gpu"], "invalid choice"),
     (["--handler", "slow", "--work-ms", "-1"], "--work-ms ('-1') is not valid"),
