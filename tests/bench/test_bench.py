@@ -521,7 +521,7 @@ def test_instruction_counter_counts_a_real_server():
     env.pop("COVERAGE_PROCESS_START", None)  # count the server, not coverage's tracer
     # The same code counted twice, at once, one count per core: a server's start-up
     # under valgrind takes most of the time.
-    runs = [subprocess.Popen([sys.executable, "-m", "bench.instructions", "--connections", "4",
+    runs = [subprocess.Popen([sys.executable, "-m", "bench.instructions", "--connections", "1",
                               "--messages", "2000", *which], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
                              stdin=subprocess.DEVNULL)
@@ -538,10 +538,11 @@ def test_instruction_counter_counts_a_real_server():
     # 2,000 messages: one-off work inside the counted window of one run and not the other
     # (a garbage collection, say) was once 2,875 instructions a message over 200 messages.
     assert 1000 < per_message["evloop-epoll"] < 100000
-    # Within a quarter: the client runs outside valgrind, so how many messages one wait
-    # finds (and so the work shared between them) depends on the machine's load, and
-    # with two suites at once (scripts/test-pythons) the two counts were 21% apart.
-    assert abs(per_message["again"] - per_message["evloop-epoll"]) < per_message["evloop-epoll"] * 0.25
+    # One connection: each wait finds one message whatever the machine's load.  With
+    # several, how many messages a wait finds (and so the work shared between them)
+    # depends on the load outside valgrind: two suites at once once put 4 connections'
+    # counts 25% apart, where one connection's stay within 1%.
+    assert abs(per_message["again"] - per_message["evloop-epoll"]) < per_message["evloop-epoll"] * 0.05
 
 
 def test_the_plot_palette_tells_fifteen_models_apart():
