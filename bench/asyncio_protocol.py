@@ -81,6 +81,13 @@ class AsyncioContext:
     def call_later(self, delay, callback, *args):
         return asyncio.get_running_loop().call_later(delay, callback, *args)
 
+    def time(self):
+        return asyncio.get_running_loop().time()
+
+    def call_every(self, interval, callback, *args):
+        raise NotImplementedError("call_every is evloop's own: the bench's servers serve the "
+                                  "built-in handlers, which set no periodic timer")
+
     def offload(self, fn, *args, then, error=None):
         return common.offload_inline(fn, args, then, error)
 

@@ -17,6 +17,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 import evloop
 
@@ -66,6 +67,13 @@ class SimpleContext:
         timer.daemon = True
         timer.start()
         return timer
+
+    def time(self):
+        return time.monotonic()
+
+    def call_every(self, interval, callback, *args):
+        raise NotImplementedError("call_every is evloop's own: the bench's servers serve the "
+                                  "built-in handlers, which set no periodic timer")
 
     def offload(self, fn, *args, then, error=None):
         return offload_inline(fn, args, then, error)  # a thread is its own pool here

@@ -28,6 +28,8 @@ The public API, all importable from here::
 * `load_handler()`: a handler class by name ("lenprefix", "module:Class").
 * `TraceFile`: steps recorded in the Chrome Trace Event format, as `--trace-file`
   writes them (the bench's thread-per-client model records its own with it).
+* `evloop.testing` (imported by name): `FakeContext`, `FakeServerContext` and
+  `ManualClock`, to drive a handler from a test with no socket and no loop.
 
 Beneath this face, a package per layer, bottom up: `loop` and `handlers`;
 `settings` and `metrics`; `connection`; `trace` and `diagrams`; `server` and

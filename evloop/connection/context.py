@@ -38,10 +38,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from evloop.connection.connection import Connection
+from evloop.connection.handler_timers import HandlerPeriodic
 from evloop.connection.handler_timers import HandlerTimer
 from evloop.connection.handler_timers import HandlerTimers
 from evloop.connection.states import CLOSED
@@ -74,7 +76,7 @@ class ConnectionContext:
     connection: Connection  # set by the connection it is given to (`attach`)
 
     def __init__(self) -> None:
-        self.timers: HandlerTimers | None = None  # made at the first call_later
+        self.timers: HandlerTimers | None = None  # made at the first timer
         self.idle: Timer | None = None  # the idle timer (see `_on_idle`)
 
     def attach(self, connection: Connection) -> None:
@@ -131,14 +133,27 @@ class ConnectionContext:
         if connection.state in LIVE_STATES:
             self._arm_idle()
 
+    def time(self) -> float:
+        return self.connection.loop.time()
+
     def call_later(self, delay: float, callback: Callable[..., object],
                    *args: Any) -> HandlerTimer:
-        if self.timers is None:
-            self.timers = HandlerTimers(self.connection.loop, self._run_callback)
-        handle = self.timers.add(delay, callback, args)
+        handle = self._timers().add(delay, callback, args)
         if self.connection.state is CLOSED:
             handle.cancel()  # nobody will be there to call
         return handle
+
+    def call_every(self, interval: float, callback: Callable[..., object],
+                   *args: Any) -> HandlerPeriodic:
+        handle = self._timers().every(interval, callback, args)
+        if self.connection.state is CLOSED:
+            handle.cancel()
+        return handle
+
+    def _timers(self) -> HandlerTimers:
+        if self.timers is None:  # made at the first call, as most handlers set none
+            self.timers = HandlerTimers(self.connection.loop, self._run_callback)
+        return self.timers
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
@@ -152,10 +167,12 @@ class ConnectionContext:
         offloader.submit(fn, args, lambda future: self._offloaded(future, then, error))
         return None
 
-    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+    def connect(self, address: Address | Sequence[Address], handler: Handler, *,
+                tls: ClientTLS = None, server_hostname: str | None = None,
+                timeout: float = 10.0, round_robin: bool = False) -> Context:
         return self.connection.owner.connect(address, handler, tls=tls,
-                                             server_hostname=server_hostname, timeout=timeout)
+                                             server_hostname=server_hostname, timeout=timeout,
+                                             round_robin=round_robin)
 
     # -- for the connection: the handler's calls off the hot path ---------------------
 

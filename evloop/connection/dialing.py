@@ -22,6 +22,13 @@ at once.  Every address the lookup returns is tried in turn, as asyncio's
 `create_connection` does, and one deadline (`timeout`) covers the lookup and
 every attempt.
 
+Several addresses (`connect([a, b], ...)`: a backend and its standby) are
+tried in order, each with its own `timeout` (a backend that swallows SYNs
+costs one timeout, not the whole budget).  Once the last one fails, the
+caller hears of it once: the last error's class and errno, every attempt
+named.  `rotated()` spreads connects round robin over a list, as HAProxy's
+`balance roundrobin` does.
+
 `Dialer` knows nothing of handlers or connections: it ends by calling
 exactly one of `on_connected(sock)` or `on_failed(exc)`, once.  It is what
 `context.connect()` uses (through evloop.connection.handshakes) and what
@@ -38,6 +45,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -68,18 +76,40 @@ def numeric_targets(address: Address) -> list[Target] | None:
     return [(socket.AF_INET, (str(ip), port))]
 
 
-class Dialer:
-    """One outbound connect.  `start()`, then one of the two callbacks, once.
+# How many lists of addresses `rotated` remembers its place in (a program that makes
+# a new list for every connect must not grow this without bound).
+MAX_ROTATIONS = 1024
+_rotations: dict[tuple[Address, ...], int] = {}
 
-    Methods for the caller: `start()`, `cancel()` (no callback follows);
-    the attribute `address`.
+
+def rotated(addresses: Sequence[Address]) -> list[Address]:
+    """`addresses`, starting one further along than the last call with the same list."""
+    key = tuple(addresses)
+    start = _rotations.pop(key, 0) % max(1, len(key))
+    if len(_rotations) >= MAX_ROTATIONS:
+        _rotations.pop(next(iter(_rotations)))  # the least recently used
+    _rotations[key] = start + 1
+    return list(key[start:] + key[:start])
+
+
+class Dialer:
+    """One outbound connect, to one address or the first of several that answers.
+    `start()`, then one of the two callbacks, once.
+
+    Methods for the caller: `start()`, `cancel()` (no callback follows); the
+    attribute `address` (the one being tried; once connected, the one that
+    answered).
     """
 
-    def __init__(self, loop: BaseLoop, address: Address, timeout: float | None,
-                 resolve: Resolver, on_connected: Callable[[socket.socket], object],
+    def __init__(self, loop: BaseLoop, address: Address | Sequence[Address],
+                 timeout: float | None, resolve: Resolver,
+                 on_connected: Callable[[socket.socket], object],
                  on_failed: Callable[[OSError], object]) -> None:
         self.loop = loop
-        self.address = address
+        self.addresses = [address] if isinstance(address, (str, tuple)) else list(address)
+        if not self.addresses:
+            raise ValueError("connect() needs an address, not an empty list")
+        self.address = self.addresses[0]
         self.timeout = timeout
         self.resolve = resolve
         self.on_connected = on_connected
@@ -88,24 +118,34 @@ class Dialer:
         self.sock: socket.socket | None = None  # the attempt in flight
         self.deadline: Timer | None = None
         self.last_error: OSError | None = None
+        self.errors: list[OSError] = []  # one per address given up on
+        self.tried = 0  # addresses begun
         self.done = False
 
     def start(self) -> None:
+        self._begin(self.addresses[0])
+
+    def _begin(self, address: Address) -> None:
+        """Start on the next address: its own deadline, its lookup if it is a name."""
+        self.address = address
+        self.tried += 1
+        self.last_error = None
         if self.timeout is not None:
             self.deadline = self.loop.call_later(self.timeout, self._timed_out)
-        targets = numeric_targets(self.address)
+        targets = numeric_targets(address)
         if targets is not None:
             self.targets = targets
             return self._next()
-        assert isinstance(self.address, tuple)  # a name: looked up away from the loop
-        host, port = self.address
-        self.resolve(host, port, self._resolved)
+        assert isinstance(address, tuple)  # a name: looked up away from the loop
+        host, port = address
+        tried = self.tried
+        self.resolve(host, port, lambda future: self._resolved(future, tried))
 
     def cancel(self) -> None:
         self._finish()
 
-    def _resolved(self, future: Future[list[Any]]) -> None:
-        if self.done:
+    def _resolved(self, future: Future[list[Any]], tried: int) -> None:
+        if self.done or tried != self.tried:  # given up on, or on to the next address
             return
         try:
             infos = future.result()
@@ -134,6 +174,18 @@ class Dialer:
             self._fail(self.last_error or OSError(errno.EADDRNOTAVAIL,
                                                   f"{self.where}: no address to try"))
 
+    def _fail(self, exc: OSError) -> None:
+        """This address failed: on to the next, or, after the last, the caller's on_failed."""
+        self.errors.append(exc)
+        self._end_attempt()
+        if self.tried < len(self.addresses):
+            return self._begin(self.addresses[self.tried])
+        self._finish()
+        if len(self.errors) > 1:  # every attempt named, as the last one's kind of error
+            text = "; ".join(error.strerror or str(error) for error in self.errors)
+            exc = type(exc)(exc.errno, text)
+        self.on_failed(exc)
+
     def _on_writable(self) -> None:
         """The handshake ended, one way or the other: SO_ERROR says which."""
         sock = self.sock
@@ -159,12 +211,12 @@ class Dialer:
         self._fail(TimeoutError(errno.ETIMEDOUT,
                                 f"connect to {self.where} timed out after {self.timeout:g}s"))
 
-    def _fail(self, exc: OSError) -> None:
-        self._finish()
-        self.on_failed(exc)
-
     def _finish(self) -> None:
         self.done = True
+        self._end_attempt()
+
+    def _end_attempt(self) -> None:
+        self.targets = []
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -37,6 +38,7 @@ from evloop.connection.connection import Connection
 from evloop.connection.context import ConnectionContext
 from evloop.connection.dialing import Dialer
 from evloop.connection.dialing import Resolver
+from evloop.connection.dialing import rotated
 from evloop.connection.owner import Owner
 from evloop.connection.starting import start_connection
 from evloop.connection.tls import ClientTLS
@@ -93,31 +95,56 @@ class Lookups:
             self.own = None
 
 
-def open_connection(loop: BaseLoop, owner: Owner, address: Address, handler: Handler, *,
-                    config: Config, counters: Counters, resolve: Resolver,
+def check_addresses(address: object) -> list[Address]:
+    """One address, or a list (or tuple of addresses) to try in turn, as a list;
+    ValueError saying what is wrong."""
+    if isinstance(address, list) or (isinstance(address, tuple) and address
+                                     and all(isinstance(a, (tuple, list)) for a in address)):
+        if not address:
+            raise ValueError("connect() needs at least one address, not an empty list")
+        return [check_address(tuple(a) if isinstance(a, list) else a) for a in address]
+    return [check_address(address)]
+
+
+def open_connection(loop: BaseLoop, owner: Owner, address: Address | Sequence[Address],
+                    handler: Handler, *, config: Config, counters: Counters, resolve: Resolver,
                     tracked: set[Connection], tls: ClientTLS = None,
                     server_hostname: str | None = None,
-                    timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> ConnectionContext:
-    """Start connecting to `address`, served by `handler`, kept in `tracked`; its
-    context at once (`.connection` is the connection).  ValueError for a bad
-    address, timeout or TLS argument, TypeError for something that is not a handler."""
-    address = check_address(address)
+                    timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+                    round_robin: bool = False) -> ConnectionContext:
+    """Start connecting to `address` (or the first of a list that answers), served by
+    `handler`, kept in `tracked`; its context at once (`.connection` is the
+    connection).  ValueError for a bad address, timeout or TLS argument, TypeError
+    for something that is not a handler."""
+    addresses = check_addresses(address)
     handler = check_handler_instance(handler)
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout ({timeout}) must be more than 0 seconds, or None")
+    if round_robin:
+        addresses = rotated(addresses)
     session = None
     tls_context = client_context(tls)
     if tls_context is not None:
-        if server_hostname is None and isinstance(address, tuple):
-            server_hostname = address[0]  # checked against the certificate, as asyncio does
+        if server_hostname is None:
+            # Checked against the certificate, as asyncio does: the one host named.
+            hosts = {a[0] if isinstance(a, tuple) else None for a in addresses}
+            if len(hosts) > 1:
+                raise ValueError("connect() over TLS to several hosts needs server_hostname=, "
+                                 "the name each backend's certificate carries")
+            server_hostname = hosts.pop()
         session = TLSSession(tls_context, server_side=False, server_hostname=server_hostname)
 
     def dialer(handshakes: Any) -> Dialer:
-        return Dialer(loop, address, timeout, resolve, handshakes.connected,
-                      handshakes.connect_failed)
+        def connected(sock: socket.socket) -> None:
+            if len(addresses) > 1:  # named after the one that answered
+                handshakes.peer = format_address(dialing.address)
+            handshakes.connected(sock)
+
+        dialing = Dialer(loop, addresses, timeout, resolve, connected, handshakes.connect_failed)
+        return dialing
 
     counters.accepted += 1  # for an outbound connection: connects begun
-    return start_connection(loop, None, format_address(address), handler, config, owner,
+    return start_connection(loop, None, format_address(addresses[0]), handler, config, owner,
                             counters, tracked, tls=session, dialer=dialer)
 
 
@@ -134,13 +161,15 @@ class LoopOwner:
         self.connections: set[Connection] = set()
         self.resolve = Lookups(loop)
 
-    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
-                server_hostname: str | None = None,
-                timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> Context:
+    def connect(self, address: Address | Sequence[Address], handler: Handler, *,
+                tls: ClientTLS = None, server_hostname: str | None = None,
+                timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+                round_robin: bool = False) -> Context:
         return open_connection(self.loop, self, address, handler, config=self.config,
                                counters=self.counters, resolve=self.resolve,
                                tracked=self.connections, tls=tls,
-                               server_hostname=server_hostname, timeout=timeout)
+                               server_hostname=server_hostname, timeout=timeout,
+                               round_robin=round_robin)
 
     def connection_closed(self, connection: Any) -> None:
         self.connections.discard(connection)
@@ -160,14 +189,14 @@ class Loop(BaseLoop):
         super().__init__(selector)
         self._owner: LoopOwner | None = None
 
-    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
-                server_hostname: str | None = None,
+    def connect(self, address: Address | Sequence[Address], handler: Handler, *,
+                tls: ClientTLS = None, server_hostname: str | None = None,
                 timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-                config: Config | None = None) -> Context:
+                config: Config | None = None, round_robin: bool = False) -> Context:
         if self._owner is None:
             self._owner = LoopOwner(self, config)
         return self._owner.connect(address, handler, tls=tls, server_hostname=server_hostname,
-                                  timeout=timeout)
+                                  timeout=timeout, round_robin=round_robin)
 
     def close(self, ignore: Any = ()) -> None:
         if self._owner is not None:

@@ -21,6 +21,7 @@ owner's set, and its `connection_closed` takes them out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from typing import Protocol
 
@@ -41,7 +42,8 @@ class Owner(Protocol):
     @property
     def server_context(self) -> ServerContext | None: ...
 
-    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context: ...
+    def connect(self, address: Address | Sequence[Address], handler: Handler, *,
+                tls: ClientTLS = None, server_hostname: str | None = None,
+                timeout: float = 10.0, round_robin: bool = False) -> Context: ...
 
     def connection_closed(self, connection: Any) -> None: ...

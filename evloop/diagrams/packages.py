@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("loop", "handlers"), "no layer below: the event loop; the protocols, sans-IO"),
     (("settings", "metrics"), "what a server is set to, and what it counts"),
     (("connection",), "one connection, over the loop, serving a handler"),
-    (("trace", "diagrams"), "the loop and the connections, shown"),
+    (("trace", "diagrams", "testing"), "the loop and the connections, shown; handlers faked"),
     (("server", "aio"), "listeners and connections served; asyncio's loop"),
     (("supervisor",), "processes: one server, or N workers"),
     (("cli",), "the command lines, on top"),

@@ -192,7 +192,12 @@ class Handler:
     @classmethod
     def server_stopping(cls, server: ServerContext) -> None:
         """Once per server, when it begins to stop, before its clients are closed.
-        The timers it set through `server` are cancelled after this."""
+
+        `server.stopping` says why: "shutdown", or "retire" when other workers
+        serve on (a reload, or SIGTTOU), so that long-lived clients may be told
+        to reconnect.  On "shutdown" the timers set through `server` are
+        cancelled after this; on "retire" they run until the worker ends.
+        """
 
     def datagram_received(self, data: bytes, context: Context) -> Reply:
         """Answer one datagram as a whole conversation: by default made, data,

@@ -5,7 +5,7 @@ A handler is sans-IO, so it cannot send, close or wait by itself.  Instead
 else.  `Context` lists its powers, each with its rules: who the peer is
 (`peer`, `peer_subject`); sending and ending (`push`, `close`, `abort`,
 `write_eof`, `is_closing`); reading (`pause_reading`, `resume_reading`);
-time (`call_later`, `set_idle_timeout`); work away from the loop
+time (`time`, `call_later`, `call_every`, `set_idle_timeout`); work away from the loop
 (`offload`); other servers (`connect`); and the whole server (`server`).
 
 Under evloop the context is the connection's handler side
@@ -13,9 +13,14 @@ Under evloop the context is the connection's handler side
 bring their own.  This module only describes it, as a `typing.Protocol`,
 so handlers can be type-checked against any of them.
 
+Every timer is set against the loop's clock, `time()`, which is
+time.monotonic(): seconds that never jump back, from an arbitrary start.
+It is not the time of day: label a tick with time.time() (or datetime.now())
+when it fires, not with the deadline.
+
 `ServerContext` is what a handler class's `server_started` and
-`server_stopping` get (evloop.handlers.base): `call_later` and `connect` on
-the server's loop, `connections` (the contexts of the clients it serves),
+`server_stopping` get (evloop.handlers.base): `call_later`, `call_every`
+and `connect` on the server's loop, `connections` (the contexts of the clients it serves),
 `offload`, `options` (the handler's own, as configured), and `shared`, a
 dict for the handler's own server-wide objects.  `offload_inline` is what
 `offload` does wherever there is no pool.
@@ -27,6 +32,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import MutableMapping
+from collections.abc import Sequence
 from typing import Any
 from typing import Protocol
 from typing import Union
@@ -38,7 +44,7 @@ Reply = Union[bytes, bytearray, memoryview, None]
 
 
 class Cancellable(Protocol):
-    """What `Context.call_later` returns."""
+    """What `Context.call_later` and `Context.call_every` return."""
 
     def cancel(self) -> None: ...
 
@@ -69,11 +75,25 @@ class Context(Protocol):
     def is_closing(self) -> bool:
         """True once close() or abort() was asked for, or the peer is gone."""
 
+    def time(self) -> float:
+        """The clock timers are set against: time.monotonic(), in seconds."""
+
     def call_later(self, delay: float, callback: Callable[..., object],
                    *args: Any) -> Cancellable:
         """Call `callback(*args)` in `delay` seconds, in the same thread as the
         handler's other calls, unless cancelled first (the handle's `cancel()`);
         closing the connection cancels it."""
+
+    def call_every(self, interval: float, callback: Callable[..., object],
+                   *args: Any) -> Cancellable:
+        """Call `callback(*args)` every `interval` seconds, the first in one
+        interval, until the handle's `cancel()` or the connection's end.
+
+        The beats keep to a grid (start + n * interval), so they do not drift
+        by the time each call takes; a beat the loop comes too late for is
+        skipped, not made up in a burst.  A callback that raises costs the
+        connection, as any other of its calls.
+        """
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
@@ -99,15 +119,25 @@ class Context(Protocol):
         """This connection's own idle timeout; None (or 0): never, for a
         client that only listens."""
 
-    def connect(self, address: Address, handler: Any, *, tls: Any = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+    def connect(self, address: Address | Sequence[Address], handler: Any, *,
+                tls: Any = None, server_hostname: str | None = None,
+                timeout: float = 10.0, round_robin: bool = False) -> Context:
         """Open a connection to `address`, served by `handler`, from the same loop.
 
         Returns its context at once; what is pushed to it before it is up is
-        queued.  `handler.connection_made(context)` comes once it is up; if it
-        cannot be (refused, timed out, unreachable, a TLS failure),
-        `handler.connection_lost(exc)` comes instead.  `tls`: True (the
-        system's CAs), a CA file's path, or an ssl.SSLContext.
+        queued.  `tls`: True (the system's CAs), a CA file's path, or an
+        ssl.SSLContext.  `address` may be a list: the addresses are tried in
+        turn, each for up to `timeout` seconds, and the first that answers
+        is the connection (its `peer` names it); with `round_robin`, each
+        call starts one further along the list.
+
+        What the handler hears, in order: `connection_made(context)` once it
+        is up, then its other calls, and `connection_lost(exc)` last.  If it
+        cannot be made (refused, timed out, unreachable, a TLS failure; with
+        a list, only once every address has failed) it hears
+        `connection_lost(exc)` alone, once, and never `connection_made`.
+        Neither ever runs inside `connect()` itself: at the earliest in a
+        later step of the loop, after the caller has the context.
         """
 
     @property
@@ -131,12 +161,26 @@ class ServerContext(Protocol):
     def options(self) -> Mapping[str, Any]:
         """The handler class's options, as the server was given them (or their defaults)."""
 
+    @property
+    def stopping(self) -> str | None:
+        """None while serving; once stopping, why: "shutdown", or "retire" (other
+        workers serve on, after a reload or SIGTTOU: clients may reconnect)."""
+
+    def time(self) -> float:
+        """The clock timers are set against: time.monotonic(), in seconds."""
+
     def call_later(self, delay: float, callback: Callable[..., object],
                    *args: Any) -> Cancellable:
         """Call `callback(*args)` in `delay` seconds; cancelled when the server stops."""
 
-    def connect(self, address: Address, handler: Any, *, tls: Any = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+    def call_every(self, interval: float, callback: Callable[..., object],
+                   *args: Any) -> Cancellable:
+        """As Context.call_every, until `cancel()` or the server stops; a callback
+        that raises is reported and costs only that beat."""
+
+    def connect(self, address: Address | Sequence[Address], handler: Any, *,
+                tls: Any = None, server_hostname: str | None = None,
+                timeout: float = 10.0, round_robin: bool = False) -> Context:
         """As Context.connect, for the server itself."""
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],

@@ -24,6 +24,11 @@ words: two handlers back to back, each the other's only reader.
   client's.  The connection pair ends when both directions have.
 * When the backend cannot be reached, its client is closed at once with
   one log line; a backend that resets ends its client only.
+* At start-up (`server_started`) the relay connects to the backend once,
+  as a client's connection would, and closes at once: a backend that is
+  down, or whose certificate does not pass, is one warning then, before any
+  client meets it.  The relay serves anyway: a backend often starts after
+  its proxy (HAProxy, nginx and Envoy start with a backend down, too).
 
 With `--upstream-tls on` (or `--upstream-ca FILE`) the relay speaks TLS to
 the backend; behind `--tls-cert` it terminates TLS in front of a plain one,
@@ -35,6 +40,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from evloop.handlers.addresses import Address
@@ -43,6 +49,7 @@ from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
+from evloop.handlers.context import ServerContext
 
 log = logging.getLogger("evloop")
 
@@ -125,11 +132,15 @@ class RelayHandler(Handler):
         if upstream is None:
             raise ValueError("upstream: the relay needs a backend: upstream HOST:PORT "
                              "or upstream unix:PATH")
-        ca = options.get("upstream_ca")
-        tls: bool | str = ca if ca else options.get("upstream_tls") == "on"
-        return functools.partial(cls, upstream, max_message, tls,
-                                 options.get("upstream_server_name"),
-                                 options.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
+        return functools.partial(cls, upstream, max_message, *_dialling(options))
+
+    @classmethod
+    def server_started(cls, server: ServerContext) -> None:
+        upstream = server.options.get("upstream")
+        if upstream is not None:
+            tls, server_hostname, timeout = _dialling(server.options)
+            server.connect(upstream, StartupCheck(upstream), tls=tls or None,
+                           server_hostname=server_hostname, timeout=timeout)
 
     def connection_made(self, context: Context) -> Reply:
         super().connection_made(context)
@@ -195,7 +206,7 @@ class BackendSide(Handler):
         self.client.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        reason = (getattr(exc, "strerror", None) if not _is_tls(exc) else None) or str(exc)
+        reason = _reason(exc)
         if not self.connected:
             log.warning("%s: upstream unreachable: %s; closing the client", self.client.peer,
                         reason)
@@ -206,6 +217,46 @@ class BackendSide(Handler):
             self.client.abort()
         else:
             self.client.close()  # what the backend sent is delivered first
+
+
+class StartupCheck(Handler):
+    """The relay's one connection to its backend at start-up: closed once made;
+    if it cannot be made, one warning."""
+
+    supports_udp = False
+
+    def __init__(self, upstream: Address) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.connected = False
+
+    def connection_made(self, context: Context) -> Reply:
+        super().connection_made(context)
+        self.connected = True
+        log.debug("relay: upstream %s answers", _name(self.upstream))
+        context.close()
+        return None
+
+    def data_received(self, data: bytes) -> Reply:
+        return b""  # a backend that speaks first: nothing to say back
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.connected:
+            log.warning("relay: upstream %s does not answer at start-up (%s); serving anyway, "
+                        "each client closed while it does not", _name(self.upstream),
+                        _reason(exc))
+
+
+def _dialling(options: Mapping[str, Any]) -> tuple[bool | str, str | None, float]:
+    """(tls, server_hostname, timeout) for connect(), from the relay's options."""
+    ca = options.get("upstream_ca")
+    tls: bool | str = ca if ca else options.get("upstream_tls") == "on"
+    return (tls, options.get("upstream_server_name"),
+            options.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
+
+
+def _reason(exc: Exception | None) -> str:
+    return (getattr(exc, "strerror", None) if not _is_tls(exc) else None) or str(exc)
 
 
 def _is_tls(exc: object) -> bool:

@@ -30,6 +30,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
 from collections.abc import Iterable
 from typing import Any
 
@@ -225,13 +226,15 @@ class Server:
         self.counters.accepted += 1
         log.debug("%s: connected (%d open)", peer, len(self.connections))
 
-    def connect(self, address: Address, handler: Handler, *, tls: ClientTLS = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+    def connect(self, address: Address | Sequence[Address], handler: Handler, *,
+                tls: ClientTLS = None, server_hostname: str | None = None,
+                timeout: float = 10.0, round_robin: bool = False) -> Context:
         """An outbound connection for a handler (or the server-wide context)."""
         context = open_connection(self.loop, self, address, handler, config=self.config,
                                   counters=self.outbound_counters, resolve=self.resolve,
                                   tracked=self.outbound, tls=tls,
-                                  server_hostname=server_hostname, timeout=timeout)
+                                  server_hostname=server_hostname, timeout=timeout,
+                                  round_robin=round_robin)
         if self.shutting_down:  # nothing new now: it ends as it starts
             context.connection.end("shutdown", now=True, reason="the server is stopping",
                                    error=ConnectionAbortedError("the server is stopping"))
@@ -259,7 +262,7 @@ class Server:
         self.shutting_down = True
         self._close_listeners()
         self.refusals.flush()
-        self.server_context.run_hook("server_stopping", self.handler_class.server_stopping)
+        self.server_context.stopping_because("shutdown", self.handler_class.server_stopping)
         self.server_context.stop()
         log.info("stopping: draining %d connection(s) (--drain-timeout %gs)",
                  len(self.connections), self.config.drain_timeout)
@@ -277,6 +280,8 @@ class Server:
         self._stop_accepting()  # this process's copy of the listener: the supervisor keeps it
         log.info("retiring: no new connections; serving %d until they close "
                  "(--reload-grace %gs)", len(self.connections), grace)
+        # Told now, not once the grace is out: clients told to reconnect let it end sooner.
+        self.server_context.stopping_because("retire", self.handler_class.server_stopping)
         if not self.connections:
             return self.shutdown()
         self.loop.call_later(grace, lambda: None if self.shutting_down else self.shutdown())

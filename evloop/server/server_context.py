@@ -8,8 +8,9 @@ class may have two class methods, `server_started(server)` and
 `server_stopping(server)` (evloop.handlers.base), which the server calls
 once each, with its `ServerWideContext`:
 
-* `call_later(delay, fn, *args)`: a timer of the server's, cancelled only
-  when the server stops;
+* `call_later(delay, fn, *args)` and `call_every(interval, fn, *args)`:
+  timers of the server's, cancelled only when the server stops (a ticker
+  that pushes to every client is one `call_every`);
 * `connect(address, handler, ...)`: an outbound connection of the server's
   own (evloop.connection.outbound), as a connection's context opens them;
 * `connections`: the contexts of the clients the server serves now, open
@@ -18,7 +19,12 @@ once each, with its `ServerWideContext`:
 * `options`: the handler's own options, as the server was given them (or
   their defaults);
 * `shared`: a dict for the handler's own server-wide objects, reached from
-  a connection as `context.server.shared`.
+  a connection as `context.server.shared`;
+* `stopping`: None while the server serves; in `server_stopping`, why it
+  stops: "shutdown" (SIGINT, SIGTERM, `Server.shutdown()`), or "retire"
+  (under --workers, a reload or SIGTTOU: other workers serve on, so a
+  handler may tell its long-lived clients to reconnect now; the old
+  worker then ends as soon as they have, within --reload-grace).
 
 A callback that raises is reported through the loop's exception handler,
 as any other, and costs only that call: there is no connection to drop.
@@ -34,6 +40,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from evloop.connection.connection import Connection
+from evloop.connection.handler_timers import HandlerPeriodic
 from evloop.connection.handler_timers import HandlerTimer
 from evloop.connection.handler_timers import HandlerTimers
 from evloop.connection.states import LIVE_STATES
@@ -48,8 +55,8 @@ class ServerWideContext:
     """One server's server-wide context (evloop.handlers.context.ServerContext).
 
     Methods for the handler class: those of `ServerContext`.  Methods for the
-    server: `run_hook(what, hook)` (server_started, server_stopping) and
-    `stop()`.
+    server: `run_hook(what, hook)` (server_started), `stopping_because(why,
+    hook)` (server_stopping) and `stop()`.
     """
 
     def __init__(self, loop: BaseLoop, name: str, connections: Collection[Connection],
@@ -63,6 +70,9 @@ class ServerWideContext:
         self.options = types.MappingProxyType(dict(options or {}))
         self.shared: dict[str, Any] = {}
         self.timers = HandlerTimers(loop, self._run)
+        # Why the server stops, once it does: "shutdown", or "retire" (a reload's new
+        # workers, or the others after SIGTTOU, serve on: its clients may reconnect).
+        self.stopping: str | None = None
 
     def __repr__(self) -> str:
         return f"<server-wide context of {self.name}: {len(self._connections)} connection(s)>"
@@ -72,13 +82,21 @@ class ServerWideContext:
         return tuple(connection.context for connection in self._connections
                      if connection.state in LIVE_STATES)
 
+    def time(self) -> float:
+        return self.loop.time()
+
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> HandlerTimer:
         return self.timers.add(delay, callback, args)
 
+    def call_every(self, interval: float, callback: Callable[..., object],
+                   *args: Any) -> HandlerPeriodic:
+        return self.timers.every(interval, callback, args)
+
     def connect(self, address: Any, handler: Any, *, tls: Any = None,
-                server_hostname: str | None = None, timeout: float = 10.0) -> Context:
+                server_hostname: str | None = None, timeout: float = 10.0,
+                round_robin: bool = False) -> Context:
         return self._connect(address, handler, tls=tls, server_hostname=server_hostname,
-                             timeout=timeout)
+                             timeout=timeout, round_robin=round_robin)
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], object],
                 error: Callable[[Exception], object] | None = None) -> None:
@@ -90,6 +108,12 @@ class ServerWideContext:
     def run_hook(self, what: str, hook: Callable[[Any], object]) -> None:
         """Call a handler class's server_started or server_stopping."""
         self._run(what, hook, (self,))
+
+    def stopping_because(self, why: str, hook: Callable[[Any], object]) -> None:
+        """The server begins to stop: `server_stopping` (`hook`), once, told why."""
+        if self.stopping is None:
+            self.stopping = why
+            self.run_hook("server_stopping", hook)
 
     def stop(self) -> None:
         """The server is stopping: no server-wide timer fires from now on."""

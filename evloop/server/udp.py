@@ -100,8 +100,15 @@ class DatagramContext:
     def server(self) -> None:
         return None
 
+    def time(self) -> float:
+        return self.endpoint.loop.time()
+
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any:
         raise RuntimeError("call_later needs a connection: over UDP each datagram is "
+                           "answered at once (set supports_udp = False)")
+
+    def call_every(self, interval: float, callback: Callable[..., object], *args: Any) -> Any:
+        raise RuntimeError("call_every needs a connection: over UDP each datagram is "
                            "answered at once (set supports_udp = False)")
 
     def connect(self, address: Any, handler: Any, **options: Any) -> Any:

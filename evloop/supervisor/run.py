@@ -60,7 +60,9 @@ from evloop.supervisor.systemd import Notifier
 
 log = logging.getLogger("evloop")
 
-LOG_FORMAT = "%(asctime)s evloop %(levelname)s %(message)s"
+# Each line names its logger: evloop's own, asyncio's (evloop.aio), a handler's
+# (`logging.getLogger("gateway")` prints "gateway WARNING ...").
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 STATUS_INTERVAL = 1.0  # how often a single server tells NOTIFY_SOCKET its connections
 
 

@@ -126,6 +126,7 @@ class Supervisor:
         self.restarts: dict[int, Timer] = {}  # slot -> the start of its replacement
         self.reload: Reload | None = None
         self.reloaded = False  # a reload succeeded: new workers import the code afresh
+        self.refused: set[int] = set()  # the new workers of a refused reload, until they end
         self.up = False  # every first worker said ready
         self.stopping = False
         self.code = 0
@@ -332,6 +333,8 @@ class Supervisor:
             if code and not self.code:
                 self.code = code
             log.info("worker %d (pid %d) stopped (%s)", child.index, child.pid, how)
+        elif child.pid in self.refused:
+            self._refused_one_ended(child, how)
         elif child.state == RETIRING:
             log.info("worker %d (pid %d) retired (%s)", child.index, child.pid, how)
         elif not self.up:
@@ -341,6 +344,7 @@ class Supervisor:
             self.stop()
         elif self.reload is not None and child.pid in self.reload.new:
             self._refuse_reload(child.error or f"a new worker {how} before it was ready")
+            self._refused_one_ended(child, how)
         elif self.reload is not None:  # an old one: the new workers take every slot
             log.warning("worker %d (pid %d) exited during a reload (%s)", child.index,
                         child.pid, how)
@@ -394,10 +398,17 @@ class Supervisor:
     def _refuse_reload(self, reason: str) -> None:
         assert self.reload is not None
         new, self.reload = self.reload.new, None
+        self.refused |= new
         for pid in new:  # any that did start let go of what they accepted, gently
             self._retire(pid)
         log.error("reload refused: %s; the old workers go on serving", reason)
         self.notifier.ready(self._status_line())
+
+    def _refused_one_ended(self, child: Child, how: str) -> None:
+        # The same line for each, the one whose error refused the reload included.
+        self.refused.discard(child.pid)
+        log.info("worker %d (pid %d) of the refused reload ended (%s)", child.index,
+                 child.pid, how)
 
     def _retire(self, pid: int) -> None:
         child = self.children.get(pid)

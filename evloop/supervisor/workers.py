@@ -99,4 +99,4 @@ class Worker:
 def tag_log_lines(index: int) -> None:
     for handler in logging.getLogger().handlers:
         handler.setFormatter(logging.Formatter(
-            f"%(asctime)s evloop[{index}] %(levelname)s %(message)s"))
+            f"%(asctime)s %(name)s[{index}] %(levelname)s %(message)s"))

@@ -66,7 +66,7 @@ class TraceFile:
     number, `rename(lane, name, kind)`, `now()` (the trace's clock, in
     seconds), `complete(lane, cat, name, start, end, **args)`, `instant(lane,
     cat, name, at=None, **args)`, `preview(data)` (the text shown for some
-    bytes), `write()`.
+    bytes), `write()`, `event_count()`.
 
     Every event has a `pid`, a `tid` (its lane), a time `ts` in microseconds
     since the trace began, a phase `ph` ("M" metadata, "X" complete, with
@@ -143,6 +143,12 @@ class TraceFile:
         self._add({"ph": "i", "s": "t", "cat": cat, "name": name, "pid": self.pid,
                    "tid": lane, "ts": self._us(self.now() if at is None else at),
                    "args": args})
+
+    def event_count(self) -> int:
+        """The steps recorded: the events a timeline draws, as `python3 -m evloop.trace
+        view` counts them (evloop.trace.page.timed_events).  The file holds more
+        records: the metadata ("M") that names the process and declares each lane."""
+        return sum(1 for event in self.events if event["ph"] != "M")
 
     def document(self) -> dict[str, Any]:
         # Sorted by time (metadata first), so a reader can take the file in order.

@@ -174,4 +174,4 @@ class Steps:
             log.error("cannot write the trace file %s: %s", self.file.path, exc.strerror)
             return
         log.info("trace file %s: %d events; view it with: python3 -m evloop.trace view %s",
-                 path, len(self.file.events), path)
+                 path, self.file.event_count(), path)

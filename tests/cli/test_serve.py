@@ -1,5 +1,6 @@
 """End to end: the server as a user starts it, driven like the labs' clients."""
 
+import re
 import signal
 import socket
 import subprocess
@@ -308,3 +309,15 @@ def test_another_handler_s_option_says_which_handler_takes_it(args, says):
     proc = run_serve(*args, "--port", "0")
     assert proc.returncode == 2
     assert proc.stderr == f"evloop.serve: error: {says}\n"
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_each_log_line_names_its_logger(serve, workers):
+    server = serve("--handler", "userhandlers.greeter:Greeter", *workers)
+    with server.connect() as client:
+        assert recv_exactly(client, 6) == b"hello\n"
+    code, err = server.stop()
+    tag = r"\[\d\]" if workers else ""
+    assert re.search(rf" greeter{tag} WARNING greeting 127\.0\.0\.1:\d+$", err, re.M), err
+    assert re.search(rf" evloop{tag} INFO ", err) and " evloop WARNING greeting" not in err, err
+    assert code == 0

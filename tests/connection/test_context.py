@@ -145,8 +145,10 @@ def test_set_idle_timeout_none_keeps_a_listener(pair):
 
 
 def test_pushes_to_a_listener_count_as_being_served(pair):
-    p = pair(config=Config(idle_timeout=0.1))
-    deadline = time.monotonic() + 0.4
+    # Three idle timeouts long; a timeout of 0.5 s, as a busy machine (two suites at
+    # once) once took more than 0.1 s over one of these turns.
+    p = pair(config=Config(idle_timeout=0.5))
+    deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         p.context.push(b"tick\n")
         p.loop.call_later(0.02, lambda: None)

@@ -10,6 +10,7 @@ import pytest
 
 from evloop.connection.dialing import Dialer
 from evloop.connection.dialing import numeric_targets
+from evloop.connection.dialing import rotated
 from evloop.loop.base import BaseLoop
 
 pytestmark = pytest.mark.timeout(30)
@@ -240,3 +241,54 @@ def test_a_lookup_that_answers_after_a_cancel_is_dropped(loop, listener):
 ])
 def test_numeric_targets_need_no_lookup(address, targets):
     assert numeric_targets(address) == targets
+
+
+# -- several addresses ------------------------------------------------------------------
+
+def test_several_addresses_are_tried_in_order_until_one_answers(loop, listener):
+    down = ("127.0.0.1", free_port())
+    dial = Dial(loop, [down, ("backend.test", 1), listener.getsockname()],
+                answers={"backend.test": socket.gaierror(socket.EAI_NONAME, "Name or service not known")})
+    what, sock = dial.run()
+    with sock:
+        assert what == "connected" and sock.getpeername() == listener.getsockname()
+    assert dial.dialer.address == listener.getsockname()  # the one that answered
+    assert [type(exc) for exc in dial.dialer.errors] == [ConnectionRefusedError, socket.gaierror]
+
+
+def test_each_address_has_its_own_timeout(loop, listener):
+    blackhole, fill = full_backlog()
+    try:
+        dial = Dial(loop, [blackhole.getsockname(), listener.getsockname()], timeout=0.3)
+        what, sock = dial.run()
+        with sock:  # the first timed out: the second still had its whole 0.3 s
+            assert what == "connected" and sock.getpeername() == listener.getsockname()
+    finally:
+        for sock in fill:
+            sock.close()
+        blackhole.close()
+
+
+def test_when_every_address_fails_one_error_names_each_attempt(loop):
+    first, second = free_port(), free_port()
+    dial = Dial(loop, [("127.0.0.1", first), ("127.0.0.1", second)])
+    what, exc = dial.run()  # run() checks that the failure is told once
+    assert what == "failed" and isinstance(exc, ConnectionRefusedError)
+    assert exc.errno == errno.ECONNREFUSED
+    assert str(exc) == (f"[Errno 111] connect to 127.0.0.1:{first}: Connection refused; "
+                        f"connect to 127.0.0.1:{second}: Connection refused")
+    stats = loop.statistics()
+    assert stats.writers == 0 and stats.timers == 0
+
+
+def test_an_empty_list_is_refused():
+    with pytest.raises(ValueError, match="connect\\(\\) needs an address, not an empty list"):
+        Dialer(None, [], 1.0, None, print, print)
+
+
+def test_rotated_starts_one_further_along_each_call():
+    backends = [("127.0.0.1", 9001), ("127.0.0.1", 9002), ("127.0.0.1", 9003)]
+    firsts = [rotated(backends)[0][1] for _ in range(4)]
+    assert firsts == [9001, 9002, 9003, 9001]
+    assert sorted(rotated(backends)) == backends  # every one, each once
+    assert rotated([("127.0.0.1", 9009)]) == [("127.0.0.1", 9009)]

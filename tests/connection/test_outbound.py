@@ -276,3 +276,84 @@ def test_the_connection_states_of_an_outbound_connection(loop, echo):
     assert connection.fd >= 0 and os.get_blocking(connection.fd) is False
     context.abort()
     assert connection.state is CLOSED
+
+
+# -- several addresses ------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_list_of_addresses_fails_over_to_the_first_that_answers(loop, echo):
+    handler = Recorder()
+    down = ("127.0.0.1", free_port())
+    context = loop.connect([down, echo.address], handler, timeout=2.0)
+    context.push(b"via the standby")
+    run_until(loop, lambda: len(handler.data) == 15)
+    assert handler.calls == ["made"] and handler.data == b"via the standby"
+    assert context.peer == f"127.0.0.1:{echo.address[1]}"  # named after the one reached
+    context.close()
+    run_until(loop, lambda: handler.lost is not NOT_YET)
+
+
+def test_a_list_that_all_fails_is_one_connection_lost_naming_each(loop):
+    handler = Recorder()
+    first, second = free_port(), free_port()
+    loop.connect([("127.0.0.1", first), ("127.0.0.1", second)], handler)
+    run_until(loop, lambda: handler.calls)
+    for _ in range(5):
+        loop.run_once(0.01)
+    assert handler.calls == [("lost", handler.lost)]  # once, and never made
+    assert isinstance(handler.lost, ConnectionRefusedError)
+    assert f"127.0.0.1:{first}: Connection refused; connect to 127.0.0.1:{second}" in str(handler.lost)
+
+
+def test_round_robin_spreads_connects_over_the_list(loop):
+    servers = [evloop.Server(EchoHandler, Config(port=0), loop=loop) for _ in range(2)]
+    for server in servers:
+        server.start()
+    try:
+        addresses = [server.address for server in servers]
+        reached = []
+        for _ in range(4):
+            handler = Recorder()
+            context = loop.connect(addresses, handler, round_robin=True)
+            run_until(loop, lambda: handler.calls == ["made"])
+            reached.append(context.peer)
+            context.close()
+        names = [f"127.0.0.1:{port}" for _, port in addresses]
+        assert reached[:2] in (names, names[::-1]) and reached[2:] == reached[:2]
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.mark.parametrize("address", ["/nonexistent/evloop.sock", "list"])
+def test_connection_lost_never_runs_inside_connect(loop, address):
+    handler = Recorder()
+    if address == "list":
+        address = ["/nonexistent/a.sock", ("127.0.0.1", free_port())]
+    loop.connect(address, handler)
+    assert handler.calls == []  # not yet: the caller has its context first
+    run_until(loop, lambda: handler.calls)
+    assert handler.calls == [("lost", handler.lost)]
+
+
+def test_connection_lost_never_runs_inside_a_stopping_servers_connect(loop, echo):
+    handler = Recorder()
+    echo.shutdown()
+    context = echo.connect(echo.address, handler)
+    assert handler.calls == []
+    run_until(loop, lambda: handler.calls)
+    assert handler.calls == [("lost", handler.lost)] and context.is_closing()
+
+
+def test_several_addresses_check_their_arguments(loop):
+    with pytest.raises(ValueError, match="at least one address"):
+        loop.connect([], Recorder())
+    with pytest.raises(ValueError, match="an address is \\(host, port\\)"):
+        loop.connect([("127.0.0.1", 1), 5], Recorder())
+    with pytest.raises(ValueError, match="over TLS to several hosts needs server_hostname"):
+        loop.connect([("127.0.0.1", 1), ("127.0.0.2", 1)], Recorder(), tls=True)

@@ -24,12 +24,12 @@ from evloop import Server
 from evloop import load_handler
 from evloop.server.accepting import ACCEPTS_PER_EVENT
 from evloop.server.loading import BUILTIN
+from evloop.testing import FakeContext
 from tests.conftest import metric
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
 from tests.conftest import scrape
 from tests.conftest import wait_for
-from tests.fakes import FakeContext
 from tests.splits import cuts
 from tests.splits import split_at
 
@@ -288,22 +288,25 @@ def test_handler_crash_closes_only_that_connection(serve):
 
 
 def fed(name, chunks):
-    """What a fresh built-in handler answers to `chunks` then EOF, all it pushed (to its
-    client, and to a relay's backend) joined, or "error" for a ProtocolError."""
+    """What a fresh built-in handler sends for `chunks` then EOF, replies and pushes (to
+    its client, then to a relay's backend) joined, or "error" for a ProtocolError."""
     options = {"upstream": ("127.0.0.1", 9)} if name == "relay" else {}  # never dialled
-    handler = load_handler(name).factory(max_message=300, **options)()
     context = FakeContext("fuzz:1")
-    out = [handler.connection_made(context)]
+    context.open(load_handler(name).factory(max_message=300, **options)())
+    for backend in context.connects:
+        backend.open()
     try:
         for chunk in chunks:
-            out.append(handler.data_received(chunk))
-        out.append(handler.eof_received())
+            if context.state != "open":
+                break  # it closed (chat's /quit): a server reads nothing more
+            context.feed(chunk)
+        else:
+            context.feed_eof()
     except ProtocolError:
         return "error"
     finally:
-        handler.connection_lost(None)
-    pushed = context.pushed + [data for *_, backend, _ in context.connected for data in backend.pushed]
-    return b"".join(part for part in out if isinstance(part, (bytes, bytearray))) + b"".join(pushed)
+        context.lose()
+    return context.take() + b"".join(backend.context.take() for backend in context.connects)
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))

@@ -34,7 +34,14 @@ def echo(serve):
 
 
 def relay_to(serve, upstream, *more):
-    return serve("--handler", "relay", "--upstream", upstream, *more)
+    """A relay to `upstream` (an address, or a Backend, whose first connection, the
+    relay's start-up check, is taken here: made and closed by the relay at once)."""
+    if not isinstance(upstream, Backend):
+        return serve("--handler", "relay", "--upstream", upstream, *more)
+    relay = serve("--handler", "relay", "--upstream", upstream.address, *more)
+    with upstream.accept() as check:
+        assert check.recv(1) == b""
+    return relay
 
 
 class Backend:
@@ -108,7 +115,7 @@ def test_the_built_in_relay_moves_16_mib_both_ways_at_once_intact(serve, echo):
 
 
 def test_a_backend_that_never_reads_pauses_the_client_and_drops_nothing(serve, backend):
-    relay = relay_to(serve, backend.address, "--metrics-port", "0")
+    relay = relay_to(serve, backend, "--metrics-port", "0")
     metrics = re.search(r"metrics at (http://\S+/metrics)", relay.line).group(1)
     client = relay.connect()
     held = backend.accept()  # connected, and not reading
@@ -159,7 +166,7 @@ def test_a_backend_that_never_reads_pauses_the_client_and_drops_nothing(serve, b
 
 
 def test_a_client_that_never_reads_pauses_the_backend(serve, backend):
-    relay = relay_to(serve, backend.address)
+    relay = relay_to(serve, backend)
     client = relay.connect()
     held = backend.accept()
     held.setblocking(False)
@@ -187,7 +194,7 @@ def test_a_client_that_never_reads_pauses_the_backend(serve, backend):
 
 
 def test_a_half_close_passes_from_the_client_to_the_backend_and_back(serve, backend):
-    relay = relay_to(serve, backend.address)
+    relay = relay_to(serve, backend)
     client = relay.connect()
     held = backend.accept()
     client.sendall(b"the whole request")
@@ -203,7 +210,7 @@ def test_a_half_close_passes_from_the_client_to_the_backend_and_back(serve, back
 
 
 def test_a_half_close_passes_from_the_backend_to_the_client_and_back(serve, backend):
-    relay = relay_to(serve, backend.address)
+    relay = relay_to(serve, backend)
     client = relay.connect()
     held = backend.accept()
     held.sendall(b"a greeting, and nothing more")
@@ -216,7 +223,7 @@ def test_a_half_close_passes_from_the_backend_to_the_client_and_back(serve, back
     held.close()
 
 
-def test_a_backend_that_is_down_closes_its_client_at_once_with_one_line(serve):
+def test_a_backend_that_is_down_is_one_warning_at_start_then_closes_each_client(serve):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -228,12 +235,35 @@ def test_a_backend_that_is_down_closes_its_client_at_once_with_one_line(serve):
         assert time.monotonic() - start < 2
     code, err = relay.stop()
     lines = [line for line in err.splitlines() if "upstream" in line]
-    assert len(lines) == 1 and "unreachable" in lines[0] and "refused" in lines[0].lower(), err
+    assert len(lines) == 2, err
+    assert "WARNING" in lines[0] and "does not answer at start-up" in lines[0]
+    assert "Connection refused" in lines[0]
+    assert f"127.0.0.1:{port}" in lines[0] and "serving anyway" in lines[0]
+    assert "unreachable" in lines[1] and "refused" in lines[1].lower(), err
     assert code == 0 and "Traceback" not in err
 
 
+def test_a_backend_that_comes_later_is_served_without_a_restart(serve):
+    later = Backend()
+    later.listener.close()  # down at the relay's start
+    relay = relay_to(serve, later.address)
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", later.port))
+    backend.listen(8)
+    backend.settimeout(10)
+    with backend, relay.connect() as client:
+        client.sendall(b"now?")
+        held, _ = backend.accept()
+        with held:
+            assert recv_exactly(held, 4) == b"now?"
+            held.sendall(b"yes")
+            assert recv_exactly(client, 3) == b"yes"
+    code, err = relay.stop()
+    assert code == 0 and err.count("does not answer at start-up") == 1, err
+
+
 def test_a_backend_reset_ends_that_client_only(serve, backend):
-    relay = relay_to(serve, backend.address)
+    relay = relay_to(serve, backend)
     first = relay.connect()
     first_held = backend.accept()
     second = relay.connect()
@@ -349,16 +379,18 @@ def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
         probe.bind(("127.0.0.1", 0))
         down = probe.getsockname()[1]
 
-    def page_once_closed():  # the backend side of each closes after its client
+    # The backend side of each closes after its client; the start-up check (one more
+    # connect) closes as soon as it is made, and sends nothing.
+    def page_once_closed():
         with urllib.request.urlopen(metrics, timeout=10) as response:
             page = response.read().decode()
         closed = re.search(r'^evloop_connections_closed_total\{direction="out",'
                            r'reason="handler_close"\} (\d+)$', page, re.M)
-        return page if closed and closed.group(1) == "3" else None
+        return page if closed and closed.group(1) == "4" else None
     assert wait_for(page_once_closed)
     page = page_once_closed()
-    assert re.search(r"^evloop_connects_total 3$", page, re.M), page
-    assert re.search(r'^evloop_connections_closed_total\{direction="out",reason="handler_close"\} 3$',
+    assert re.search(r"^evloop_connects_total 4$", page, re.M), page
+    assert re.search(r'^evloop_connections_closed_total\{direction="out",reason="handler_close"\} 4$',
                      page, re.M), page
     assert re.search(r'^evloop_connections_open\{direction="out"\} 0$', page, re.M)
     assert re.search(r'^evloop_sent_bytes_total\{transport="tcp",direction="out"\} 3$', page, re.M)
@@ -369,4 +401,4 @@ def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
         assert recv_until_eof(sock) == b""
     with urllib.request.urlopen(metrics, timeout=10) as response:
         page = response.read().decode()
-    assert re.search(r'^evloop_connect_failures_total\{reason="refused"\} 1$', page, re.M), page
+    assert re.search(r'^evloop_connect_failures_total\{reason="refused"\} 2$', page, re.M), page

@@ -6,7 +6,7 @@ import pytest
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
 from evloop.handlers.base import ProtocolError
-from tests.fakes import FakeContext
+from evloop.testing import FakeContext
 
 
 class Recorder(Handler):

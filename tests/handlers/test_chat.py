@@ -5,86 +5,86 @@ from hypothesis import strategies as st
 
 from evloop.handlers.base import ProtocolError
 from evloop.handlers.chat import ChatHandler
-from tests.fakes import FakeContext
+from evloop.testing import FakeServerContext
 from tests.splits import cuts
 from tests.splits import split_at
 
 
-class Client:
-    """A chat handler with its pushed bytes collected, as a connection would."""
-
-    def __init__(self, factory, peer):
-        self.received = []
-        self.handler = factory()
-        self.context = FakeContext(peer, pushed=self.received)
-        self.received.append(self.handler.connection_made(self.context))
-
-    def say(self, data):
-        reply = self.handler.data_received(data)
-        if reply:
-            self.received.append(reply)
-        return reply
-
-    def text(self):
-        return b"".join(chunk for chunk in self.received if chunk).decode()
+def test_a_line_from_one_client_reaches_the_others():
+    server = FakeServerContext(ChatHandler, max_message=100)  # one room for its clients
+    _, alice = server.client("a:1")
+    _, bob = server.client("b:2")
+    assert alice.take() == (b"* welcome a:1; 0 other(s) here. Commands: /nick NAME, /who, "
+                            b"/quit\n* b:2 joined\n")
+    assert bob.take().startswith(b"* welcome b:2; 1 other(s) here.")
+    assert alice.feed(b"hello\n") == b""  # no reply to the sender
+    assert bob.take() == b"a:1: hello\n"
+    assert alice.feed(b"/quit\n") == b"* bye\n" and alice.closed
+    assert bob.take() == b"* a:1 left\n"
 
 
 @pytest.fixture
-def room():
-    factory = ChatHandler.factory(max_message=100)
-    return lambda peer: Client(factory, peer)
+def server():
+    return FakeServerContext(ChatHandler, max_message=100)
 
 
-def test_lines_go_to_every_other_client_with_the_sender_name(room):
-    alice, bob, carol = room("1.1.1.1:1"), room("2.2.2.2:2"), room("3.3.3.3:3")
-    assert alice.say(b"hello all\n") == b""
-    assert "1.1.1.1:1: hello all\n" in bob.text()
-    assert "1.1.1.1:1: hello all\n" in carol.text()
-    assert "hello all" not in alice.text()
+def text(context):
+    """Everything sent to a client so far, as text."""
+    return b"".join(context.sent).decode()
 
 
-def test_joins_leaves_and_welcome(room):
-    alice = room("a:1")
-    assert "welcome a:1; 0 other(s)" in alice.text()
-    bob = room("b:2")
-    assert "* b:2 joined\n" in alice.text()
-    assert "1 other(s)" in bob.text()
-    bob.handler.connection_lost(None)
-    assert "* b:2 left\n" in alice.text()
-    bob.handler.connection_lost(None)  # a second call changes nothing
-    assert alice.text().count("left") == 1
+def test_lines_go_to_every_other_client_with_the_sender_name(server):
+    (_, alice), (_, bob), (_, carol) = (server.client(peer)
+                                        for peer in ("1.1.1.1:1", "2.2.2.2:2", "3.3.3.3:3"))
+    assert alice.feed(b"hello all\n") == b""
+    assert "1.1.1.1:1: hello all\n" in text(bob)
+    assert "1.1.1.1:1: hello all\n" in text(carol)
+    assert "hello all" not in text(alice)
 
 
-def test_nick_renames_and_announces(room):
-    alice, bob = room("a:1"), room("b:2")
-    assert alice.say(b"/nick alice\r\n") == b"* you are now alice\n"
-    assert "* a:1 is now alice\n" in bob.text()
-    alice.say(b"hi\n")
-    assert "alice: hi\n" in bob.text()
-    assert b"1 to 32" in alice.say(b"/nick two words\n")
-    assert b"1 to 32" in alice.say(b"/nick\n")
+def test_joins_leaves_and_welcome(server):
+    _, alice = server.client("a:1")
+    assert "welcome a:1; 0 other(s)" in text(alice)
+    bob_handler, bob = server.client("b:2")
+    assert "* b:2 joined\n" in text(alice)
+    assert "1 other(s)" in text(bob)
+    bob.lose()
+    assert "* b:2 left\n" in text(alice)
+    bob_handler.connection_lost(None)  # a second call changes nothing
+    assert text(alice).count("left") == 1
 
 
-def test_who_and_quit(room):
-    alice, _ = room("a:1"), room("b:2")
-    assert alice.say(b"/who\n") == b"* here: a:1, b:2\n"
-    assert alice.say(b"/quit\nignored\n") == b"* bye\n"  # nothing after /quit is read
-    assert alice.context.closed
+def test_nick_renames_and_announces(server):
+    (_, alice), (_, bob) = server.client("a:1"), server.client("b:2")
+    assert alice.feed(b"/nick alice\r\n") == b"* you are now alice\n"
+    assert "* a:1 is now alice\n" in text(bob)
+    alice.feed(b"hi\n")
+    assert "alice: hi\n" in text(bob)
+    assert b"1 to 32" in alice.feed(b"/nick two words\n")
+    assert b"1 to 32" in alice.feed(b"/nick\n")
 
 
-def test_partial_line_waits(room):
-    alice, bob = room("a:1"), room("b:2")
-    assert alice.say(b"half") is None
-    assert alice.say(b" a line\n") == b""
-    assert "a:1: half a line\n" in bob.text()
+def test_who_and_quit(server):
+    (_, alice), (_, bob) = server.client("a:1"), server.client("b:2")
+    assert alice.feed(b"/who\n") == b"* here: a:1, b:2\n"
+    assert alice.feed(b"/quit\nignored\n") == b"* bye\n"  # nothing after /quit is read
+    assert alice.closed
+    assert "ignored" not in text(bob)
 
 
-def test_line_over_max_message_is_a_protocol_error(room):
-    alice = room("a:1")
+def test_partial_line_waits(server):
+    (_, alice), (_, bob) = server.client("a:1"), server.client("b:2")
+    assert alice.feed(b"half") is None
+    assert alice.feed(b" a line\n") == b""
+    assert "a:1: half a line\n" in text(bob)
+
+
+def test_line_over_max_message_is_a_protocol_error(server):
+    _, alice = server.client("a:1")
     with pytest.raises(ProtocolError, match="max-message 100"):
-        alice.say(b"x" * 101)
+        alice.feed(b"x" * 101)
     with pytest.raises(ProtocolError):
-        room("b:2").say(b"y" * 150 + b"\n")
+        server.client("b:2")[1].feed(b"y" * 150 + b"\n")
 
 
 def test_chat_cannot_run_over_udp():
@@ -98,29 +98,32 @@ def test_any_split_delivers_the_same_lines(lines, cut_points):
     lines = [line.replace(b"\n", b"") for line in lines]
     lines = [line for line in lines if not line.startswith(b"/")]
     data = b"".join(line + b"\n" for line in lines)
-    factory = ChatHandler.factory(max_message=100)
-    sender, listener = Client(factory, "s:1"), Client(factory, "l:2")
+    server = FakeServerContext(ChatHandler, max_message=100)
+    (_, sender), (_, listener) = server.client("s:1"), server.client("l:2")
+    listener.take()  # its welcome
     for chunk in split_at(data, cut_points):
-        sender.say(chunk)
+        sender.feed(chunk)
     expected = "".join("s:1: " + line.removesuffix(b"\r").decode("utf-8", "replace") + "\n"
                        for line in lines)
-    received = b"".join(c for c in listener.received[1:] if c).decode("utf-8", "replace")
-    assert received == expected
+    assert listener.take().decode("utf-8", "replace") == expected
 
 
 def heard(chunks):
     """What a listener hears from a sender who sends `chunks` then EOF, and whether
     the sender was refused (ProtocolError)."""
-    factory = ChatHandler.factory(max_message=100)
-    sender, listener = Client(factory, "r:1"), Client(factory, "l:2")
+    server = FakeServerContext(ChatHandler, max_message=100)
+    (_, sender), (_, listener) = server.client("r:1"), server.client("l:2")
     refused = False
     try:
         for chunk in chunks:
-            sender.say(chunk)
-        sender.handler.eof_received()
+            if sender.state != "open":
+                break  # it sent /quit: a server reads nothing more from it
+            sender.feed(chunk)
+        else:
+            sender.feed_eof()
     except ProtocolError:
         refused = True
-    return b"".join(chunk for chunk in listener.received if chunk), refused  # bytes: any
+    return listener.take(), refused  # bytes: any
 
 
 @given(st.binary(max_size=500), cuts)
@@ -130,22 +133,23 @@ def test_random_bytes_split_anywhere_are_heard_as_the_whole(data, cut_points):
     assert heard(split_at(data, cut_points)) == heard([data])
 
 
-def test_a_member_who_stops_reading_is_skipped_then_told_what_it_missed(room):
-    alice, bob, carol = room("a:1"), room("b:2"), room("c:3")
-    bob.handler.pause_writing()  # its connection passed high water: it is not reading
-    before = bob.text()
-    alice.say(b"one\ntwo\n")
-    assert bob.text() == before and "a:1: two\n" in carol.text()
-    bob.handler.resume_writing()
-    assert bob.text().endswith("* you missed 2 line(s) while not reading\n")
-    alice.say(b"three\n")
-    assert bob.text().endswith("a:1: three\n")
-    bob.handler.pause_writing()
-    bob.handler.resume_writing()  # nothing missed: nothing said
-    assert bob.text().endswith("a:1: three\n")
+def test_a_member_who_stops_reading_is_skipped_then_told_what_it_missed(server):
+    (_, alice), (bob_handler, bob), (_, carol) = (server.client(peer)
+                                                  for peer in ("a:1", "b:2", "c:3"))
+    bob_handler.pause_writing()  # its connection passed high water: it is not reading
+    before = text(bob)
+    alice.feed(b"one\ntwo\n")
+    assert text(bob) == before and "a:1: two\n" in text(carol)
+    bob_handler.resume_writing()
+    assert text(bob).endswith("* you missed 2 line(s) while not reading\n")
+    alice.feed(b"three\n")
+    assert text(bob).endswith("a:1: three\n")
+    bob_handler.pause_writing()
+    bob_handler.resume_writing()  # nothing missed: nothing said
+    assert text(bob).endswith("a:1: three\n")
 
 
-def test_crlf_and_a_lone_cr_before_the_newline(room):
-    alice, bob = room("a:1"), room("b:2")
-    alice.say(b"dos line\r\nmid\rdle\n")
-    assert "a:1: dos line\n" in bob.text() and "a:1: mid\rdle\n" in bob.text()
+def test_crlf_and_a_lone_cr_before_the_newline(server):
+    (_, alice), (_, bob) = server.client("a:1"), server.client("b:2")
+    alice.feed(b"dos line\r\nmid\rdle\n")
+    assert "a:1: dos line\n" in text(bob) and "a:1: mid\rdle\n" in text(bob)

@@ -2,11 +2,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evloop.handlers.echo import EchoHandler
-from tests.fakes import FakeContext
+from evloop.testing import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
 from tests.splits import feed
 from tests.splits import split_at
+
+
+def test_a_client_gets_back_what_it_sends_and_eof_closes():
+    context = FakeContext()
+    context.open(EchoHandler())
+    assert context.feed(b"Hello, world") == b"Hello, world"
+    assert context.feed(b"\x00\xff") == b"\x00\xff"
+    context.feed_eof()
+    assert context.sent == [b"Hello, world", b"\x00\xff"] and context.closed
 
 
 def test_echo_answers_each_chunk_at_once():

@@ -7,13 +7,22 @@ from evloop.handlers.lenprefix import LenPrefixHandler
 from evloop.handlers.lenprefix import encode
 from evloop.handlers.lenprefix import payloads
 from evloop.handlers.lenprefix import split_frames
-from tests.fakes import FakeContext
+from evloop.testing import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
 from tests.splits import feed
 from tests.splits import split_at
 
 LAB_MESSAGE = b"016Hello!! Server!!"
+
+
+def test_a_client_gets_each_message_back_once_it_is_whole():
+    context = FakeContext()
+    context.open(LenPrefixHandler())
+    assert context.feed(b"016Hello!!") is None  # 7 of its 16 bytes: nothing yet
+    assert context.feed(b" Server!!") == LAB_MESSAGE
+    context.feed_eof()
+    assert context.sent == [LAB_MESSAGE] and context.closed
 
 
 def test_lab_message_gets_itself_back():

@@ -8,10 +8,9 @@ from hypothesis import strategies as st
 from evloop import LineHandler
 from evloop import ProtocolError
 from evloop.handlers.base import WrongReturn
-from tests.fakes import connected
+from evloop.testing import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
-from tests.splits import feed
 from tests.splits import split_at
 
 
@@ -21,43 +20,54 @@ class Shout(LineHandler):
 
 
 def shout(max_message=20):
-    return connected(Shout(max_message=max_message))
+    """A Shout served on a fake context: the context, to feed."""
+    context = FakeContext()
+    context.open(Shout(max_message=max_message))
+    return context
+
+
+def heard(context, chunks):
+    """Feed `chunks` then EOF; the bytes sent back."""
+    for chunk in chunks:
+        context.feed(chunk)
+    context.feed_eof()
+    return context.take()
 
 
 def test_lines_end_at_newline_and_one_cr_before_it_is_dropped():
-    handler = shout()
-    assert handler.data_received(b"one\r\ntwo\nthr") == b"ONE\nTWO\n"
-    assert handler.data_received(b"ee\n") == b"THREE\n"
-    assert handler.data_received(b"mid\rline\n") == b"MID\rLINE\n"  # only the one before \n
-    assert handler.data_received(b"\n") == b"\n"  # an empty line is a line
+    context = shout()
+    assert context.feed(b"one\r\ntwo\nthr") == b"ONE\nTWO\n"
+    assert context.feed(b"ee\n") == b"THREE\n"
+    assert context.feed(b"mid\rline\n") == b"MID\rLINE\n"  # only the one before \n
+    assert context.feed(b"\n") == b"\n"  # an empty line is a line
 
 
 def test_none_means_no_complete_line_and_b_empty_means_lines_but_no_reply():
-    handler = shout()
-    assert handler.data_received(b"partial") is None
-    assert handler.data_received(b"\nquiet\n") == b"PARTIAL\n"
-    assert handler.data_received(b"quiet\n") == b""
+    context = shout()
+    assert context.feed(b"partial") is None
+    assert context.feed(b"\nquiet\n") == b"PARTIAL\n"
+    assert context.feed(b"quiet\n") == b""
 
 
 def test_the_max_message_rule_is_exact():
-    assert shout(5).data_received(b"12345\n") == b"12345\n"
-    assert shout(5).data_received(b"12345\r\n") == b"12345\n"
-    assert shout(5).data_received(b"12345\r") is None  # the \n may come next
+    assert shout(5).feed(b"12345\n") == b"12345\n"
+    assert shout(5).feed(b"12345\r\n") == b"12345\n"
+    assert shout(5).feed(b"12345\r") is None  # the \n may come next
     with pytest.raises(ProtocolError, match="line longer than --max-message 5 bytes"):
-        shout(5).data_received(b"123456\n")
+        shout(5).feed(b"123456\n")
     with pytest.raises(ProtocolError):
-        shout(5).data_received(b"123456")  # found before any newline comes
+        shout(5).feed(b"123456")  # found before any newline comes
     with pytest.raises(ProtocolError) as caught:
-        shout(5).data_received(b"ok\n123456\n")
+        shout(5).feed(b"ok\n123456\n")
     assert caught.value.reply == b"OK\n"  # the replies due before the bad line
 
 
 def test_a_partial_line_at_end_of_input_is_a_protocol_error():
-    handler = shout()
-    handler.data_received(b"half")
+    context = shout()
+    context.feed(b"half")
     with pytest.raises(ProtocolError, match="in the middle of a line"):
-        handler.eof_received()
-    assert shout().eof_received() is None
+        context.feed_eof()
+    assert shout().feed_eof() is None
 
 
 def test_lines_after_close_are_not_read():
@@ -68,19 +78,21 @@ def test_lines_after_close_are_not_read():
                 return b"bye\n"
             return line + b"\n"
 
-    handler = connected(Quitter())
-    assert handler.data_received(b"a\n/quit\nb\nc\n") == b"a\nbye\n"
-    assert handler.context.closed
+    context = FakeContext()
+    context.open(Quitter())
+    assert context.feed(b"a\n/quit\nb\nc\n") == b"a\nbye\n"
+    assert context.closed
 
 
 def test_a_long_line_a_byte_at_a_time_is_searched_once():
     """Pins an implementation choice, h11's no-rescan rule: `searched` and `buffer`
     are read here because the rule is about the work done, which no output shows."""
-    handler = shout(max_message=100000)
+    context = shout(max_message=100000)
+    handler = context.handler
     for byte in byte_by_byte(b"x" * 5000):
-        assert handler.data_received(byte) is None
+        assert context.feed(byte) is None
     assert handler.searched == 5000
-    assert handler.data_received(b"\n") == b"X" * 5000 + b"\n"
+    assert context.feed(b"\n") == b"X" * 5000 + b"\n"
     assert handler.searched == 0 and not handler.buffer
 
 
@@ -94,8 +106,8 @@ def test_any_split_gives_the_same_replies(lines, cut_points):
     lines = [line.rstrip(b"\r") for line in lines]  # one \r before \n is the ending
     wire = b"".join(line + b"\n" for line in lines)
     expected = b"".join(line.upper() + b"\n" for line in lines if line != b"quiet")
-    assert feed(shout(max_message=100), split_at(wire, cut_points)) == expected
-    assert feed(shout(max_message=100), byte_by_byte(wire)) == expected
+    assert heard(shout(max_message=100), split_at(wire, cut_points)) == expected
+    assert heard(shout(max_message=100), byte_by_byte(wire)) == expected
 
 
 def test_a_line_received_that_returns_str_is_named_in_the_error():

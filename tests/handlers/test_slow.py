@@ -8,53 +8,68 @@ import pytest
 from evloop.handlers import ProtocolError
 from evloop.handlers.slow import SlowHandler
 from evloop.handlers.slow import work
-from tests.fakes import connected
+from evloop.testing import FakeContext
 from tests.splits import split_at
 
 
+def test_each_line_is_echoed_once_its_work_is_done():
+    context = FakeContext()  # no pool: offload() works here and now, as without --offload
+    context.open(SlowHandler(work_ms=0))
+    assert context.feed(b"one\ntw") == b"one\n"
+    assert context.feed(b"o\n") == b"two\n"
+    context.feed_eof()
+    assert context.sent == [b"one\n", b"two\n"] and context.closed
+
+
+def test_offloaded_results_are_sent_in_arrival_order():
+    context = FakeContext(pool=True)  # a pool that waits until the test finishes each work
+    context.open(SlowHandler(work_ms=0))
+    assert context.feed(b"a\nb\nc\n") == b""  # three lines, no reply yet
+    a, b, c = context.offloaded
+    assert c.finish() == b""  # c is done first: it must wait for a and b
+    assert a.finish() == b"a\n"
+    assert b.finish() == b"b\nc\n"
+    assert context.sent == [b"a\n", b"b\nc\n"]
+
+
+def slow(**options):
+    """A SlowHandler with no work to do, served on a fake context: the context."""
+    context = FakeContext()
+    context.open(SlowHandler(work_ms=0, **options))
+    return context
+
+
 def test_inline_work_echoes_each_complete_line():
-    handler = connected(SlowHandler(work_ms=0))
-    assert handler.data_received(b"one\ntw") == b"one\n"
-    assert handler.data_received(b"o\nthree\n") == b"two\nthree\n"
-    assert handler.data_received(b"partial") is None
+    context = slow()
+    assert context.feed(b"one\ntw") == b"one\n"
+    assert context.feed(b"o\nthree\n") == b"two\nthree\n"
+    assert context.feed(b"partial") is None
     with pytest.raises(ProtocolError):
-        handler.eof_received()
+        context.feed_eof()
 
 
 @pytest.mark.parametrize("cut", range(1, 12))
 def test_any_split_gives_the_same_echo(cut):
-    handler = connected(SlowHandler(work_ms=0))
+    context = slow()
     wire = b"alpha\nbeta\ngamma\n"
-    out = b"".join(handler.data_received(part) or b"" for part in split_at(wire, [cut, cut * 3]))
-    assert out == wire
+    for part in split_at(wire, [cut, cut * 3]):
+        context.feed(part)
+    assert context.take() == wire
 
 
 def test_a_line_over_max_message_is_a_protocol_error():
-    handler = connected(SlowHandler(max_message=10, work_ms=0))
     with pytest.raises(ProtocolError):
-        handler.data_received(b"x" * 11)
-    handler = connected(SlowHandler(max_message=10, work_ms=0))
+        slow(max_message=10).feed(b"x" * 11)
     with pytest.raises(ProtocolError, match="max-message 10"):  # a lone \r ends no line
-        handler.data_received(b"x" * 25 + b"\r" + b"y" * 24 + b"\n")
-    handler = connected(SlowHandler(max_message=10, work_ms=0))
-    assert handler.data_received(b"x" * 10 + b"\r") is None  # a CRLF may follow
-    assert handler.data_received(b"\n") == b"x" * 10 + b"\n"
+        slow(max_message=10).feed(b"x" * 25 + b"\r" + b"y" * 24 + b"\n")
+    context = slow(max_message=10)
+    assert context.feed(b"x" * 10 + b"\r") is None  # a CRLF may follow
+    assert context.feed(b"\n") == b"x" * 10 + b"\n"
 
 
 def test_unknown_work_kind_is_refused():
     with pytest.raises(ValueError):
         SlowHandler(work="dance")
-
-
-def test_offloaded_results_are_sent_in_arrival_order():
-    pending = []
-    # A pool that waits: offload() returns None, and `then` runs when the test says.
-    handler = connected(SlowHandler(work_ms=0),
-                        offload_to=lambda fn, args, then: pending.append(then))
-    assert handler.data_received(b"a\nb\nc\n") == b""  # three lines, no reply yet
-    assert pending[2](0) == b""          # c is done first: it must wait for a and b
-    assert pending[0](0) == b"a\n"
-    assert pending[1](0) == b"b\nc\n"
 
 
 @pytest.mark.parametrize("kind", ["cpu", "sleep"])

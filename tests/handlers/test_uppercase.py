@@ -2,11 +2,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evloop.handlers.uppercase import UppercaseHandler
-from tests.fakes import FakeContext
+from evloop.testing import FakeContext
 from tests.splits import byte_by_byte
 from tests.splits import cuts
 from tests.splits import feed
 from tests.splits import split_at
+
+
+def test_a_client_gets_its_sentence_back_in_capitals_and_eof_closes():
+    context = FakeContext()
+    context.open(UppercaseHandler())
+    assert context.feed(b"hello there") == b"HELLO THERE"
+    context.feed_eof()
+    assert context.sent == [b"HELLO THERE"] and context.closed
 
 
 def test_kurose_ross_sentence_without_newline():

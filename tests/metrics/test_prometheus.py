@@ -14,7 +14,7 @@ from evloop.metrics.prometheus import render
 from evloop.metrics.stats import Histogram
 from evloop.metrics.stats import Stats
 from evloop.metrics.stats import Traffic
-from tests.fakes import connected
+from evloop.testing import FakeContext
 
 parser = pytest.importorskip("prometheus_client.parser")
 pytestmark = pytest.mark.timeout(60)
@@ -76,9 +76,13 @@ def test_without_udp_or_turns_those_lines_are_absent():
 
 def answer(*pieces):
     """Feed `pieces` to a MetricsHandler; the one answer, and whether it closed."""
-    handler = connected(MetricsHandler(lambda: "up 1\n"))
-    replies = [handler.data_received(piece) for piece in pieces]
-    return b"".join(r for r in replies if r), handler.context.closed
+    context = FakeContext()
+    context.open(MetricsHandler(lambda: "up 1\n"))
+    for piece in pieces:
+        if context.state != "open":
+            break  # it answered and closed: a server reads nothing more
+        context.feed(piece)
+    return context.take(), context.closed
 
 
 @pytest.mark.parametrize("split", ["whole", "bytewise"])
@@ -112,7 +116,8 @@ def test_other_requests_get_their_http_answer(request_bytes, status):
     (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000, b"431"),
 ])
 def test_what_is_not_http_is_a_protocol_error_with_its_status(request_bytes, status):
-    handler = connected(MetricsHandler(lambda: ""))
+    context = FakeContext()
+    context.open(MetricsHandler(lambda: ""))
     with pytest.raises(ProtocolError) as caught:
-        handler.data_received(request_bytes)
+        context.feed(request_bytes)
     assert caught.value.reply.startswith(b"HTTP/1.1 " + status)

@@ -3,6 +3,7 @@ server_stopping, the server-wide context's timers, connections and connect)."""
 
 import logging
 import signal
+import socket
 import time
 
 import pytest
@@ -121,3 +122,32 @@ def test_server_wide_offload_gives_the_result_or_the_error(offload, caplog):
         else:
             with pytest.raises(ValueError):  # inline, the caller's own exception
                 wide.offload(int, "x", then=seen.append)
+
+
+class Told(EchoHandler):
+    said = []
+
+    @classmethod
+    def server_started(cls, server):
+        server.shared["beat"] = server.call_every(60, print)
+
+    @classmethod
+    def server_stopping(cls, server):
+        cls.said.append((server.stopping, server.shared["beat"].cancelled()))
+
+
+@pytest.mark.parametrize("how", ["shutdown", "retire"])
+def test_server_stopping_is_told_once_whether_the_server_retires_or_shuts_down(how):
+    Told.said = []
+    with evloop.Server(Told, Config(port=0)) as server:
+        server.start()
+        wide = server.server_context
+        assert wide.stopping is None
+        client = socket.create_connection(server.address, timeout=10)
+        run_until(server.loop, lambda: server.connections)
+        server.retire(30) if how == "retire" else server.shutdown()
+        assert Told.said == [(how, False)]  # told first, its timers still set
+        assert wide.shared["beat"].cancelled() == (how == "shutdown")  # a retiree's run on
+        client.close()  # the last client gone, a retiring server shuts down
+        run_until(server.loop, lambda: wide.shared["beat"].cancelled())
+        assert Told.said == [(how, False)] and wide.stopping == how

@@ -169,6 +169,10 @@ def test_a_reload_that_cannot_load_the_handler_is_refused(supervised, tmp_path):
     assert wait_for(lambda: set(live_children(server.pid)) == old)
     log = server.log()
     assert log.count("reload refused") == 1 and "Traceback" not in log, log
+    # Each new worker of the refused reload ends with the same line, the one whose
+    # error refused it as the other.
+    server.wait_log(r"worker \d \(pid \d+\) of the refused reload ended \(exit code \d\)", count=2)
+    assert "retired" not in server.log(), server.log()
     write_version(tmp_path, "v3")  # and the next reload, once fixed, goes through
     server.proc.send_signal(signal.SIGHUP)
     server.wait_log(r"reload: 2 new worker\(s\) serving")
@@ -353,7 +357,7 @@ def test_a_reload_not_ready_in_time_is_refused_and_the_old_workers_serve_on(supe
     assert server.ask() == b"005hello" and server.proc.poll() is None
     assert old <= set(live_children(server.pid))
     flag.unlink()  # they start, are told again, and retire without having served
-    server.wait_log(r"retired \(exit code 0\)", count=2)
+    server.wait_log(r"of the refused reload ended \(exit code 0\)", count=2)
     assert set(live_children(server.pid)) == old
     assert server.ask() == b"005hello"
     code, log = server.stop()
@@ -410,3 +414,24 @@ supervisor.Supervisor.scale = scale
     assert "RuntimeError: injected" in log and "the supervisor failed; stopping the workers" in log
     assert log.count(") stopped (exit code 0)") == 2 and "all workers stopped" in log, log
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers_before)
+
+
+def test_a_reload_tells_server_stopping_to_retire_and_a_stop_to_shut_down(supervised):
+    server = supervised("--workers", "2", "--handler", "userhandlers.clock:Clock",
+                        "--tick", "0.05", "--reload-grace", "30")
+    with socket.create_connection(server.address, timeout=10) as old_client:
+        lines = old_client.makefile("rb")
+        assert lines.readline() == b"welcome\n"
+        server.proc.send_signal(signal.SIGHUP)
+        rest = [line for line in iter(lines.readline, b"")]
+        assert rest[-1] == b"reconnect\n" and all(len(line) == 9 for line in rest[:-1]), rest
+    # Its client gone, the old worker ends at once, not after --reload-grace.
+    server.wait_log(r"retired \(exit code 0\)", count=2)
+    with socket.create_connection(server.address, timeout=10) as new_client:
+        lines = new_client.makefile("rb")
+        assert lines.readline() == b"welcome\n"
+        server.proc.send_signal(signal.SIGTERM)
+        rest = [line for line in iter(lines.readline, b"")]
+        assert rest[-1] == b"bye\n", rest
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log

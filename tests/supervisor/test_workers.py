@@ -100,3 +100,5 @@ def test_log_lines_are_tagged_with_the_slot(monkeypatch):
     workers.tag_log_lines(4)
     record = logging.LogRecord("evloop", logging.INFO, __file__, 1, "hello", None, None)
     assert " evloop[4] INFO hello" in handler.format(record)
+    mine = logging.LogRecord("gateway", logging.WARNING, __file__, 1, "backend down", None, None)
+    assert " gateway[4] WARNING backend down" in handler.format(mine)  # a handler's own logger

@@ -83,3 +83,13 @@ def test_the_command_line_is_written_as_a_person_would_type_it(monkeypatch):
     assert command_line() == "python3 -m evloop.serve --port 0"
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     assert command_line() == "/x/evloop/serve.py --port 0"
+
+
+def test_the_event_count_leaves_out_the_lane_declarations(tmp_path):
+    trace = TraceFile(str(tmp_path / "t.json"), model="test", command="test")
+    lane = trace.lane("fd 7 client", "client")
+    trace.rename(lane, "fd 7 client (closed)", "client")
+    trace.instant(lane, "io", "recv", bytes=3)
+    trace.complete(0, "wait", "select", trace.started, trace.now())
+    assert trace.event_count() == 2
+    assert len([e for e in written(trace)["traceEvents"] if e["ph"] != "M"]) == 2

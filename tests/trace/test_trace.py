@@ -145,6 +145,29 @@ def test_a_stall_and_an_offload_show_in_the_file(serve, tmp_path):
             assert max(e["dur"] for e in events(document, "wait")) >= 150_000
 
 
+@pytest.mark.timeout(60)
+def test_the_server_and_the_viewer_count_the_same_events(serve, tmp_path):
+    """The count the server logs as it writes the file is the count `view` prints:
+    the timeline's events, not the file's records (its lane declarations are not events)."""
+    path = tmp_path / "run.json"
+    server = serve("--handler", "echo", "--trace-file", str(path))
+    for message in (b"one", b"two", b"three"):
+        with server.connect() as sock:
+            sock.sendall(message)
+            assert recv_exactly(sock, len(message)) == message
+    code, err = server.stop()
+    assert code == 0
+    logged = re.search(rf"trace file {re.escape(str(path))}: (\d+) events", err)
+    assert logged, err
+    view = subprocess.run([sys.executable, "-m", "evloop.trace", "view", str(path)],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT, env=cli_env(),
+                          stdin=subprocess.DEVNULL)
+    assert view.returncode == 0, view.stderr
+    shown = re.search(r"lanes, (\d+) events, ", view.stdout)
+    assert shown, view.stdout
+    assert int(logged.group(1)) == int(shown.group(1)) == len(events(json.loads(path.read_text())))
+
+
 def test_a_trace_file_that_cannot_be_written_is_found_at_start(tmp_path):
     run = subprocess.run([sys.executable, "-m", "evloop.serve", "--port", "0", "--trace-file",
                           str(tmp_path / "missing" / "run.json")], capture_output=True,

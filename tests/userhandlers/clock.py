@@ -16,17 +16,21 @@ class Clock(evloop.LineHandler):
     @classmethod
     def server_started(cls, server):
         def ring():
-            line = time.strftime("%H:%M:%S\n").encode()
+            line = time.strftime("%H:%M:%S\n").encode()  # the time of day, read at the beat
             for client in server.connections:
                 client.push(line)
-            server.call_later(server.options["tick"], ring)
 
-        server.call_later(server.options["tick"], ring)
+        server.call_every(server.options["tick"], ring)
 
     @classmethod
     def server_stopping(cls, server):
-        for client in server.connections:
-            client.push(b"bye\n")
+        if server.stopping == "retire":  # a reload: the new workers serve on
+            for client in server.connections:
+                client.push(b"reconnect\n")
+                client.close()
+        else:
+            for client in server.connections:
+                client.push(b"bye\n")
 
     def connection_made(self, context):
         super().connection_made(context)
