@@ -29,6 +29,9 @@ words: two handlers back to back, each the other's only reader.
   down, or whose certificate does not pass, is one warning then, before any
   client meets it.  The relay serves anyway: a backend often starts after
   its proxy (HAProxy, nginx and Envoy start with a backend down, too).
+* `--upstream A,B` gives it several backends, balanced and health-checked
+  as HAProxy does (evloop.handlers.upstreams): a client whose backend does
+  not answer is passed to the next.
 
 With `--upstream-tls on` (or `--upstream-ca FILE`) the relay speaks TLS to
 the backend; behind `--tls-cert` it terminates TLS in front of a plain one,
@@ -41,6 +44,7 @@ import functools
 import logging
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from evloop.handlers.addresses import Address
@@ -50,10 +54,38 @@ from evloop.handlers.base import Option
 from evloop.handlers.context import Context
 from evloop.handlers.context import Reply
 from evloop.handlers.context import ServerContext
+from evloop.handlers.upstreams import Upstreams
+from evloop.handlers.upstreams import reason
 
 log = logging.getLogger("evloop")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def parse_upstreams(text: str | tuple[str, int] | Sequence[Any]) -> tuple[Address, ...]:
+    """ "A" or "A,B,..." (each as parse_upstream takes it) -> the backends, in order;
+    from Python, one (host, port) pair or a list of addresses."""
+    if isinstance(text, str):
+        parts = [part for part in text.split(",") if part.strip()]
+        if not parts:
+            raise ValueError("no backend given: HOST:PORT, or several as HOST:PORT,HOST:PORT")
+        return tuple(parse_upstream(part) for part in parts)
+    if isinstance(text, tuple) and len(text) == 2 and isinstance(text[1], int):
+        return (parse_upstream(text),)
+    backends = tuple(parse_upstream(tuple(a) if isinstance(a, list) else a)  # type: ignore[arg-type]
+                     for a in text)
+    if not backends:
+        raise ValueError("no backend given")
+    if len(set(backends)) < len(backends):
+        raise ValueError("a backend is given twice")
+    return backends
+
+
+def backends(upstream: Address | Sequence[Address]) -> tuple[Address, ...]:
+    """The relay's backends, whether it was given one address or several."""
+    if isinstance(upstream, str) or (len(upstream) == 2 and isinstance(upstream[1], int)):
+        return (upstream,)  # type: ignore[return-value]  # one (host, port), or a path
+    return tuple(upstream)  # type: ignore[arg-type]
 
 
 def parse_upstream(text: str | tuple[str, int]) -> Address:
@@ -97,29 +129,47 @@ def seconds(text: str | float) -> float:
     return value
 
 
+def count(text: str | int) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
 class RelayHandler(Handler):
     """The client's side of the relay: it opens the backend's (`BackendSide`)."""
 
     supports_udp = False
     backpressure_stops_reading = False
     options = {
-        "upstream": Option("the backend: HOST:PORT or unix:PATH (required)",
-                           type=parse_upstream),
+        "upstream": Option("the backend: HOST:PORT or unix:PATH (required); several, "
+                           "comma-separated, are balanced and health-checked",
+                           type=parse_upstreams),
         "upstream_tls": Option("speak TLS to the backend, its certificate checked against the "
                                "system's CAs", choices=("off", "on"), default="off"),
         "upstream_ca": Option("check the backend's certificate against this CA file "
                               "instead (implies --upstream-tls on)", type=ca_file),
         "upstream_server_name": Option("the name the backend's certificate must carry "
                                        "(default: the upstream host)"),
-        "connect_timeout": Option("seconds to connect to the backend", type=seconds,
-                                  default=DEFAULT_CONNECT_TIMEOUT),
+        "connect_timeout": Option("seconds to connect to the backend (each, with several)",
+                                  type=seconds, default=DEFAULT_CONNECT_TIMEOUT),
+        "balance": Option("with several backends: roundrobin (each client starts at the "
+                          "next) or first (the first up takes every client)",
+                          choices=("roundrobin", "first"), default="roundrobin"),
+        "check_interval": Option("with several backends: seconds between health checks",
+                                 type=seconds, default=2.0),
+        "check_fall": Option("failed checks in a row that take a backend down", type=count,
+                             default=3),
+        "check_rise": Option("passed checks in a row that bring it back up", type=count,
+                             default=2),
     }
 
-    def __init__(self, upstream: Address, max_message: int = DEFAULT_MAX_MESSAGE,
-                 tls: bool | str = False, server_hostname: str | None = None,
+    def __init__(self, upstream: Address | Sequence[Address],
+                 max_message: int = DEFAULT_MAX_MESSAGE, tls: bool | str = False,
+                 server_hostname: str | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         super().__init__(max_message=max_message)
-        self.upstream = upstream
+        self.upstreams = backends(upstream)
         self.tls = tls
         self.server_hostname = server_hostname
         self.connect_timeout = connect_timeout
@@ -132,20 +182,36 @@ class RelayHandler(Handler):
         if upstream is None:
             raise ValueError("upstream: the relay needs a backend: upstream HOST:PORT "
                              "or upstream unix:PATH")
-        return functools.partial(cls, upstream, max_message, *_dialling(options))
+        tls, server_name, timeout = _dialling(options)
+        hosts = {address[0] for address in backends(upstream) if isinstance(address, tuple)}
+        if tls and server_name is None and len(hosts) > 1:
+            raise ValueError("upstream: TLS to several hosts needs upstream_server_name, the "
+                             "name every backend's certificate carries")
+        return functools.partial(cls, upstream, max_message, tls, server_name, timeout)
 
     @classmethod
     def server_started(cls, server: ServerContext) -> None:
-        upstream = server.options.get("upstream")
-        if upstream is not None:
-            tls, server_hostname, timeout = _dialling(server.options)
-            server.connect(upstream, StartupCheck(upstream), tls=tls or None,
-                           server_hostname=server_hostname, timeout=timeout)
+        options = server.options
+        if options.get("upstream") is None:
+            return
+        pool = Upstreams(backends(options["upstream"]),
+                         fall=options.get("check_fall") or 3, rise=options.get("check_rise") or 2,
+                         round_robin=options.get("balance", "roundrobin") != "first")
+        server.shared["upstreams"] = pool
+        tls, server_hostname, timeout = _dialling(options)
+        interval = options.get("check_interval") or 2.0
+        check: dict[str, Any] = {"tls": tls or None, "server_hostname": server_hostname,
+                 "timeout": min(timeout, interval)}
+        pool.check(server, **check)  # at start-up: one warning for a backend down
+        if len(pool.backends) > 1:
+            server.call_every(interval, lambda: pool.check(server, **check))
 
     def connection_made(self, context: Context) -> Reply:
         super().connection_made(context)
-        self.backend = context.connect(self.upstream, BackendSide(self), tls=self.tls or None,
-                                       server_hostname=self.server_hostname,
+        pool = context.server.shared.get("upstreams") if context.server is not None else None
+        order = pool.order() if pool is not None else list(self.upstreams)
+        self.backend = context.connect(order if len(order) > 1 else order[0], BackendSide(self),
+                                       tls=self.tls or None, server_hostname=self.server_hostname,
                                        timeout=self.connect_timeout)
         return None
 
@@ -183,7 +249,6 @@ class BackendSide(Handler):
     def __init__(self, client: RelayHandler) -> None:
         super().__init__(client.max_message)
         self.client = client.context
-        self.upstream = client.upstream
         self.connected = False
 
     def connection_made(self, context: Context) -> Reply:
@@ -206,45 +271,16 @@ class BackendSide(Handler):
         self.client.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        reason = _reason(exc)
         if not self.connected:
             log.warning("%s: upstream unreachable: %s; closing the client", self.client.peer,
-                        reason)
+                        reason(exc))
             self.client.close()
-        elif exc is not None:
+        elif exc is not None:  # its context's peer: the backend it reached
             log.info("%s: upstream %s: %s; dropping the client", self.client.peer,
-                     _name(self.upstream), reason)
+                     self.context.peer, reason(exc))
             self.client.abort()
         else:
             self.client.close()  # what the backend sent is delivered first
-
-
-class StartupCheck(Handler):
-    """The relay's one connection to its backend at start-up: closed once made;
-    if it cannot be made, one warning."""
-
-    supports_udp = False
-
-    def __init__(self, upstream: Address) -> None:
-        super().__init__()
-        self.upstream = upstream
-        self.connected = False
-
-    def connection_made(self, context: Context) -> Reply:
-        super().connection_made(context)
-        self.connected = True
-        log.debug("relay: upstream %s answers", _name(self.upstream))
-        context.close()
-        return None
-
-    def data_received(self, data: bytes) -> Reply:
-        return b""  # a backend that speaks first: nothing to say back
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.connected:
-            log.warning("relay: upstream %s does not answer at start-up (%s); serving anyway, "
-                        "each client closed while it does not", _name(self.upstream),
-                        _reason(exc))
 
 
 def _dialling(options: Mapping[str, Any]) -> tuple[bool | str, str | None, float]:
@@ -253,16 +289,3 @@ def _dialling(options: Mapping[str, Any]) -> tuple[bool | str, str | None, float
     tls: bool | str = ca if ca else options.get("upstream_tls") == "on"
     return (tls, options.get("upstream_server_name"),
             options.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
-
-
-def _reason(exc: Exception | None) -> str:
-    return (getattr(exc, "strerror", None) if not _is_tls(exc) else None) or str(exc)
-
-
-def _is_tls(exc: object) -> bool:
-    # An ssl.SSLError's strerror is only its first words; its str() says the rest.
-    return type(exc).__module__ == "ssl"
-
-
-def _name(address: Address) -> str:
-    return f"unix:{address}" if isinstance(address, str) else f"{address[0]}:{address[1]}"

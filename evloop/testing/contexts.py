@@ -30,6 +30,7 @@ from typing import Any
 from evloop.connection.handler_timers import HandlerPeriodic
 from evloop.connection.handler_timers import HandlerTimer
 from evloop.connection.handler_timers import HandlerTimers
+from evloop.handlers.addresses import format_address
 from evloop.handlers.base import BYTES_TYPES
 from evloop.handlers.base import WrongReturn
 from evloop.handlers.context import Reply
@@ -257,6 +258,7 @@ class FakeContext:
 def record_connect(record: list[Dialled], server: Any, clock: ManualClock, address: Any,
                    handler: Any, options: dict[str, Any]) -> FakeContext:
     """A connect() of a fake context (or server), recorded; its new fake context."""
-    context = FakeContext(str(address), server=server, clock=clock)
+    first = address[0] if isinstance(address, list) else address
+    context = FakeContext(format_address(first), server=server, clock=clock)
     record.append(Dialled(address, handler, context, options))
     return context

@@ -92,6 +92,11 @@ CHECKED = {
         servers=("python3 -m evloop.serve --handler echo --port 12001",
                  "python3 -m evloop.serve --handler myrelay:Relay --backend-port 12001"),
         commands=("printf 'through my own relay\\n' | python3 -m evloop.client",)),
+    ("docs/09-reaching-out.md", "through the gateway"): Check(
+        servers=("python3 -m evloop.serve --handler echo --port 12001",
+                 "python3 -m evloop.serve --handler gateway:Gateway --backends "
+                 "127.0.0.1:9100,127.0.0.1:12001"),
+        commands=("printf 'through the gateway\\n' | python3 -m evloop.client",)),
     ("docs/09-reaching-out.md", "welcome"): Check(
         servers=("python3 -m evloop.serve --handler clock:Clock --tick 0.2",),
         commands=("python3 -c \"import socket; s = socket.create_connection(('127.0.0.1', 12000)); "

@@ -402,3 +402,29 @@ def test_the_metrics_count_outbound_connections_by_direction(serve, echo):
     with urllib.request.urlopen(metrics, timeout=10) as response:
         page = response.read().decode()
     assert re.search(r'^evloop_connect_failures_total\{reason="refused"\} 2$', page, re.M), page
+
+
+def test_several_backends_fail_over_and_are_health_checked(serve):
+    first, second = serve("--handler", "echo"), serve("--handler", "echo")
+    relay = relay_to(serve, f"127.0.0.1:{first.port},127.0.0.1:{second.port}",
+                     "--check-interval", "0.1", "--check-fall", "2", "--check-rise", "2")
+
+    def served():
+        with relay.connect() as client:
+            client.sendall(b"ping")
+            return recv_exactly(client, 4)
+
+    assert [served() for _ in range(4)] == [b"ping"] * 4
+    port = first.port
+    assert first.stop()[0] == 0
+    # Every client is served: one that meets the dead backend fails over at once, and
+    # soon the checks take it out of the round.
+    assert [served() for _ in range(6)] == [b"ping"] * 6
+    down = relay.wait_stderr(rf"upstream 127\.0\.0\.1:{port} is down")
+    assert "2 check(s) failed, the last: " in down and "1 of 2 up" in down
+    again = serve("--handler", "echo", port=str(port))  # back, on the same port
+    up = relay.wait_stderr(rf"upstream 127\.0\.0\.1:{port} is up: 2 check\(s\) passed; 2 of 2 up")
+    assert up and served() == b"ping"
+    code, err = relay.stop()
+    assert code == 0 and "Traceback" not in err and "unreachable" not in err, err
+    again.stop()

@@ -125,7 +125,7 @@ def test_the_factory_needs_an_upstream_and_a_ca_file_means_tls(tmp_path):
     with pytest.raises(ValueError, match="the relay needs a backend"):
         RelayHandler.factory()
     handler = RelayHandler.factory(upstream="/run/db.sock", upstream_ca="/etc/ca.pem")()
-    assert (handler.upstream, handler.tls) == ("/run/db.sock", "/etc/ca.pem")
+    assert (handler.upstreams, handler.tls) == (("/run/db.sock",), "/etc/ca.pem")
 
 
 @pytest.mark.parametrize("text, address", [
