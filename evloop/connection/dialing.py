@@ -123,7 +123,13 @@ class Dialer:
         self.done = False
 
     def start(self) -> None:
-        self._begin(self.addresses[0])
+        # In the loop's next step, not here: a Unix socket may connect (or fail) at
+        # once, and no callback may run inside the connect() that asked for it.
+        self.loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        if not self.done:  # not cancelled meanwhile
+            self._begin(self.addresses[0])
 
     def _begin(self, address: Address) -> None:
         """Start on the next address: its own deadline, its lookup if it is a name."""

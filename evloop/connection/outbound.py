@@ -47,6 +47,7 @@ from evloop.connection.tls import client_context
 from evloop.handlers.addresses import Address
 from evloop.handlers.addresses import check_address
 from evloop.handlers.addresses import format_address
+from evloop.handlers.addresses import tls_name
 from evloop.handlers.base import Handler
 from evloop.handlers.context import Context
 from evloop.handlers.context import ServerContext
@@ -125,13 +126,8 @@ def open_connection(loop: BaseLoop, owner: Owner, address: Address | Sequence[Ad
     session = None
     tls_context = client_context(tls)
     if tls_context is not None:
-        if server_hostname is None:
-            # Checked against the certificate, as asyncio does: the one host named.
-            hosts = {a[0] if isinstance(a, tuple) else None for a in addresses}
-            if len(hosts) > 1:
-                raise ValueError("connect() over TLS to several hosts needs server_hostname=, "
-                                 "the name each backend's certificate carries")
-            server_hostname = hosts.pop()
+        if server_hostname is None:  # checked against the certificate, as asyncio does
+            server_hostname = tls_name(addresses)
         session = TLSSession(tls_context, server_side=False, server_hostname=server_hostname)
 
     def dialer(handshakes: Any) -> Dialer:

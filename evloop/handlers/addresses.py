@@ -3,6 +3,7 @@
 An address is `(host, port)` over TCP or the path of a Unix socket, as
 `socket.connect()` takes them.  `check_address` refuses anything else with a
 ValueError that says what is wrong, before any socket is made;
+`tls_name` is the host a certificate is checked against;
 `format_address` is the one way evloop writes an address: a context's
 `peer`, a log line, a trace, a startup line: "127.0.0.1:80", "[::1]:80"
 (brackets, so the port stands apart), "unix:/run/x.sock".  Part of the
@@ -34,6 +35,16 @@ def check_address(address: object) -> Address:
             raise ValueError(f"port {port} is outside 1-65535")
         return host, port
     raise ValueError(f"an address is (host, port) or a Unix socket path, not {address!r}")
+
+
+def tls_name(addresses: list[Address]) -> str | None:
+    """The name a TLS server's certificate is checked against when none is given: the
+    host, if every address has the same one (None for Unix sockets); ValueError if not."""
+    hosts = {address[0] if isinstance(address, tuple) else None for address in addresses}
+    if len(hosts) > 1:
+        raise ValueError("TLS to several hosts needs server_hostname, the name every "
+                         "backend's certificate carries")
+    return hosts.pop()
 
 
 def format_address(address: Any) -> str:

@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evloop.handlers.addresses import Address
+from evloop.handlers.addresses import tls_name
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.handlers.base import Option
@@ -69,16 +70,17 @@ def parse_upstreams(text: str | tuple[str, int] | Sequence[Any]) -> tuple[Addres
         parts = [part for part in text.split(",") if part.strip()]
         if not parts:
             raise ValueError("no backend given: HOST:PORT, or several as HOST:PORT,HOST:PORT")
-        return tuple(parse_upstream(part) for part in parts)
-    if isinstance(text, tuple) and len(text) == 2 and isinstance(text[1], int):
+        found = tuple(parse_upstream(part) for part in parts)
+    elif isinstance(text, tuple) and len(text) == 2 and isinstance(text[1], int):
         return (parse_upstream(text),)
-    backends = tuple(parse_upstream(tuple(a) if isinstance(a, list) else a)  # type: ignore[arg-type]
-                     for a in text)
-    if not backends:
+    else:
+        found = tuple(parse_upstream(tuple(a) if isinstance(a, list) else a)  # type: ignore[arg-type]
+                      for a in text)
+    if not found:
         raise ValueError("no backend given")
-    if len(set(backends)) < len(backends):
+    if len(set(found)) < len(found):
         raise ValueError("a backend is given twice")
-    return backends
+    return found
 
 
 def backends(upstream: Address | Sequence[Address]) -> tuple[Address, ...]:
@@ -183,10 +185,12 @@ class RelayHandler(Handler):
             raise ValueError("upstream: the relay needs a backend: upstream HOST:PORT "
                              "or upstream unix:PATH")
         tls, server_name, timeout = _dialling(options)
-        hosts = {address[0] for address in backends(upstream) if isinstance(address, tuple)}
-        if tls and server_name is None and len(hosts) > 1:
-            raise ValueError("upstream: TLS to several hosts needs upstream_server_name, the "
-                             "name every backend's certificate carries")
+        if tls and server_name is None:
+            try:
+                tls_name(list(backends(upstream)))
+            except ValueError:
+                raise ValueError("upstream: TLS to several hosts needs upstream_server_name, "
+                                 "the name every backend's certificate carries") from None
         return functools.partial(cls, upstream, max_message, tls, server_name, timeout)
 
     @classmethod
@@ -200,11 +204,12 @@ class RelayHandler(Handler):
         server.shared["upstreams"] = pool
         tls, server_hostname, timeout = _dialling(options)
         interval = options.get("check_interval") or 2.0
-        check: dict[str, Any] = {"tls": tls or None, "server_hostname": server_hostname,
-                 "timeout": min(timeout, interval)}
-        pool.check(server, **check)  # at start-up: one warning for a backend down
+        check: dict[str, Any] = {"tls": tls or None, "server_hostname": server_hostname}
+        # At start-up, as a client's connect would; then within a round, so none overlap.
+        pool.check(server, timeout=timeout, **check)
         if len(pool.backends) > 1:
-            server.call_every(interval, lambda: pool.check(server, **check))
+            server.call_every(interval, lambda: pool.check(server, timeout=min(timeout, interval),
+                                                           **check))
 
     def connection_made(self, context: Context) -> Reply:
         super().connection_made(context)

@@ -146,8 +146,12 @@ class Check(Handler):
         return b""  # a backend that speaks first: nothing to say back
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.connected:
-            self.upstreams.failed(self.backend, reason(exc), self.startup)
+        if self.connected:
+            return
+        if exc is None or isinstance(exc, ConnectionAbortedError):  # the server stopped it
+            self.backend.checking = False
+            return
+        self.upstreams.failed(self.backend, reason(exc), self.startup)
 
 
 def reason(exc: Exception | None) -> str:

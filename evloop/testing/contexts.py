@@ -15,8 +15,10 @@ The fake also plays the server's part in the grammar of calls:
 goes to `sent`, with what the handler pushed, in order) and returned.  As
 on a server, an answer that is not bytes or None is a `WrongReturn`, and
 once the handler closed or aborted (or `eof_received` did not ask to stay
-open), `connection_lost(None)` comes right after the call that ended the
-connection returns, and the connection's timers are cancelled.  Unlike on
+open), `connection_lost(None)` comes once the call that ended the
+connection has returned and its answer is sent (a close asked from outside
+the handler's calls: at the clock's next `advance`), and the connection's
+timers are cancelled.  Unlike on
 a server, an exception the handler raises is not logged away: it reaches
 the test.  What a server adds around a handler (buffers, backpressure,
 idle timeouts, the logs) is not faked; test those against a real server.
@@ -56,10 +58,12 @@ class Dialled:
         """The connection is up: the handler's connection_made (its answer is sent)."""
         return self.context.open(self.handler)
 
-    def refuse(self, exc: Exception | None = None) -> None:
-        """The connection could not be made: the handler hears only connection_lost(exc)."""
+    def refuse(self, exc: Exception | None = ConnectionRefusedError(111, "Connection refused")
+               ) -> None:
+        """The connection could not be made (by default, refused): the handler hears
+        only connection_lost(exc)."""
         self.context.handler = self.handler
-        self.context.lose(exc or ConnectionRefusedError(111, "Connection refused"))
+        self.context.lose(exc)
 
 
 class Offloaded:
@@ -88,8 +92,9 @@ class FakeContext:
 
     def __init__(self, peer: str = "127.0.0.1:50000", *, server: Any = None,
                  clock: ManualClock | None = None, peer_subject: str | None = None,
-                 pool: bool = False) -> None:
+                 pool: bool = False, outbound: bool = False) -> None:
         self.peer = peer
+        self.outbound = outbound  # opened by connect(): not one of the server's clients
         self.peer_subject = peer_subject
         self.server = server
         self.clock = clock or (server.clock if server is not None else ManualClock())
@@ -116,7 +121,7 @@ class FakeContext:
         """Serve `handler` on this context: its connection_made."""
         self.handler = handler
         self.state = "open"
-        if self.server is not None:
+        if self.server is not None and not self.outbound:
             self.server.connections.append(self)
         return self._answer("connection_made", handler.connection_made, self)
 
@@ -128,13 +133,15 @@ class FakeContext:
     def feed_eof(self) -> Reply | bool:
         """The peer's EOF: eof_received; unless it answers True, the connection closes."""
         self._must_be_open("feed_eof")
-        answer = self._call("eof_received", self.handler.eof_received)
-        if answer is True:
-            return True
-        self.closed = True
-        self._sent(f"{type(self.handler).__name__}.eof_received", answer)
-        self._ended()
-        return answer  # type: ignore[no-any-return]
+        try:
+            answer = self._call("eof_received", self.handler.eof_received)
+            if answer is True:
+                return True
+            self.closed = True
+            self._sent(f"{type(self.handler).__name__}.eof_received", answer)
+            return answer  # type: ignore[no-any-return]
+        finally:
+            self._after()
 
     def _must_be_open(self, what: str) -> None:
         if self.state != "open":
@@ -170,11 +177,11 @@ class FakeContext:
 
     def close(self) -> None:
         self.closed = True
-        self._ended()
+        self._ending()
 
     def abort(self) -> None:
         self.aborted = True
-        self._ended()
+        self._ending()
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted or self.state == "closed"
@@ -196,11 +203,17 @@ class FakeContext:
 
     def call_later(self, delay: float, callback: Callable[..., object],
                    *args: Any) -> HandlerTimer:
-        return self.timers.add(delay, callback, args)
+        handle = self.timers.add(delay, callback, args)
+        if self.state == "closed":
+            handle.cancel()  # nobody will be there to call, as on a server
+        return handle
 
     def call_every(self, interval: float, callback: Callable[..., object],
                    *args: Any) -> HandlerPeriodic:
-        return self.timers.every(interval, callback, args)
+        handle = self.timers.every(interval, callback, args)
+        if self.state == "closed":
+            handle.cancel()
+        return handle
 
     def offload(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], Reply],
                 error: Callable[[Exception], Reply] | None = None) -> Reply:
@@ -222,22 +235,26 @@ class FakeContext:
     # -- as a server does it ------------------------------------------------------------
 
     def _call(self, what: str, callback: Callable[..., object], *args: Any) -> Any:
-        """One call into the handler; the connection ends after it, if it asked to."""
+        """One call into the handler (its answer, if any, is the caller's to send)."""
         self.calls += 1
         try:
             return callback(*args)
         finally:
             self.calls -= 1
-            if self.closed or self.aborted:
-                self._ended()
 
     def _timer(self, what: str, callback: Callable[..., object], args: tuple[Any, ...]) -> object:
-        return self._call(what, callback, *args)
+        try:
+            return self._call(what, callback, *args)
+        finally:
+            self._after()
 
     def _answer(self, method: str, call: Callable[..., Reply], *args: Any) -> Reply:
-        answer: Reply = self._call(method, call, *args)
-        self._sent(f"{type(self.handler).__name__}.{method}", answer)
-        return answer
+        try:
+            answer: Reply = self._call(method, call, *args)
+            self._sent(f"{type(self.handler).__name__}.{method}", answer)
+            return answer
+        finally:
+            self._after()
 
     def _sent(self, method: str, answer: object) -> None:
         if answer is None or isinstance(answer, bool):
@@ -247,18 +264,24 @@ class FakeContext:
         if answer and not self.aborted:
             self.sent.append(bytes(answer))
 
-    def _ended(self) -> None:
-        # connection_lost after the call that ended the connection has returned, as on
-        # a server; a close from outside any call of this handler (a chat member closed
-        # by another's message) ends it at once.
-        if self.state == "open" and not self.calls:
+    def _after(self) -> None:
+        """connection_lost once the call that ended the connection has returned and its
+        answer is sent, as on a server."""
+        if (self.closed or self.aborted) and self.state == "open" and not self.calls:
             self.lose(None)
+
+    def _ending(self) -> None:
+        # Asked from outside the handler's own calls (a chat member closed by another's
+        # message): on a server the end comes in a later step of the loop, so here at
+        # the clock's next advance (`clock.advance(0)` will do).
+        if self.state == "open" and not self.calls:
+            self.clock.call_later(0, self._after)
 
 
 def record_connect(record: list[Dialled], server: Any, clock: ManualClock, address: Any,
                    handler: Any, options: dict[str, Any]) -> FakeContext:
     """A connect() of a fake context (or server), recorded; its new fake context."""
     first = address[0] if isinstance(address, list) else address
-    context = FakeContext(format_address(first), server=server, clock=clock)
+    context = FakeContext(format_address(first), server=server, clock=clock, outbound=True)
     record.append(Dialled(address, handler, context, options))
     return context

@@ -159,6 +159,7 @@ def test_aborting_while_connecting_cancels_the_connect(loop):
             fill.append(sock)
         handler = Recorder()
         context = loop.connect(listener.getsockname(), handler, timeout=5)
+        loop.run_once(0)  # the connect begins in the loop's next step
         before = loop.statistics()
         assert before.writers == 1  # the dialer waits for writable
         context.abort()
@@ -355,5 +356,21 @@ def test_several_addresses_check_their_arguments(loop):
         loop.connect([], Recorder())
     with pytest.raises(ValueError, match="an address is \\(host, port\\)"):
         loop.connect([("127.0.0.1", 1), 5], Recorder())
-    with pytest.raises(ValueError, match="over TLS to several hosts needs server_hostname"):
+    with pytest.raises(ValueError, match="TLS to several hosts needs server_hostname"):
         loop.connect([("127.0.0.1", 1), ("127.0.0.2", 1)], Recorder(), tls=True)
+
+
+def test_connection_made_never_runs_inside_connect_even_when_a_unix_socket_accepts_at_once(
+        loop, tmp_path):
+    path = str(tmp_path / "up.sock")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(path)
+        listener.listen(8)
+        for address in (path, [str(tmp_path / "missing.sock"), path]):
+            handler = Recorder()
+            context = loop.connect(address, handler)
+            assert handler.calls == []  # the caller has its context first
+            run_until(loop, lambda: handler.calls)
+            assert handler.calls == ["made"] and context.peer == f"unix:{path}"
+            context.close()
+            run_until(loop, lambda: handler.lost is not NOT_YET)

@@ -247,6 +247,7 @@ def test_a_backend_that_comes_later_is_served_without_a_restart(serve):
     later = Backend()
     later.listener.close()  # down at the relay's start
     relay = relay_to(serve, later.address)
+    relay.wait_stderr("does not answer at start-up")  # its check came before the backend
     backend = socket.socket()
     backend.bind(("127.0.0.1", later.port))
     backend.listen(8)

@@ -106,6 +106,7 @@ def test_upstream_takes_one_backend_or_several(text, backends):
 
 @pytest.mark.parametrize("text, message", [
     ("", "no backend given"), (",", "no backend given"), ([A, A], "a backend is given twice"),
+    ("127.0.0.1:9001,127.0.0.1:9001", "a backend is given twice"),
     ("127.0.0.1:9001,nowhere", "'nowhere' is not HOST:PORT"),
 ])
 def test_upstream_refuses_what_is_not_a_list_of_backends(text, message):
@@ -113,10 +114,28 @@ def test_upstream_refuses_what_is_not_a_list_of_backends(text, message):
         parse_upstreams(text)
 
 
-def test_tls_to_several_hosts_needs_the_name_their_certificates_carry():
-    several = "127.0.0.1:9001,127.0.0.2:9001"
+@pytest.mark.parametrize("several", ["127.0.0.1:9001,127.0.0.2:9001",
+                                     "unix:/run/a.sock,127.0.0.1:9001"])
+def test_tls_to_several_hosts_needs_the_name_their_certificates_carry(several):
     with pytest.raises(ValueError, match="TLS to several hosts needs upstream_server_name"):
         RelayHandler.factory(upstream=parse_upstreams(several), upstream_tls="on")
     handler = RelayHandler.factory(upstream=parse_upstreams(several), upstream_tls="on",
                                    upstream_server_name="backend.internal")()
     assert handler.server_hostname == "backend.internal"
+
+
+def test_a_check_the_server_s_stop_ended_is_no_failure(caplog):
+    server = relay_server()
+    with caplog.at_level(logging.INFO, logger="evloop"):
+        latest(server, A).refuse(None)  # what a stop does to a check still dialling
+        latest(server, B).refuse(ConnectionAbortedError("the server is stopping"))
+    assert caplog.messages == []
+    assert backend_of_a_new_client(server) == [A, B]  # both still up
+
+
+def test_the_start_up_check_waits_as_long_as_a_client_would():
+    server = relay_server(connect_timeout="7")
+    assert {d.options["timeout"] for d in server.connects} == {7.0}
+    latest(server, A).open(), latest(server, B).open()
+    server.clock.advance(1.0)  # then within a round: the interval, 1 s
+    assert {d.options["timeout"] for d in server.connects[2:]} == {1.0}

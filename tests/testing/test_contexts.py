@@ -9,6 +9,7 @@ import evloop
 from evloop.handlers.base import WrongReturn
 from evloop.handlers.context import Context
 from evloop.testing import FakeContext
+from evloop.testing import FakeServerContext
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -130,3 +131,49 @@ def test_offload_runs_inline_or_waits_in_a_pool_until_finished():
     second, first = pooled.offloaded[1], pooled.offloaded[0]
     assert second.finish() == b"failed" and first.finish() == b"3"
     assert pooled.sent == [b"failed", b"3"]
+
+
+class Farewell(evloop.Handler):
+    """Closes on "bye" with a last answer, and pushes once more as it is lost."""
+
+    def data_received(self, data):
+        if data == b"bye":
+            self.context.close()
+            return b"bye"
+        return data
+
+    def connection_lost(self, exc):
+        self.context.push(b"after the end")
+
+
+def test_the_last_answer_is_sent_before_connection_lost_as_on_a_server():
+    context = FakeContext()
+    context.open(Farewell())
+    context.feed(b"bye")
+    assert context.sent == [b"bye", b"after the end"] and context.state == "closed"
+
+
+def test_a_close_from_outside_the_handler_s_calls_ends_it_in_a_later_step():
+    context = FakeContext()
+    context.open(Farewell())
+    context.close()  # another handler's call closed this one
+    assert context.state == "open"  # not nested inside that call
+    context.clock.advance(0)
+    assert context.state == "closed" and context.sent == [b"after the end"]
+
+
+def test_timers_set_after_the_end_never_run():
+    context = FakeContext()
+    context.open(Farewell())
+    context.lose()
+    late, every = context.call_later(0, print, "late"), context.call_every(1, print, "never")
+    assert late.cancelled() and every.cancelled() and context.clock.advance(5) == 0
+
+
+def test_outbound_connections_are_not_the_server_s_clients():
+    server = FakeServerContext()
+    handler, client = Recorder(), FakeContext(server=server)
+    client.open(handler)
+    dialled = client.connect(("127.0.0.1", 9000), Recorder())
+    client.connects[0].open()
+    assert server.connections == [client] and dialled.server is server

@@ -40,7 +40,9 @@ def test_the_readme_s_shout_answers_in_capitals():
     assert context.feed(b"quiet please\n") == b"QUIET PLEASE\n"
 
 
-def test_the_gateway_fails_over_and_closes_its_client_when_no_backend_answers():
+def test_the_gateway_hands_connect_its_backends_and_closes_its_client_when_none_answers():
+    """The failover itself is connect()'s (tests/connection/test_outbound.py), and the
+    docs tests serve this gateway with its first backend down."""
     gateway = module_from_docs("docs/09-reaching-out.md", "gateway")
     handler = gateway.Gateway(backends=gateway.addresses("127.0.0.1:9100,127.0.0.1:12001"))
     client = FakeContext()
