@@ -109,6 +109,10 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     add("--reload-grace", type=parse_seconds, default=None, metavar="SECONDS",
         help="after a SIGHUP reload, how long old workers may serve the connections they "
              "hold before they drain (default: --drain-timeout)")
+    add("--worker-timeout", type=parse_seconds, default=30.0, metavar="SECONDS",
+        help="a worker whose loop has not turned for this long is stuck: its stack is "
+             "logged, it is killed and replaced; a single server dumps its stack and "
+             "exits 1 (0: never; default: 30)")
     add("--fd", type=parse_fd, action="append", dest="fds", default=None, metavar="N",
         help="serve on the listening socket inherited as descriptor N instead of binding "
              "(repeatable: one TCP or Unix listener, one UDP socket); systemd's socket "

@@ -18,7 +18,9 @@ Rules
   in one line, with the flag's name in place of the field's.
 * `fds` are listening sockets inherited by number (`--fd`), served instead
   of binding host and port; `reload_grace` is how long a reload's old
-  workers may finish their connections (None: `drain_timeout`).
+  workers may finish their connections (None: `drain_timeout`);
+  `worker_timeout`, how long a loop may go without a turn before it is
+  taken for stuck and its process killed (evloop.supervisor.watchdog).
 * `handler_options` are the handler's own options (the slow handler's
   `work_ms` and `work`), by name.  The framework does not know them: the
   server checks them against the handler class's declared `options`.
@@ -70,6 +72,7 @@ class Config:
     reuse_port: bool = False
     fds: tuple[int, ...] = ()
     reload_grace: float | None = None
+    worker_timeout: float = limits.DEFAULT_WORKER_TIMEOUT
     offload: str = "none"
     offload_workers: int | None = None
     trace: bool = False
@@ -168,6 +171,8 @@ class Config:
                 raise ValueError(f"fds ({fd!r}) must be open file descriptor numbers, 0 or more")
         if self.reload_grace is not None:
             _in_range("reload_grace", self.reload_grace, 0, None)
+        if self.worker_timeout != 0:  # a heartbeat a second: a bound of 1 s would race it
+            _in_range("worker_timeout", self.worker_timeout, 2, None, "0 means never")
         if self.workers > 1 and not hasattr(os, "fork"):
             raise ValueError(f"workers ({self.workers}) needs os.fork(), which this "
                              f"platform lacks")
@@ -189,7 +194,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tls_cert": (str, type(None)), "tls_key": (str, type(None)), "tls_ca": (str, type(None)),
     "metrics_port": (int, type(None)), "metrics_host": (str,),
     "workers": (int,), "reuse_port": (bool,), "fds": (tuple,),
-    "reload_grace": (int, float, type(None)), "offload": (str,),
+    "reload_grace": (int, float, type(None)), "worker_timeout": (int, float),
+    "offload": (str,),
     "offload_workers": (int, type(None)), "trace": (bool,),
     "trace_file": (str, type(None)), "handler_options": (Mapping,),
 }

@@ -43,6 +43,8 @@ DEFAULT_MAX_CONNECTIONS = 10000
 # scrapes, logs.  The server asks for max_connections + this (sockets.raise_fd_limit).
 FD_HEADROOM = 64
 DEFAULT_DRAIN_TIMEOUT = 5.0
+# A loop silent this long is stuck: its worker is killed and replaced (gunicorn's --timeout).
+DEFAULT_WORKER_TIMEOUT = 30.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 MAX_PENDING_WORK = 64
 RESUME_PENDING_WORK = 16

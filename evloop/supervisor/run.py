@@ -57,6 +57,8 @@ from evloop.settings.config import Config
 from evloop.supervisor import supervisor
 from evloop.supervisor import workers
 from evloop.supervisor.systemd import Notifier
+from evloop.supervisor.watchdog import tell_systemd
+from evloop.supervisor.watchdog import watch_alone
 
 log = logging.getLogger("evloop")
 
@@ -168,8 +170,15 @@ def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Li
             notifier.ready("0 connections open")
             if notifier.path is not None:
                 server.loop.call_later(STATUS_INTERVAL, status)
+            unwatch.append(watch_alone(server.loop, config.worker_timeout))
+            tell_systemd(server.loop, notifier.watchdog_interval(), notifier.alive)
 
-        server.serve_forever(signals=(), ready=ready)
+        unwatch: list[Callable[[], None]] = []
+        try:
+            server.serve_forever(signals=(), ready=ready)
+        finally:
+            for stop_watching in unwatch:  # the loop has stopped: so has its heartbeat
+                stop_watching()
     log.info("stopped")
     return 0
 

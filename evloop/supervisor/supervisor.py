@@ -25,6 +25,8 @@ What the supervisor does
   ones stop accepting and finish their connections (`--reload-grace`).  If
   a new worker cannot load the handler, the reload is refused in one line.
 * SIGTTIN and SIGTTOU add and remove one worker (never below one).
+* A worker whose loop is stuck (no heartbeat for `--worker-timeout`) has
+  its stack logged and is killed and replaced (evloop.supervisor.watchdog).
 * SIGINT and SIGTERM drain every worker; a second one makes them reset.
 * Its state goes to a service manager through NOTIFY_SOCKET (evloop.supervisor.systemd).
 
@@ -48,6 +50,7 @@ import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from typing import IO
 from typing import Any
 
 from evloop.loop.base import BaseLoop
@@ -56,6 +59,7 @@ from evloop.server.listening import Listeners
 from evloop.server.listening import MetricsSlots
 from evloop.settings.config import Config
 from evloop.supervisor.systemd import Notifier
+from evloop.supervisor.watchdog import Watchdog
 from evloop.supervisor.workers import Worker
 from evloop.supervisor.workers import describe_status
 from evloop.supervisor.workers import exit_code
@@ -146,6 +150,7 @@ class Supervisor:
             self.loop.add_signal_handler(signum, self._on_signal)
         self.loop.add_signal_handler(signal.SIGCHLD, lambda signum: self._reap())
         self.loop.call_later(READY_TIMEOUT, self._first_not_ready)
+        self.watchdog = Watchdog(self.loop, self.config.worker_timeout, self.notifier)
         self.buffer = b""
         try:
             for index in range(self.wanted):
@@ -153,6 +158,7 @@ class Supervisor:
             while self.children or not self.stopping:
                 self.loop.run_once(None)
         finally:
+            self.watchdog.close()
             self.loop.close()  # the signal handlers from before are back
             for fd in (self.channel, self.channel_w):
                 os.close(fd)
@@ -217,6 +223,7 @@ class Supervisor:
 
     def _spawn(self, index: int) -> int:
         metrics = self.metrics.get(index)
+        dump = self.watchdog.new_file()
         sys.stdout.flush()
         sys.stderr.flush()
         # Blocked until the child has closed its copy of the loop (see the essay).
@@ -225,6 +232,7 @@ class Supervisor:
         try:
             pid = os.fork()
         except OSError as exc:  # EAGAIN, ENOMEM: try again later, as after a quick death
+            dump.close()
             log.error("cannot start worker %d: fork: %s; trying again in %gs", index,
                       exc.strerror or exc, BACKOFF_MAX)
             self._restart_in(index, BACKOFF_MAX)
@@ -233,14 +241,15 @@ class Supervisor:
             if pid != 0:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:
-            self._become_worker(index, metrics, mask)  # never returns
+            self._become_worker(index, metrics, mask, dump)  # never returns
         child = self.children[pid] = Child(pid, index, time.monotonic())
+        self.watchdog.watch(pid, index, dump)
         self.loop.call_later(READY_TIMEOUT, self._child_not_ready, child)
         log.info("worker %d (pid %d) started", index, pid)
         return pid
 
     def _become_worker(self, index: int, metrics: socket.socket | None,
-                       mask: Iterable[int]) -> None:
+                       mask: Iterable[int], dump: IO[bytes]) -> None:
         code = 1
         try:
             self.loop.close()  # no epoll_ctl: the epoll instance is the parent's too
@@ -256,9 +265,10 @@ class Supervisor:
             self.notifier.close()
             os.close(self.channel)
             self.metrics.close(but=index)
+            self.watchdog.close_files()  # its siblings' stacks are not its own
             tag_log_lines(index)
             worker = Worker(index, self.channel_w, self.parent, self.listeners, metrics,
-                            self.reloaded or self.reload is not None, self.grace)
+                            self.reloaded or self.reload is not None, self.grace, dump)
             code = self.serve_one(worker)
         except BaseException:
             log.exception("worker %d crashed", index)
@@ -279,6 +289,7 @@ class Supervisor:
             child = self.children.get(int(pid_text)) if pid_text.isdigit() else None
             if child is None:
                 continue
+            self.watchdog.beat(child.pid)  # any line: its loop turns
             if what == "ready":
                 self._ready(child)
             elif what == "open" and value.isdigit():
@@ -329,6 +340,7 @@ class Supervisor:
     def _exited(self, child: Child, status: int) -> None:
         how = describe_status(status)
         code = exit_code(status)
+        self.watchdog.ended(child.pid, status, how)
         if self.stopping:
             if code and not self.code:
                 self.code = code

@@ -12,7 +12,10 @@ in `NOTIFY_SOCKET` (a leading "@" names an abstract socket), each a few
   `Type=notify-reload` asks for), then `READY=1` when it is done;
 * `STOPPING=1` when a stop begins;
 * `STATUS=...`, a line that `systemctl status` shows: here the workers and
-  the connections open.
+  the connections open;
+* `WATCHDOG=1` every half of `WATCHDOG_USEC` (systemd's `WatchdogSec=`),
+  only while the loop turns and every worker's heartbeat is fresh
+  (evloop.supervisor.watchdog): silence makes systemd restart the service.
 
 No library: a datagram socket and `sendto`.  Without `NOTIFY_SOCKET` every
 call is a no-op, and a failed send is logged once, never raised: telling
@@ -57,6 +60,18 @@ class Notifier:
                 self.warned = True
                 log.warning("NOTIFY_SOCKET %s: %s; notices may be missing",
                             self.path.replace("\0", "@"), exc.strerror or exc)
+
+    def watchdog_interval(self) -> float | None:
+        """How often to send WATCHDOG=1 (half of WATCHDOG_USEC), or None if not asked."""
+        usec, pid = os.environ.get("WATCHDOG_USEC", ""), os.environ.get("WATCHDOG_PID", "")
+        if self.path is None or not usec.isdigit() or int(usec) == 0:
+            return None
+        if pid and pid != str(os.getpid()):  # meant for another process (the one before us)
+            return None
+        return int(usec) / 2e6
+
+    def alive(self) -> None:
+        self.notify(WATCHDOG=1)
 
     def ready(self, status: str) -> None:
         self.last_status = status

@@ -11,7 +11,8 @@ lines from different workers never interleave):
 
 * "PID ready" once its server listens;
 * "PID open N" each second in which its number of connections changed,
-  which the supervisor sums into NOTIFY_SOCKET's STATUS;
+  which the supervisor sums into NOTIFY_SOCKET's STATUS, and "PID beat"
+  each other second: the heartbeat of its loop (evloop.supervisor.watchdog);
 * "PID error MESSAGE" when the handler would not load, which becomes the
   one line that refuses a reload.
 
@@ -27,9 +28,11 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from typing import IO
 
 from evloop.loop.base import BaseLoop
 from evloop.server.listening import Listeners
+from evloop.supervisor.watchdog import dump_stacks_to
 
 log = logging.getLogger("evloop")
 
@@ -57,7 +60,8 @@ class Worker:
     """What a forked worker knows of its place, and how it talks to its parent."""
 
     def __init__(self, index: int, channel: int, parent_pid: int, listeners: Listeners,
-                 metrics: socket.socket | None, reload: bool, grace: float) -> None:
+                 metrics: socket.socket | None, reload: bool, grace: float,
+                 dump: IO[bytes] | None = None) -> None:
         self.index = index
         self.channel = channel
         self.parent_pid = parent_pid
@@ -65,12 +69,15 @@ class Worker:
         self.metrics = metrics  # this slot's metrics listener, or None
         self.reload = reload  # load the handler's code afresh (after a reload)
         self.grace = grace  # --reload-grace
+        self.dump = dump  # where its stacks go when the watchdog kills it
         self.reported = -1
 
     def started(self, loop: BaseLoop, retire: Callable[[], None], shutdown: Callable[[], None],
                 open_count: Callable[[], int]) -> None:
         """Called once the worker's server listens (SIGTERM is the server's already)."""
         loop.add_signal_handler(signal.SIGHUP, lambda signum: retire())
+        if self.dump is not None:
+            dump_stacks_to(self.dump)
         self.say("ready")
         loop.call_later(TICK, self._tick, loop, shutdown, open_count)
 
@@ -93,6 +100,8 @@ class Worker:
         if count != self.reported:
             self.reported = count
             self.say(f"open {count}")
+        else:
+            self.say("beat")
         loop.call_later(TICK, self._tick, loop, shutdown, open_count)
 
 

@@ -321,3 +321,16 @@ def test_each_log_line_names_its_logger(serve, workers):
     assert re.search(rf" greeter{tag} WARNING greeting 127\.0\.0\.1:\d+$", err, re.M), err
     assert re.search(rf" evloop{tag} INFO ", err) and " evloop WARNING greeting" not in err, err
     assert code == 0
+
+
+def test_a_single_server_whose_loop_hangs_dumps_its_stack_and_exits_1(serve):
+    server = serve("--handler", "userhandlers.hangs:Hangs", "--worker-timeout", "2")
+    with server.connect() as client:
+        client.sendall(b"hang")
+        code = server.proc.wait(timeout=20)  # for a service manager to restart it
+    err = server.proc.stderr.read()
+    server.stderr = err
+    assert code == 1, err
+    assert re.search(r"the loop has not turned for [\d.]+s \(--worker-timeout 2s\): stuck in "
+                     r"\S*hangs\.py:1[23] in data_received", err), err
+    assert re.search(r'hangs\.py", line 1[23] in data_received', err), err  # every stack

@@ -21,6 +21,7 @@ from tests.conftest import live_children
 from tests.conftest import messages_until
 from tests.conftest import notify_socket
 from tests.conftest import recv_exactly
+from tests.conftest import recv_until_eof
 from tests.conftest import wait_for
 
 # `python -m evloop.serve`, with the supervisor's module changed by `patch` first.
@@ -435,3 +436,83 @@ def test_a_reload_tells_server_stopping_to_retire_and_a_stop_to_shut_down(superv
         assert rest[-1] == b"bye\n", rest
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log, log
+
+
+def worker_pid_of(sock):
+    sock.sendall(b"pid")
+    return int(sock.makefile("rb").readline())
+
+
+def test_a_hung_worker_is_killed_with_its_stack_logged_and_replaced(supervised):
+    server = supervised("--workers", "2", "--handler", "userhandlers.hangs:Hangs",
+                        "--worker-timeout", "2")
+    clients = [socket.create_connection(server.address, timeout=10) for _ in range(8)]
+    try:
+        by_worker = {}
+        for client in clients:
+            by_worker.setdefault(worker_pid_of(client), []).append(client)
+        assert len(by_worker) == 2, "the 8 clients all reached one worker"
+        hung_pid, other_pid = sorted(by_worker)
+        by_worker[hung_pid][0].sendall(b"hang")
+        server.wait_log(rf"worker \d \(pid {hung_pid}\) silent for [\d.]+s \(--worker-timeout 2s\)"
+                        r": stuck; killing it", timeout=20)
+        server.wait_log(rf"\(pid {hung_pid}\) was stuck in \S*hangs\.py:1[23] in data_received, "
+                        r"silent for [\d.]+s; its stack:", timeout=20)
+        server.wait_log(r"worker \d \(pid \d+\) started", count=3)  # its replacement
+        log = server.log()
+        assert "most recent call first" in log and "exited while serving (killed by SIGABRT)" in log
+        for client in by_worker[other_pid]:  # the other worker's clients saw nothing
+            client.sendall(b"still here")
+            assert recv_exactly(client, 10) == b"still here"
+        for client in by_worker[hung_pid]:  # the hung worker's went with it
+            assert recv_until_eof(client) == b""
+        assert wait_for(lambda: len(live_children(server.pid)) == 2)
+        fresh = {ask_pid(server) for _ in range(20)}
+        assert hung_pid not in fresh and other_pid in fresh
+    finally:
+        for client in clients:
+            client.close()
+    code, log = server.stop()
+    assert code == 0, log
+
+
+def ask_pid(server):
+    with socket.create_connection(server.address, timeout=10) as sock:
+        return worker_pid_of(sock)
+
+
+def test_systemd_hears_watchdog_1_while_every_worker_beats_and_not_while_one_hangs(
+        supervised, tmp_path):
+    notify, path = notify_socket(tmp_path)
+    with notify:
+        server = supervised("--workers", "2", "--handler", "userhandlers.hangs:Hangs",
+                            "--worker-timeout", "6",
+                            env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+        messages_until(notify, "READY=1")
+
+        def watchdog_times(seconds):
+            """When WATCHDOG=1 came, over the next `seconds`."""
+            times, end = [], time.monotonic() + seconds
+            notify.settimeout(0.1)
+            while time.monotonic() < end:
+                try:
+                    if b"WATCHDOG=1" in notify.recv(4096):
+                        times.append(time.monotonic())
+                except TimeoutError:
+                    pass
+            return times
+
+        healthy = watchdog_times(3.0)
+        assert 4 <= len(healthy) <= 8, healthy  # every 0.5 s: half of WATCHDOG_USEC
+        with socket.create_connection(server.address, timeout=10) as client:
+            client.sendall(b"hang")
+            end = time.monotonic() + 5.0
+            hung = watchdog_times(5.0)
+            # Its last beat is at most 1 s old as it hangs, and older than 2.5 s is not
+            # fresh: from 3.5 s on, nothing, until it is killed at 6 s.
+            assert not [t for t in hung if t > end - 1.0], (hung, end)
+        server.wait_log(r"was stuck in \S*hangs\.py", timeout=20)
+        server.wait_log(r"worker \d \(pid \d+\) started", count=3)
+        assert len(watchdog_times(2.0)) >= 2  # the slot refilled: WATCHDOG=1 again
+        code, log = server.stop()
+    assert code == 0, log

@@ -1,5 +1,6 @@
 """evloop.supervisor.systemd: sd_notify's datagrams, and nothing without NOTIFY_SOCKET."""
 
+import os
 import socket
 
 from evloop.supervisor.systemd import Notifier
@@ -58,3 +59,20 @@ def test_a_failure_is_logged_once_and_the_next_notice_is_tried_all_the_same(tmp_
         gone.notify(READY=1)
         assert manager.recv(100) == b"READY=1"
     gone.close()
+
+
+def test_the_watchdog_interval_is_half_of_watchdog_usec_for_this_process(monkeypatch):
+    notifier = Notifier("/run/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert notifier.watchdog_interval() == 15.0
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    assert notifier.watchdog_interval() == 15.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert notifier.watchdog_interval() is None
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    for usec in ("0", "", "soon"):
+        monkeypatch.setenv("WATCHDOG_USEC", usec)
+        assert notifier.watchdog_interval() is None
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    assert Notifier("").watchdog_interval() is None  # nobody to tell

@@ -42,7 +42,7 @@ def lines(fd):
     return os.read(fd, 65536).decode().splitlines()
 
 
-def test_a_worker_says_ready_then_its_connections_when_they_change(pipe, monkeypatch):
+def test_a_worker_says_ready_then_its_connections_when_they_change_else_beat(pipe, monkeypatch):
     monkeypatch.setattr(workers, "TICK", 0)  # every turn, not every second
     read, write = pipe
     worker = make_worker(write, os.getppid())
@@ -59,7 +59,10 @@ def test_a_worker_says_ready_then_its_connections_when_they_change(pipe, monkeyp
     finally:
         loop.close()
     pid = os.getpid()
-    assert lines(read) == [f"{pid} ready", f"{pid} open 2", f"{pid} open 5"]
+    # Each tick says something: the count when it changed, else a heartbeat.
+    told = lines(read)
+    assert told[:4] == [f"{pid} ready", f"{pid} open 2", f"{pid} beat", f"{pid} open 5"], told
+    assert set(told[4:]) == {f"{pid} beat"}, told
     assert retired == [True]
 
 
