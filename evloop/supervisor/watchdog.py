@@ -203,7 +203,10 @@ def watch_alone(loop: BaseLoop, timeout: float) -> Callable[[], None]:
 
     def watch() -> None:
         seen, since, nudged = getattr(loop, "now", None), time.monotonic(), False
-        while not stopped.wait(BEAT):
+        while True:
+            time.sleep(BEAT)  # not Event.wait(): a lock made and waited on each time costs more
+            if stopped.is_set():
+                return
             now = getattr(loop, "now", None)
             if now != seen:  # it turned
                 seen, since, nudged = now, time.monotonic(), False
