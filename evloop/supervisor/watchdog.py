@@ -214,7 +214,10 @@ def watch_alone(loop: BaseLoop, timeout: float) -> Callable[[], None]:
             quiet = time.monotonic() - since
             if quiet >= timeout / 2 and not nudged:
                 # Idle in its wait, or stuck?  An idle loop wakes for this and turns.
-                loop.call_soon_threadsafe(lambda: None)
+                try:
+                    loop.call_soon_threadsafe(lambda: None)
+                except (OSError, RuntimeError, ValueError):  # closed as it stopped: done
+                    return
                 nudged = True
             elif quiet >= timeout and nudged:
                 frame = sys._current_frames().get(main)
