@@ -84,30 +84,18 @@ class HandlerTimer:
         self.owner.run("a call_later callback", self.callback, self.args)
 
 
-class HandlerPeriodic:
+class HandlerPeriodic(HandlerTimer):
     """What `context.call_every()` returns: `cancel()` stops the beats."""
 
-    __slots__ = ("owner", "callback", "args", "interval", "due", "timer", "beats", "skipped")
+    __slots__ = ("interval", "due", "beats", "skipped")
 
     def __init__(self, owner: HandlerTimers, interval: float, callback: Callable[..., object],
                  args: tuple[Any, ...]) -> None:
-        self.owner = owner
+        super().__init__(owner, callback, args)
         self.interval = interval
-        self.callback = callback
-        self.args = args
         self.due = owner.loop.time() + interval  # the grid's next point
-        self.timer: Scheduled | None = None
         self.beats = 0  # how many times the callback was called
         self.skipped = 0  # beats missed because the loop came too late for them
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.owner.pending.discard(self)
-
-    def cancelled(self) -> bool:
-        return self.timer is None
 
     def when(self) -> float | None:
         """When the next beat is due (time.monotonic()); None once cancelled."""
@@ -136,7 +124,7 @@ class HandlerTimers:
     def __init__(self, loop: Clock, run: Runner) -> None:
         self.loop = loop
         self.run = run
-        self.pending: set[HandlerTimer | HandlerPeriodic] = set()
+        self.pending: set[HandlerTimer] = set()  # call_every's HandlerPeriodic among them
 
     def add(self, delay: float, callback: Callable[..., object],
             args: tuple[Any, ...]) -> HandlerTimer:
