@@ -9,6 +9,9 @@ The handler's own options (the slow handler's --work-ms and --work) are
 not named here: the arguments are parsed twice, first for --handler, then
 with the options that handler class declares (`Handler.options`), so
 `--handler slow --help` lists them and `--work-ms` with echo is refused.
+Every flag, a handler's own included, may come from the environment
+instead, as `EVLOOP_<FLAG>` (EVLOOP_WORKERS=4, EVLOOP_PROXY_PROTOCOL=yes);
+a flag on the command line wins.
 """
 
 from __future__ import annotations
@@ -27,26 +30,30 @@ from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
 from evloop.cli.options import parse_fd
 from evloop.cli.options import parse_mode
+from evloop.cli.options import parse_networks
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
 from evloop.cli.options import parse_size
 from evloop.handlers.base import DEFAULT_MAX_MESSAGE
 from evloop.handlers.base import Handler
 from evloop.loop.backends import available_backends
+from evloop.server.access_log import LOGGER as ACCESS_LOGGER
 from evloop.server.listening import ListenerError
 from evloop.server.loading import BUILTIN
 from evloop.server.loading import HandlerLoadError
 from evloop.server.loading import check_handler
 from evloop.server.loading import load_handler
 from evloop.server.sockets import describe_bind_error
+from evloop.settings import logs
+from evloop.settings.config import DEFAULT_PROXY_ALLOW
 from evloop.settings.config import Config
 from evloop.settings.limits import DEFAULT_HIGH_WATER
 from evloop.settings.limits import DEFAULT_LOW_WATER
 from evloop.settings.limits import DEFAULT_MAX_CONNECTIONS
 from evloop.settings.limits import DEFAULT_MAX_OUTPUT
 from evloop.settings.limits import DEFAULT_PORT
-from evloop.supervisor.run import LOG_FORMAT
 from evloop.supervisor.run import run
+from evloop.supervisor.signals import SUPERVISOR_DECIDES
 
 COMMAND = "evloop.serve"
 CONFIG_FIELDS = [field.name for field in dataclasses.fields(Config) if field.name != "handler_options"]
@@ -56,8 +63,10 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     parser = Parser(COMMAND,
                     description="Serve a handler over TCP (and UDP) from one single-threaded "
                                 "event loop.",
-                    epilog="Stop with Ctrl-C or SIGTERM: replies already due are delivered "
-                           "first.  A handler's own options appear with --handler NAME --help.")
+                    epilog="Stop with Ctrl-C, SIGTERM or SIGQUIT: replies already due are "
+                           "delivered first.  A handler's own options appear with --handler "
+                           "NAME --help.  Every option may also be set in the environment as "
+                           "EVLOOP_<OPTION> (EVLOOP_MAX_CONNECTIONS=500); a flag wins.")
     add = parser.add_argument
     add("--handler", default="echo",
         help=f"{', '.join(BUILTIN)}, or module:ClassName (default: echo)")
@@ -76,6 +85,13 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="the kernel's readiness call (default: auto, the best the platform has)")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"],
         help="log level on stderr (default: info)")
+    add("--log-format", default="text", choices=logs.LOG_FORMATS,
+        help="text (a line per record, for people) or json (an object per line, for a log "
+             "shipper) (default: text)")
+    add("--access-log", action="store_true",
+        help="log a line per client connection as it closes: peer, duration, bytes and "
+             "messages each way, why it ended, worker (logger evloop.access, at info, shown "
+             "whatever --log-level says)")
     add("--trace", action="store_true",
         help="narrate every wake-up, recv, send and state change on stderr (for learning)")
     add("--trace-file", metavar="PATH", default=None,
@@ -96,7 +112,8 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="close a connection that completes no message for this long; 0 = never "
              "(default: 300)")
     add("--max-connections", type=parse_count, default=DEFAULT_MAX_CONNECTIONS,
-        help="refuse clients beyond this many at once (default: 10000)")
+        help="refuse clients beyond this many at once, in each process: with --workers N "
+             "the server holds up to N times this many (default: 10000)")
     add("--offload", choices=["none", "thread", "process"], default="none",
         help="run handlers' offload() calls in a thread or process pool instead of "
              "in the loop (default: none)")
@@ -113,6 +130,21 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
         help="a worker whose loop has not turned for this long is stuck: its stack is "
              "logged, it is killed and replaced; a single server dumps its stack and "
              "exits 1 (0: never; default: 30)")
+    add("--worker-start-timeout", type=parse_seconds, default=30.0, metavar="SECONDS",
+        help="a worker that does not listen this long after it starts is killed (a reload "
+             "is refused, a first start stops the server) (default: 30)")
+    add("--graceful-timeout", type=parse_seconds, default=30.0, metavar="SECONDS",
+        help="how long workers told to stop may take to end (after --reload-grace, for a "
+             "reload's old workers); past it they are killed (default: 30)")
+    add("--user", default=None, metavar="NAME",
+        help="serve as this user (name or uid) once the sockets are bound; with --workers, "
+             "the workers do and the supervisor keeps its user, as nginx's master does "
+             "(needs root)")
+    add("--group", default=None, metavar="NAME",
+        help="serve as this group (default with --user: that user's group)")
+    add("--pid-file", default=None, metavar="PATH",
+        help="write the pid of the process to signal (the supervisor, or the one server) "
+             "to PATH; removed at exit")
     add("--fd", type=parse_fd, action="append", dest="fds", default=None, metavar="N",
         help="serve on the listening socket inherited as descriptor N instead of binding "
              "(repeatable: one TCP or Unix listener, one UDP socket); systemd's socket "
@@ -122,6 +154,11 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     add("--proxy-protocol", action="store_true",
         help="every TCP connection starts with a PROXY protocol header (v1 or v2), as "
              "HAProxy's send-proxy sends; a connection without a valid one is closed")
+    add("--proxy-allow", type=parse_networks, default=DEFAULT_PROXY_ALLOW, metavar="NETWORKS",
+        help="with --proxy-protocol, the proxies whose header is believed, comma-separated, "
+             "e.g. 10.0.0.0/8,192.0.2.7; a connection from any other address is closed "
+             f"unread; a --unix client is always believed (default: "
+             f"{','.join(DEFAULT_PROXY_ALLOW)}, this machine)")
     add("--handshake-timeout", type=parse_seconds, default=10.0,
         help="how long a connection may take to send its PROXY header and finish its TLS "
              "handshake (default: 10)")
@@ -183,7 +220,7 @@ def flags_for_fields(message: str, handler: type[Handler]) -> str:
 def requested_handler(argv: list[str]) -> str:
     """--handler's value, read before the full parse (which depends on it)."""
     pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    pre.add_argument("--handler", default="echo")
+    pre.add_argument("--handler", default=os.environ.get("EVLOOP_HANDLER", "echo"))
     try:
         known, _ = pre.parse_known_args(argv)
     except argparse.ArgumentError:
@@ -201,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except HandlerLoadError as exc:
         build_parser().fail(str(exc))
     parser = build_parser(handler, spec)
+    parser.defaults_from(os.environ)  # EVLOOP_WORKERS=4 is --workers 4, unless a flag says
     options, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.fail(unrecognized(unknown, spec))
@@ -213,13 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = os.path.dirname(os.path.abspath(config.trace_file))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             parser.fail(f"--trace-file {config.trace_file}: cannot write in {folder}")
-    logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+    logs.configure(options.log_format, options.log_level.upper())
+    if config.access_log:  # asked for by name: not hidden by --log-level warning
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
     # Ignored until the loop installs its own handlers, and again once it has
     # restored them: drained and exiting, a late signal (a --workers parent
     # forwards every one it gets) must not turn exit 0 into death by signal.
     # SIG_IGN, not the default action, because the kernel may hand a signal
     # to any thread, an --offload pool thread included (seen in the tests).
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in SUPERVISOR_DECIDES:  # every signal evloop.supervisor.signals lists
         signal.signal(signum, signal.SIG_IGN)
     try:
         return run(handler, config)

@@ -155,8 +155,8 @@ class Connection:
                       else HANDSHAKING if tls is not None else OPEN)
         self.handshakes = None if self.state is OPEN else Handshakes(
             loop, sock, peer, dialer=dialer, proxy_header=proxy_header, tls=tls,
-            handshake_timeout=config.handshake_timeout, on_step=self._transition,
-            on_open=self._opened, on_fail=self._open_failed)
+            proxy_allow=config.proxy_networks, handshake_timeout=config.handshake_timeout,
+            on_step=self._transition, on_open=self._opened, on_fail=self._open_failed)
         self.context = context
         context.attach(self)
 

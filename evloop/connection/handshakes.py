@@ -9,7 +9,11 @@ fail, and none of them the handler's business:
    within the connect timeout;
 2. PROXY_HEADER, behind a proxy (`--proxy-protocol`): the header that names
    the original client is taken off the socket, and nothing more
-   (evloop.connection.proxy_protocol);
+   (evloop.connection.proxy_protocol), but only from a peer in `--proxy-allow`
+   (`proxy_allow`, evloop.settings.config.Networks): any other could claim any
+   address, so it is closed before a byte of it is read.  The peer is the
+   socket's own, before any header; a Unix socket's has no address and is
+   believed, as only the processes the socket file lets in can connect;
 3. HANDSHAKING, over TLS: the handshake runs a step at a time, as the bytes
    arrive (evloop.connection.tls).
 
@@ -44,8 +48,12 @@ from evloop.handlers.addresses import format_address
 from evloop.handlers.base import ProtocolError
 from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer
+from evloop.settings.config import DEFAULT_PROXY_ALLOW
+from evloop.settings.config import Networks
 
 log = logging.getLogger("evloop")
+
+LOOPBACK = Networks(DEFAULT_PROXY_ALLOW)  # Config's default `proxy_networks`
 
 
 class Failure(NamedTuple):
@@ -61,13 +69,15 @@ class Handshakes:
 
     def __init__(self, loop: BaseLoop, sock: socket.socket | None, peer: str, *,
                  dialer: Callable[[Handshakes], Dialer] | None = None, proxy_header: bool = False,
-                 tls: TLSSession | None = None, handshake_timeout: float = 10.0,
+                 proxy_allow: Networks = LOOPBACK, tls: TLSSession | None = None,
+                 handshake_timeout: float = 10.0,
                  on_step: Callable[[Event], object], on_open: Callable[..., object],
                  on_fail: Callable[[Failure], object]) -> None:
         self.loop = loop
         self.sock = sock
         self.peer = peer
         self.tls = tls
+        self.proxy_allow = proxy_allow  # who may send the PROXY header
         self.handshake_timeout = handshake_timeout
         self.on_step = on_step
         self.on_open = on_open
@@ -82,6 +92,9 @@ class Handshakes:
     def start(self) -> None:
         if self.dialer is not None:
             return self.dialer.start()
+        refused = self._proxy_refused() if self.proxy_reader is not None else None
+        if refused is not None:
+            return self._fail(refused)
         self.timer = self.loop.call_later(self.handshake_timeout, self._timed_out)
         if self.proxy_reader is not None:
             return self._watch(self._read_proxy_header, writing=False)
@@ -109,6 +122,20 @@ class Handshakes:
         self._fail(Failure(str(exc), "connect_failed", exc))
 
     # -- 2. the PROXY header -----------------------------------------------------------
+
+    def _proxy_refused(self) -> Failure | None:
+        """Why this peer may not send a PROXY header; None if it may."""
+        assert self.sock is not None
+        try:
+            # The socket's peer, not `peer`, which is a name for the log.  One
+            # system call a connection, and only behind a proxy.
+            address = self.sock.getpeername()
+        except OSError as exc:  # gone already (ENOTCONN)
+            return Failure(f"getpeername: {exc.strerror or exc}", "error", exc)
+        if not isinstance(address, tuple) or address[0] in self.proxy_allow:
+            return None  # a Unix socket's peer (a path, or ""), or an allowed one
+        return Failure(f"PROXY protocol: {address[0]} is not in --proxy-allow "
+                       f"({self.proxy_allow}); closing", "proxy_rejected")
 
     def _read_proxy_header(self) -> None:
         assert self.proxy_reader is not None

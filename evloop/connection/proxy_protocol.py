@@ -32,7 +32,9 @@ bytes whatever:
 It is a pure function of the bytes received so far, with no I/O, so
 tests/connection/test_proxy_protocol.py feeds it arbitrary bytes, split
 anywhere (hypothesis).  Taking the header off a socket is the connection's
-handshakes' (evloop.connection.handshakes.ProxyHeaderReader).
+handshakes' (evloop.connection.handshakes.ProxyHeaderReader), and so is the
+rule that comes before it: a header is believed only from a peer that
+`--proxy-allow` names, as any client could otherwise send one.
 """
 
 from __future__ import annotations

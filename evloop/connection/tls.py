@@ -85,6 +85,32 @@ def make_context(config: Config) -> ssl.SSLContext:
     return context
 
 
+class TLSFiles:
+    """The server's context, as new connections get it: re-read at a reload.
+
+    A certificate is renewed on disk (certbot, an operator) while clients are
+    connected.  `reread()` loads the files again into a new context, or raises
+    ValueError naming the file that does not load, and the context in use
+    stays; `settle(kept)` keeps the new one, or goes back to the one before
+    (a reload refused for another reason).  A connection keeps the context it
+    was accepted with, so only new connections see a new certificate."""
+
+    def __init__(self, config: Config, context: ssl.SSLContext | None) -> None:
+        self.config = config
+        self.context = context
+        self.before: ssl.SSLContext | None = None
+
+    def reread(self) -> None:
+        if self.config.tls:
+            fresh = make_context(self.config)  # ValueError: nothing changes
+            self.before, self.context = self.context, fresh
+
+    def settle(self, kept: bool) -> None:
+        if not kept and self.before is not None:
+            self.context = self.before
+        self.before = None
+
+
 def client_context(tls: ClientTLS) -> ssl.SSLContext | None:
     """What `connect(tls=...)` means: None or False, no TLS; True, the system's
     CAs with the host name checked; a path, that CA file instead; or a context

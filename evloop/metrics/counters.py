@@ -66,7 +66,7 @@ CLOSE_REASONS = (
     "idle_timeout",       # --idle-timeout
     "handshake_timeout",  # --handshake-timeout (PROXY header or TLS handshake)
     "slow_reader",        # --max-output: the client did not read its replies
-    "proxy_rejected",     # --proxy-protocol: no valid PROXY header
+    "proxy_rejected",     # --proxy-protocol: no valid PROXY header, or not from --proxy-allow
     "tls_failed",         # the TLS handshake failed
     "connect_failed",     # an outbound connect that did not succeed (CONNECT_FAILURES)
     "shutdown",           # the server stopped

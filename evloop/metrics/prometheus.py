@@ -18,6 +18,12 @@ bytes), answers it, and closes, as an HTTP/1.0 server does.  Anything else
 (a request that is not HTTP, too long, another path or method) gets its
 HTTP error and the one log line of a protocol error.  The listener, its
 address and its limits are the server's (evloop.server.metrics_endpoint).
+
+Two more paths answer a load balancer or an orchestrator.  GET /healthz
+says `ok`: the answer is written by the server's own loop, so getting one
+at all proves that the loop turns, and it renders nothing.  GET /readyz
+says whether the server takes new clients: 200 `ready`, or 503 with the
+word `readiness()` gives instead (`starting`, `retiring`, `draining`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ log = logging.getLogger("evloop")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_REQUEST = 8192  # bytes of request line and headers
+READY = "ready"  # the one word of readiness() that /readyz answers with 200
 
 
 # -- the text format -------------------------------------------------------------
@@ -100,7 +107,8 @@ def render(stats: Stats) -> str:
             ("evloop_tls_handshake_failures_total", stats.tls_failures,
              "TLS handshakes that failed or timed out."),
             ("evloop_proxy_headers_rejected_total", stats.proxy_rejected,
-             "Connections closed for a missing or bad PROXY protocol header.")):
+             "Connections closed for a missing or bad PROXY protocol header, or for a peer "
+             "not allowed to send one.")):
         one(name, "counter", help, value)
     one("evloop_timers_pending", "gauge", "Timers waiting on the loop's heap.",
         stats.timers_pending)
@@ -142,14 +150,22 @@ def http_response(status: str, body: bytes, content_type: str = "text/plain; cha
     return header.encode("ascii") + (b"" if head else body)
 
 
+def always_ready() -> str:
+    """The readiness of an endpoint whose owner gives none: it answers, so it is ready."""
+    return READY
+
+
 class MetricsHandler(Handler):
-    """Answer one HTTP request: GET (or HEAD) /metrics with `render()`'s page."""
+    """Answer one HTTP request, GET or HEAD: /metrics with `render()`'s page,
+    /healthz with `ok`, /readyz with `readiness()`'s word (200 if READY, else 503)."""
 
     supports_udp = False
 
-    def __init__(self, render: Callable[[], str]) -> None:
+    def __init__(self, render: Callable[[], str],
+                 readiness: Callable[[], str] = always_ready) -> None:
         super().__init__(MAX_REQUEST)
         self.render = render
+        self.readiness = readiness
         self.request: bytearray | None = bytearray()  # None once answered
 
     def data_received(self, data: bytes) -> Reply:
@@ -180,8 +196,15 @@ class MetricsHandler(Handler):
         if method not in (b"GET", b"HEAD"):
             return http_response("405 Method Not Allowed", b"only GET and HEAD\n",
                                  extra="Allow: GET, HEAD\r\n")
-        if target != b"/metrics":
-            return http_response("404 Not Found", b"the metrics are at /metrics\n",
-                                 head=method == b"HEAD")
-        return http_response("200 OK", self.render().encode("utf-8"), CONTENT_TYPE,
-                             head=method == b"HEAD")
+        head = method == b"HEAD"
+        if target == b"/metrics":
+            return http_response("200 OK", self.render().encode("utf-8"), CONTENT_TYPE,
+                                 head=head)
+        if target == b"/healthz":  # answered by the loop: that it answers is the health
+            return http_response("200 OK", b"ok\n", head=head)
+        if target == b"/readyz":
+            word = self.readiness()
+            status = "200 OK" if word == READY else "503 Service Unavailable"
+            return http_response(status, f"{word}\n".encode("utf-8"), head=head)
+        return http_response("404 Not Found", b"served here: /metrics, /healthz, /readyz\n",
+                             head=head)

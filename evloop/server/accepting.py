@@ -101,6 +101,9 @@ class Acceptor:
                         self.on_fd_limit()
                     self._pause(exc)
                     break
+                if exc.errno == errno.EINVAL:  # the listener was shut down (a stop)
+                    self.stop()
+                    break
                 log.debug("%s: %s", self.name, exc.strerror or exc)
                 continue
             if self.paused:

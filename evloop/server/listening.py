@@ -76,6 +76,21 @@ class Listeners:
         return dataclasses.replace(config, unix=unix, udp=self.udp is not None, port=port,
                                    unix_mode=config.unix_mode if unix is not None else None)
 
+    def stop_listening(self) -> None:
+        """At a stop: refuse new clients now, not once the last worker has exited.
+
+        shutdown(SHUT_RD) on a listening socket ends its listening for every
+        process that holds it (they share one socket), and what waits in its
+        accept queue is reset, as it would be at the last close.  A socket
+        handed down (systemd's, --fd) is only closed here: whoever handed it
+        down keeps it listening, and clients queue for the next start."""
+        if self.origin == "bound":
+            try:
+                self.stream.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass  # closed already, or a kernel that will not: the last close does it
+        self.close()
+
     def close(self) -> None:
         if self.unix_file is not None:  # the server closed its socket: the path is kept
             remove_unix(self.path, self.unix_file)

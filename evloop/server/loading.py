@@ -19,10 +19,12 @@ The command line prints the message and exits 2, with no traceback.
 
 `reload_handler(spec)` loads it again from its source, as a --workers
 reload does in each new worker: it forgets every module of the user's own
-first (`user_modules`: loaded from outside Python's installation and
-outside evloop), so a handler's helper modules are new too.  (Python trusts
-a cached .pyc whose source kept its size and its mtime in whole seconds: an
-edit that changes neither is not seen.)
+first (`user_modules`: the handler's whole package, even pip-installed in a
+venv, and whatever else was loaded from outside Python's installation and
+evloop), so its helper modules are new too.  Other installed libraries stay
+as loaded at start, and a C extension cannot be loaded afresh in a process
+that has it: `unreloadable` names those in one line.  (Python trusts a
+cached .pyc whose source kept its size and its mtime in whole seconds.)
 
 `check_handler(handler, config)` then checks the class against a server's
 settings (its options, UDP, the TLS files) and returns its factory: the
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.machinery
 import inspect
 import os
 import sys
@@ -88,27 +91,46 @@ def load_handler(spec: str) -> type[Handler]:
     return cls  # type: ignore[no-any-return]  # checked by handler_problem
 
 
-def user_modules() -> list[str]:
-    """The imported modules that are the user's code: neither Python's own
-    (standard library, site-packages) nor evloop's, nor `__main__`."""
+def user_modules(spec: str = "") -> list[str]:
+    """The imported modules that are the user's code: those of the package `spec`
+    names (wherever it is installed, a venv's site-packages included), and every
+    other one from outside Python's installation; never evloop's nor `__main__`."""
     installed = tuple(os.path.join(os.path.realpath(prefix), "") for prefix in
                       {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    package = spec.partition(":")[0].partition(".")[0]
     found = []
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if name in ("__main__", "evloop") or name.startswith("evloop.") or not path:
             continue
-        if not os.path.realpath(path).startswith(installed):
+        if name.partition(".")[0] == package or not os.path.realpath(path).startswith(installed):
             found.append(name)
     return found
 
 
+def compiled(name: str) -> bool:
+    """Is module `name` a C extension?  Imported again in the same process, it is
+    the same code: the shared library stays loaded."""
+    path = getattr(sys.modules.get(name), "__file__", None) or ""
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
 def reload_handler(spec: str) -> type[Handler]:
     """`load_handler(spec)` from the source as it is now (see the essay)."""
-    for name in user_modules():
-        del sys.modules[name]
+    for name in user_modules(spec):
+        if not compiled(name):
+            del sys.modules[name]
     importlib.invalidate_caches()
     return load_handler(spec)
+
+
+def unreloadable(spec: str) -> str:
+    """The one line a reload logs about the user's modules it cannot load afresh, or ""."""
+    names = sorted(name for name in user_modules(spec) if compiled(name))
+    if not names:
+        return ""
+    return (f"reload: {', '.join(names)} cannot be loaded afresh (C extension"
+            f"{'s' if len(names) > 1 else ''}: the code loaded at start stays until a restart)")
 
 
 def handler_problem(cls: object) -> str | None:
@@ -130,7 +152,7 @@ def handler_problem(cls: object) -> str | None:
 # The names a handler option cannot take: the server's own settings, and the command
 # line's own flags (a test checks that this covers every flag of evloop.serve).
 SERVER_OPTIONS = frozenset(field.name for field in dataclasses.fields(Config)) | {
-    "handler", "help", "log_level", "version"}
+    "handler", "help", "log_level", "log_format", "version"}
 
 
 def options_problem(cls: type[Handler]) -> str | None:

@@ -7,7 +7,8 @@ scrape is an ordinary evloop connection served by the sans-IO
 `MetricsHandler` (evloop.metrics.prometheus), accepted with the server's
 own accept rules (a pause, not a spin, when descriptors run out).  At most
 MAX_SCRAPES are served at once, and a scrape's connection counts in no
-figure of the server it describes.
+figure of the server it describes.  The endpoint is given callables, never
+the server: `render()` for /metrics and `readiness()` for /readyz.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters
 from evloop.metrics.prometheus import MAX_REQUEST
 from evloop.metrics.prometheus import MetricsHandler
+from evloop.metrics.prometheus import always_ready
 from evloop.server.accepting import Acceptor
 from evloop.server.sockets import bind_socket
 from evloop.settings.config import Config
@@ -36,7 +38,8 @@ SCRAPE_CONFIG = Config(idle_timeout=10.0, max_message=MAX_REQUEST)
 
 
 class MetricsEndpoint:
-    """A listener on the server's loop that serves `render()` at /metrics.
+    """A listener on the server's loop that serves `render()` at /metrics, and
+    /healthz and /readyz (`readiness()`: evloop.metrics.prometheus).
 
     `start()` binds (OSError if it cannot), or takes `listener`, a socket
     bound already (a --workers supervisor's), and sets `address`; `close()`
@@ -48,11 +51,13 @@ class MetricsEndpoint:
     offloader = None
     server_context = None
 
-    def __init__(self, loop: BaseLoop, host: str, port: int, render: Callable[[], str]) -> None:
+    def __init__(self, loop: BaseLoop, host: str, port: int, render: Callable[[], str],
+                 readiness: Callable[[], str] = always_ready) -> None:
         self.loop = loop
         self.host = host
         self.port = port
         self.render = render
+        self.readiness = readiness
         self.listener: socket.socket | None = None
         self.acceptor: Acceptor | None = None
         self.address: Any = None
@@ -76,7 +81,8 @@ class MetricsEndpoint:
             return
         sock.setblocking(False)
         try:
-            start_connection(self.loop, sock, format_address(address), MetricsHandler(self.render),
+            start_connection(self.loop, sock, format_address(address),
+                             MetricsHandler(self.render, self.readiness),
                              SCRAPE_CONFIG, self, self.counters, self.scrapes)
         except FdLimitError:  # select()'s FD_SETSIZE
             sock.close()

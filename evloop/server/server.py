@@ -19,7 +19,8 @@ the handler class (`server_stopping`), ask every connection, inbound and
 outbound, to close (stop reading, flush what is due, FIN), and stop the
 loop when the last one is gone or when `drain_timeout` passes, whichever
 comes first; connections still open then are reset.  A second
-`shutdown()` resets them at once.
+`shutdown()` resets them at once.  The metrics endpoint stays open until
+the loop stops, so that /readyz can say `draining` to a load balancer.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from evloop.metrics.stats import Stats
 from evloop.server import listening
 from evloop.server.accepting import Acceptor
 from evloop.server.accepting import Refusals
+from evloop.server.access_log import install_access_log
 from evloop.server.loading import check_handler
 from evloop.server.loading import handler_options
 from evloop.server.metrics_endpoint import MetricsEndpoint
@@ -77,12 +79,12 @@ class Server:
     `metrics_address` with `metrics_port`), `serve_forever()` (run until
     stopped), `shutdown()` (stop in order; a second call resets),
     `retire(grace)` (a reload's old worker), `close()`, `stats()` (a
-    `Stats`, evloop.metrics.stats).  A server is a context manager that
-    closes on exit.  For its connections, as their owner
-    (evloop.connection.owner): `connect`, `connection_closed`; `accept_one`
-    is its acceptor's callback.  `Server(handler, config)` raises TypeError
-    for a class that cannot be a handler and ValueError for handler options
-    it does not take.
+    `Stats`, evloop.metrics.stats), `readiness` (a word, for /readyz).  A
+    server is a context manager that closes on exit.  For its connections,
+    as their owner (evloop.connection.owner): `connect`,
+    `connection_closed`; `accept_one` is its acceptor's callback.
+    `Server(handler, config)` raises TypeError for a class that cannot be a
+    handler and ValueError for handler options it does not take.
     """
 
     def __init__(self, handler: type[Handler], config: Config | None = None, *,
@@ -101,6 +103,7 @@ class Server:
         self.turns = TurnHistogram() if self.config.metrics_port is not None else None
         if self.turns is not None:
             self.loop.add_instrument(self.turns)
+        self.access_log = install_access_log(self.loop, self.config, self.counters)  # or None
         self.metrics: MetricsEndpoint | None = None  # once started
         self.metrics_address: Any = None  # and where it listens
         # Given by evloop.supervisor.run, which loads the files once for every worker.
@@ -159,7 +162,8 @@ class Server:
         self.acceptor.start()
 
     def _start_metrics(self, host: str, port: int, listener: socket.socket | None) -> None:
-        self.metrics = MetricsEndpoint(self.loop, host, port, lambda: render(self.stats()))
+        self.metrics = MetricsEndpoint(self.loop, host, port, lambda: render(self.stats()),
+                                       lambda: self.readiness)
         try:
             self.metrics.start(listener)
         except OSError as exc:
@@ -175,6 +179,16 @@ class Server:
                           connections_open=len(self.connections), outbound_live=self.outbound,
                           timers_pending=self.loop.statistics().timers,
                           outbound=self.outbound_counters)
+
+    @property
+    def readiness(self) -> str:
+        """"ready" while it accepts clients; else why not: "starting", "retiring"
+        (`retire()`), "draining" (`shutdown()`), or "stopped" (closed)."""
+        if self.shutting_down or self.retiring:
+            return "draining" if self.shutting_down else "retiring"
+        if self.acceptor is not None:
+            return "ready"
+        return "starting" if self.address is None else "stopped"
 
     def serve_forever(self, signals: Iterable[int] = STOP_SIGNALS,
                       ready: Callable[[], object] | None = None) -> None:
@@ -260,7 +274,7 @@ class Server:
                         len(self.connections) + len(self.outbound))
             return self._reset_all()
         self.shutting_down = True
-        self._close_listeners()
+        self._close_listeners(but_metrics=True)  # open till the loop stops: /readyz says so
         self.refusals.flush()
         self.server_context.stopping_because("shutdown", self.handler_class.server_stopping)
         self.server_context.stop()
@@ -272,12 +286,16 @@ class Server:
             return self._stop_soon()
         self.loop.call_later(self.config.drain_timeout, self._drain_expired)
 
-    def retire(self, grace: float) -> None:
-        """A reload's old worker: accept no more; shut down once idle, or after `grace`."""
+    def retire(self, grace: float, leave_metrics: bool = False) -> None:
+        """A reload's old worker: accept no more; shut down once idle, or after `grace`.
+        `leave_metrics`: stop answering scrapes too, for a successor on the same port."""
         if self.shutting_down or self.retiring:
             return
         self.retiring = True
         self._stop_accepting()  # this process's copy of the listener: the supervisor keeps it
+        if leave_metrics and self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         log.info("retiring: no new connections; serving %d until they close "
                  "(--reload-grace %gs)", len(self.connections), grace)
         # Told now, not once the grace is out: clients told to reconnect let it end sooner.
@@ -309,7 +327,7 @@ class Server:
             self.listener.close()
             self.listener = None
 
-    def _close_listeners(self) -> None:
+    def _close_listeners(self, but_metrics: bool = False) -> None:
         self._stop_accepting()
         if self._bound is not None:
             self._bound.close()
@@ -317,7 +335,7 @@ class Server:
         if self.datagram is not None:
             self.datagram.close()
             self.datagram = None
-        if self.metrics is not None:
+        if self.metrics is not None and not but_metrics:
             self.metrics.close()
             self.metrics = None
 

@@ -45,6 +45,11 @@ FD_HEADROOM = 64
 DEFAULT_DRAIN_TIMEOUT = 5.0
 # A loop silent this long is stuck: its worker is killed and replaced (gunicorn's --timeout).
 DEFAULT_WORKER_TIMEOUT = 30.0
+# A worker that does not listen this long after its fork is stuck starting (an import
+# that hangs); one told to stop that has not ended this long after is killed
+# (gunicorn's --graceful-timeout).
+DEFAULT_WORKER_START_TIMEOUT = 30.0
+DEFAULT_GRACEFUL_TIMEOUT = 30.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 MAX_PENDING_WORK = 64
 RESUME_PENDING_WORK = 16

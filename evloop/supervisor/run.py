@@ -17,6 +17,8 @@ or systemd's: evloop.server.listening), then serve on them: in this process
 (evloop.supervisor), which returns the first exit code a stop found
 failing, or 0.  Either way one startup line is printed and NOTIFY_SOCKET,
 if set, hears READY=1 (evloop.supervisor.systemd).
+Logging is set up only if the program has not set it up itself:
+evloop's text lines on stderr (evloop.settings.logs keeps its formatters).
 A port that cannot be had raises OSError (`describe_bind_error` says it in
 one line), a bad handler TypeError, and bad handler options ValueError.
 It must run in the main thread, which is where signals arrive.
@@ -34,10 +36,10 @@ import os
 import logging
 import signal
 import ssl
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from evloop.connection.tls import TLSFiles
 from evloop.connection.tls import make_context
 from evloop.handlers.addresses import format_address
 from evloop.handlers.base import Handler
@@ -48,12 +50,15 @@ from evloop.server.loading import HandlerLoadError
 from evloop.server.loading import check_handler
 from evloop.server.loading import load_handler
 from evloop.server.loading import reload_handler
-from evloop.server.server import STOP_SIGNALS
+from evloop.server.loading import unreloadable
 from evloop.server.server import Server
 from evloop.server.sockets import describe_bind_error
 from evloop.server.sockets import raise_fd_limit
 from evloop.settings import limits
+from evloop.settings import logs
 from evloop.settings.config import Config
+from evloop.supervisor import hygiene
+from evloop.supervisor import signals
 from evloop.supervisor import supervisor
 from evloop.supervisor import workers
 from evloop.supervisor.systemd import Notifier
@@ -62,9 +67,6 @@ from evloop.supervisor.watchdog import watch_alone
 
 log = logging.getLogger("evloop")
 
-# Each line names its logger: evloop's own, asyncio's (evloop.aio), a handler's
-# (`logging.getLogger("gateway")` prints "gateway WARNING ...").
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 STATUS_INTERVAL = 1.0  # how often a single server tells NOTIFY_SOCKET its connections
 
 
@@ -109,8 +111,7 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
     or SIGTERM; `announce` gets the startup line (default: print it)."""
     handler_class = load_handler(handler) if isinstance(handler, str) else handler
     config = config if config is not None else Config()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    logs.configure()  # evloop's text lines on stderr, unless the program set logging up
     wanted = config.max_connections + limits.FD_HEADROOM
     fd_limit = raise_fd_limit(wanted)
     if fd_limit is not None and fd_limit < wanted:
@@ -119,37 +120,52 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
                     fd_limit, config.max_connections)
     log.debug("file descriptor limit %s; up to %d connections", fd_limit, config.max_connections)
     check_handler(handler_class, config)  # before listening: a bad handler is one line
-    tls_context = make_context(config) if config.tls else None  # once, for every worker
+    identity = hygiene.lookup(config.user, config.group)  # ValueError: one line
+    # Read once, for every worker; again at each reload (SIGHUP).
+    tls = TLSFiles(config, make_context(config) if config.tls else None)
     # One path: the sockets first (bound, --fd or systemd's), then one server on
     # them here, or a supervisor whose workers inherit them.
     listeners = listening.acquire(config)
     notifier = Notifier()
+    pid_file = hygiene.PidFile(config.pid_file)
     try:
+        _write_pid_file(pid_file)
         config = listeners.configure(config)
         label = handler_label(handler_class)
         if config.workers == 1:
             return _serve_alone(handler_class, config, listeners, notifier, label, announce,
-                                tls_context)
+                                tls, identity)
         backend = make_backend(config.selector)  # what "auto" means here, for the line
         selector = backend.name
         backend.close()
         spec = reload_spec(handler_class)
+        tls = Renewal(config, tls.context, spec)
         return supervisor.run(
             config, listeners,
-            lambda worker: _serve_worker(handler_class, spec, config, worker, tls_context),
+            lambda worker: _serve_worker(handler_class, spec, config, worker, tls.context),
             lambda how: announce(format_startup(label, listeners.address, config, selector, how)),
-            notifier)
+            notifier, identity, tls)
     finally:
         listeners.close()
         notifier.close()
+        pid_file.remove()
+
+
+def _write_pid_file(pid_file: hygiene.PidFile) -> None:
+    try:
+        pid_file.write()
+    except OSError as exc:  # a ValueError: the caller's one line names --pid-file
+        raise ValueError(f"pid_file ({pid_file.path}): cannot write it: "
+                         f"{exc.strerror or exc}") from None
 
 
 def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Listeners,
                  notifier: Notifier, label: str, announce: Callable[[str], None],
-                 tls_context: ssl.SSLContext | None) -> int:
+                 tls: TLSFiles, identity: hygiene.Identity | None) -> int:
     """One process, no fork: the one-worker case."""
-    with Server(handler, config, tls_context=tls_context) as server:
+    with Server(handler, config, tls_context=tls.context) as server:
         server.start(listener=listeners.stream, udp_socket=listeners.udp)
+        hygiene.become(identity)  # every socket is bound: root is no longer needed
 
         def stop(signum: int) -> None:
             notifier.stopping()
@@ -161,10 +177,12 @@ def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Li
 
         def ready() -> None:  # before the first turn of the loop
             # The signals first: whoever reads the startup line may send one at once.
-            server.loop.add_signal_handler(signal.SIGHUP, lambda signum: log.warning(
-                "SIGHUP: reloading needs a supervisor (--workers 2 or more); ignored"))
-            for signum in STOP_SIGNALS:
+            server.loop.add_signal_handler(signal.SIGHUP, lambda signum: _reload_alone(
+                server, tls, notifier))
+            for signum in signals.STOP:
                 server.loop.add_signal_handler(signum, stop)
+            for signum in signals.IGNORED:
+                server.loop.add_signal_handler(signum, signals.say_ignored)
             announce(format_startup(label, server.address, config, server.loop.selector_name,
                                     metrics=server.metrics_address))
             notifier.ready("0 connections open")
@@ -181,6 +199,42 @@ def _serve_alone(handler: type[Handler], config: Config, listeners: listening.Li
                 stop_watching()
     log.info("stopped")
     return 0
+
+
+class Renewal(TLSFiles):
+    """What a supervisor re-reads as a reload begins: the TLS files, for its new
+    workers; and the one line on the handler's modules they cannot load afresh."""
+
+    def __init__(self, config: Config, context: ssl.SSLContext | None,
+                 spec: str | None) -> None:
+        super().__init__(config, context)
+        self.spec = spec
+
+    def reread(self) -> None:
+        super().reread()
+        stale = unreloadable(self.spec) if self.spec is not None else ""
+        if stale:
+            log.warning("%s", stale)
+
+
+def _reload_alone(server: Server, tls: TLSFiles, notifier: Notifier) -> None:
+    """SIGHUP to a single server: its TLS files, re-read for new connections.  Its
+    handler's code stays: a reload of code needs new processes (--workers)."""
+    if not server.config.tls:
+        return log.warning("SIGHUP: reloading the handler's code needs a supervisor "
+                           "(--workers 2 or more); ignored")
+    notifier.reloading()
+    status = f"{len(server.connections)} connections open"
+    try:
+        tls.reread()
+    except ValueError as exc:
+        log.error("reload refused: %s; the old certificate goes on serving", exc)
+        return notifier.refused(str(exc), status)
+    tls.settle(kept=True)
+    server.tls_context = tls.context  # new connections; open ones keep theirs
+    log.info("reload: TLS files re-read; new connections get them (the handler's code "
+             "reloads only under a supervisor, --workers 2 or more)")
+    notifier.ready(status)
 
 
 def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
@@ -210,7 +264,9 @@ def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
         if server.metrics_address is not None:
             log.info("worker %d: metrics at http://%s/metrics", worker.index,
                      format_address(server.metrics_address))
+        # Retired, it leaves its slot's metrics port to its successor: a reload's new
+        # worker, whose /readyz a load balancer is to hear (docs/07).
         server.serve_forever(signals=(signal.SIGTERM,), ready=lambda: worker.started(
-            server.loop, lambda: server.retire(worker.grace), server.shutdown,
-            lambda: len(server.connections)))
+            server.loop, lambda: server.retire(worker.grace, leave_metrics=True),
+            server.shutdown, lambda: len(server.connections)))
     return 0

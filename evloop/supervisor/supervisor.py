@@ -1,9 +1,8 @@
 """`--workers N`: a supervisor and N pre-forked servers, one event loop per core.
 
-An event loop is one thread, so it uses one core however many the machine
-has.  The cheapest way to use the others is the oldest: fork N workers that
-each run the whole single-process server.  The parent stays behind as their
-supervisor, as gunicorn's arbiter and nginx's master do.
+An event loop is one thread, so it uses one core.  The cheapest way to use
+the others is the oldest: fork N workers that each run the whole server, and
+stay behind as their supervisor, as gunicorn's arbiter and nginx's master do.
 
 The listeners are the supervisor's
 -----------------------------------
@@ -17,26 +16,27 @@ one per slot, so a replacement serves on its predecessor's port.
 
 What the supervisor does
 ------------------------
-* A worker that exits while serving (a crash, `kill -9`) is replaced, with
-  one log line; the others are not touched.  A slot whose workers keep dying
-  within a second of starting waits 0.2 s, 0.4 s, ... up to 10 s between them.
+* A worker that exits while serving (a crash, `kill -9`) is replaced, with one
+  log line.  A slot whose workers keep dying at start waits 0.2 s, 0.4 s, ... 10 s.
 * SIGHUP reloads: new workers start, importing the handler's code afresh
   (evloop.server.loading.reload_handler); once all of them listen, the old
   ones stop accepting and finish their connections (`--reload-grace`).  If
-  a new worker cannot load the handler, the reload is refused in one line.
+  a new worker cannot load the handler, or does not listen within
+  `--worker-start-timeout`, the reload is refused in one line.
 * SIGTTIN and SIGTTOU add and remove one worker (never below one).
 * A worker whose loop is stuck (no heartbeat for `--worker-timeout`) has
   its stack logged and is killed and replaced (evloop.supervisor.watchdog).
-* SIGINT and SIGTERM drain every worker; a second one makes them reset.
+* SIGINT and SIGTERM close the listener and drain every worker; a second one
+  makes them reset.  Whatever a worker told to go still runs past
+  `--graceful-timeout` is killed (evloop.supervisor.children).
 * Its state goes to a service manager through NOTIFY_SOCKET (evloop.supervisor.systemd).
 
 It runs on evloop's own loop: a reader for the workers' status lines
-(evloop.supervisor.workers), signal handlers, and a timer per deadline.
-Signals are blocked across fork until the child has closed its copy of the loop:
-the wake-up fd carries the signal itself, so one sent to a new child would reach the parent.
-A callback that raises is a bug here: the workers are stopped, and the exit code is 1.
-The supervisor knows nothing of handlers: `run()` is given `serve_one(worker)`,
-which evloop.supervisor.run supplies.
+(evloop.supervisor.workers), signal handlers, and a timer per deadline.  Signals
+are blocked across fork until the child has closed its copy of the loop, whose
+wake-up fd would carry one sent to the child to the parent.  A callback that
+raises is a bug: the workers are stopped, and the exit code is 1.  It knows no
+handler: `run()` is given `serve_one(worker)` (evloop.supervisor.run's).
 """
 
 from __future__ import annotations
@@ -53,13 +53,25 @@ from collections.abc import Iterable
 from typing import IO
 from typing import Any
 
+from evloop.connection.tls import TLSFiles
 from evloop.loop.base import BaseLoop
 from evloop.loop.timers import Timer
 from evloop.server.listening import Listeners
 from evloop.server.listening import MetricsSlots
 from evloop.settings.config import Config
+from evloop.supervisor.children import LIVE
+from evloop.supervisor.children import RETIRING
+from evloop.supervisor.children import SERVING
+from evloop.supervisor.children import STARTING
+from evloop.supervisor.children import STOPPING
+from evloop.supervisor.children import Child
+from evloop.supervisor.children import empty_slots
+from evloop.supervisor.children import status_line
+from evloop.supervisor import hygiene
+from evloop.supervisor import signals
 from evloop.supervisor.systemd import Notifier
 from evloop.supervisor.watchdog import Watchdog
+from evloop.supervisor.workers import Channel
 from evloop.supervisor.workers import Worker
 from evloop.supervisor.workers import describe_status
 from evloop.supervisor.workers import exit_code
@@ -67,31 +79,11 @@ from evloop.supervisor.workers import tag_log_lines
 
 log = logging.getLogger("evloop")
 
-READY_TIMEOUT = 15.0  # a worker that has not said "ready" by then is stuck
 QUICK_DEATH = 1.0  # a worker that dies sooner than this after its start was failing to start
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
 # An operator asks to stop, reload or scale; SIGCHLD says a worker has ended.
-ASKED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+ASKED = (*signals.STOP, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, *signals.IGNORED)
 HANDLED = (*ASKED, signal.SIGCHLD)
-
-# A worker's states, as the supervisor sees them.
-STARTING = "starting"  # forked; not yet listening
-SERVING = "serving"
-RETIRING = "retiring"  # told to stop accepting (a reload, SIGTTOU): ending by itself
-STOPPING = "stopping"  # told to drain (SIGTERM)
-
-
-@dataclasses.dataclass
-class Child:
-    """A worker process, as the supervisor keeps it."""
-
-    pid: int
-    index: int
-    started: float
-    state: str = STARTING
-    open: int = 0
-    error: str = ""
-
 
 @dataclasses.dataclass
 class Reload:
@@ -102,10 +94,12 @@ class Reload:
 
 
 def run(config: Config, listeners: Listeners, serve_one: Callable[[Worker], int],
-        on_ready: Callable[[str], None], notifier: Notifier) -> int:
-    """Fork `config.workers` workers running `serve_one`, supervise them until a
-    stop, and return the exit code.  Raises OSError if a metrics port cannot be had."""
-    return Supervisor(config, listeners, serve_one, on_ready, notifier).run()
+        on_ready: Callable[[str], None], notifier: Notifier,
+        identity: hygiene.Identity | None = None, files: TLSFiles | None = None) -> int:
+    """Fork `config.workers` workers running `serve_one` (as `identity`, if given),
+    supervise them until a stop, and return the exit code; a reload re-reads `files`
+    first.  Raises OSError if a metrics port cannot be had."""
+    return Supervisor(config, listeners, serve_one, on_ready, notifier, identity, files).run()
 
 
 class Supervisor:
@@ -116,13 +110,17 @@ class Supervisor:
 
     def __init__(self, config: Config, listeners: Listeners,
                  serve_one: Callable[[Worker], int], on_ready: Callable[[str], None],
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, identity: hygiene.Identity | None = None,
+                 files: TLSFiles | None = None) -> None:
         self.config = config
         self.listeners = listeners
         self.serve_one = serve_one
         self.on_ready = on_ready
         self.notifier = notifier
+        self.identity = identity
+        self.files = files or TLSFiles(config, None)
         self.grace = config.reload_grace if config.reload_grace is not None else config.drain_timeout
+        self.start_timeout = config.worker_start_timeout
         self.wanted = config.workers
         self.children: dict[int, Child] = {}
         self.metrics = MetricsSlots(config.metrics_host, config.metrics_port)
@@ -141,17 +139,15 @@ class Supervisor:
     def run(self) -> int:
         for index in range(self.wanted):
             self.metrics.get(index, strict=True)
-        self.channel, self.channel_w = os.pipe()
-        os.set_blocking(self.channel, False)
+        self.channel = Channel()
         self.loop = BaseLoop(self.config.selector)
         self.loop.set_exception_handler(self._crashed)
-        self.loop.add_reader(self.channel, self._read_channel)
+        self.loop.add_reader(self.channel.read_fd, self._read_channel)
         for signum in ASKED:
             self.loop.add_signal_handler(signum, self._on_signal)
         self.loop.add_signal_handler(signal.SIGCHLD, lambda signum: self._reap())
-        self.loop.call_later(READY_TIMEOUT, self._first_not_ready)
+        self.loop.call_later(self.start_timeout, self._first_not_ready)
         self.watchdog = Watchdog(self.loop, self.config.worker_timeout, self.notifier)
-        self.buffer = b""
         try:
             for index in range(self.wanted):
                 self._spawn(index)
@@ -160,8 +156,7 @@ class Supervisor:
         finally:
             self.watchdog.close()
             self.loop.close()  # the signal handlers from before are back
-            for fd in (self.channel, self.channel_w):
-                os.close(fd)
+            self.channel.close()
             self.metrics.close()
         log.info("all workers stopped")
         return self.code
@@ -175,8 +170,10 @@ class Supervisor:
             self.stop()
 
     def _on_signal(self, signum: int) -> None:
-        if signum in (signal.SIGINT, signal.SIGTERM):
+        if signum in signals.STOP:
             self.stop()
+        elif signum in signals.IGNORED:
+            signals.say_ignored(signum)
         elif signum == signal.SIGHUP:
             self.begin_reload()
         elif signum == signal.SIGTTIN:
@@ -204,24 +201,24 @@ class Supervisor:
 
     def _first_not_ready(self) -> None:
         if not self.up and not self.stopping:
-            log.error("workers not ready after %gs; stopping", READY_TIMEOUT)
+            log.error("workers not ready after %gs (--worker-start-timeout); stopping",
+                      self.start_timeout)
             self.code = self.code or 1
             self.stop()
 
     def _reload_not_ready(self, reload: Reload) -> None:
         if self.reload is reload:
-            self._refuse_reload(f"new workers not ready after {READY_TIMEOUT:g}s")
+            self._refuse_reload(f"new workers not ready after {self.start_timeout:g}s "
+                                f"(--worker-start-timeout)")
 
     def _child_not_ready(self, child: Child) -> None:
         if self.children.get(child.pid) is child and child.state == STARTING and self.up \
                 and (self.reload is None or child.pid not in self.reload.new):
-            log.error("worker %d (pid %d) not ready after %gs; killing it", child.index,
-                      child.pid, READY_TIMEOUT)
-            self._kill(child.pid, signal.SIGKILL)
+            child.kill(f"not ready after {self.start_timeout:g}s (--worker-start-timeout)")
 
     # -- workers ------------------------------------------------------------------
 
-    def _spawn(self, index: int) -> int:
+    def _spawn(self, index: int, retry: bool = True) -> int:
         metrics = self.metrics.get(index)
         dump = self.watchdog.new_file()
         sys.stdout.flush()
@@ -233,9 +230,10 @@ class Supervisor:
             pid = os.fork()
         except OSError as exc:  # EAGAIN, ENOMEM: try again later, as after a quick death
             dump.close()
-            log.error("cannot start worker %d: fork: %s; trying again in %gs", index,
-                      exc.strerror or exc, BACKOFF_MAX)
-            self._restart_in(index, BACKOFF_MAX)
+            log.error("cannot start worker %d: fork: %s%s", index, exc.strerror or exc,
+                      f"; trying again in {BACKOFF_MAX:g}s" if retry else "")
+            if retry:  # (a reload's new worker is not retried: the reload is refused)
+                self._restart_in(index, BACKOFF_MAX)
             return -1
         finally:
             if pid != 0:
@@ -244,7 +242,7 @@ class Supervisor:
             self._become_worker(index, metrics, mask, dump)  # never returns
         child = self.children[pid] = Child(pid, index, time.monotonic())
         self.watchdog.watch(pid, index, dump)
-        self.loop.call_later(READY_TIMEOUT, self._child_not_ready, child)
+        self.loop.call_later(self.start_timeout, self._child_not_ready, child)
         log.info("worker %d (pid %d) started", index, pid)
         return pid
 
@@ -259,15 +257,17 @@ class Supervisor:
             # Ctrl-C reaches the whole process group: the parent decides.  SIGTERM and
             # SIGHUP are ignored until the server takes them, and again once it has
             # given them back: a late one must not turn exit 0 into death by signal.
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            for signum in signals.SUPERVISOR_DECIDES:
                 signal.signal(signum, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one sent meanwhile is ignored
             self.notifier.close()
-            os.close(self.channel)
+            self.channel.close(reading_only=True)
             self.metrics.close(but=index)
             self.watchdog.close_files()  # its siblings' stacks are not its own
             tag_log_lines(index)
-            worker = Worker(index, self.channel_w, self.parent, self.listeners, metrics,
+            hygiene.become(self.identity)  # the supervisor keeps its user (hygiene's essay)
+            hygiene.die_with_parent(self.parent)  # after: a change of user clears it
+            worker = Worker(index, self.channel.write_fd, self.parent, self.listeners, metrics,
                             self.reloaded or self.reload is not None, self.grace, dump)
             code = self.serve_one(worker)
         except BaseException:
@@ -277,16 +277,8 @@ class Supervisor:
             os._exit(code)
 
     def _read_channel(self) -> None:
-        try:
-            data = os.read(self.channel, 65536)
-        except BlockingIOError:
-            return
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            pid_text, _, rest = line.decode(errors="replace").partition(" ")
-            what, _, value = rest.partition(" ")
-            child = self.children.get(int(pid_text)) if pid_text.isdigit() else None
+        for pid, what, value in self.channel.lines():
+            child = self.children.get(pid)
             if child is None:
                 continue
             self.watchdog.beat(child.pid)  # any line: its loop turns
@@ -302,7 +294,7 @@ class Supervisor:
         if child.state in (RETIRING, STOPPING):
             # Told to go while it was starting, when it ignored signals: its server
             # takes them now.
-            self._kill(child.pid, signal.SIGHUP if child.state == RETIRING else signal.SIGTERM)
+            child.signal(signal.SIGHUP if child.state == RETIRING else signal.SIGTERM)
             return
         if child.state != STARTING:
             return
@@ -315,7 +307,7 @@ class Supervisor:
                     "shared listener"
                 how = f"{len(first)} workers ({shared})"
                 self.on_ready(how)
-                self.notifier.ready(self._status_line())
+                self.notifier.ready(status_line(self.children.values()))
         elif self.reload is not None and child.pid in self.reload.new:
             if all(self.children[pid].state == SERVING for pid in self.reload.new
                    if pid in self.children):
@@ -335,6 +327,7 @@ class Supervisor:
                 return
             child = self.children.pop(pid, None)
             if child is not None:
+                child.forget()
                 self._exited(child, status)
 
     def _exited(self, child: Child, status: int) -> None:
@@ -358,8 +351,8 @@ class Supervisor:
             self._refuse_reload(child.error or f"a new worker {how} before it was ready")
             self._refused_one_ended(child, how)
         elif self.reload is not None:  # an old one: the new workers take every slot
-            log.warning("worker %d (pid %d) exited during a reload (%s)", child.index,
-                        child.pid, how)
+            log.warning("worker %d (pid %d) exited during a reload (%s); its slot is the "
+                        "reload's", child.index, child.pid, how)
         else:
             self._replace(child, how)
         self._status()
@@ -385,36 +378,54 @@ class Supervisor:
             return log.warning("SIGHUP: %s; ignored", "a reload is under way" if self.up
                                else "the workers are still starting")
         self.notifier.reloading()
-        log.info("reload: starting %d new worker(s) with the handler's code loaded afresh",
-                 self.wanted)
         self.reload = Reload(set())
-        self.loop.call_later(READY_TIMEOUT, self._reload_not_ready, self.reload)
+        try:
+            self.files.reread()  # the TLS files: new workers serve what they hold now
+        except ValueError as exc:
+            return self._refuse_reload(str(exc))
+        log.info("reload: starting %d new worker(s) with the handler's code%s loaded afresh",
+                 self.wanted, " and the TLS files" if self.config.tls else "")
+        self.loop.call_later(self.start_timeout, self._reload_not_ready, self.reload)
         for index in range(self.wanted):
-            self.reload.new.add(self._spawn(index))
+            self.reload.new.add(self._spawn(index, retry=False))
         if -1 in self.reload.new:
-            self._cancel_restarts()  # the old workers hold every slot still
             self._refuse_reload("a new worker could not be forked")
 
     def _finish_reload(self) -> None:
         assert self.reload is not None
         new, self.reload = self.reload.new, None
         self.reloaded = True
+        self.files.settle(kept=True)
         old = {pid for pid in self.children if pid not in new}  # replacements begun since too
         for pid in old:
             self._retire(pid)
         self._cancel_restarts()  # the new workers took every slot
         log.info("reload: %d new worker(s) serving; %d old one(s) accept no more and finish "
                  "their connections (--reload-grace %gs)", self.wanted, len(old), self.grace)
-        self.notifier.ready(self._status_line())
+        self.notifier.ready(status_line(self.children.values()))
 
     def _refuse_reload(self, reason: str) -> None:
+        """The old workers serve on; the new ones go, and systemd hears no READY=1."""
         assert self.reload is not None
         new, self.reload = self.reload.new, None
         self.refused |= new
-        for pid in new:  # any that did start let go of what they accepted, gently
-            self._retire(pid)
+        self.files.settle(kept=False)  # a replacement serves the old workers' certificate
         log.error("reload refused: %s; the old workers go on serving", reason)
-        self.notifier.ready(self._status_line())
+        for pid in new:
+            child = self.children.get(pid)
+            if child is not None and child.state == STARTING:  # its import may never end
+                child.kill("of the refused reload is still starting")
+            else:  # one that did start lets go of what it accepted, gently
+                self._retire(pid)
+        self.notifier.refused(reason, status_line(self.children.values()))
+        self._fill_slots()  # an old worker that died meanwhile left its slot to the reload
+
+    def _fill_slots(self) -> None:
+        """Every slot that should exist has a worker, or its restart under way."""
+        for index in empty_slots(self.children.values(), self.wanted):
+            if index not in self.restarts:
+                log.warning("worker slot %d is empty; starting a worker in it", index)
+                self._restart_in(index, 0.0)
 
     def _refused_one_ended(self, child: Child, how: str) -> None:
         # The same line for each, the one whose error refused the reload included.
@@ -424,11 +435,14 @@ class Supervisor:
 
     def _retire(self, pid: int) -> None:
         child = self.children.get(pid)
-        if child is not None and child.state in (STARTING, SERVING):
-            was, child.state = child.state, RETIRING
-            # One still starting ignores SIGHUP (see _become_worker): SIGTERM, which
-            # drains the little it may hold.
-            self._kill(pid, signal.SIGHUP if was == SERVING else signal.SIGTERM)
+        if child is not None and child.state in LIVE:
+            # One still starting ignores both (see _become_worker) until its server
+            # takes them: _ready tells it again.
+            bound = self.grace + self.config.graceful_timeout
+            child.tell(signal.SIGHUP if child.state == SERVING else signal.SIGTERM, RETIRING,
+                       self.loop, bound, lambda: f"still retiring after {bound:g}s "
+                       f"(--reload-grace {self.grace:g}s + --graceful-timeout "
+                       f"{self.config.graceful_timeout:g}s)")
 
     def scale(self, step: int) -> None:
         if self.stopping:
@@ -441,7 +455,7 @@ class Supervisor:
             return log.warning("SIGTTOU: one worker is the least; ignored")
         self.wanted += step
         log.info("%s: %d workers now", name, self.wanted)
-        used = {c.index for c in self.children.values() if c.state in (STARTING, SERVING)}
+        used = {c.index for c in self.children.values() if c.state in LIVE}
         if step > 0:  # the lowest free slot; one waiting for its restart is taken
             free = set(range(self.wanted)) - used - set(self.restarts)
             if free:
@@ -451,7 +465,7 @@ class Supervisor:
         if waiting:  # a slot waiting for its restart goes first: nobody is in it
             self.restarts.pop(max(waiting)).cancel()
             return
-        live = [c for c in self.children.values() if c.state in (STARTING, SERVING)]
+        live = [c for c in self.children.values() if c.state in LIVE]
         if live:
             last = max(live, key=lambda c: c.index)
             log.info("worker %d (pid %d) retires", last.index, last.pid)
@@ -465,21 +479,12 @@ class Supervisor:
             self.notifier.stopping()
             self._cancel_restarts()
             self.reload = None
+            self.listeners.stop_listening()  # new clients are refused from now on
+        bound = self.config.graceful_timeout
         for child in self.children.values():
-            child.state = STOPPING
-            self._kill(child.pid, signal.SIGTERM)
-
-    def _kill(self, pid: int, signum: int) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def _status_line(self) -> str:
-        serving = sum(1 for c in self.children.values() if c.state == SERVING)
-        connections = sum(c.open for c in self.children.values())
-        return f"{serving} workers serving, {connections} connections open"
+            child.tell(signal.SIGTERM, STOPPING, self.loop, bound,
+                       lambda: f"still running {bound:g}s after the stop (--graceful-timeout)")
 
     def _status(self) -> None:
         if self.up:
-            self.notifier.status(self._status_line())
+            self.notifier.status(status_line(self.children.values()))

@@ -9,7 +9,9 @@ in `NOTIFY_SOCKET` (a leading "@" names an abstract socket), each a few
 
 * `READY=1` once every worker listens;
 * `RELOADING=1` when a reload begins (with `MONOTONIC_USEC`, which
-  `Type=notify-reload` asks for), then `READY=1` when it is done;
+  `Type=notify-reload` asks for), then `READY=1` when it is done, or, if it
+  is refused, only a `STATUS=` that says why: the reload never completes,
+  and systemd reports it failed once `TimeoutStartSec=` has passed;
 * `STOPPING=1` when a stop begins;
 * `STATUS=...`, a line that `systemctl status` shows: here the workers and
   the connections open;
@@ -76,6 +78,12 @@ class Notifier:
     def ready(self, status: str) -> None:
         self.last_status = status
         self.notify(READY=1, STATUS=status)
+
+    def refused(self, reason: str, status: str) -> None:
+        """A reload that failed: STATUS= says so, and no READY=1 follows RELOADING=1,
+        so `systemctl reload` reports a failure, not a success."""
+        self.last_status = f"reload refused: {reason}; {status}"
+        self.notify(STATUS=self.last_status)
 
     def reloading(self) -> None:
         self.notify(RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)

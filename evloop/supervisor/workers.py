@@ -18,7 +18,9 @@ lines from different workers never interleave):
 
 SIGHUP, to a worker, means retire: stop accepting, serve the connections
 held until they close or the grace runs out, then drain.  SIGTERM drains
-at once.  A worker whose parent vanishes stops by itself.
+at once.  A worker whose parent vanishes is killed by the kernel
+(evloop.supervisor.hygiene), or, where that is not to be had, notices
+within a second and stops by itself.  Its writes to the pipe never wait.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import IO
 
 from evloop.loop.base import BaseLoop
 from evloop.server.listening import Listeners
+from evloop.settings.logs import tag_worker
 from evloop.supervisor.watchdog import dump_stacks_to
 
 log = logging.getLogger("evloop")
@@ -84,12 +87,19 @@ class Worker:
     def failed(self, message: str) -> None:
         self.say("error " + " ".join(message.split()))
 
-    def say(self, text: str) -> None:
+    def say(self, text: str) -> bool:
+        """Write one line to the parent, never waiting: was it written?"""
         line = f"{os.getpid()} {text}"[:LINE_MAX - 1] + "\n"
         try:
+            # Non-blocking (the supervisor sets it), and shorter than PIPE_BUF: the
+            # whole line or nothing.  A full pipe means a parent that does not read
+            # (stopped in a debugger): this line is dropped, the loop goes on.
             os.write(self.channel, line.encode(errors="replace"))
+        except BlockingIOError:
+            return False
         except OSError:
-            pass  # the parent is gone: _tick notices
+            return False  # the parent is gone: _tick notices
+        return True
 
     def _tick(self, loop: BaseLoop, shutdown: Callable[[], None],
               open_count: Callable[[], int]) -> None:
@@ -98,14 +108,48 @@ class Worker:
             return shutdown()
         count = open_count()
         if count != self.reported:
-            self.reported = count
-            self.say(f"open {count}")
+            self.reported = count if self.say(f"open {count}") else -1  # dropped: said again
         else:
             self.say("beat")
         loop.call_later(TICK, self._tick, loop, shutdown, open_count)
 
 
+class Channel:
+    """The pipe the workers' lines come up, as the supervisor holds it."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        # The workers' end too: a supervisor stopped in a debugger must not block
+        # every worker's loop once the pipe is full (Worker.say).
+        os.set_blocking(self.write_fd, False)
+        self.buffer = b""
+
+    def lines(self) -> list[tuple[int, str, str]]:
+        """(pid, what, value) for each whole line come since: "4711 open 3" is
+        (4711, "open", "3").  A line that names no pid is dropped."""
+        try:
+            self.buffer += os.read(self.read_fd, 65536)
+        except BlockingIOError:
+            return []
+        *lines, self.buffer = self.buffer.split(b"\n")
+        found = []
+        for line in lines:
+            pid, _, rest = line.decode(errors="replace").partition(" ")
+            what, _, value = rest.partition(" ")
+            if pid.isdigit():
+                found.append((int(pid), what, value))
+        return found
+
+    def close(self, reading_only: bool = False) -> None:
+        """Both ends; in a worker, the reading end only."""
+        os.close(self.read_fd)
+        if not reading_only:
+            os.close(self.write_fd)
+
+
 def tag_log_lines(index: int) -> None:
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s %(name)s[{index}] %(levelname)s %(message)s"))
+    """Have every log line of this worker name its slot (evloop.settings.logs):
+    by a filter on the root logger's handlers, so that a formatter the
+    program embedding evloop chose is kept, and can show it as %(worker)s."""
+    tag_worker(index)

@@ -12,6 +12,7 @@ from evloop.cli.options import default_port
 from evloop.cli.options import parse_count
 from evloop.cli.options import parse_fd
 from evloop.cli.options import parse_mode
+from evloop.cli.options import parse_networks
 from evloop.cli.options import parse_port
 from evloop.cli.options import parse_seconds
 from evloop.cli.options import parse_size
@@ -79,3 +80,46 @@ def test_parsers_take(parse, text, value):
 def test_parsers_refuse_with_a_reason(parse, text, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         parse(text)
+
+
+def test_parse_networks_splits_on_commas_and_leaves_the_checks_to_config():
+    assert parse_networks("10.0.0.0/8, 127.0.0.1,::1") == ("10.0.0.0/8", "127.0.0.1", "::1")
+    assert parse_networks("anything") == ("anything",)  # Config says what is wrong with it
+    for text in ("", "10.0.0.0/8,", ",::1", "10.0.0.0/8,,::1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="an empty network in"):
+            parse_networks(text)
+
+
+def env_parser():
+    parser = Parser("evloop.test")
+    parser.add_argument("--max-message", type=parse_count, default=10)
+    parser.add_argument("--udp", action="store_true")
+    parser.add_argument("--fd", type=parse_fd, action="append", dest="fds", default=None)
+    parser.add_argument("--selector", default="auto", choices=["auto", "epoll"])
+    return parser
+
+
+def test_every_long_option_may_come_from_the_environment_and_a_flag_wins():
+    parser = env_parser()
+    parser.defaults_from({"EVLOOP_MAX_MESSAGE": "64", "EVLOOP_UDP": "yes", "EVLOOP_FD": "3,4",
+                          "EVLOOP_SELECTOR": "epoll", "OTHER_MAX_MESSAGE": "1"})
+    options = parser.parse_args([])
+    assert (options.max_message, options.udp, options.fds, options.selector) == (
+        64, True, [3, 4], "epoll")
+    assert parser.parse_args(["--max-message", "5"]).max_message == 5
+    quiet = env_parser()
+    quiet.defaults_from({"EVLOOP_UDP": "off"})
+    assert quiet.parse_args([]).udp is False
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"EVLOOP_MAX_MESSAGE": "lots"}, "EVLOOP_MAX_MESSAGE='lots': not a whole number: 'lots'"),
+    ({"EVLOOP_UDP": "maybe"}, "EVLOOP_UDP='maybe': not one of 1, true, yes, on, 0, false, no, off"),
+    ({"EVLOOP_FD": "3,x"}, "EVLOOP_FD='3,x': not a whole number: 'x'"),
+    ({"EVLOOP_SELECTOR": "iocp"}, "EVLOOP_SELECTOR='iocp': not one of auto, epoll"),
+])
+def test_a_bad_value_in_the_environment_is_one_line_naming_the_variable(environ, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        env_parser().defaults_from(environ)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == f"evloop.test: error: {message}\n"

@@ -1,5 +1,6 @@
 """End to end: the server as a user starts it, driven like the labs' clients."""
 
+import json
 import re
 import signal
 import socket
@@ -213,6 +214,7 @@ def test_bad_flag_is_one_line_without_the_usage():
     (["--high-water", "lots"], "not a size"),
     (["--idle-timeout", "-1"], "a time must be 0 or more seconds"),
     (["--selector", "iocp"], "invalid choice"),
+    (["--log-format", "xml"], "argument --log-format: invalid choice: 'xml'"),
     (["--handler", "userhandlers.reverse:Missing"], "module 'userhandlers.reverse' has no 'Missing'"),
     (["--handler", "userhandlers.reverse:NotAHandler"], "it is a class, but not a Handler subclass"),
     (["--handler", "no_such_module:X"], "no module named 'no_such_module'"),
@@ -223,6 +225,22 @@ def test_bad_options_are_one_line_errors(args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "usage:" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--proxy-protocol", "--proxy-allow", "10.0.0.0/8,10.0.0.300/8"],
+     "--proxy-allow ('10.0.0.300/8') must be networks such as 10.0.0.0/8 or ::1: "
+     "'10.0.0.300/8' does not appear to be an IPv4 or IPv6 network"),
+    (["--proxy-allow", "10.0.0.0/8"],
+     "--proxy-allow (10.0.0.0/8) needs --proxy-protocol: it says who may send a PROXY header"),
+    (["--proxy-protocol", "--proxy-allow", "10.0.0.0/8,"],
+     "argument --proxy-allow: an empty network in '10.0.0.0/8,' (try 10.0.0.0/8,::1)"),
+])
+def test_a_bad_proxy_allow_is_one_line_and_exit_2(args, message):
+    proc = run_serve("--port", "0", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("evloop.serve: error: ") and message in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
 
 
 def test_version_and_help_name_the_command():
@@ -334,3 +352,78 @@ def test_a_single_server_whose_loop_hangs_dumps_its_stack_and_exits_1(serve):
     assert re.search(r"the loop has not turned for [\d.]+s \(--worker-timeout 2s\): stuck in "
                      r"\S*hangs\.py:1[23] in data_received", err), err
     assert re.search(r'hangs\.py", line 1[23] in data_received', err), err  # every stack
+
+
+ACCESS = r"peer=127\.0\.0\.1:{} duration=\d+\.\d{{3}}s in={} out={} reason={} worker=-$"
+
+
+def test_the_access_log_has_a_line_per_connection_with_its_counts_and_its_end(serve):
+    server = serve("--handler", "lenprefix", "--access-log", "--idle-timeout", "0.5")
+    with server.connect() as client:  # two messages each way, then our EOF
+        client.sendall(b"005hello")
+        assert recv_exactly(client, 8) == b"005hello"
+        client.sendall(b"002ok")
+        assert recv_exactly(client, 5) == b"002ok"
+        port = client.getsockname()[1]
+    server.wait_stderr(ACCESS.format(port, "13B/2", "13B/2", "peer_eof"))
+    with server.connect() as client:  # a bad header after a good message
+        client.sendall(b"003abcHELLO")
+        assert recv_until_eof(client) == b"003abc"
+        port = client.getsockname()[1]
+    server.wait_stderr(ACCESS.format(port, "11B/1", "6B/1", "protocol_error"))
+    with server.connect() as client:  # one message, then silence
+        client.sendall(b"002hi")
+        assert recv_until_eof(client) == b"002hi"
+        port = client.getsockname()[1]
+    server.wait_stderr(ACCESS.format(port, "5B/1", "5B/1", "idle_timeout"))
+    code, err = server.stop()
+    assert code == 0 and len(re.findall(r" evloop\.access INFO peer=", err)) == 3, err
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_json_logs_are_one_object_per_line_each_naming_its_worker(serve, workers):
+    server = serve("--log-format", "json", "--access-log", *workers)
+    with server.connect() as client:
+        client.sendall(b"json")
+        assert recv_exactly(client, 4) == b"json"
+    server.wait_stderr(r'"logger": "evloop\.access"')
+    code, err = server.stop()
+    entries = [json.loads(line) for line in err.splitlines()]  # every line parses
+    assert code == 0 and entries, err
+    assert all(set(entry) >= {"time", "level", "logger", "worker", "pid", "message"}
+               for entry in entries)
+    (access,) = [entry for entry in entries if entry["logger"] == "evloop.access"]
+    assert (access["bytes_in"], access["messages_in"], access["bytes_out"],
+            access["messages_out"], access["reason"]) == (4, 1, 4, 1, "peer_eof")
+    draining = {entry["worker"] for entry in entries if entry["message"].startswith("stopping")}
+    if workers:
+        assert draining == {0, 1} and access["worker"] in {0, 1}, err
+        assert any(entry["worker"] is None and "all workers stopped" in entry["message"]
+                   for entry in entries), err  # the supervisor's own
+    else:
+        assert draining == {None} and access["worker"] is None, err
+
+
+def test_options_from_the_environment_serve_as_the_flags_would(tmp_path):
+    env = cli_env()
+    env.update(EVLOOP_HANDLER="lenprefix", EVLOOP_UDP="yes", EVLOOP_PORT="0",
+               EVLOOP_IDLE_TIMEOUT="5")
+    proc = subprocess.Popen([sys.executable, "-m", "evloop.serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "evloop: serving lenprefix on 127.0.0.1:" in line and "(tcp+udp)" in line, line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    env.update(EVLOOP_MAX_MESSAGE="0")
+    bad = subprocess.run([sys.executable, "-m", "evloop.serve"], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=30)
+    assert bad.returncode == 2
+    assert bad.stderr == "evloop.serve: error: --max-message (0) must be at least 1\n"
+    env.update(EVLOOP_MAX_MESSAGE="huge")
+    bad = subprocess.run([sys.executable, "-m", "evloop.serve", "--max-message", "9"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=30)
+    assert bad.returncode == 2  # read even when a flag would win: a typo is not hidden
+    assert bad.stderr.startswith("evloop.serve: error: EVLOOP_MAX_MESSAGE='huge': not a size")

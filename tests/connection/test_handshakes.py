@@ -17,6 +17,7 @@ from evloop.connection.states import Event
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import make_context
 from evloop.loop.base import BaseLoop
+from evloop.settings.config import Networks
 
 V1_TCP4 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"
 
@@ -135,6 +136,90 @@ def test_no_header_within_the_timeout(pair):
     assert what == "fail" and failure.why == "handshake_timeout"
     assert failure.reason == "no PROXY protocol header within 0.05s (--handshake-timeout); closing"
     assert released(loop)
+
+
+@pytest.fixture
+def tcp_pair(selector):
+    """(loop, our end, the peer's end) over TCP on loopback: a peer with an address."""
+    loop = BaseLoop(selector)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname(), timeout=5)
+        ours, _ = listener.accept()
+    ours.setblocking(False)
+    yield loop, ours, peer
+    loop.close()
+    ours.close()
+    peer.close()
+
+
+def test_a_peer_not_in_proxy_allow_fails_before_a_byte_is_read(tcp_pair):
+    loop, ours, peer = tcp_pair
+    header = encode_v1(CLIENT, FRONT)
+    peer.sendall(header)
+    steps = Steps(loop, ours, proxy_header=True, proxy_allow=Networks(["10.0.0.0/8", "::1"]))
+    steps.handshakes.start()
+    what, failure = steps.run()
+    assert what == "fail" and failure.why == "proxy_rejected"
+    assert failure.reason == ("PROXY protocol: 127.0.0.1 is not in --proxy-allow "
+                              "(10.0.0.0/8, ::1); closing")
+    ours.settimeout(5)
+    assert ours.recv(100, socket.MSG_PEEK) == header  # not read, let alone believed
+    assert released(loop)
+
+
+@pytest.mark.parametrize("allow", [None, ["10.0.0.0/8", "127.0.0.1"]])
+def test_a_peer_in_proxy_allow_is_believed(tcp_pair, allow):
+    """None: Handshakes' default, Config's (this machine)."""
+    loop, ours, peer = tcp_pair
+    options = {} if allow is None else {"proxy_allow": Networks(allow)}
+    steps = Steps(loop, ours, proxy_header=True, **options)
+    steps.handshakes.start()
+    peer.sendall(encode_v2(CLIENT, FRONT))
+    assert steps.run()[:4] == ("open", Event.HEADER, ours, "192.0.2.10:40000")
+
+
+def dual_stack_loopback():
+    """An IPv6 listener that IPv4 clients reach, on 127.0.0.1 only; a skip without one."""
+    try:
+        listener = socket.socket(socket.AF_INET6)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 here: {exc}")
+    try:
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(("::ffff:127.0.0.1", 0))
+    except OSError as exc:
+        listener.close()
+        pytest.skip(f"no dual-stack IPv6 socket here: {exc}")
+    listener.listen()
+    return listener
+
+
+def test_an_ipv4_client_of_a_dual_stack_listener_is_in_its_ipv4_network(selector):
+    """The listener sees ::ffff:127.0.0.1, which 127.0.0.0/8 holds."""
+    listener = dual_stack_loopback()
+    loop = BaseLoop(selector)
+    peer = socket.create_connection(("127.0.0.1", listener.getsockname()[1]), timeout=5)
+    ours, address = listener.accept()
+    try:
+        assert address[0] == "::ffff:127.0.0.1"
+        ours.setblocking(False)
+        steps = Steps(loop, ours, proxy_header=True, proxy_allow=Networks(["127.0.0.0/8"]))
+        steps.handshakes.start()
+        peer.sendall(encode_v1(CLIENT, FRONT))
+        assert steps.run()[3] == "192.0.2.10:40000"
+    finally:
+        for sock in (ours, peer, listener):
+            sock.close()
+        loop.close()
+
+
+def test_a_unix_socket_peer_is_believed_whatever_proxy_allow_says(pair):
+    """It has no address; only the processes the socket file lets in can connect."""
+    loop, ours, peer = pair
+    steps = Steps(loop, ours, proxy_header=True, proxy_allow=Networks(["10.0.0.0/8"]))
+    steps.handshakes.start()
+    peer.sendall(encode_v1(CLIENT, FRONT))
+    assert steps.run()[3] == "192.0.2.10:40000"
 
 
 def tls_pair(loop, ours, peer, tls_files, **options):

@@ -9,6 +9,7 @@ import pytest
 
 from evloop import Config
 from evloop.connection.tls import TLSFailure
+from evloop.connection.tls import TLSFiles
 from evloop.connection.tls import TLSSession
 from evloop.connection.tls import client_context
 from evloop.connection.tls import make_context
@@ -184,3 +185,31 @@ def test_reason_of_is_one_short_line():
     assert reason_of(error) == "wrong version number"
     assert reason_of(ConnectionResetError(104, "Connection reset by peer")) == "Connection reset by peer"
     assert reason_of(ValueError("odd")) == "odd" and reason_of(ValueError()) == "ValueError"
+
+
+def test_tls_files_are_re_read_and_kept_or_given_back(tls_files, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    server_pem = open(tls_files["server"]).read()
+    cert.write_text(server_pem)
+    key.write_text(server_pem)
+    config = Config(tls_cert=str(cert), tls_key=str(key))
+    first = make_context(config)
+    files = TLSFiles(config, first)
+    files.reread()
+    second = files.context
+    assert second is not first
+    files.settle(kept=False)  # a reload refused for another reason
+    assert files.context is first
+    files.reread()
+    files.settle(kept=True)
+    assert files.context is not first
+    kept = files.context
+    cert.write_text("not a certificate\n")
+    with pytest.raises(ValueError, match=r"^tls_cert \(.*cert\.pem\) and tls_key \(.*key\.pem\) "
+                                         r"do not load: "):
+        files.reread()
+    assert files.context is kept  # what does not load changes nothing
+    plain = TLSFiles(Config(), None)
+    plain.reread()
+    plain.settle(kept=True)
+    assert plain.context is None

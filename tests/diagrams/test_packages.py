@@ -30,4 +30,4 @@ def test_a_summary_is_the_essay_s_first_line_without_its_full_stop(tmp_path):
     module = tmp_path / "m.py"
     module.write_text('"""Does one thing.\n\nAt length.\n"""\nx = 1\n')
     assert packages.summary(module) == "Does one thing"
-    assert packages.modules("settings") == ["config", "limits"]
+    assert packages.modules("settings") == ["config", "limits", "logs"]

@@ -1,6 +1,8 @@
 """--proxy-protocol on a real server: the header read exactly, the original client
-seen by handlers, logs and --trace, and every bad header closed with a log line."""
+seen by handlers, logs and --trace, every bad header closed with a log line, and a
+header believed only from the peers --proxy-allow names."""
 
+import re
 import socket
 import time
 
@@ -8,8 +10,10 @@ import pytest
 
 from evloop.connection.proxy_protocol import encode_v1
 from evloop.connection.proxy_protocol import encode_v2
+from tests.conftest import metric
 from tests.conftest import recv_exactly
 from tests.conftest import recv_until_eof
+from tests.conftest import scrape
 
 CLIENT = ("192.0.2.10", 40000)  # TEST-NET-1: only written in a header, never connected to
 FRONT = ("198.51.100.1", 12000)
@@ -80,6 +84,36 @@ def test_a_connection_without_a_valid_header_is_closed_with_a_log_line(serve, da
     lines = [line for line in err.splitlines() if "PROXY protocol" in line]
     assert len(lines) == 1 and reason in lines[0] and "127.0.0.1:" in lines[0], err
     assert "Traceback" not in err
+
+
+def test_a_header_from_a_peer_in_proxy_allow_is_believed(serve):
+    server = peer_server(serve, "--proxy-allow", "10.0.0.0/8,127.0.0.1")
+    with server.connect() as sock:
+        sock.sendall(encode_v1(CLIENT, FRONT) + b"first")
+        assert sock.recv(200) == b"192.0.2.10:40000 first"
+    code, err = server.stop()
+    assert code == 0 and "PROXY protocol" not in err
+
+
+def test_a_peer_not_in_proxy_allow_is_closed_unread_with_one_log_line(serve):
+    """Tests talk to loopback only: allowing 10.0.0.0/8 alone makes 127.0.0.1 a stranger."""
+    server = peer_server(serve, "--proxy-allow", "10.0.0.0/8", "--metrics-port", "0")
+    with server.connect() as stranger:
+        stranger.sendall(encode_v2(CLIENT, FRONT) + b"claims to be 192.0.2.10")
+        try:
+            assert recv_until_eof(stranger) == b""  # never "192.0.2.10:40000 claims..."
+        except ConnectionResetError:  # closed with its bytes unread: the kernel resets
+            pass
+    page = scrape(server)  # still serving
+    assert metric(page, "evloop_proxy_headers_rejected_total") == 1
+    assert metric(page, "evloop_connections_closed_total", direction="in",
+                  reason="proxy_rejected") == 1
+    code, err = server.stop()
+    lines = [line for line in err.splitlines() if "PROXY protocol" in line]
+    assert len(lines) == 1, err
+    assert re.search(r" 127\.0\.0\.1:\d+: PROXY protocol: 127\.0\.0\.1 is not in --proxy-allow "
+                     r"\(10\.0\.0\.0/8\); closing$", lines[0]), lines[0]
+    assert code == 0 and "192.0.2.10" not in err and "Traceback" not in err
 
 
 def test_closing_before_the_header_and_the_handshake_timeout(serve):

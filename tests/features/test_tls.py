@@ -2,6 +2,7 @@
 hostile cases (not a ClientHello, a hello a byte at a time, a reset mid-handshake,
 a client that never reads), each one log line, and nobody else affected."""
 
+import signal
 import socket
 import ssl
 import subprocess
@@ -247,3 +248,79 @@ def test_tls_mistakes_are_one_line_errors(certs, tmp_path):
         run = run_serve(*args)
         assert run.returncode == 2 and message in run.stderr, (args, run.stderr)
         assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+# -- certificate rotation: SIGHUP re-reads the TLS files --------------------------------
+
+@pytest.fixture
+def rotation(tmp_path):
+    """Two certificates for 127.0.0.1 from one CA, and the two paths a server is given."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    pems = [ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.bytes() for _ in range(2)]
+    live = tmp_path / "live.pem"
+    live.write_bytes(pems[0])
+    return {"ca": str(tmp_path / "ca.pem"), "live": live, "old": pems[0], "new": pems[1]}
+
+
+def served_certificate(server, rotation):
+    """(the certificate a new TLS connection gets, in DER, the open connection)."""
+    context = ssl.create_default_context(cafile=rotation["ca"])
+    sock = context.wrap_socket(socket.create_connection(server.address, timeout=10),
+                               server_hostname="127.0.0.1")
+    return sock.getpeercert(binary_form=True), sock
+
+
+def der_of(pem):
+    """The first certificate in a key-and-chain PEM, in DER."""
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    text = pem.decode()
+    first = text[text.index(begin):text.index(end) + len(end)]
+    return ssl.PEM_cert_to_DER_cert(first)
+
+
+def rotate_and_check(server, rotation, sighup, saw):
+    """Rotate the files, SIGHUP, and check old and new connections; then a broken file."""
+    before, old_client = served_certificate(server, rotation)
+    with old_client:
+        assert before == der_of(rotation["old"])
+        rotation["live"].write_bytes(rotation["new"])
+        sighup()
+        saw(r"reload: .*(TLS files re-read|new worker\(s\) serving)")
+        after, new_client = served_certificate(server, rotation)
+        with new_client:
+            assert after == der_of(rotation["new"])  # new connections: the new one
+            for client in (old_client, new_client):  # the open one keeps its own, and works
+                client.sendall(b"005hello")
+                assert recv_exactly(client, 8) == b"005hello"
+            assert old_client.getpeercert(binary_form=True) == before
+    rotation["live"].write_text("not a certificate\n")  # a botched renewal
+    sighup()
+    saw(r"reload refused: tls_cert \(\S+live\.pem\) and tls_key \(\S+live\.pem\) do not load")
+    third, client = served_certificate(server, rotation)
+    with client:
+        assert third == der_of(rotation["new"])  # the certificate that loaded goes on
+
+
+def test_sighup_re_reads_the_certificate_of_a_single_server(serve, rotation):
+    server = serve("--handler", "lenprefix", "--tls-cert", str(rotation["live"]),
+                   "--tls-key", str(rotation["live"]))
+    rotate_and_check(server, rotation, lambda: server.proc.send_signal(signal.SIGHUP),
+                     server.wait_stderr)
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_sighup_re_reads_the_certificate_for_a_reload_s_new_workers(supervised, rotation):
+    server = supervised("--workers", "2", "--handler", "lenprefix", "--tls-cert",
+                        str(rotation["live"]), "--tls-key", str(rotation["live"]))
+    reloads = []
+
+    def saw(pattern):
+        reloads.append(pattern)
+        server.wait_log(pattern, count=1 if "refused" in pattern else len(reloads))
+
+    rotate_and_check(server, rotation, lambda: server.proc.send_signal(signal.SIGHUP), saw)
+    assert server.log().count(") started") == 4  # the refused reload started none
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log

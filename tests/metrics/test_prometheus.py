@@ -1,6 +1,6 @@
 """evloop.metrics.prometheus: the Prometheus text, proven by prometheus_client's own parser,
-and the sans-IO HTTP handler fed whole and byte by byte.  The listener that serves them
-(--metrics-port): tests/server/test_metrics_endpoint.py."""
+and the sans-IO HTTP handler fed whole and byte by byte, with its /healthz and /readyz.
+The listener that serves them (--metrics-port): tests/server/test_metrics_endpoint.py."""
 
 
 import pytest
@@ -74,10 +74,10 @@ def test_without_udp_or_turns_those_lines_are_absent():
     families(text)
 
 
-def answer(*pieces):
+def answer(*pieces, readiness="ready"):
     """Feed `pieces` to a MetricsHandler; the one answer, and whether it closed."""
     context = FakeContext()
-    context.open(MetricsHandler(lambda: "up 1\n"))
+    context.open(MetricsHandler(lambda: "up 1\n", lambda: readiness))
     for piece in pieces:
         if context.state != "open":
             break  # it answered and closed: a server reads nothing more
@@ -97,9 +97,12 @@ def test_get_metrics_whole_or_a_byte_at_a_time(split):
 
 @pytest.mark.parametrize("request_bytes, status", [
     (b"HEAD /metrics HTTP/1.0\r\n\r\n", b"200 OK"),
+    (b"HEAD /healthz HTTP/1.0\r\n\r\n", b"200 OK"),
     (b"GET /metrics HTTP/1.0\n\n", b"200 OK"),  # typed by hand
     (b"GET / HTTP/1.1\r\n\r\n", b"404 Not Found"),
+    (b"GET /readyz/more HTTP/1.1\r\n\r\n", b"404 Not Found"),
     (b"POST /metrics HTTP/1.1\r\n\r\n", b"405 Method Not Allowed"),
+    (b"POST /readyz HTTP/1.1\r\n\r\n", b"405 Method Not Allowed"),
 ])
 def test_other_requests_get_their_http_answer(request_bytes, status):
     reply, closed = answer(request_bytes)
@@ -108,6 +111,41 @@ def test_other_requests_get_their_http_answer(request_bytes, status):
         assert reply.endswith(b"\r\n\r\n")  # the head only
     if status.startswith(b"405"):
         assert b"Allow: GET, HEAD" in reply
+
+
+@pytest.mark.parametrize("split", ["whole", "bytewise"])
+def test_healthz_says_ok_without_rendering_the_figures(split):
+    def render():
+        raise AssertionError("/healthz rendered the metrics page")
+    request = b"GET /healthz HTTP/1.0\r\n\r\n"
+    pieces = [request] if split == "whole" else [request[i:i + 1] for i in range(len(request))]
+    context = FakeContext()
+    context.open(MetricsHandler(render))
+    for piece in pieces:
+        context.feed(piece)
+    head, body = context.take().split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"ok\n" and context.closed
+    assert b"Content-Type: text/plain" in head and b"Content-Length: 3" in head
+
+
+@pytest.mark.parametrize("readiness, status", [
+    ("ready", b"200 OK"), ("starting", b"503 Service Unavailable"),
+    ("retiring", b"503 Service Unavailable"), ("draining", b"503 Service Unavailable"),
+])
+def test_readyz_is_200_when_ready_else_503_with_the_reason(readiness, status):
+    reply, closed = answer(b"GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n", readiness=readiness)
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 " + status) and body == readiness.encode() + b"\n"
+    assert b"Content-Type: text/plain" in head and closed
+    reply, closed = answer(b"HEAD /readyz HTTP/1.0\r\n\r\n", readiness=readiness)
+    assert reply.startswith(b"HTTP/1.1 " + status) and reply.endswith(b"\r\n\r\n") and closed
+
+
+def test_without_a_readiness_given_readyz_says_ready():
+    context = FakeContext()
+    context.open(MetricsHandler(lambda: ""))
+    context.feed(b"GET /readyz HTTP/1.1\r\n\r\n")
+    assert context.take().startswith(b"HTTP/1.1 200 OK") and context.closed
 
 
 @pytest.mark.parametrize("request_bytes, status", [

@@ -1,6 +1,7 @@
 """evloop.server.metrics_endpoint: the --metrics-port listener on the server's loop.  On a
 bare loop: scrapes served, at most MAX_SCRAPES at once, counted in no figure of the
-server, dropped at close; then end to end from the command line."""
+server, dropped at close; /readyz following a server as it retires and drains; then end
+to end from the command line."""
 
 import logging
 import re
@@ -23,6 +24,8 @@ from evloop.server.metrics_endpoint import MetricsEndpoint
 from tests.conftest import ROOT
 from tests.conftest import cli_env
 from tests.conftest import recv_until_eof
+from tests.conftest import run_until
+from tests.conftest import wait_for
 from tests.metrics.test_prometheus import families
 from tests.metrics.test_prometheus import sample
 
@@ -41,11 +44,11 @@ def endpoint(selector):
     loop.close()
 
 
-def scrape(loop, endpoint, client=None):
+def scrape(loop, endpoint, client=None, request=REQUEST):
     """One scrape, the loop turned until it is answered; the answer."""
     client = client or socket.create_connection(endpoint.address, timeout=5)
     with client:
-        client.sendall(REQUEST)
+        client.sendall(request)
         client.setblocking(False)
         answer = b""
         for _ in range(500):
@@ -135,6 +138,31 @@ def test_a_scrape_counts_in_no_figure_of_the_server():
         server.close()
 
 
+def readyz(server):
+    """What the server's /readyz answers now: (status line, body)."""
+    answer = scrape(server.loop, server.metrics, request=b"GET /readyz HTTP/1.0\r\n\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    return head.split(b"\r\n", 1)[0].decode(), body.decode()
+
+
+def test_readyz_follows_a_server_that_retires_then_drains():
+    server = Server(EchoHandler, Config(port=0, metrics_port=0, drain_timeout=30))
+    try:
+        server.start()
+        assert readyz(server) == ("HTTP/1.1 200 OK", "ready\n")
+        held = socket.create_connection(server.address[:2], timeout=5)
+        run_until(server.loop, lambda: server.connections)
+        server.retire(30)  # a reload's old worker: it holds one client still
+        assert readyz(server) == ("HTTP/1.1 503 Service Unavailable", "retiring\n")
+        server.shutdown()  # the metrics endpoint stays open through the drain
+        assert server.connections and readyz(server) == ("HTTP/1.1 503 Service Unavailable",
+                                                         "draining\n")
+        held.close()
+    finally:
+        server.close()
+    assert server.metrics is None
+
+
 # -- end to end: --metrics-port from the command line -------------------------------------
 
 def serve_with_metrics(serve, *more):
@@ -206,3 +234,49 @@ def test_each_worker_serves_its_own_metrics(serve):
             assert sample(families(response.read().decode()), "evloop_connections_open") == 0
     code, err = server.stop(signal.SIGTERM)
     assert code == 0
+
+
+def get(url):
+    """(status, body, Content-Type) of a GET, an HTTP error status included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode(), error.headers["Content-Type"]
+
+
+def jam(sock, metrics_url):
+    """Send to `sock` and never read, until its server stops reading it (a backpressure
+    pause on its metrics page): its replies cannot drain now, so neither can a drain."""
+    sock.setblocking(False)
+    frames = memoryview(b"005hello" * 8192)  # whole lenprefix frames, for any handler
+    unsent = frames
+
+    def paused():
+        nonlocal unsent
+        try:
+            while True:  # a short send leaves the rest for the next one: no torn frame
+                unsent = unsent[sock.send(unsent):] or frames
+        except BlockingIOError:
+            pass
+        page = families(get(metrics_url)[1])
+        return sample(page, "evloop_backpressure_pauses_total") >= 1
+    assert wait_for(paused, timeout=20, interval=0.1)
+
+
+def test_readyz_turns_503_while_the_server_drains_and_healthz_stays_200(serve):
+    server, url = serve_with_metrics(serve, "--handler", "echo", "--drain-timeout", "30")
+    base = url.removesuffix("/metrics")
+    assert get(base + "/healthz") == (200, "ok\n", "text/plain; charset=utf-8")
+    assert get(base + "/readyz") == (200, "ready\n", "text/plain; charset=utf-8")
+    stuck = server.connect()
+    jam(stuck, url)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_stderr(r"stopping: draining 1 connection")
+    assert get(base + "/readyz") == (503, "draining\n", "text/plain; charset=utf-8")
+    assert get(base + "/healthz")[:2] == (200, "ok\n")  # the loop turns: it is draining
+    assert sample(families(get(url)[1]), "evloop_connections_open", direction="in") == 1
+    stuck.close()  # unread input: a reset, and the drain is over
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err and "--drain-timeout 30s passed" not in err

@@ -11,6 +11,7 @@ from evloop import Server
 from evloop.handlers.chat import ChatHandler
 from evloop.handlers.slow import SlowHandler
 from tests.conftest import recv_exactly
+from tests.conftest import run_until
 
 
 class Shout(Handler):
@@ -63,6 +64,24 @@ def test_bad_handler_options_are_value_errors(handler, config, message):
     with pytest.raises(ValueError) as caught:
         Server(handler, config)
     assert message in str(caught.value)
+
+
+def test_readiness_says_whether_it_takes_clients_and_if_not_why():
+    server = Server(Shout, Config(port=0))
+    assert server.readiness == "starting"
+    server.start()
+    assert server.readiness == "ready"
+    server.close()
+    assert server.readiness == "stopped"
+    server = Server(Shout, Config(port=0))
+    server.start()
+    with socket.create_connection(server.address[:2], timeout=5):
+        run_until(server.loop, lambda: server.connections)
+        server.retire(30)
+        assert server.readiness == "retiring"
+        server.shutdown()
+        assert server.readiness == "draining"
+    server.close()
 
 
 def test_handler_options_reach_the_handler():

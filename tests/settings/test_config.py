@@ -106,3 +106,41 @@ def test_where_names_the_listening_address():
     assert Config(port=80).where == "127.0.0.1:80"
     assert Config(host="::1", port=80).where == "[::1]:80"
     assert Config(unix="/run/evloop.sock").where == "unix:/run/evloop.sock"
+
+
+def test_proxy_allow_is_this_machine_unless_told():
+    networks = Config().proxy_networks
+    assert Config().proxy_allow == ("127.0.0.0/8", "::1") and str(networks) == "127.0.0.0/8, ::1"
+    for host in ("127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"):  # the last: dual stack
+        assert host in networks, host
+    for host in ("10.0.0.1", "192.0.2.7", "::2", "::ffff:10.0.0.1", "", "unix:/run/x.sock"):
+        assert host not in networks, host
+
+
+def test_proxy_allow_takes_networks_and_addresses_of_both_families():
+    config = Config(proxy_protocol=True, proxy_allow=("10.0.0.0/8", "192.0.2.7", "fd00::/8"))
+    networks = config.proxy_networks
+    assert config.proxy_networks is networks  # parsed once, not per connection
+    assert all(host in networks for host in ("10.1.2.3", "192.0.2.7", "fd12::1", "::ffff:10.0.0.9"))
+    assert not any(host in networks for host in ("127.0.0.1", "192.0.2.8", "::1"))
+    assert dataclasses.replace(config, port=0).proxy_networks.texts == config.proxy_allow
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"proxy_allow": ("10.0.0.300/8",)},
+     "proxy_allow ('10.0.0.300/8') must be networks such as 10.0.0.0/8 or ::1: "
+     "'10.0.0.300/8' does not appear to be an IPv4 or IPv6 network"),
+    ({"proxy_allow": ("10.0.0.1/8",)},
+     "proxy_allow ('10.0.0.1/8') must be networks such as 10.0.0.0/8 or ::1: 10.0.0.1/8 is "
+     "an address in 10.0.0.0/8, not a network: write 10.0.0.0/8 or 10.0.0.1"),
+    ({"proxy_allow": ("::1", 5)}, "proxy_allow (5) must be networks such as 10.0.0.0/8 or ::1: "
+                                  "not text but int"),
+    ({"proxy_allow": ()}, "proxy_allow must name at least one network"),
+    ({"proxy_allow": "10.0.0.0/8"}, "proxy_allow must be tuple, not str ('10.0.0.0/8')"),
+    ({"proxy_allow": ("10.0.0.0/8",), "proxy_protocol": False},
+     "proxy_allow (10.0.0.0/8) needs proxy_protocol"),
+])
+def test_a_bad_proxy_allow_is_one_line_naming_the_value(values, message):
+    with pytest.raises(ValueError) as caught:
+        Config(**{"proxy_protocol": True, **values})
+    assert message in str(caught.value) and "\n" not in str(caught.value)

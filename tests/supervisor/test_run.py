@@ -1,6 +1,7 @@
 """evloop.supervisor.run: a server from Python code or the command line, alone or
 with workers, stopped by SIGINT or SIGTERM; its startup line."""
 
+import re
 import signal
 import socket
 import subprocess
@@ -65,6 +66,42 @@ def test_run_with_workers():
     assert proc.returncode == 0 and "all workers stopped" in err, err
 
 
+EMBEDDER = """
+import logging, sys
+import evloop
+
+class Embedded(logging.Formatter):  # the program's own shape, set up before evloop runs
+    def format(self, record):
+        return f"EMBED|{getattr(record, 'worker', '-')}|{record.name}|{record.getMessage()}"
+
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(Embedded())
+logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+class Shout(evloop.Handler):
+    def data_received(self, data):
+        return data.upper()
+
+evloop.run(Shout, evloop.Config(port=0, workers=2, access_log=True))
+"""
+
+
+def test_an_embedders_formatter_is_kept_and_sees_the_worker():
+    with running([sys.executable, "-c", EMBEDDER]) as proc:
+        port, _ = port_of(proc)
+        assert shouts(port, b"embedded")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert lines and all(line.startswith("EMBED|") for line in lines), err
+    draining = {line.split("|")[1] for line in lines if "|stopping: draining" in line}
+    assert draining == {"0", "1"}, err  # each worker's line, in the program's shape
+    assert any(re.match(r"EMBED\|[01]\|evloop\.access\|peer=127\.0\.0\.1:\d+ ", line)
+               for line in lines), err
+    assert "EMBED|-|evloop|all workers stopped" in lines, err  # the supervisor is no worker
+
+
 def test_the_one_startup_line():
     config = Config(udp=True)
     assert format_startup("lenprefix", ("127.0.0.1", 5), config, "epoll") == \
@@ -77,7 +114,8 @@ def test_the_one_startup_line():
 def test_a_single_server_ignores_sighup_with_a_log_line(supervised):
     server = supervised("--handler", "lenprefix")
     server.proc.send_signal(signal.SIGHUP)
-    server.wait_log("SIGHUP: reloading needs a supervisor")
+    server.wait_log(r"SIGHUP: reloading the handler.s code needs a supervisor \(--workers 2 or "
+                    r"more\); ignored")
     assert server.ask() == b"005hello"
     assert server.stop()[0] == 0
 

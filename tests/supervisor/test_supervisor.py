@@ -1,13 +1,18 @@
 """`--workers N`: a supervisor that replaces, reloads, scales and stops its workers.
 
 Some tests drive the supervisor through DRIVER, which sets its constants
-(a 1 s ready deadline, a shorter backoff) or injects a fault before it runs."""
+(a shorter backoff) or injects a fault before it runs."""
 
+import _bisect
 import os
+import pathlib
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import urllib.request
@@ -32,7 +37,6 @@ import evloop.supervisor.supervisor as supervisor
 from evloop.cli.serve import main
 sys.exit(main(sys.argv[1:]))
 """
-READY_IN_1S = "supervisor.READY_TIMEOUT = 1.0"
 
 
 def driven(*args, patch=""):
@@ -41,9 +45,9 @@ def driven(*args, patch=""):
 
 def slow_start(supervised, flag, starts=True):
     """Two workers that wait after their fork while `flag` exists, and 1 s to be ready."""
-    return supervised(argv=driven("--workers", "2", "--handler", "userhandlers.slowstart:SlowStart",
-                                  patch=READY_IN_1S),
-                      env={"EVLOOP_TEST_SLOW": str(flag)}, starts=starts)
+    return supervised("--workers", "2", "--handler", "userhandlers.slowstart:SlowStart",
+                      "--worker-start-timeout", "1", env={"EVLOOP_TEST_SLOW": str(flag)},
+                      starts=starts)
 
 
 def ask_pid(server):
@@ -172,7 +176,9 @@ def test_a_reload_that_cannot_load_the_handler_is_refused(supervised, tmp_path):
     assert log.count("reload refused") == 1 and "Traceback" not in log, log
     # Each new worker of the refused reload ends with the same line, the one whose
     # error refused it as the other.
-    server.wait_log(r"worker \d \(pid \d+\) of the refused reload ended \(exit code \d\)", count=2)
+    # (the other, if still starting then, is killed)
+    server.wait_log(r"worker \d \(pid \d+\) of the refused reload ended \((exit code \d|killed "
+                    r"by SIGKILL)\)", count=2)
     assert "retired" not in server.log(), server.log()
     write_version(tmp_path, "v3")  # and the next reload, once fixed, goes through
     server.proc.send_signal(signal.SIGHUP)
@@ -319,7 +325,7 @@ def test_first_workers_not_ready_in_time_stop_the_server_with_exit_1(supervised,
     flag = tmp_path / "slow"
     flag.write_text("")
     server = slow_start(supervised, flag, starts=False)
-    server.wait_log(r"workers not ready after 1s; stopping")
+    server.wait_log(r"workers not ready after 1s \(--worker-start-timeout\); stopping")
     flag.unlink()  # they start, and are told again to stop as they say ready
     code, log = server.proc.wait(30), server.log()
     assert code == 1, log
@@ -333,7 +339,8 @@ def test_a_replacement_not_ready_in_time_is_killed(supervised, tmp_path):
     victim, survivor = children(server.pid)
     flag.write_text("")
     os.kill(victim, signal.SIGKILL)
-    server.wait_log(r"worker \d \(pid \d+\) not ready after 1s; killing it")
+    server.wait_log(r"worker \d \(pid \d+\) not ready after 1s \(--worker-start-timeout\); "
+                    r"killing it")
     killed = re.search(r"\(pid (\d+)\) not ready after 1s", server.log()).group(1)
     server.wait_log(rf"\(pid {killed}\) exited while serving \(killed by SIGKILL\); replacing it")
     assert server.ask() == b"005hello"  # the survivor serves meanwhile
@@ -342,7 +349,8 @@ def test_a_replacement_not_ready_in_time_is_killed(supervised, tmp_path):
     assert survivor in live_children(server.pid)
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log, log
-    killed = re.findall(r"\(pid (\d+)\) not ready after 1s; killing it", log)
+    killed = re.findall(r"\(pid (\d+)\) not ready after 1s \(--worker-start-timeout\); "
+                        r"killing it", log)
     assert len(killed) == len(set(killed)), log  # once each: the deadline is a one-shot timer
 
 
@@ -352,14 +360,14 @@ def test_a_reload_not_ready_in_time_is_refused_and_the_old_workers_serve_on(supe
     old = set(children(server.pid))
     flag.write_text("")
     server.proc.send_signal(signal.SIGHUP)
-    server.wait_log(r"reload refused: new workers not ready after 1s; the old workers go on "
-                    r"serving")
-    # The new workers were told to go while starting: that must not reach the supervisor.
+    server.wait_log(r"reload refused: new workers not ready after 1s \(--worker-start-timeout\); "
+                    r"the old workers go on serving")
+    # Still starting, they may never listen: they are killed, and nothing is left behind.
+    server.wait_log(r"of the refused reload is still starting; killing it", count=2)
+    server.wait_log(r"of the refused reload ended \(killed by SIGKILL\)", count=2)
     assert server.ask() == b"005hello" and server.proc.poll() is None
-    assert old <= set(live_children(server.pid))
-    flag.unlink()  # they start, are told again, and retire without having served
-    server.wait_log(r"of the refused reload ended \(exit code 0\)", count=2)
     assert set(live_children(server.pid)) == old
+    flag.unlink()
     assert server.ask() == b"005hello"
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log and "second stop request" not in log, log
@@ -382,6 +390,7 @@ def test_a_failed_fork_is_tried_again(supervised):
     patch = """
 import errno
 import os
+import pathlib
 supervisor.BACKOFF_MAX = 0.5
 real_fork, forks = os.fork, []
 def fork():
@@ -521,3 +530,213 @@ def test_systemd_hears_watchdog_1_while_every_worker_beats_and_not_while_one_han
         assert len(watchdog_times(2.0)) >= 2  # the slot refilled: WATCHDOG=1 again
         code, log = server.stop()
     assert code == 0, log
+
+
+# -- stop and reload are bounded, and leave every slot filled ---------------------------
+
+def hang_one_worker(server):
+    """Hang one worker's loop; (its pid, a client of the other worker, the hung client)."""
+    hung = socket.create_connection(server.address, timeout=10)
+    hung_pid = worker_pid_of(hung)
+    hung.sendall(b"hang")
+    other = socket.create_connection(server.address, timeout=10)  # the hung one accepts no more
+    assert worker_pid_of(other) != hung_pid
+    return hung_pid, other, hung
+
+
+def test_a_stop_with_a_hung_worker_refuses_new_clients_and_ends_within_the_graceful_timeout(
+        supervised):
+    server = supervised("--workers", "2", "--handler", "userhandlers.hangs:Hangs",
+                        "--worker-timeout", "0", "--graceful-timeout", "2")
+    hung_pid, other, hung = hang_one_worker(server)
+    with other, hung:
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_log(r"stopping: draining")  # the other worker; the listener is shut already
+        assert os.path.exists(f"/proc/{hung_pid}")  # the hung one still holds the listener
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(server.address, timeout=10).close()
+        code = server.proc.wait(30)
+        took = time.monotonic() - started
+    log = server.log()
+    assert re.search(rf"worker \d \(pid {hung_pid}\) still running 2s after the stop "
+                     r"\(--graceful-timeout\); killing it", log), log
+    assert f"(pid {hung_pid}) stopped (killed by SIGKILL)" in log, log
+    assert code == 137 and "all workers stopped" in log, log  # 128 + SIGKILL: a worker was killed
+    assert took < 2 + 5, took  # the bound plus a second, with room for a loaded machine
+    assert not os.path.exists(f"/proc/{hung_pid}")
+
+
+def test_a_reload_whose_new_code_hangs_at_import_is_refused_and_leaves_no_process(
+        supervised, tmp_path):
+    write_version(tmp_path, "v1")
+    server = supervised("--workers", "2", "--handler", "versioned:Version",
+                        "--worker-start-timeout", "2",
+                        env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{cli_env()['PYTHONPATH']}"})
+    old = set(children(server.pid))
+    source = (tmp_path / "versioned.py").read_text()
+    (tmp_path / "versioned.py").write_text("import time\ntime.sleep(60)\n" + source)
+    for attempt in (1, 2):  # and a retry leaks nothing either
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log(r"reload refused: new workers not ready after 2s", count=attempt)
+        server.wait_log(r"of the refused reload ended \(killed by SIGKILL\)", count=2 * attempt)
+        assert set(children(server.pid)) == old  # counted: nothing else is alive, nor a zombie
+        assert ask_version(server) == b"v1\n"
+    write_version(tmp_path, "v2")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"reload: 2 new worker\(s\) serving")
+    assert wait_for(lambda: ask_version(server) == b"v2\n")
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log
+
+
+def test_a_refused_reload_tells_systemd_why_and_not_ready(supervised, tmp_path):
+    notify, path = notify_socket(tmp_path)
+    flag = tmp_path / "slow"
+    with notify:
+        server = supervised("--workers", "2", "--handler", "userhandlers.slowstart:SlowStart",
+                            "--worker-start-timeout", "1",
+                            env={"EVLOOP_TEST_SLOW": str(flag), "NOTIFY_SOCKET": path})
+        messages_until(notify, "READY=1")
+        flag.write_text("")
+        server.proc.send_signal(signal.SIGHUP)
+        messages_until(notify, "RELOADING=1")
+        seen = []
+        while not any("reload refused" in m for m in seen):
+            seen.append(notify.recv(4096).decode())
+        assert seen[-1] == ("STATUS=reload refused: new workers not ready after 1s "
+                            "(--worker-start-timeout); 2 workers serving, 0 connections open"), seen
+        assert not any("READY=1" in m for m in seen), seen
+        server.wait_log(r"of the refused reload ended", count=2)
+        notify.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            while True:  # nothing more but STATUS lines: the reload never completed
+                assert b"READY=1" not in notify.recv(4096)
+        flag.unlink()
+        assert server.stop()[0] == 0
+
+
+def test_an_old_worker_that_dies_during_a_refused_reload_is_replaced(supervised, tmp_path):
+    flag = tmp_path / "slow"
+    server = slow_start(supervised, flag)
+    victim = children(server.pid)[0]
+    flag.write_text("")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"\) started", count=4)
+    os.kill(victim, signal.SIGKILL)
+    server.wait_log(rf"\(pid {victim}\) exited during a reload \(killed by SIGKILL\); its slot is "
+                    r"the reload's")
+    server.wait_log(r"reload refused")
+    flag.unlink()  # the slot's new worker starts at once
+    server.wait_log(r"worker slot \d is empty; starting a worker in it")
+    server.wait_log(r"worker \d \(pid \d+\) serving")
+    assert wait_for(lambda: len(live_children(server.pid)) == 2)
+    assert victim not in live_children(server.pid)
+    assert server.ask() == b"005hello"
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log
+
+
+def test_a_reload_whose_fork_fails_is_refused_and_is_not_retried(supervised):
+    patch = """
+import errno
+import os
+import pathlib
+real_fork, forks = os.fork, []
+def fork():
+    forks.append(1)
+    if len(forks) == 3:  # the reload's first
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    return real_fork()
+os.fork = fork
+"""
+    server = supervised(argv=driven("--workers", "2", "--handler", "lenprefix", patch=patch))
+    old = set(children(server.pid))
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"reload refused: a new worker could not be forked")
+    server.wait_log(r"of the refused reload ended", count=1)
+    assert wait_for(lambda: set(live_children(server.pid)) == old)
+    log = server.log()
+    assert "cannot start worker 0: fork: Resource temporarily unavailable\n" in log, log
+    assert "trying again" not in log and "is empty" not in log, log
+    assert server.ask() == b"005hello"
+    assert server.stop()[0] == 0
+
+
+# -- a reload reloads the handler wherever it is installed --------------------------------
+
+VENV_HANDLER = """
+import evloop
+from vhandler import {ext}
+
+
+class Version(evloop.Handler):
+    def data_received(self, data):
+        return b"{version}\\n"
+"""
+
+
+def install_version(site, version, ext):
+    package = site / "vhandler"
+    package.mkdir(exist_ok=True)
+    path = package / "__init__.py"
+    before = path.stat().st_mtime if path.exists() else time.time()
+    path.write_text(VENV_HANDLER.format(version=version, ext=ext))
+    os.utime(path, (before + 2, before + 2))  # as pip would: a new file, a new mtime
+
+
+def test_a_reload_loads_afresh_a_handler_pip_installed_in_a_venv(supervised, tmp_path):
+    if not getattr(_bisect, "__file__", None):
+        pytest.skip("this Python has _bisect built in: no C extension file to install")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=60)
+    python = venv / "bin" / "python"
+    site = pathlib.Path(subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True, timeout=60).stdout.strip())
+    install_version(site, "v1", "_bisect")
+    # A C extension inside the package: the reload names it, and cannot load it afresh.
+    shutil.copy(_bisect.__file__, site / "vhandler" / os.path.basename(_bisect.__file__))
+    assert sysconfig.get_config_var("EXT_SUFFIX") in os.path.basename(_bisect.__file__)
+    server = supervised(argv=[str(python), "-m", "evloop.serve", "--port", "0", "--workers", "2",
+                              "--handler", "vhandler:Version"])
+    assert ask_version(server) == b"v1\n"
+    install_version(site, "v2", "_bisect")  # pip install -U, into site-packages
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(r"reload: 2 new worker\(s\) serving")
+    assert wait_for(lambda: ask_version(server) == b"v2\n")
+    assert {ask_version(server) for _ in range(10)} == {b"v2\n"}
+    log = server.log()
+    assert log.count("reload: vhandler._bisect cannot be loaded afresh (C extension: the code "
+                     "loaded at start stays until a restart)") == 1, log
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log
+
+
+def test_a_reload_s_old_workers_leave_their_metrics_ports_to_the_new_ones(supervised):
+    server = supervised("--workers", "2", "--handler", "lenprefix", "--metrics-port", "0",
+                        "--reload-grace", "30")
+    server.wait_log(r"worker 1: metrics at", timeout=20)
+    ports = set(re.findall(r"worker \d: metrics at http://127\.0\.0\.1:(\d+)/metrics",
+                           server.log()))
+    held = [socket.create_connection(server.address, timeout=10) for _ in range(6)]
+    try:
+        for sock in held:
+            sock.sendall(b"005hello")
+            assert recv_exactly(sock, 8) == b"005hello"
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log(r"reload: 2 new worker\(s\) serving")
+        server.wait_log(r"retiring: no new connections; serving [1-9]")
+        answers = []
+        for _ in range(20):
+            for port in ports:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
+                                            timeout=10) as response:
+                    answers.append((response.status, response.read()))
+        assert set(answers) == {(200, b"ready\n")}  # never the old worker's 503 retiring
+    finally:
+        for sock in held:
+            sock.close()
+    code, log = server.stop()
+    assert code == 0 and "Traceback" not in log, log

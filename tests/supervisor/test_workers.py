@@ -1,12 +1,16 @@
 """evloop.supervisor.workers: a worker's status lines, its exit status, its watch on its parent."""
 
+import io
 import logging
 import os
+import re
 import signal
 
 import pytest
 
 from evloop.loop.base import BaseLoop
+from evloop.settings import logs
+from evloop.settings.logs import TextFormatter
 from evloop.supervisor import workers
 from evloop.supervisor.workers import Worker
 
@@ -98,10 +102,48 @@ def test_a_worker_whose_parent_is_gone_stops(pipe, monkeypatch, caplog):
 
 
 def test_log_lines_are_tagged_with_the_slot(monkeypatch):
-    handler = logging.StreamHandler()
-    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])  # pytest's stay untouched
+    ours, theirs = io.StringIO(), io.StringIO()
+    evloops = logging.StreamHandler(ours)
+    evloops.setFormatter(TextFormatter())  # as evloop sets logging up
+    embedders = logging.StreamHandler(theirs)
+    embedded = logging.Formatter("EMBED|%(worker)s|%(name)s|%(message)s")
+    embedders.setFormatter(embedded)  # as a program that embeds evloop set it up
+    # pytest's own handlers stay untouched
+    monkeypatch.setattr(logging.getLogger(), "handlers", [evloops, embedders])
+    monkeypatch.setattr(logs, "_worker", None)
     workers.tag_log_lines(4)
-    record = logging.LogRecord("evloop", logging.INFO, __file__, 1, "hello", None, None)
-    assert " evloop[4] INFO hello" in handler.format(record)
-    mine = logging.LogRecord("gateway", logging.WARNING, __file__, 1, "backend down", None, None)
-    assert " gateway[4] WARNING backend down" in handler.format(mine)  # a handler's own logger
+    for handler in (evloops, embedders):
+        handler.handle(logging.LogRecord("evloop", logging.INFO, __file__, 1, "hello", None, None))
+        handler.handle(logging.LogRecord("gateway", logging.WARNING, __file__, 1, "backend down",
+                                         None, None))  # a handler's own logger
+    assert re.search(r" evloop\[4\] INFO hello\n.* gateway\[4\] WARNING backend down\n$",
+                     ours.getvalue())
+    assert embedders.formatter is embedded
+    assert theirs.getvalue() == "EMBED|4|evloop|hello\nEMBED|4|gateway|backend down\n"
+
+
+def test_a_full_pipe_drops_a_line_without_waiting_and_the_count_is_said_again(pipe, monkeypatch):
+    monkeypatch.setattr(workers, "TICK", 0)
+    read, write = pipe
+    os.set_blocking(write, False)  # as the supervisor sets it
+    while True:  # a parent that does not read: fill its pipe
+        try:
+            os.write(write, b"x" * 4096)
+        except BlockingIOError:
+            break
+    worker = make_worker(write, os.getppid())
+    assert worker.say("beat") is False  # at once: a blocking write would hang this test
+    loop = BaseLoop()
+    try:
+        worker.started(loop, lambda: None, lambda: None, lambda: 7)
+        loop.run_once()  # its tick: "open 7" dropped
+        assert worker.reported == -1
+        os.set_blocking(read, False)
+        with pytest.raises(BlockingIOError):
+            while True:  # the parent reads again: all of it
+                os.read(read, 65536)
+        loop.run_once()
+    finally:
+        loop.close()
+    told = lines(read)
+    assert told[-1] == f"{os.getpid()} open 7" and worker.reported == 7, told
