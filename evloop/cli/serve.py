@@ -168,8 +168,9 @@ def build_parser(handler: type[Handler] | None = None, spec: str = "echo") -> Pa
     add("--tls-ca", metavar="FILE", default=None,
         help="ask every client for a certificate signed by this PEM CA (mutual TLS)")
     add("--metrics-port", type=parse_port, default=None, metavar="PORT",
-        help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics; with --workers, "
-             "worker i on PORT+i (default: no metrics)")
+        help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics, and /healthz "
+             "and /readyz; with --workers, the supervisor serves every worker's figures "
+             "there, each with its worker label (default: no metrics)")
     add("--metrics-host", default="127.0.0.1",
         help="address for --metrics-port (default: 127.0.0.1, this machine only)")
     if handler is not None and handler.options:

@@ -183,10 +183,13 @@ class MetricsHandler(Handler):
             return None
         head = bytes(self.request[:end])
         self.request = None
+        reply = self.answer(head.split(b"\n", 1)[0].rstrip(b"\r"))
+        if reply is None:
+            return b""  # answered later, by a subclass that pushes it and closes
         self.context.close()
-        return self.answer(head.split(b"\n", 1)[0].rstrip(b"\r"))
+        return reply
 
-    def answer(self, request_line: bytes) -> bytes:
+    def answer(self, request_line: bytes) -> bytes | None:
         parts = request_line.split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
             raise ProtocolError(f"not an HTTP/1.x request line: {request_line[:80]!r}",

@@ -24,7 +24,9 @@ worker exists, and keeps them for the server's whole life; every worker
 inherits them over fork.  So a worker that stops accepting (at a reload)
 or dies leaves the accept queue it shared untouched: nothing waiting in it
 is reset (docs/07-beyond-one-process.md has the measurement).  The metrics
-listeners are the supervisor's too, one per worker slot (`MetricsSlots`).
+listeners are the supervisor's too: the one port scrapes reach
+(`bind_metrics`), and one per worker slot (`MetricsSlots`) that only the
+supervisor asks (evloop.supervisor.scrape).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Listeners:
     origin: str = "bound"  # "bound", "--fd" or "systemd"
     unix_file: tuple[int, int] | None = None  # a socket file we made, removed at the end
     path: str = ""  # and where it is
+    metrics: socket.socket | None = None  # a --workers supervisor's one metrics port
 
     @property
     def address(self) -> Any:
@@ -89,13 +92,13 @@ class Listeners:
                 self.stream.shutdown(socket.SHUT_RD)
             except OSError:
                 pass  # closed already, or a kernel that will not: the last close does it
-        self.close()
+        self.close(but_metrics=True)  # scrapes go on through the drain: /readyz says so
 
-    def close(self) -> None:
+    def close(self, but_metrics: bool = False) -> None:
         if self.unix_file is not None:  # the server closed its socket: the path is kept
             remove_unix(self.path, self.unix_file)
             self.unix_file = None
-        for sock in (self.stream, self.udp):
+        for sock in (self.stream, self.udp, None if but_metrics else self.metrics):
             if sock is not None:
                 sock.close()
 
@@ -188,10 +191,20 @@ def acquire(config: Config) -> Listeners:
     return bind(config)
 
 
+def bind_metrics(config: Config) -> socket.socket:
+    """--metrics-port's listener, bound before any worker exists; BindError names it."""
+    assert config.metrics_port is not None
+    where = (config.metrics_host, config.metrics_port)
+    try:
+        return bind_socket(*where, socket.SOCK_STREAM, MAX_SCRAPES)
+    except OSError as exc:
+        raise BindError(exc, format_address(where)) from None
+
+
 class MetricsSlots:
-    """The metrics listeners of a --workers server, one per worker slot (port,
-    port + 1, ...; free ports for 0), bound once by the supervisor and kept, so a
-    replacement or a reload's new worker serves on its predecessor's port."""
+    """The metrics listeners of a --workers server's slots (port, port + 1, ...;
+    free ports for 0), bound once by the supervisor and kept, so a replacement or
+    a reload's new worker serves on its predecessor's port."""
 
     def __init__(self, host: str, port: int | None) -> None:
         self.host = host

@@ -21,6 +21,7 @@ from typing import Any
 from evloop.connection.connection import Connection
 from evloop.connection.starting import start_connection
 from evloop.handlers.addresses import format_address
+from evloop.handlers.base import Handler
 from evloop.loop.backends import FdLimitError
 from evloop.loop.base import BaseLoop
 from evloop.metrics.counters import Counters
@@ -52,12 +53,15 @@ class MetricsEndpoint:
     server_context = None
 
     def __init__(self, loop: BaseLoop, host: str, port: int, render: Callable[[], str],
-                 readiness: Callable[[], str] = always_ready) -> None:
+                 readiness: Callable[[], str] = always_ready,
+                 handler: Callable[[], Handler] | None = None) -> None:
         self.loop = loop
         self.host = host
         self.port = port
         self.render = render
         self.readiness = readiness
+        # What answers each scrape: MetricsHandler, or another (the supervisor's).
+        self.handler = handler or (lambda: MetricsHandler(self.render, self.readiness))
         self.listener: socket.socket | None = None
         self.acceptor: Acceptor | None = None
         self.address: Any = None
@@ -81,8 +85,7 @@ class MetricsEndpoint:
             return
         sock.setblocking(False)
         try:
-            start_connection(self.loop, sock, format_address(address),
-                             MetricsHandler(self.render, self.readiness),
+            start_connection(self.loop, sock, format_address(address), self.handler(),
                              SCRAPE_CONFIG, self, self.counters, self.scrapes)
         except FdLimitError:  # select()'s FD_SETSIZE
             sock.close()

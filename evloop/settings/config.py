@@ -179,9 +179,7 @@ class Config:
     def _check_metrics(self) -> None:
         if self.metrics_port is None:
             return
-        last = self.metrics_port + self.workers - 1 if self.metrics_port else 0
-        _in_range("metrics_port", last, 0, 65535,
-                  "worker i serves metrics on metrics_port + i" if self.workers > 1 else "")
+        _in_range("metrics_port", self.metrics_port, 0, 65535)  # one port, --workers or not
         if not self.metrics_host:
             raise ValueError("metrics_host must not be empty (127.0.0.1 keeps the figures "
                              "on this machine)")

@@ -6,5 +6,11 @@
   listening sockets, replaces a worker that dies and reloads on SIGHUP;
 * `workers`: what a worker process does besides serving (it tells its
   parent how it is doing);
-* `systemd`: the notify socket (READY=1, STOPPING=1, STATUS=).
+* `children`: the workers as the supervisor sees them, and the deadline by
+  which one told to go is killed;
+* `watchdog`: a worker whose loop is stuck, found, its stack logged, killed;
+* `scrape`: one metrics port for the whole server;
+* `signals`: what each signal does; `hygiene`: the user, the pid file, and
+  a worker's death with its supervisor;
+* `systemd`: the notify socket (READY=1, STOPPING=1, STATUS=, WATCHDOG=1).
 """

@@ -53,6 +53,7 @@ class Child:
     open: int = 0
     error: str = ""
     deadline: Timer | None = None  # its SIGKILL, once told to go
+    killed_for: str = ""  # why it was: "not_ready", "refused", "overdue" (for the metrics)
 
     def signal(self, signum: int) -> None:
         try:
@@ -60,12 +61,13 @@ class Child:
         except ProcessLookupError:  # ended, not yet reaped
             pass
 
-    def kill(self, why: str) -> None:
-        """SIGKILL, with one line saying why; nothing more is sent to it."""
+    def kill(self, why: str, reason: str) -> None:
+        """SIGKILL, with one line saying `why`; nothing more is sent to it.  `reason`
+        is a word for the supervisor's metrics."""
         if self.state == KILLED:
             return
         log.error("worker %d (pid %d) %s; killing it", self.index, self.pid, why)
-        self.state = KILLED
+        self.state, self.killed_for = KILLED, reason
         self.forget()
         self.signal(signal.SIGKILL)
 
@@ -80,7 +82,7 @@ class Child:
         if self.deadline is not None and self.deadline.when() <= loop.time() + within:
             return
         self.forget()
-        self.deadline = loop.call_later(within, lambda: self.kill(why()))
+        self.deadline = loop.call_later(within, lambda: self.kill(why(), "overdue"))
 
     def forget(self) -> None:
         """Reaped, or killed: its deadline is moot."""

@@ -73,18 +73,14 @@ STATUS_INTERVAL = 1.0  # how often a single server tells NOTIFY_SOCKET its conne
 def format_startup(label: str, address: Any, config: Config, selector: str,
                    workers_how: str = "", metrics: Any = None) -> str:
     """The startup line: what is served, where, over what, how; then where
-    the metrics are (`metrics`: the endpoint's address, for one process)."""
+    the metrics are (`metrics`: the endpoint's address, the server's or, with
+    --workers, the supervisor's)."""
     protocols = ("unix" if config.unix is not None else "tcp+udp" if config.udp else "tcp")
     protocols += "+tls" if config.tls else ""
     line = f"evloop: serving {label} on {format_address(address)} ({protocols}), selector {selector}"
     line = f"{line}, {workers_how}" if workers_how else line
     if metrics is not None:
         line += f", metrics at http://{format_address(metrics)}/metrics"
-    elif config.metrics_port == 0:  # --workers: each worker logs the port it got
-        line += ", metrics on a free port per worker"
-    elif config.metrics_port is not None:
-        first = format_address((config.metrics_host, config.metrics_port))
-        line += f", metrics at http://{first}/metrics (worker i: port {config.metrics_port}+i)"
     return line
 
 
@@ -140,10 +136,14 @@ def run(handler: type[Handler] | str, config: Config | None = None, *,
         backend.close()
         spec = reload_spec(handler_class)
         tls = Renewal(config, tls.context, spec)
+        if config.metrics_port is not None:  # one port for every worker's figures
+            listeners.metrics = listening.bind_metrics(config)
+        metrics = listeners.metrics.getsockname() if listeners.metrics is not None else None
         return supervisor.run(
             config, listeners,
             lambda worker: _serve_worker(handler_class, spec, config, worker, tls.context),
-            lambda how: announce(format_startup(label, listeners.address, config, selector, how)),
+            lambda how: announce(format_startup(label, listeners.address, config, selector, how,
+                                                metrics)),
             notifier, identity, tls)
     finally:
         listeners.close()
@@ -261,9 +261,6 @@ def _serve_worker(handler: type[Handler], spec: str | None, config: Config,
         except OSError as exc:
             worker.failed(describe_bind_error(exc, config.where))
             return 2
-        if server.metrics_address is not None:
-            log.info("worker %d: metrics at http://%s/metrics", worker.index,
-                     format_address(server.metrics_address))
         # Retired, it leaves its slot's metrics port to its successor: a reload's new
         # worker, whose /readyz a load balancer is to hear (docs/07).
         server.serve_forever(signals=(signal.SIGTERM,), ready=lambda: worker.started(

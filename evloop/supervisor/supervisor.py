@@ -11,8 +11,8 @@ The parent acquires the listening sockets before any worker exists (bound,
 each worker inherits them over fork and accepts from the same queue, which
 outlives any worker.  (One SO_REUSEPORT listener per worker would reset the
 clients queued in one that closes unless net.ipv4.tcp_migrate_req is 1:
-docs/07-beyond-one-process.md.)  The metrics listeners are the parent's too,
-one per slot, so a replacement serves on its predecessor's port.
+docs/07-beyond-one-process.md.)  The metrics listeners are the parent's too:
+one port for scrapes (evloop.supervisor.scrape), one per slot behind it.
 
 What the supervisor does
 ------------------------
@@ -59,6 +59,7 @@ from evloop.loop.timers import Timer
 from evloop.server.listening import Listeners
 from evloop.server.listening import MetricsSlots
 from evloop.settings.config import Config
+from evloop.supervisor.children import KILLED
 from evloop.supervisor.children import LIVE
 from evloop.supervisor.children import RETIRING
 from evloop.supervisor.children import SERVING
@@ -69,6 +70,8 @@ from evloop.supervisor.children import empty_slots
 from evloop.supervisor.children import status_line
 from evloop.supervisor import hygiene
 from evloop.supervisor import signals
+from evloop.supervisor.scrape import Scrapes
+from evloop.supervisor.scrape import Tally
 from evloop.supervisor.systemd import Notifier
 from evloop.supervisor.watchdog import Watchdog
 from evloop.supervisor.workers import Channel
@@ -123,7 +126,9 @@ class Supervisor:
         self.start_timeout = config.worker_start_timeout
         self.wanted = config.workers
         self.children: dict[int, Child] = {}
-        self.metrics = MetricsSlots(config.metrics_host, config.metrics_port)
+        # Each slot's own metrics port, on loopback: the supervisor's scrapes ask them.
+        self.metrics = MetricsSlots("127.0.0.1", 0 if config.metrics_port is not None else None)
+        self.tally = Tally()
         self.failures: dict[int, int] = {}  # slot -> workers in a row that died quickly
         self.restarts: dict[int, Timer] = {}  # slot -> the start of its replacement
         self.reload: Reload | None = None
@@ -148,6 +153,8 @@ class Supervisor:
         self.loop.add_signal_handler(signal.SIGCHLD, lambda signum: self._reap())
         self.loop.call_later(self.start_timeout, self._first_not_ready)
         self.watchdog = Watchdog(self.loop, self.config.worker_timeout, self.notifier)
+        self.scrapes = Scrapes(self.loop, self.listeners.metrics, self.metrics, self.tally,
+                               lambda: self.wanted, self._states, self._readiness)
         try:
             for index in range(self.wanted):
                 self._spawn(index)
@@ -155,11 +162,19 @@ class Supervisor:
                 self.loop.run_once(None)
         finally:
             self.watchdog.close()
+            self.scrapes.close()
             self.loop.close()  # the signal handlers from before are back
             self.channel.close()
             self.metrics.close()
         log.info("all workers stopped")
         return self.code
+
+    def _states(self) -> list[str]:
+        return [child.state for child in self.children.values()]
+
+    def _readiness(self) -> str:
+        """/readyz on the supervisor's metrics port."""
+        return "draining" if self.stopping else "ready" if self.up else "starting"
 
     def _crashed(self, loop: BaseLoop, context: dict[str, Any]) -> None:
         """A callback raised: a bug, after which supervising on could fork or kill amiss."""
@@ -214,7 +229,8 @@ class Supervisor:
     def _child_not_ready(self, child: Child) -> None:
         if self.children.get(child.pid) is child and child.state == STARTING and self.up \
                 and (self.reload is None or child.pid not in self.reload.new):
-            child.kill(f"not ready after {self.start_timeout:g}s (--worker-start-timeout)")
+            child.kill(f"not ready after {self.start_timeout:g}s (--worker-start-timeout)",
+                       "not_ready")
 
     # -- workers ------------------------------------------------------------------
 
@@ -241,6 +257,7 @@ class Supervisor:
         if pid == 0:
             self._become_worker(index, metrics, mask, dump)  # never returns
         child = self.children[pid] = Child(pid, index, time.monotonic())
+        self.tally.started += 1
         self.watchdog.watch(pid, index, dump)
         self.loop.call_later(self.start_timeout, self._child_not_ready, child)
         log.info("worker %d (pid %d) started", index, pid)
@@ -263,6 +280,8 @@ class Supervisor:
             self.notifier.close()
             self.channel.close(reading_only=True)
             self.metrics.close(but=index)
+            if self.listeners.metrics is not None:  # scrapes are the supervisor's to answer
+                self.listeners.metrics.close()
             self.watchdog.close_files()  # its siblings' stacks are not its own
             tag_log_lines(index)
             hygiene.become(self.identity)  # the supervisor keeps its user (hygiene's essay)
@@ -333,7 +352,10 @@ class Supervisor:
     def _exited(self, child: Child, status: int) -> None:
         how = describe_status(status)
         code = exit_code(status)
-        self.watchdog.ended(child.pid, status, how)
+        if self.watchdog.ended(child.pid, status, how):
+            self.tally.killed["hung"] += 1
+        elif child.state == KILLED:
+            self.tally.killed[child.killed_for] += 1
         if self.stopping:
             if code and not self.code:
                 self.code = code
@@ -364,6 +386,7 @@ class Supervisor:
         delay = 0.0 if not failures else min(BACKOFF_FIRST * 2 ** (failures - 1), BACKOFF_MAX)
         if child.index >= self.wanted:
             return log.info("worker %d (pid %d) exited (%s)", child.index, child.pid, how)
+        self.tally.replaced += 1
         log.warning("worker %d (pid %d) exited while serving (%s)%s; replacing it%s",
                     child.index, child.pid, how, f": {child.error}" if child.error else "",
                     f" in {delay:.1f}s" if delay else "")
@@ -396,6 +419,7 @@ class Supervisor:
         new, self.reload = self.reload.new, None
         self.reloaded = True
         self.files.settle(kept=True)
+        self.tally.reloads["done"] += 1
         old = {pid for pid in self.children if pid not in new}  # replacements begun since too
         for pid in old:
             self._retire(pid)
@@ -409,12 +433,13 @@ class Supervisor:
         assert self.reload is not None
         new, self.reload = self.reload.new, None
         self.refused |= new
+        self.tally.reloads["refused"] += 1
         self.files.settle(kept=False)  # a replacement serves the old workers' certificate
         log.error("reload refused: %s; the old workers go on serving", reason)
         for pid in new:
             child = self.children.get(pid)
             if child is not None and child.state == STARTING:  # its import may never end
-                child.kill("of the refused reload is still starting")
+                child.kill("of the refused reload is still starting", "refused")
             else:  # one that did start lets go of what it accepted, gently
                 self._retire(pid)
         self.notifier.refused(reason, status_line(self.children.values()))

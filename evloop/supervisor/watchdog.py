@@ -102,10 +102,11 @@ class Watchdog:
         if worker is not None and not worker.hung:
             worker.last = time.monotonic()
 
-    def ended(self, pid: int, status: int, how: str) -> None:
+    def ended(self, pid: int, status: int, how: str) -> bool:
+        """Says its stack if it hung or crashed; was it killed for hanging?"""
         worker = self.workers.pop(pid, None)
         if worker is None:
-            return
+            return False
         dump = read_dump(worker.dump)
         worker.dump.close()
         if worker.hung:  # one line: who, how long, where; then the whole stack
@@ -113,6 +114,7 @@ class Watchdog:
                       worker.index, pid, stuck_in(dump), worker.hung, dump)
         elif dump and os.WIFSIGNALED(status):  # a crash, which faulthandler saw too
             log.error("worker %d (pid %d) %s; its stack:\n%s", worker.index, pid, how, dump)
+        return bool(worker.hung)
 
     def all_fresh(self) -> bool:
         """Has every worker that says ready spoken within FRESH seconds?"""

@@ -45,11 +45,12 @@ def test_a_worker_that_does_not_go_when_told_is_killed_at_its_deadline_once(deaf
             child.tell(signal.SIGTERM, STOPPING, loop, 0.3, lambda: "overran its stop")
             assert child.state == STOPPING and deaf.poll() is None
             run_until(loop, lambda: deaf.poll() is not None, seconds=10)
-            child.kill("asked again")  # KILLED: nothing more is sent, nothing more said
+            child.kill("asked again", "again")  # KILLED: nothing more is sent or said
             child.tell(signal.SIGTERM, STOPPING, loop, 0.1, lambda: "again")
     finally:
         loop.close()
     assert deaf.returncode == -signal.SIGKILL and child.state == KILLED
+    assert child.killed_for == "overdue"  # for the supervisor's metrics
     assert [r.getMessage() for r in caplog.records] == [
         f"worker 1 (pid {deaf.pid}) overran its stop; killing it"]
 

@@ -15,6 +15,7 @@ import sys
 import sysconfig
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -260,37 +261,61 @@ def test_sigttin_and_sigttou_add_and_remove_a_worker(supervised):
     assert server.stop()[0] == 0
 
 
-def test_metrics_follow_a_replaced_worker(supervised):
+METRICS = re.compile(r"metrics at (http://\S+)/metrics")
+
+
+def scrape_whole(server, path="/metrics"):
+    """(status, body) of a GET on the supervisor's one metrics port."""
+    base = METRICS.search(server.line).group(1)
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+def figures(server):
+    """The page as prometheus_client's own parser reads it (the test extra has it)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, page = scrape_whole(server)
+    assert status == 200
+    return [s for family in text_string_to_metric_families(page) for s in family.samples]
+
+
+def sample(found, name, **labels):
+    values = [s.value for s in found
+              if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(values) == 1, (name, labels, values)
+    return values[0]
+
+
+def test_one_scrape_has_every_worker_and_the_supervisor_s_own_figures(supervised):
     server = supervised("--workers", "2", "--handler", "lenprefix", "--metrics-port", "0")
-    server.wait_log(r"worker 1: metrics at", timeout=20)
-    ports = dict(re.findall(r"worker (\d): metrics at http://127\.0\.0\.1:(\d+)/metrics",
-                            server.log()))
-    assert set(ports) == {"0", "1"}
-    pages = {}
-    for index, port in ports.items():  # a scrape finds each worker at its slot's port
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            pages[index] = response.read().decode()
-    assert all("evloop_connections_accepted_total" in page for page in pages.values())
+    assert METRICS.search(server.line), server.line
+    for _ in range(6):
+        assert server.ask() == b"005hello"
+    found = figures(server)
+    accepted = [sample(found, "evloop_connections_accepted_total", worker=w) for w in "01"]
+    assert sum(accepted) == 6  # the kernel shares them out; the page has every one
+    assert [sample(found, "evloop_worker_up", worker=w) for w in "01"] == [1, 1]
+    assert sample(found, "evloop_supervisor_workers_started_total") == 2
+    assert sample(found, "evloop_supervisor_workers", state="serving") == 2
+    assert scrape_whole(server, "/readyz") == (200, "ready\n")
+    assert scrape_whole(server, "/healthz") == (200, "ok\n")
     victim = children(server.pid)[0]
     os.kill(victim, signal.SIGKILL)
     server.wait_log(r"replacing it")
-    assert wait_for(lambda: len(live_children(server.pid)) == 2)
-    server.wait_log(r"worker \d: metrics at", count=3)
-    again = dict(re.findall(r"worker (\d): metrics at http://127\.0\.0\.1:(\d+)/metrics",
-                            server.log()))
-    assert again == ports  # the replacement serves on its predecessor's port
-    for port in ports.values():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            assert response.status == 200
-    server.proc.send_signal(signal.SIGHUP)  # and the new workers of a reload serve there too
+    server.wait_log(r"worker \d \(pid \d+\) serving")
+    found = figures(server)  # the replacement answers at its slot, its counts from zero
+    assert [sample(found, "evloop_worker_up", worker=w) for w in "01"] == [1, 1]
+    assert sample(found, "evloop_supervisor_workers_started_total") == 3
+    assert sample(found, "evloop_supervisor_workers_replaced_total") == 1
+    server.proc.send_signal(signal.SIGHUP)
     server.wait_log(r"reload: 2 new worker\(s\) serving")
-    server.wait_log(r"worker \d: metrics at", count=5)
-    assert set(re.findall(r"worker \d: metrics at http://127\.0\.0\.1:(\d+)/metrics",
-                          server.log())) == set(ports.values())
-    assert wait_for(lambda: server.log().count(") retired") == 2)
-    for port in ports.values():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            assert response.status == 200
+    found = figures(server)
+    assert sample(found, "evloop_supervisor_reloads_total", result="done") == 1
+    assert sample(found, "evloop_supervisor_reloads_total", result="refused") == 0
     assert server.stop()[0] == 0
 
 
@@ -547,7 +572,7 @@ def hang_one_worker(server):
 def test_a_stop_with_a_hung_worker_refuses_new_clients_and_ends_within_the_graceful_timeout(
         supervised):
     server = supervised("--workers", "2", "--handler", "userhandlers.hangs:Hangs",
-                        "--worker-timeout", "0", "--graceful-timeout", "2")
+                        "--worker-timeout", "0", "--graceful-timeout", "2", "--metrics-port", "0")
     hung_pid, other, hung = hang_one_worker(server)
     with other, hung:
         started = time.monotonic()
@@ -556,6 +581,7 @@ def test_a_stop_with_a_hung_worker_refuses_new_clients_and_ends_within_the_grace
         assert os.path.exists(f"/proc/{hung_pid}")  # the hung one still holds the listener
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(server.address, timeout=10).close()
+        assert scrape_whole(server, "/readyz") == (503, "draining\n")  # for a load balancer
         code = server.proc.wait(30)
         took = time.monotonic() - started
     log = server.log()
@@ -714,29 +740,42 @@ def test_a_reload_loads_afresh_a_handler_pip_installed_in_a_venv(supervised, tmp
     assert code == 0 and "Traceback" not in log, log
 
 
-def test_a_reload_s_old_workers_leave_their_metrics_ports_to_the_new_ones(supervised):
+def test_a_reload_s_old_workers_leave_their_slots_pages_to_the_new_ones(supervised):
     server = supervised("--workers", "2", "--handler", "lenprefix", "--metrics-port", "0",
                         "--reload-grace", "30")
-    server.wait_log(r"worker 1: metrics at", timeout=20)
-    ports = set(re.findall(r"worker \d: metrics at http://127\.0\.0\.1:(\d+)/metrics",
-                           server.log()))
     held = [socket.create_connection(server.address, timeout=10) for _ in range(6)]
     try:
-        for sock in held:
+        for sock in held:  # the old workers retire holding these clients
             sock.sendall(b"005hello")
             assert recv_exactly(sock, 8) == b"005hello"
         server.proc.send_signal(signal.SIGHUP)
         server.wait_log(r"reload: 2 new worker\(s\) serving")
         server.wait_log(r"retiring: no new connections; serving [1-9]")
-        answers = []
-        for _ in range(20):
-            for port in ports:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
-                                            timeout=10) as response:
-                    answers.append((response.status, response.read()))
-        assert set(answers) == {(200, b"ready\n")}  # never the old worker's 503 retiring
+        for _ in range(10):  # every page is the new workers', none the old ones'
+            found = figures(server)
+            assert [sample(found, "evloop_connections_open", worker=w, direction="in")
+                    for w in "01"] == [0, 0]
+            assert sample(found, "evloop_supervisor_workers", state="retiring") >= 1
+            assert scrape_whole(server, "/readyz") == (200, "ready\n")
     finally:
         for sock in held:
             sock.close()
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log, log
+
+
+def test_a_hung_worker_is_left_out_of_the_scrape_and_counted_once_killed(supervised):
+    server = supervised("--workers", "2", "--handler", "userhandlers.hangs:Hangs",
+                        "--worker-timeout", "3", "--metrics-port", "0")
+    with socket.create_connection(server.address, timeout=10) as client:
+        client.sendall(b"hang")
+        time.sleep(0.5)  # pacing: its loop is in the handler's while True
+        found = figures(server)  # answered in about a second, not stuck with it
+        assert sorted(sample(found, "evloop_worker_up", worker=w) for w in "01") == [0, 1]
+        server.wait_log(r"was stuck in \S*hangs\.py", timeout=20)
+        server.wait_log(r"worker \d \(pid \d+\) serving")  # its replacement
+    found = figures(server)
+    assert [sample(found, "evloop_worker_up", worker=w) for w in "01"] == [1, 1]
+    assert sample(found, "evloop_supervisor_workers_killed_total", reason="hung") == 1
+    code, log = server.stop()
+    assert code == 0, log
