@@ -8,7 +8,7 @@ SIGTERM    stop: close the listener, drain      stop: close the listener, drain
 SIGINT     the same (Ctrl-C)                    the same
 SIGQUIT    the same (nginx's graceful stop)     the same
 second     the workers reset what they hold     reset every connection
-SIGHUP     reload the handler's code            ignored, with one line
+SIGHUP     reload the code and the TLS files    re-read the TLS files, if any
 SIGTTIN    one worker more                      (not handled)
 SIGTTOU    one worker fewer                     (not handled)
 SIGUSR1    ignored, with one line               ignored, with one line
