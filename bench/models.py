@@ -5,7 +5,7 @@ kernel picks (`--port 0`) and prints one startup line ending in
 `on HOST:PORT (tcp)...`, which the runner reads to learn the port.  The
 Python models are the files beside this one (one short file per model: diff
 two of them to see what a concurrency model is), evloop is run once per
-selector, and `c-epoll` is the C reference built by scripts/bench.
+selector, and `c-epoll` and `c-uring` are the C references built by scripts/bench.
 
 The HTTP models (uvicorn and aiohttp on each asyncio loop) serve hello
 world instead of a handler, print the same line ending `(http)`, and are
@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 
 from bench import common
+from bench import uring_echo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
@@ -47,6 +48,8 @@ class Model:
     relay: bool = False  # relays to a backend, given as {upstream} (the `relay` sweep)
     needs_program: str = None  # a program on PATH (haproxy, wrk)
     http: bool = False  # serves HTTP hello world, loaded by wrk (the `aio` sweep)
+    needs_io_uring: bool = False  # a kernel that lets this process set up an io_uring
+    builds: str = "scripts/bench builds it with a C compiler"  # what makes `needs_file`
 
     def command(self, handler, extra=(), upstream=""):
         return [arg.replace("{handler}", handler).replace("{upstream}", upstream)
@@ -57,12 +60,14 @@ class Model:
         for module in modules or ():
             if importlib.util.find_spec(module) is None:
                 return f"{module} is not installed (pip install '.[bench]')"
+        if self.needs_io_uring and uring_echo.refusal():
+            return uring_echo.refusal()  # probed once a process
         if self.needs_program and not shutil.which(self.needs_program):
             return f"{self.needs_program} is not installed (apt-get install {self.needs_program})"
         if self.relay and not os.access(os.path.join(BUILD, "echo_epoll"), os.X_OK):
             return "relays to the C echo server (scripts/bench builds it)"
         if self.needs_file and not os.access(self.needs_file, os.X_OK):
-            return f"{os.path.relpath(self.needs_file)} is not built (scripts/bench builds it with a C compiler)"
+            return f"{os.path.relpath(self.needs_file)} is not built ({self.builds})"
         if self.udp and not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
             return "the UDP load comes from the C load generator (scripts/bench builds it)"
         if self.tls and not (os.access(TLS_LOADGEN, os.X_OK) and os.path.exists(TLS_PEM)):
@@ -129,6 +134,10 @@ MODELS = [
     variant("bare-select", "bare_select", max_connections=1000,
             why_max="select() cannot watch fds above FD_SETSIZE (1024)"),
     variant("bare-epoll", "bare_epoll"),
+    # Readiness against completion: the featureless echo again, on io_uring (multishot
+    # accept and recv, a provided-buffer ring).  Echo only, like the C reference; skipped
+    # where the kernel refuses io_uring (seccomp, kernel.io_uring_disabled).
+    variant("uring-python", "uring_echo", handlers=("echo",), needs_io_uring=True),
     variant("threads", "threads"),
     variant("gevent", "greenlets", needs_module="gevent"),
     variant("threadpool", "threadpool"),
@@ -147,6 +156,12 @@ MODELS = [
     variant("uvloop-streams", "uvloop_streams", needs_module="uvloop"),
     Model("c-epoll", [os.path.join(BUILD, "echo_epoll"), "--port", "0"], handlers=("echo",),
           needs_file=os.path.join(BUILD, "echo_epoll")),
+    # The same echo on io_uring (bench/c/echo_uring.c): standing requests and one system
+    # call a turn instead of a readiness wake-up and calls per socket, so that the C limit
+    # at a point is the faster of the kernel's two ways in.  Built where liburing is.
+    Model("c-uring", [os.path.join(BUILD, "echo_uring"), "--port", "0"], handlers=("echo",),
+          needs_file=os.path.join(BUILD, "echo_uring"),
+          builds="scripts/bench builds it where liburing is: apt-get install liburing-dev"),
 ]
 
 # TLS: the same echo over TLS 1.3, the handshake done before the measured window.

@@ -49,7 +49,7 @@ def tree(pid):
 def cpu_times(pid):
     """(user, system) CPU seconds of a process tree, reaped children included.
 
-    The split is the lesson of issue 5's figures: a server in pure Python
+    The split is the lesson of the perf sweep's figures: a server in pure Python
     spends most of a small message's cost in the kernel (system time), the
     same for every model, and only the user time is the model's own.
     """

@@ -69,37 +69,54 @@ def _round_rates(entry):
     return (min(rates), max(rates)) if rates else (entry["msgs_per_s"], entry["msgs_per_s"])
 
 
-def c_reference_notes(results):
-    """Where a Python model outran the C reference (a `c-` model) at a point: say
-    so, and why, from the figures themselves (issue 16)."""
-    notes = []
+def c_reference_rows(results):
+    """Where a Python model outran the C reference at a point: one row each, with
+    why, from the figures themselves.  The reference at a point is the fastest of
+    the C servers there (`c-` models: epoll, io_uring): the limit at that point."""
+    found = []
     for rows in results["sweeps"].values():
         for row in rows:
             models = row["models"]
-            refs = {n: e for n, e in models.items() if n.startswith("c-") and e["status"] == "ok"}
-            for ref_name, ref in refs.items():
-                for name, entry in models.items():
-                    if (name in refs or entry["status"] not in ("ok", "starved")
-                            or not entry.get("msgs_per_s") or entry["msgs_per_s"] <= ref["msgs_per_s"]):
-                        continue
-                    low, _ = _round_rates(entry)
-                    _, ref_high = _round_rates(ref)
-                    mine, theirs = entry.get("cpu_us_per_msg"), ref.get("cpu_us_per_msg")
-                    if low <= ref_high:
-                        why = (f"within the rounds' spread (its slowest round {low:,.0f}, the C "
-                               f"server's fastest {ref_high:,.0f}): a tie on this machine, not a win")
-                    elif mine and theirs and mine >= theirs:
-                        why = (f"yet it spent more CPU per message ({mine:.1f} us against "
-                               f"{theirs:.1f}): the C server is still the cheaper one; a ping-pong's "
-                               f"rate is set by the round trip through the kernel and the load "
-                               f"generator, which share the cores with the server")
-                    else:
-                        why = ("with less CPU per message as well: check what its CPU figure "
-                               "leaves out (other processes, threads) before believing it")
-                    notes.append(f"{row['label']}: {name} ran {entry['msgs_per_s']:,.0f} msg/s, "
-                                 f"{entry['msgs_per_s'] / ref['msgs_per_s']:.2f}x the C reference "
-                                 f"{ref_name} ({ref['msgs_per_s']:,.0f}); {why}.")
-    return notes
+            refs = [(e["msgs_per_s"], n) for n, e in models.items()
+                    if n.startswith("c-") and e["status"] == "ok" and e.get("msgs_per_s")]
+            if not refs:
+                continue
+            ref_name = max(refs)[1]
+            ref = models[ref_name]
+            for name, entry in models.items():
+                if (name.startswith("c-") or entry["status"] not in ("ok", "starved")
+                        or not entry.get("msgs_per_s") or entry["msgs_per_s"] <= ref["msgs_per_s"]):
+                    continue
+                found.append({"point": row["label"], "model": name, "rate": entry["msgs_per_s"],
+                              "reference": ref_name, "reference_rate": ref["msgs_per_s"],
+                              "ratio": entry["msgs_per_s"] / ref["msgs_per_s"],
+                              "verdict": _verdict(entry, ref)})
+    return found
+
+
+def _verdict(entry, ref):
+    low, _ = _round_rates(entry)
+    _, ref_high = _round_rates(ref)
+    mine, theirs = entry.get("cpu_us_per_msg"), ref.get("cpu_us_per_msg")
+    if low <= ref_high:
+        return (f"a tie: within the rounds' spread (its slowest round {low:,.0f}, the C "
+                f"server's fastest {ref_high:,.0f})")
+    if mine and theirs and mine >= theirs:
+        return (f"not a win: more CPU per message ({mine:.1f} us against {theirs:.1f}); a "
+                f"ping-pong's rate is set by the round trip through the kernel and the load "
+                f"generator, which share the cores")
+    return ("suspect: less CPU per message as well; check what its CPU figure leaves out "
+            "(other processes, threads) before believing it")
+
+
+C_HEADER = ["point", "model", "msg/s", "C reference", "its msg/s", "ratio", "what it means"]
+
+
+def c_reference_table(results):
+    """The rows of `c_reference_rows` as one table's cells, the header first."""
+    return [C_HEADER] + [[r["point"], r["model"], _num(r["rate"]), r["reference"],
+                          _num(r["reference_rate"]), f"{r['ratio']:.2f}x", r["verdict"]]
+                         for r in c_reference_rows(results)]
 
 
 # The aio sweep's comparisons: the same program on three loops (only the loop changes),
@@ -254,9 +271,11 @@ def narrow(results):
                 cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:])]
                 lines.append("  ".join(cells + [r[-1]]))
     lines += aio_narrow(results)
-    beaten = c_reference_notes(results)
-    if beaten:
-        lines += ["", "Where a Python model outran the C reference:"] + [f"- {n}" for n in beaten]
+    table = c_reference_table(results)
+    if len(table) > 1:
+        widths = [max(len(r[i]) for r in table) for i in range(len(C_HEADER) - 1)]
+        lines += ["", "Where a Python model outran the C reference (the faster C server there):"]
+        lines += ["  ".join([c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]) for r in table]
     return "\n".join(lines) + "\n"
 
 
@@ -275,8 +294,11 @@ def markdown(results):
     ]
     lines += _quick_note(results)
     lines += [f"- {note}" for note in results["notes"]]
-    lines += [f"- Where a Python model outran the C reference: {note}"
-              for note in c_reference_notes(results)]
+    table = c_reference_table(results)
+    if len(table) > 1:
+        lines += ["", "Where a Python model outran the C reference (the faster C server at that "
+                  "point):", "", "| " + " | ".join(C_HEADER) + " |", "|" + "---|" * len(C_HEADER)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in table[1:]]
     for sweep, rows in results["sweeps"].items():
         lines += ["", f"## {sweep}", ""]
         idle = sweep == "idle"
@@ -365,6 +387,10 @@ def plots(results, stem):
             continue
         fig, ax = plt.subplots(figsize=(10, 5))
         models = list(dict.fromkeys(m for row in rows for m in row["models"]))
+        if len({row["point"][x_key] for row in rows}) == 1:  # one point: bars, not a column
+            made.append(_bars(plt, fig, ax, rows, models, (x_key, key), ylabel,
+                              f"{stem}-{name}.png"))
+            continue
         for index, model in enumerate(models):
             xs, ys = _series(rows, model, key, x_key)
             if xs:
@@ -387,6 +413,26 @@ def plots(results, stem):
         plt.close(fig)
         made.append(path)
     return made
+
+
+def _bars(plt, fig, ax, rows, models, keys, ylabel, path):
+    """A sweep of one point drawn as a bar per model, its value written on it: a column
+    of markers on a log axis would hide which is which."""
+    x_key, key = keys
+    named = [(model, _series(rows, model, key, x_key)[1]) for model in models]
+    named = [(model, ys[0]) for model, ys in named if ys]
+    bars = ax.bar(range(len(named)), [value for _, value in named],
+                  color=[PALETTE[models.index(m) % len(PALETTE)] for m, _ in named])
+    ax.bar_label(bars, labels=[f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+                               for _, value in named], fontsize="small")
+    ax.set_xticks(range(len(named)), [model for model, _ in named], rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{rows[0]['label']}: {ylabel}")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def main(argv=None):

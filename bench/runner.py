@@ -127,10 +127,11 @@ AIO_ONLY = {"aio-protocol", "aio-floor", "aio-streams", "uvloop-streams"}
 ALL = [m.name for m in MODELS if not m.tls and not m.unix and not m.udp and not m.relay
        and m.name not in AIO_ONLY]
 SELECTORS = ["evloop-epoll", "evloop-poll", "evloop-select"]
-# The points and rivals of issue 5's targets, in one short sweep; bare-epoll is
+# The headline points and rivals (echo and lenprefix at 100 connections, 64 KiB
+# messages, 10,000 connections, depth 16) in one short sweep; bare-epoll is
 # the featureless floor, so the gap to it is what evloop's features cost.
-PERF = ["evloop-epoll", "bare-epoll", "evloop-2workers", "uvloop-protocol", "asyncio-protocol",
-        "threads", "ss-threading", "c-epoll"]
+PERF = ["evloop-epoll", "bare-epoll", "uring-python", "evloop-2workers", "uvloop-protocol",
+        "asyncio-protocol", "threads", "ss-threading", "c-epoll", "c-uring"]
 SLOW = ["evloop-epoll", "evloop-offload-thread", "evloop-offload-process", "threads", "gevent"]
 TLS = ["evloop-tls", "uvloop-tls", "asyncio-tls"]
 UNIX = ["evloop-unix", "uvloop-unix", "asyncio-unix"]
@@ -600,7 +601,7 @@ def main(argv=None):
 
 
 def run(options):
-    # "perf" repeats points of the other sweeps (issue 5's targets), and "massive" holds
+    # "perf" repeats points of the other sweeps (the headline figures), and "massive" holds
     # 100,000 connections: only on request.
     plan = {name: spec for name, spec in sweeps(options.quick).items()
             if (name in options.sweep if options.sweep else name not in ("perf", "massive"))}

@@ -96,7 +96,7 @@ def connect_to(server):
     return sock
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll" and not m.tls
+@pytest.mark.parametrize("model", [m for m in MODELS if "lenprefix" in m.handlers and not m.tls
                                    and not m.udp and not m.relay
                                    and "pip install" in (m.unavailable() or "")],
                          ids=lambda m: m.name)
@@ -118,7 +118,9 @@ def lab_lenprefix_exchange(server, messages):
         return replies
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m.name != "c-epoll" and not m.tls
+# Echo-only models (the C references, uring-python) sit this out, as the runner's
+# lenprefix point has them do.
+@pytest.mark.parametrize("model", [m for m in MODELS if "lenprefix" in m.handlers and not m.tls
                                    and not m.udp and not m.relay], ids=lambda m: m.name)
 def test_every_python_model_serves_the_lab_lenprefix_client(model):
     if model.unavailable():  # uvloop comes with the bench extra, not the test extra
@@ -556,24 +558,40 @@ def test_the_plot_palette_tells_fifteen_models_apart():
 def test_the_report_says_where_a_python_model_outran_the_c_reference_and_why():
     def entry(rates, cpu):
         return {"status": "ok", "msgs_per_s": sorted(rates)[len(rates) // 2], "cpu_us_per_msg": cpu,
-                "raw": [{"msgs_per_s": rate} for rate in rates]}
+                "raw": [{"msgs_per_s": rate} for rate in rates], "mb_per_s": 0.1, "p50_us": 9,
+                "p99_us": 10, "p999_us": 11, "peak_rss": 1 << 20, "threads": 1}
     models = {"c-epoll": entry([100, 101, 102], 10.0),
               "evloop-epoll": entry([150, 151, 152], 12.0),  # faster in every round, dearer
               "uvloop-protocol": entry([90, 103, 104], 11.0),  # its slowest round is slower
               "bare-epoll": entry([150, 151, 152], 9.0),  # faster and cheaper: suspect
               "asyncio-protocol": entry([50, 60, 70], 20.0)}  # slower: not named
-    results = {"reference": "evloop-epoll",
+    results = {"reference": "evloop-epoll", "notes": [], "rounds": 3, "duration": 2,
+               "machine": {"cores": 2, "implementation": "CPython", "python": "3.11",
+                           "kernel": "6", "machine": "x86_64", "loadgen": "c-epoll", "date": "d"},
                "sweeps": {"echo": [{"label": "echo, 10 conn", "point": {"idle": 0},
                                     "models": models}]}}
-    notes = report.c_reference_notes(results)
-    assert len(notes) == 3 and not any("asyncio" in note for note in notes)
-    evloop, uvloop, bare = notes
-    assert evloop.startswith("echo, 10 conn: evloop-epoll ran 151 msg/s, 1.50x the C reference c-epoll (101)")
-    assert "more CPU per message (12.0 us against 10.0)" in evloop
-    assert "a tie on this machine" in uvloop and "slowest round 90" in uvloop
-    assert "check what its CPU figure leaves out" in bare
+    rows = report.c_reference_rows(results)
+    assert [(r["model"], r["reference"], round(r["ratio"], 2)) for r in rows] == [
+        ("evloop-epoll", "c-epoll", 1.5), ("uvloop-protocol", "c-epoll", 1.02),
+        ("bare-epoll", "c-epoll", 1.5)]
+    evloop, uvloop, bare = (r["verdict"] for r in rows)
+    assert evloop.startswith("not a win: more CPU per message (12.0 us against 10.0)")
+    assert uvloop.startswith("a tie") and "slowest round 90" in uvloop
+    assert bare.startswith("suspect")
+    # One table, in the Markdown report and in the terminal's: a row per point and model.
+    report.add_ratios(results)
+    page = report.markdown(results)
+    assert page.count("| echo, 10 conn |") == 3 + len(models)  # the table, then the sweep's
+    assert "| point | model | msg/s | C reference | its msg/s | ratio | what it means |" in page
+    assert "| echo, 10 conn | evloop-epoll | 151 | c-epoll | 101 | 1.50x | not a win" in page
+    assert report.narrow(results).count("echo, 10 conn  ") == 3
+    # The faster C server at a point is the limit: a model that beats only the slower is
+    # not named.
+    models["c-uring"] = entry([155, 156, 157], 8.0)
+    assert [r["model"] for r in report.c_reference_rows(results)] == []
+    del models["c-uring"]
     models["c-epoll"]["status"] = "failed"  # no reference at this point: nothing to say
-    assert report.c_reference_notes(results) == []
+    assert report.c_reference_rows(results) == []
 
 
 # -- evloop.aio's models, the HTTP models, wrk, and the aio sweep ------------------------
@@ -815,3 +833,27 @@ def test_instruction_counter_counts_evloop_aio_at_two_connection_counts():
     name, *counts = row.split()
     assert name == "aio-protocol" and len(counts) == 2
     assert all(1000 < int(count.replace(",", "")) < 200000 for count in counts), row
+
+
+def test_a_sweep_of_one_point_is_drawn_as_bars(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib comes with the bench extra")
+    import matplotlib.pyplot as plt
+    drawn = []
+    real_bar = plt.Axes.bar
+
+    def bar(self, *args, **kwargs):
+        drawn.append(args)
+        return real_bar(self, *args, **kwargs)
+
+    models = {name: {"status": "ok", "msgs_per_s": rate, "p99_us": 5, "cpu_us_per_msg": 3.0,
+                     "peak_rss": 1 << 20}
+              for name, rate in (("evloop-epoll", 900.0), ("c-epoll", 1000.0))}
+    results = {"sweeps": {"connections": [{"label": "echo, 100 conn", "models": models,
+                                           "point": {"connections": 100, "idle": 0}}]}}
+    plt.Axes.bar = bar
+    try:
+        made = report.plots(results, str(tmp_path / "one"))
+    finally:
+        plt.Axes.bar = real_bar
+    assert len(made) == 4 and all(os.path.getsize(path) > 0 for path in made)
+    assert len(drawn) == 4 and list(drawn[0][1]) == [900.0, 1000.0]  # a bar per model
