@@ -52,10 +52,11 @@ DOCS = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 SERVER = re.compile(r"^(systemd-socket-activate .*)?python3 -m "
                     r"(evloop\.serve|evloop\.aio (--trace )?bench/"
-                    r"|bench\.(?!runner|report|loadgen|ab\b|micro)\w+)\b")
+                    r"|bench\.(?!runner|report|loadgen|ab\b|micro|syscalls)\w+)\b")
 LONG = {"scripts/test": ["-m", "pytest"], "scripts/bench": ["-m", "bench.runner"],
         "python3 -m bench.runner": ["-m", "bench.runner"], "python3 -m bench.ab": ["-m", "bench.ab"],
         "scripts/count-instructions": ["-m", "bench.instructions"],
+        "python3 -m bench.syscalls": ["-m", "bench.syscalls"],
         "scripts/cluster-demo": None}  # None: the script's own --help (tests/features/test_cluster.py runs it)
 EXITS = re.compile(r"#\s*exits (\d+)\s*$")
 

@@ -1,0 +1,117 @@
+"""System calls per message: how many times a server enters the kernel for each
+echoed message, counted by the kernel itself.
+
+A readiness loop pays a system call to wait and one per operation (a recv and
+a send per message, at best); a completion loop pays one per turn, however many
+operations the turn holds.  Messages per second alone cannot show that
+difference, because loopback TCP costs the same kernel work either way; the
+count of entries into the kernel can.
+
+For each model and connection count, in interleaved rounds: start the server,
+load it with the C load generator (bench.runner's load), and, one second into
+the measured window, count the server's entries into the kernel for one second
+with `perf stat -e raw_syscalls:sys_enter -p PID` (every thread of it).  The
+count over that second, divided by the messages the load generator saw per
+second, is the figure; the medians of the rounds are printed.  It needs perf
+and the kernel's tracepoints (root, usually): without them it says so in one
+line and exits 1.
+
+    python3 -m bench.syscalls --models bare-epoll,uring-python,c-epoll,c-uring \\
+        --connections 1,100 --rounds 3
+"""
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from bench import runner
+from bench.models import BY_NAME
+
+COUNTED = 1.0  # seconds of counting, inside the measured window
+EVENT = "raw_syscalls:sys_enter"
+
+
+def count_syscalls(pid, seconds):
+    """Entries into the kernel by `pid`'s threads over `seconds`; None if perf cannot say."""
+    run = subprocess.run(["perf", "stat", "-x,", "-e", EVENT, "-p", str(pid), "--",
+                          "sleep", str(seconds)], capture_output=True, text=True, timeout=30)
+    for line in run.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] == EVENT:
+            # "<not counted>": the process never ran in the window, so it made none.
+            return int(fields[0]) if fields[0].isdigit() else 0
+    return None
+
+
+def perf_counts():
+    """Can perf count this event here?  Tried on `true`, which makes a few dozen."""
+    run = subprocess.run(["perf", "stat", "-x,", "-e", EVENT, "--", "true"],
+                         capture_output=True, text=True, timeout=30)
+    return any(line.split(",")[0].isdigit() for line in run.stderr.splitlines())
+
+
+def one_round(model, connections, depth, duration=3.0, warmup=0.5):
+    """(system calls per message, messages per second) of one run."""
+    server = runner.Server(model, "echo")
+    try:
+        point = runner.Point("syscalls", connections=connections, depth=depth)
+        counted = []
+        timer = threading.Timer(warmup + 1.0, lambda: counted.append(
+            count_syscalls(server.proc.pid, COUNTED)))
+        timer.start()
+        result = runner.run_load(server, point, duration, warmup)
+        timer.join(duration + 30)
+    finally:
+        server.stop()
+    rate = result.get("msgs_per_s")
+    if result.get("status") not in ("ok", "starved") or not rate or not counted or not counted[0]:
+        return None, rate
+    return counted[0] / (rate * COUNTED), rate
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m bench.syscalls", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="bare-epoll,uring-python,c-epoll,c-uring")
+    parser.add_argument("--connections", default="1,100")
+    parser.add_argument("--depth", type=int, default=1, help="messages in flight per connection")
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args(argv)
+    if not shutil.which("perf"):
+        print("bench.syscalls: perf is not installed (apt-get install linux-perf)", file=sys.stderr)
+        return 1
+    if not perf_counts():
+        print(f"bench.syscalls: perf cannot count {EVENT} here (it needs root, or "
+              f"kernel.perf_event_paranoid -1, and tracefs)", file=sys.stderr)
+        return 1
+    models = [BY_NAME[name] for name in options.models.split(",")]
+    for model in models:
+        if model.unavailable():
+            print(f"{model.name}: skipped: {model.unavailable()}")
+    models = [model for model in models if not model.unavailable()]
+    print(f"system calls per message, echo 100 B, depth {options.depth}, medians of "
+          f"{options.rounds} interleaved rounds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    print(f"{'model':16} {'connections':>11} {'syscalls/msg':>13} {'msg/s':>10}")
+    for connections in (int(n) for n in options.connections.split(",")):
+        figures = {model.name: ([], []) for model in models}
+        for _ in range(options.rounds):
+            for model in models:  # interleaved: each round runs every model once
+                per_message, rate = one_round(model, connections, options.depth)
+                if per_message is not None:
+                    figures[model.name][0].append(per_message)
+                    figures[model.name][1].append(rate)
+        for name, (calls, rates) in figures.items():
+            if calls:
+                print(f"{name:16} {connections:>11,} {statistics.median(calls):>13.3f} "
+                      f"{statistics.median(rates):>10,.0f}")
+            else:
+                print(f"{name:16} {connections:>11,} {'failed':>13}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
