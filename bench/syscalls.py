@@ -54,11 +54,11 @@ def perf_counts():
     return any(line.split(",")[0].isdigit() for line in run.stderr.splitlines())
 
 
-def one_round(model, connections, depth, duration=3.0, warmup=0.5):
+def one_round(model, connections, depth, duration=3.0, warmup=0.5, size=100):
     """(system calls per message, messages per second) of one run."""
     server = runner.Server(model, "echo")
     try:
-        point = runner.Point("syscalls", connections=connections, depth=depth)
+        point = runner.Point("syscalls", connections=connections, depth=depth, size=size)
         counted = []
         timer = threading.Timer(warmup + 1.0, lambda: counted.append(
             count_syscalls(server.proc.pid, COUNTED)))
@@ -79,6 +79,7 @@ def main(argv=None):
     parser.add_argument("--models", default="bare-epoll,uring-python,c-epoll,c-uring")
     parser.add_argument("--connections", default="1,100")
     parser.add_argument("--depth", type=int, default=1, help="messages in flight per connection")
+    parser.add_argument("--size", type=int, default=100, help="payload bytes per message")
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args(argv)
     if not shutil.which("perf"):
@@ -93,14 +94,15 @@ def main(argv=None):
         if model.unavailable():
             print(f"{model.name}: skipped: {model.unavailable()}")
     models = [model for model in models if not model.unavailable()]
-    print(f"system calls per message, echo 100 B, depth {options.depth}, medians of "
+    print(f"system calls per message, echo {options.size} B, depth {options.depth}, medians of "
           f"{options.rounds} interleaved rounds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     print(f"{'model':16} {'connections':>11} {'syscalls/msg':>13} {'msg/s':>10}")
     for connections in (int(n) for n in options.connections.split(",")):
         figures = {model.name: ([], []) for model in models}
         for _ in range(options.rounds):
             for model in models:  # interleaved: each round runs every model once
-                per_message, rate = one_round(model, connections, options.depth)
+                per_message, rate = one_round(model, connections, options.depth,
+                                              size=options.size)
                 if per_message is not None:
                     figures[model.name][0].append(per_message)
                     figures[model.name][1].append(rate)
