@@ -150,6 +150,11 @@ def http_response(status: str, body: bytes, content_type: str = "text/plain; cha
     return header.encode("ascii") + (b"" if head else body)
 
 
+def page_response(page: str, head: bool = False) -> bytes:
+    """A metrics page as the answer to GET /metrics (or HEAD: the head alone)."""
+    return http_response("200 OK", page.encode("utf-8"), CONTENT_TYPE, head=head)
+
+
 def always_ready() -> str:
     """The readiness of an endpoint whose owner gives none: it answers, so it is ready."""
     return READY
@@ -201,8 +206,7 @@ class MetricsHandler(Handler):
                                  extra="Allow: GET, HEAD\r\n")
         head = method == b"HEAD"
         if target == b"/metrics":
-            return http_response("200 OK", self.render().encode("utf-8"), CONTENT_TYPE,
-                                 head=head)
+            return self.metrics(head)
         if target == b"/healthz":  # answered by the loop: that it answers is the health
             return http_response("200 OK", b"ok\n", head=head)
         if target == b"/readyz":
@@ -211,3 +215,8 @@ class MetricsHandler(Handler):
             return http_response(status, f"{word}\n".encode("utf-8"), head=head)
         return http_response("404 Not Found", b"served here: /metrics, /healthz, /readyz\n",
                              head=head)
+
+    def metrics(self, head: bool) -> bytes | None:
+        """The answer to /metrics: `render()`'s page.  A subclass that gathers its
+        page from elsewhere returns None and pushes it later (evloop.supervisor.scrape)."""
+        return page_response(self.render(), head)

@@ -56,10 +56,7 @@ class Child:
     killed_for: str = ""  # why it was: "not_ready", "refused", "overdue" (for the metrics)
 
     def signal(self, signum: int) -> None:
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:  # ended, not yet reaped
-            pass
+        signal_if_there(self.pid, signum)
 
     def kill(self, why: str, reason: str) -> None:
         """SIGKILL, with one line saying `why`; nothing more is sent to it.  `reason`
@@ -89,6 +86,14 @@ class Child:
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+
+
+def signal_if_there(pid: int, signum: int) -> None:
+    """os.kill, for a child that may have ended and not yet been reaped."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def empty_slots(children: Iterable[Child], wanted: int) -> list[int]:

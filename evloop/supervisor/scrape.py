@@ -28,9 +28,8 @@ from typing import Any
 
 from evloop.loop.base import BaseLoop
 from evloop.metrics.merge import merge
-from evloop.metrics.prometheus import CONTENT_TYPE
 from evloop.metrics.prometheus import MetricsHandler
-from evloop.metrics.prometheus import http_response
+from evloop.metrics.prometheus import page_response
 from evloop.server.listening import MetricsSlots
 from evloop.server.metrics_endpoint import MetricsEndpoint
 
@@ -178,18 +177,13 @@ class ScrapeHandler(MetricsHandler):
         self.collect = collect
         self.gone = False
 
-    def answer(self, request_line: bytes) -> bytes | None:
-        method, _, rest = request_line.partition(b" ")
-        if method in (b"GET", b"HEAD") and rest.split(b" ")[0].split(b"?")[0] == b"/metrics" \
-                and rest.endswith((b"HTTP/1.0", b"HTTP/1.1")):
-            self.collect(functools.partial(self.deliver, head=method == b"HEAD"))
-            return None  # answered once every worker has
-        return super().answer(request_line)
+    def metrics(self, head: bool) -> bytes | None:
+        self.collect(functools.partial(self.deliver, head=head))
+        return None  # answered once every worker has
 
     def deliver(self, page: str, head: bool) -> None:
         if not self.gone:
-            self.context.push(http_response("200 OK", page.encode("utf-8"), CONTENT_TYPE,
-                                            head=head))
+            self.context.push(page_response(page, head))
             self.context.close()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import IO
 
 from evloop.loop.base import BaseLoop
+from evloop.supervisor.children import signal_if_there
 from evloop.supervisor.systemd import Notifier
 
 log = logging.getLogger("evloop")
@@ -139,20 +140,13 @@ class Watchdog:
                 worker.hung = now - worker.last
                 log.error("worker %d (pid %d) silent for %.1fs (--worker-timeout %gs): stuck; "
                           "killing it", worker.index, pid, worker.hung, self.timeout)
-                _kill(pid, signal.SIGABRT)  # its faulthandler writes every stack, then it dies
+                signal_if_there(pid, signal.SIGABRT)  # its faulthandler writes every stack, then it dies
                 self.loop.call_later(KILL_GRACE, self._kill_if_there, pid, worker)
         self.timer = self.loop.call_later(BEAT, self._look)
 
     def _kill_if_there(self, pid: int, worker: Watched) -> None:
         if self.workers.get(pid) is worker:  # not reaped: SIGABRT did not end it
-            _kill(pid, signal.SIGKILL)
-
-
-def _kill(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
+            signal_if_there(pid, signal.SIGKILL)
 
 
 def dump_stacks_to(file: IO[bytes]) -> None:
