@@ -1,7 +1,7 @@
 """A/B: two evloop source trees side by side, interleaved rounds, medians.
 
     python -m bench.ab BEFORE_TREE AFTER_TREE [--handler echo] [--connections 100]
-                       [--size 100] [--rounds 9]
+                       [--size 100] [--rounds 9] [--udp | --churn | --relay]
                        [--before-args "..."] [--after-args "--metrics-port 0"]
 
 A tree is a directory holding an `evloop` package (e.g. a `git worktree` of
@@ -45,14 +45,27 @@ def compare(argv):
                         help="datagram ping-pong (both servers run with --udp; C load generator)")
     parser.add_argument("--churn", action="store_true",
                         help="a connection per message: connect, one echo, close (C load generator)")
+    parser.add_argument("--relay", action="store_true",
+                        help="both trees serve the relay handler, in front of the C echo server")
     options = parser.parse_args(argv)
     point = runner.Point("ab", handler=options.handler, connections=options.connections,
-                         size=options.size, udp=options.udp, churn=options.churn)
+                         size=options.size, udp=options.udp, churn=options.churn,
+                         relay=options.relay)
     udp = ["--udp"] if options.udp else []
-    servers = {"before": runner.Server(evloop_tree("before", options.before), options.handler,
-                                       udp + shlex.split(options.before_args)),
-               "after": runner.Server(evloop_tree("after", options.after), options.handler,
-                                      udp + shlex.split(options.after_args))}
+    backend = upstream = None
+    if options.relay:  # the same backend behind both relays, as the relay sweep has it
+        backend = runner.Server(runner.BY_NAME["c-epoll"], "echo")
+        upstream = f"127.0.0.1:{backend.port}"
+    servers = {}
+    for name, tree, args in (("before", options.before, options.before_args),
+                             ("after", options.after, options.after_args)):
+        model = evloop_tree(name, tree)
+        if options.relay:
+            model.argv = [arg.replace("{handler}", "relay") for arg in model.argv] + [
+                "--upstream", "{upstream}"]
+            model.relay = True
+        servers[name] = runner.Server(model, options.handler, udp + shlex.split(args),
+                                      upstream=upstream or "")
     results = {name: [] for name in servers}
     try:
         for server in servers.values():
@@ -62,7 +75,7 @@ def compare(argv):
                 runner.settle(servers.values())
                 results[name].append(runner.run_load(server, point, options.duration, 0))
     finally:
-        for server in servers.values():
+        for server in [*servers.values(), *([backend] if backend else [])]:
             server.stop()
     print(f"{point.label()}, {options.rounds} interleaved rounds of {options.duration:g} s")
     for name, rounds in results.items():

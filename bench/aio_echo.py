@@ -1,4 +1,4 @@
-"""An echo server on asyncio streams, for any asyncio loop (chapter 10).
+"""An echo server on asyncio streams, for any asyncio loop (chapter 6).
 
     python3 bench/aio_echo.py                          # on asyncio's own loop
     python3 -m evloop.aio --trace bench/aio_echo.py    # on evloop.aio, narrated

@@ -1,6 +1,6 @@
 """Coroutines from scratch: a Future, a Task, and a coroutine per client, on evloop.Loop.
 
-Chapter 10 builds this file a piece at a time, as the crawler chapter of
+Chapter 6 builds this file a piece at a time, as the crawler chapter of
 "500 Lines or Less" builds its own (A. Jesse Jiryu Davis and Guido van
 Rossum, "A Web Crawler With asyncio Coroutines"):
 

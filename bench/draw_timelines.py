@@ -1,4 +1,4 @@
-"""The slow-handler demo, recorded three ways and drawn: what chapter 6 shows.
+"""The slow-handler demo, recorded three ways and drawn: what chapter 5 shows.
 
 Three clients each send one line to the slow handler (300 ms of sleep per
 line), 50 ms apart, on loopback:

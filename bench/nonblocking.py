@@ -44,11 +44,11 @@ def names(mask):
 
 
 class Server:
-    """The loop.  Call run(listener); the exercises of chapter 3 override send() and say()."""
+    """The loop.  Call run(listener); the exercises of chapter 2 override send() and say()."""
 
     def __init__(self, options):
         self.options, self.started = options, time.monotonic()
-        self.selector = selectors.DefaultSelector()  # epoll on Linux: chapter 4 compares them
+        self.selector = selectors.DefaultSelector()  # epoll on Linux: chapter 3 compares them
 
     def say(self, label, text):
         if self.options.trace:

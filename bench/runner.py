@@ -192,7 +192,10 @@ def sweeps(quick):
         "churn": (ALL, [Point("churn", churn=True, connections=50)]),
         "udp": (UDP, [Point("udp", udp=True, connections=n) for n in ([50] if quick else [1, 10, 50])]),
         "relay": (RELAY, [Point("relay", relay=True, connections=n)
-                          for n in ([100] if quick else [1, 10, 100])]),
+                          for n in ([100] if quick else [1, 10, 100])]
+                  # and a large stream, where a relay may splice instead of copying
+                  + ([] if quick else [Point("relay", relay=True, connections=10,
+                                             size=102400)])),
         # Echo at 100 x 100 B, then HTTP under wrk at 100 connections (one whole second
         # a round at the least, which wrk's -d takes).
         "aio": (AIO, [Point("aio"), Point("aio", handler="hello", http=True)]),

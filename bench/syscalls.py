@@ -33,18 +33,27 @@ from bench.models import BY_NAME
 
 COUNTED = 1.0  # seconds of counting, inside the measured window
 EVENT = "raw_syscalls:sys_enter"
+FAULTS = "page-faults"  # a software event: every fault, minor ones (fresh heap pages) above all
+
+
+def count_events(pid, seconds):
+    """{event: count} of `pid`'s threads over `seconds`, for EVENT and FAULTS; an
+    event perf cannot count is missing."""
+    run = subprocess.run(["perf", "stat", "-x,", "-e", f"{EVENT},{FAULTS}", "-p", str(pid),
+                          "--", "sleep", str(seconds)], capture_output=True, text=True,
+                         timeout=30)
+    counts = {}
+    for line in run.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in (EVENT, FAULTS):
+            # "<not counted>": the process never ran in the window, so it made none.
+            counts[fields[2]] = int(fields[0]) if fields[0].isdigit() else 0
+    return counts
 
 
 def count_syscalls(pid, seconds):
     """Entries into the kernel by `pid`'s threads over `seconds`; None if perf cannot say."""
-    run = subprocess.run(["perf", "stat", "-x,", "-e", EVENT, "-p", str(pid), "--",
-                          "sleep", str(seconds)], capture_output=True, text=True, timeout=30)
-    for line in run.stderr.splitlines():
-        fields = line.split(",")
-        if len(fields) > 2 and fields[2] == EVENT:
-            # "<not counted>": the process never ran in the window, so it made none.
-            return int(fields[0]) if fields[0].isdigit() else 0
-    return None
+    return count_events(pid, seconds).get(EVENT)
 
 
 def perf_counts():
@@ -55,22 +64,25 @@ def perf_counts():
 
 
 def one_round(model, connections, depth, duration=3.0, warmup=0.5, size=100):
-    """(system calls per message, messages per second) of one run."""
+    """(system calls per message, page faults per message, messages per second) of one run."""
     server = runner.Server(model, "echo")
     try:
         point = runner.Point("syscalls", connections=connections, depth=depth, size=size)
         counted = []
         timer = threading.Timer(warmup + 1.0, lambda: counted.append(
-            count_syscalls(server.proc.pid, COUNTED)))
+            count_events(server.proc.pid, COUNTED)))
         timer.start()
         result = runner.run_load(server, point, duration, warmup)
         timer.join(duration + 30)
     finally:
         server.stop()
     rate = result.get("msgs_per_s")
-    if result.get("status") not in ("ok", "starved") or not rate or not counted or not counted[0]:
-        return None, rate
-    return counted[0] / (rate * COUNTED), rate
+    calls = counted[0].get(EVENT) if counted else None
+    if result.get("status") not in ("ok", "starved") or not rate or not calls:
+        return None, None, rate
+    faults = counted[0].get(FAULTS)
+    return (calls / (rate * COUNTED), None if faults is None else faults / (rate * COUNTED),
+            rate)
 
 
 def main(argv=None):
@@ -96,19 +108,23 @@ def main(argv=None):
     models = [model for model in models if not model.unavailable()]
     print(f"system calls per message, echo {options.size} B, depth {options.depth}, medians of "
           f"{options.rounds} interleaved rounds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
-    print(f"{'model':16} {'connections':>11} {'syscalls/msg':>13} {'msg/s':>10}")
+    print(f"{'model':16} {'connections':>11} {'syscalls/msg':>13} {'faults/msg':>11} "
+          f"{'msg/s':>10}")
     for connections in (int(n) for n in options.connections.split(",")):
-        figures = {model.name: ([], []) for model in models}
+        figures = {model.name: ([], [], []) for model in models}
         for _ in range(options.rounds):
             for model in models:  # interleaved: each round runs every model once
-                per_message, rate = one_round(model, connections, options.depth,
-                                              size=options.size)
+                per_message, faults, rate = one_round(model, connections, options.depth,
+                                                      size=options.size)
                 if per_message is not None:
                     figures[model.name][0].append(per_message)
-                    figures[model.name][1].append(rate)
-        for name, (calls, rates) in figures.items():
+                    figures[model.name][2].append(rate)
+                    if faults is not None:
+                        figures[model.name][1].append(faults)
+        for name, (calls, faults, rates) in figures.items():
             if calls:
-                print(f"{name:16} {connections:>11,} {statistics.median(calls):>13.3f} "
+                shown = f"{statistics.median(faults):>11.3f}" if faults else f"{'-':>11}"
+                print(f"{name:16} {connections:>11,} {statistics.median(calls):>13.3f} {shown} "
                       f"{statistics.median(rates):>10,.0f}")
             else:
                 print(f"{name:16} {connections:>11,} {'failed':>13}")

@@ -35,7 +35,7 @@ Beneath this face, a package per layer, bottom up: `loop` and `handlers`;
 `settings` and `metrics`; `connection`; `trace` and `diagrams`; `server` and
 `aio`; `supervisor`; `cli` on top, which the library never imports.  Imports
 run down the layers only (evloop.diagrams.packages, and the map that
-docs/05-anatomy.md opens with); each module opens with an essay.
+docs/04-anatomy.md opens with); each module opens with an essay.
 """
 
 from __future__ import annotations

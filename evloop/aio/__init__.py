@@ -4,7 +4,7 @@ Python's network code is written for asyncio: streams, Protocols, uvicorn,
 aiohttp.  evloop.aio is an asyncio event loop (an AbstractEventLoop) built
 on evloop's own Loop, so those programs run unchanged on a loop a reader
 can follow line by line (and faster than on the one Python ships:
-docs/appendix-performance.md, "asyncio programs on evloop.aio")::
+bench/results/README.md, "asyncio programs on evloop.aio")::
 
     import evloop.aio
     evloop.aio.run(main())                       # as asyncio.run, or uvloop.run

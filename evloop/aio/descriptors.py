@@ -9,12 +9,12 @@ programs do with descriptors themselves, without a transport:
 * signals arrive through the Loop's waker (evloop.loop.waking): the
   C-level handler writes the signal's number into its socket, and the
   program's callback runs as an ordinary Handle, in the loop's thread;
-* the `sock_*` calls: each tries its system call at once, as chapter 3's
+* the `sock_*` calls: each tries its system call at once, as chapter 2's
   loop does, and only on BlockingIOError watches the descriptor (a reader
   for recv and accept, a writer for send and connect) and finishes in the
   callback.  The future's done callback always removes the watch, so a
   cancelled `await loop.sock_recv()` leaves nothing behind.  A
-  non-blocking connect is chapter 3's EINPROGRESS: watch for writable,
+  non-blocking connect is chapter 2's EINPROGRESS: watch for writable,
   then read SO_ERROR.  Sockets must be non-blocking (asyncio's rule,
   checked in debug mode); SSL sockets are refused, since their records
   are not the kernel's bytes;

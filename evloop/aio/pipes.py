@@ -12,7 +12,7 @@ and writers as sockets are:
   writer's EOF: the protocol hears eof_received(), then
   connection_lost(None), and the pipe is closed.  pause_reading and
   resume_reading stop and restart the watch;
-* the write end: chapter 3's write path again (write at once, queue the
+* the write end: chapter 2's write path again (write at once, queue the
   rest in a bytearray, watch for writable while bytes wait), with
   pause_writing/resume_writing at the same marks as a socket (64 KiB high,
   a quarter of it low).  A write end has nothing to read, yet it is watched

@@ -9,14 +9,14 @@ asyncio's rules, because asyncio programs are written against them:
   peer's EOF (eof_received returning true keeps the write side open); a
   protocol that raises ends its transport through the one error path, and
   only that one;
-* the write path is chapter 3's, with uvloop's batching for tasks: a
+* the write path is chapter 2's, with uvloop's batching for tasks: a
   write from a protocol's data_received tries `send()` at once, as
   asyncio's does; a write from a task or a callback (while the Loop's
   phase is CALLBACKS, evloop.loop.base) is queued, and what the turn
   queued leaves in one send() at the turn's end (`BaseLoop.at_turn_end`),
   so that a response a task writes as headers, then body, costs one
   system call, not two (the figures with and without:
-  docs/appendix-performance.md, "asyncio programs on evloop.aio").
+  bench/results/README.md, "asyncio programs on evloop.aio").
   That send runs in the context of the write that queued it, and a
   close() sends what is queued first, so that the callbacks a send leads
   to run in the contexts asyncio would give them.

@@ -1,6 +1,6 @@
 """Tracing evloop.aio: an asyncio program's loop, narrated (`python3 -m evloop.aio --trace`).
 
-The narration is evloop's own (evloop.trace, chapter 5): one line per step
+The narration is evloop's own (evloop.trace, chapter 4): one line per step
 on stderr, with its time since the start and the descriptor's name, in the
 same format, through the same `Steps`.  It tells three things:
 

@@ -26,7 +26,7 @@ evloop.aio.datagram, evloop.aio.pipes):
 `SocketTransportBase` adds a socket's extra info (socket, sockname,
 peername) and the Server that accepted it.  Readers and writers go to
 evloop's Loop directly, so that the loop's hot path calls them with no
-asyncio Handle in between (what that saves: docs/appendix-performance.md,
+asyncio Handle in between (what that saves: bench/results/README.md,
 "asyncio programs on evloop.aio").  Each still runs in the contextvars
 context asyncio would give it: asyncio's add_reader and add_writer copy
 the context current when they are called, so a protocol's reads run in a

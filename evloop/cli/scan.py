@@ -2,7 +2,7 @@
 
 The labs' scanner tried one port at a time with a blocking `connect()`:
 each closed-but-silent port cost its whole timeout while the program did
-nothing else (docs/02-lab-exercises.md tells how long 450 ports took).  The
+nothing else (docs/appendix-labs.md tells how long 450 ports took).  The
 event loop's answer is the same as for serving many clients: start many
 operations, and let the selector say which one finished.
 

@@ -1,6 +1,6 @@
 """`python3 -m evloop.states`: the connection's state machine, drawn from its table.
 
-It prints the Mermaid source docs/05-anatomy.md shows, or with `--svg` a
+It prints the Mermaid source docs/04-anatomy.md shows, or with `--svg` a
 picture (scripts/draw-states writes it to docs/images/states.svg), or with
 `--dot` the source Graphviz draws from (`... --dot | dot -Tpng -o states.png`).
 Each is made from evloop.connection.states at the moment, so none can drift from the code.

@@ -53,6 +53,8 @@ from evloop.connection.proxy_protocol import ProxyHeader
 from evloop.connection.read_sizes import LARGE_READ
 from evloop.connection.read_sizes import SMALL_READ
 from evloop.connection.read_sizes import after_large_read
+from evloop.connection.splicing import Pipe
+from evloop.connection.splicing import available as splice_available
 from evloop.connection.states import Action
 from evloop.connection.states import BEFORE_OPEN
 from evloop.connection.states import CLOSED
@@ -88,6 +90,7 @@ from evloop.settings.limits import RESUME_PENDING_WORK
 log = logging.getLogger("evloop")
 
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+SPLICE = splice_available()
 
 
 class HandlerSide(Context, Protocol):
@@ -118,7 +121,7 @@ class Connection:
                  "state", "out", "reader", "writer", "config", "handler", "context", "peer",
                  "owner", "counters", "reads", "replies", "pending_work", "output_high",
                  "reading_paused", "lost_due", "early_end", "error", "tls", "handshakes",
-                 "lingerer", "last_progress", "ended_by")
+                 "lingerer", "last_progress", "ended_by", "forward", "pipe")
 
     def __init__(self, loop: BaseLoop, sock: socket.socket | None, peer: str, handler: Handler,
                  config: Config, owner: Owner, counters: Counters, *, context: HandlerSide,
@@ -151,6 +154,8 @@ class Connection:
         self.lingerer: Lingerer | None = None
         self.last_progress = loop.now  # the loop's clock at the last complete message
         self.ended_by: str | None = None  # why it ended: the first reason given (metrics)
+        self.forward: Connection | None = None  # where what is read goes (forward_to)
+        self.pipe: Pipe | None = None  # for splicing what it forwards (evloop.connection.splicing)
         self.state = (CONNECTING if dialer is not None else PROXY_HEADER if proxy_header
                       else HANDSHAKING if tls is not None else OPEN)
         self.handshakes = None if self.state is OPEN else Handshakes(
@@ -243,6 +248,78 @@ class Connection:
                 self.check_flushed()
             else:
                 self._update_interest()
+
+    def _forwarding(self) -> None:
+        """The reader while the handler forwards (`forward_to`): what is read is written
+        to the other connection as it came, and no handler is called for it; a large
+        read between plain sockets is spliced instead (evloop.connection.splicing)."""
+        size = self.read_size
+        target: Connection = self.forward  # type: ignore[assignment]  # set while installed
+        if (size == LARGE_READ and SPLICE and not target.out and target.state is OPEN
+                and self.sys_read is os.read and target.sys_write is os.write
+                and self._splice(target)):
+            return
+        try:
+            data = self.sys_read(self.fd, size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self._lost(exc, "recv")
+        if not data:
+            return self._on_peer_eof()
+        self.reads += 1
+        if len(data) == size:
+            self.read_size = LARGE_READ
+        elif size == LARGE_READ:
+            self.read_size, self.small_reads = after_large_read(len(data), self.small_reads)
+        self.last_progress = self.loop.now
+        try:
+            target.write(data)
+        except Exception as exc:  # the other side sent its EOF: the handler's bug
+            self.context.failed("forward_to", exc)
+
+    def _splice(self, target: Connection) -> bool:
+        """One large forwarded read moved in the kernel; False if no pipe can be made."""
+        pipe = self.pipe
+        if pipe is None:
+            try:
+                pipe = self.pipe = Pipe()
+            except OSError as exc:  # out of descriptors: copy this one
+                log.debug("%s: cannot splice: %s", self.peer, exc.strerror)
+                return False
+        try:
+            got = pipe.take(self.fd, LARGE_READ)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError as exc:
+            self._lost(exc, "recv")
+            return True
+        if not got:
+            self._on_peer_eof()
+            return True
+        self.reads += 1
+        self.read_size, self.small_reads = after_large_read(got, self.small_reads)
+        self.last_progress = now = self.loop.now
+        try:
+            rest = pipe.give(target.fd, got)
+        except OSError as exc:
+            target._lost(exc, "send")
+            return True
+        if rest:  # what the other socket did not take: queued there, as a copy would be
+            target.write(rest)
+        else:
+            target.replies += 1
+            target.last_progress = now
+        return True
+
+    def forward_to(self, other: Connection | None) -> None:
+        """From now on, what is read goes to `other` unread by the handler (None: to the
+        handler again); EOF, flow control and the end still reach the handler."""
+        if other is self:
+            raise ValueError("a connection cannot forward to itself")
+        self.forward = other
+        if self.handshakes is None and self.state is not CLOSED:
+            self._update_interest()
 
     def _read_without_replies(self) -> None:
         """The reader after our EOF (write_eof): the same, but no reply may go."""
@@ -357,6 +434,8 @@ class Connection:
         call for.  The only place that adds or removes them, once open."""
         state = self.state
         reader = STATE_READERS.get(state)
+        if reader is not None and self.forward is not None:
+            reader = Connection._forwarding
         if self.reading_paused or (self.output_high and self.handler.backpressure_stops_reading):
             reader = None
         if reader is not self.reader:
@@ -421,6 +500,10 @@ class Connection:
             if part is not None:
                 part.cancel()
         self.handshakes = self.lingerer = None
+        self.forward = None
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
         self.context.ended()  # its timers, the idle one among them
         self.out.clear()
         self.counters.connection_ended(self.sock, self.reads, self.replies, self.ended_by,

@@ -112,6 +112,12 @@ class ConnectionContext:
     def write_eof(self) -> None:
         self.connection.write_eof()
 
+    def forward_to(self, other: Context | None) -> None:
+        if other is not None and not isinstance(other, ConnectionContext):
+            raise TypeError(f"forward_to() takes another TCP connection's context, or None, "
+                            f"not {type(other).__name__}")
+        self.connection.forward_to(None if other is None else other.connection)
+
     def abort(self) -> None:
         self.connection.end("handler_abort", now=True, reason="aborted by its handler")
 

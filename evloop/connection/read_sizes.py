@@ -25,7 +25,7 @@ transports size their reads this way.  Each keeps its own `read_size` and
 count of small reads, stores LARGE_READ itself when a read fills (one
 store, on the path every large message takes), and calls
 `after_large_read` for the rest.  What these sizes save, measured:
-docs/appendix-performance.md, "Large messages".
+bench/results/README.md, "Large messages".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ changes state only in `Connection._transition(event)`, which asks
 state's entry actions, in order, from `ON_ENTRY`.  An event is a member of
 `Event`, so a misspelled one fails mypy, and a pair missing from
 TRANSITIONS raises where it happens instead of corrupting a buffer later.
-`python3 -m evloop.states` draws the table (evloop.diagrams); docs/05 shows
+`python3 -m evloop.states` draws the table (evloop.diagrams); docs/04 shows
 it, and a test holds the two together.
 
     CONNECTING    (outbound) the name lookup and the connect() in flight
@@ -88,12 +88,16 @@ class Action(enum.Enum):
     LINGER = "linger"        # hand the socket to a Lingerer (evloop.connection.lingering)
     RELEASE = "release"      # close the socket, tell the owner and the handler
 
+    __hash__ = object.__hash__  # a key of ENTRY_ACTIONS, looked up on every entry
+
 
 class Reader(enum.Enum):
     """Which reader the loop holds for a state (`READERS`)."""
 
     REPLYING = "replying"          # data_received's answer is sent
     NOT_REPLYING = "not_replying"  # after our EOF: no answer may go
+
+    __hash__ = object.__hash__
 
 
 CONNECTING = State.CONNECTING
@@ -207,7 +211,7 @@ def next_state(state: State, event: Event) -> State:
 
 
 def mermaid() -> str:
-    """The transitions as a Mermaid state diagram (docs/05-anatomy.md shows it)."""
+    """The transitions as a Mermaid state diagram (docs/04-anatomy.md shows it)."""
     lines = ["stateDiagram-v2"]
     lines += [f"    [*] --> {state.name} : {why}" for state, why in ENTRIES]
     for (state, event), new in TRANSITIONS.items():

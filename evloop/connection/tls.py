@@ -33,7 +33,7 @@ A connection's TLS is a part it holds, a `TLSSession`, and one more state:
 An `SSLSocket`, not an SSLObject over two MemoryBIOs (asyncio's and
 uvloop's way): its SSL object reads and writes the socket itself, one C
 call per message each way, where BIOs need Python calls to move every
-record (docs/appendix-performance.md, "TLS").  evloop calls that object
+record (bench/results/README.md, "TLS").  evloop calls that object
 directly (`_sslobj`, CPython's name for it); if a future CPython renames
 it, the public `SSLSocket.recv` and `send` serve instead.
 """

@@ -3,7 +3,7 @@
 evloop's architecture is its folders: a package per layer, and imports
 that run down the layers only, never up or across.  `LAYERS` says which
 package stands in which layer; tests/test_layering.py holds every import
-to it, and `markdown()` draws the map that docs/05-anatomy.md opens with
+to it, and `markdown()` draws the map that docs/04-anatomy.md opens with
 (`scripts/draw-map` prints it; a test checks that the page shows what the
 code is).  The map is read from the source files, as text: what a package
 is for is the first line of its essay, and its modules are its files, so

@@ -115,6 +115,14 @@ class Context(Protocol):
     def write_eof(self) -> None:
         """Send EOF after what was pushed so far; reading goes on (a half-close)."""
 
+    def forward_to(self, other: Context | None) -> None:
+        """From now on, send what this connection reads straight to `other` (another
+        TCP connection's context, such as `connect()` returns), as `other.push()`
+        would, without calling `data_received`: a relay's inner loop, run by the
+        server with no handler call per read.  `eof_received`, `pause_writing`,
+        `resume_writing` and `connection_lost` still come.  None: bytes go to
+        `data_received` again."""
+
     def set_idle_timeout(self, seconds: float | None) -> None:
         """This connection's own idle timeout; None (or 0): never, for a
         client that only listens."""

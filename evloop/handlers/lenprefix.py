@@ -24,7 +24,7 @@ b"+12", b"1_2").  `HEADERS` maps a length to its header, for the fast path:
 a recv() holding exactly one message of n payload bytes must begin with
 `HEADERS[n]`, so one comparison checks the whole frame.  Both cost less
 than `isdigit()` and `int()` on the header, or `startswith()`, whose
-arguments are parsed the slow way (docs/appendix-performance.md, "Where
+arguments are parsed the slow way (bench/results/README.md, "Where
 the time goes").
 """
 

@@ -55,7 +55,11 @@ class LineHandler(Handler):
             line = bytes(buffer[start:end - 1 if end > start and buffer[end - 1] == 13 else end])
             if len(line) > self.max_message:
                 raise ProtocolError(self._too_long(), reply=b"".join(r for r in replies if r))
-            reply = self.line_received(line)
+            try:
+                reply = self.line_received(line)
+            except ProtocolError as err:  # the lines before it were answered: those go first
+                err.reply = b"".join([*(r for r in replies if r), err.reply or b""])
+                raise
             if reply is not None and not isinstance(reply, BYTES_TYPES):
                 raise WrongReturn("line_received", reply)  # a str, usually: named as such
             replies.append(reply)

@@ -7,8 +7,9 @@ user's handler could be, and it is Twisted's `portforward` in evloop's
 words: two handlers back to back, each the other's only reader.
 
 * A client's handler (`RelayHandler`) opens the backend connection with
-  `context.connect()` as soon as the client arrives; what the client sends
-  before the backend is up waits in the backend connection's output.
+  `context.connect()` as the client arrives (what the client sends before
+  it is up waits in its output).  Each side `forward_to()`s the other: bytes
+  pass with no handler call (spliced, when large); handlers hear the events.
 * Flow control, both ways.  When the backend does not read, its output
   passes high water, its handler hears `pause_writing()`, and the relay
   stops reading the *client* (`pause_reading()`) until that output drains
@@ -218,11 +219,14 @@ class RelayHandler(Handler):
         self.backend = context.connect(order if len(order) > 1 else order[0], BackendSide(self),
                                        tls=self.tls or None, server_hostname=self.server_hostname,
                                        timeout=self.connect_timeout)
+        context.forward_to(self.backend)  # queued there until the backend is up
         return None
 
     def data_received(self, data: bytes) -> Reply:
+        # Forwarded from connection_made on: a handler must still say what its bytes
+        # mean (a harness may feed it directly), and here it is the same push.
         self.backend.push(data)  # type: ignore[union-attr]  # set in connection_made
-        return b""  # a message, as far as the idle timeout goes: bytes moved
+        return b""
 
     def eof_received(self) -> Reply | bool:
         assert self.backend is not None
@@ -259,10 +263,11 @@ class BackendSide(Handler):
     def connection_made(self, context: Context) -> Reply:
         super().connection_made(context)
         self.connected = True
+        context.forward_to(self.client)
         return None
 
     def data_received(self, data: bytes) -> Reply:
-        self.client.push(data)
+        self.client.push(data)  # as forward_to does (RelayHandler.data_received)
         return b""
 
     def eof_received(self) -> Reply | bool:

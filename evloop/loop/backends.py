@@ -29,7 +29,7 @@ are translated into the same bits.  `event_mask()` turns bits into the
 loop's EVENT_READ / EVENT_WRITE, with an error or hang-up waking both, as
 `selectors` does.
 
-docs/04-select-poll-epoll.md measures the differences.
+docs/03-select-poll-epoll.md measures the differences.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Timers: a heap of deadlines, as in asyncio.
+"""Timers: a heap of deadlines, as in asyncio and libuv.
 
 `call_later(delay, fn)` pushes a `Timer` onto a binary heap ordered by its
 deadline (`time.monotonic()`), so the nearest one is always at the top: the
@@ -11,7 +11,7 @@ The heap holds (deadline, sequence number, timer) tuples, not the timers:
 tuples compare in C, where a Timer.__lt__ would be a Python call, and a heap
 push or pop makes several comparisons.  Under connection churn every
 connection arms and cancels an idle timer, so those comparisons run per
-connection (docs/appendix-performance.md, "Connection churn").  The
+connection (bench/results/README.md, "Connection churn").  The
 sequence number breaks ties in the order the timers were made.
 
 Cancelling does not search the heap: it marks the timer, and a cancelled

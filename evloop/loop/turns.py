@@ -20,7 +20,7 @@ timers due; what any of them queues waits for the next wait.
 The hot path is the loop over ready descriptors: a descriptor readable and
 nothing else, by far the most common event, costs one comparison, one dict
 lookup, one attribute and the call; anything else goes through
-`_dispatch_other` (docs/appendix-performance.md, "Where the time goes").
+`_dispatch_other` (bench/results/README.md, "Where the time goes").
 While an instrument watches the descriptors' callbacks (before_io,
 after_io), every event takes `_dispatch_other`'s path instead, timed: the
 choice is made once a turn, not once an event.

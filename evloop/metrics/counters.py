@@ -18,7 +18,7 @@ connection's figures once, at its end (`connection_ended`); what happens
 once per connection or less (a refusal, a crash, a pause, a handshake) is
 counted in it where it happens.  Over UDP the counts are kept in locals
 and added once a wake-up.  What counting costs:
-docs/appendix-performance.md, "Metrics".
+bench/results/README.md, "Metrics".
 
 A connection ends for one reason, the first one given (`CLOSE_REASONS`):
 a client that sends EOF while its idle timeout fires closed the connection

@@ -9,7 +9,7 @@ both keep the same rules, which answer failures seen in real servers:
   starve the clients already connected.  Too small a bound starves the
   newcomers instead: a turn under load is long, and a backlog drained a
   few at a time per turn overflows, so the kernel drops the connects it
-  has no room for (docs/appendix-performance.md, "Accepting").
+  has no room for (bench/results/README.md, "Accepting").
 * Out of file descriptors (EMFILE/ENFILE): the listener stays readable, so
   retrying at once would spin the CPU (Twisted's old bug;
   tests/server/test_accepting.py counts the turns).  Accepting pauses,
@@ -69,7 +69,7 @@ class Acceptor:
         # socket.accept() is _accept() plus a socket built from the listener's family
         # and type as enums, Python calls for every connection.  The same socket,
         # from the same call, with the numbers worked out once (see
-        # docs/appendix-performance.md, "Connection churn").
+        # bench/results/README.md, "Connection churn").
         self.shape = (int(listener.family), int(listener.type), listener.proto)
         self.paused = 0.0
         self.accepting = False

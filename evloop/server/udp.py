@@ -87,6 +87,10 @@ class DatagramContext:
     def write_eof(self) -> None:
         self.closing = True
 
+    def forward_to(self, other: Any) -> None:
+        raise TypeError("forward_to() needs a TCP connection: over UDP each datagram is "
+                        "answered at once (set supports_udp = False)")
+
     def pause_reading(self) -> None:
         """A datagram is read whole already: nothing to pause."""
 

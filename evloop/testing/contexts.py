@@ -85,6 +85,7 @@ class FakeContext:
 
     Records: `sent` (every chunk sent, replies and pushes, in order),
     `pushed` (the pushes alone), `closed`, `aborted`, `eof_sent`, `reading`,
+    `forwarding` (the context `forward_to` names, whose push `feed` calls),
     `idle_timeout` ("default" until set), `connects` (a `Dialled` each),
     `offloaded` (with `pool=True`, an `Offloaded` each) and `state` ("new",
     "open", "closed").  `clock` is shared with `server`'s.
@@ -104,6 +105,7 @@ class FakeContext:
         self.pushed: list[bytes] = []
         self.closed = self.aborted = self.eof_sent = False
         self.reading = True
+        self.forwarding: FakeContext | None = None  # forward_to's other context
         self.idle_timeout: float | str | None = "default"
         self.connects: list[Dialled] = []
         self.pool = pool
@@ -126,8 +128,12 @@ class FakeContext:
         return self._answer("connection_made", handler.connection_made, self)
 
     def feed(self, data: bytes) -> Reply:
-        """Bytes from the peer: the handler's data_received, whose answer is sent."""
+        """Bytes from the peer: the handler's data_received, whose answer is sent; or,
+        while it forwards (`forward_to`), the other context's push."""
         self._must_be_open("feed")
+        if self.forwarding is not None:
+            self.forwarding.push(bytes(data))
+            return None
         return self._answer("data_received", self.handler.data_received, bytes(data))
 
     def feed_eof(self) -> Reply | bool:
@@ -188,6 +194,14 @@ class FakeContext:
 
     def write_eof(self) -> None:
         self.eof_sent = True
+
+    def forward_to(self, other: Any) -> None:
+        if other is not None and not isinstance(other, FakeContext):
+            raise TypeError(f"forward_to() takes another connection's context, or None, "
+                            f"not {type(other).__name__}")
+        if other is self:
+            raise ValueError("a connection cannot forward to itself")
+        self.forwarding = other
 
     def pause_reading(self) -> None:
         self.reading = False

@@ -25,7 +25,7 @@ Each event's `tid` is a *lane*, one row of the timeline, declared once by a
 Steps are kept in memory and written at the end: a list append per step,
 where a write per step would be a system call.  `max_events` bounds the
 memory of a long run, after which the file says where it stopped
-(docs/appendix-performance.md, "Tracing").  A process killed with SIGKILL
+(bench/results/README.md, "Tracing").  A process killed with SIGKILL
 writes nothing; SIGINT and SIGTERM write the file as the server stops.
 
 `TraceFile` may be fed from several threads (the offload pool, the threads

@@ -857,3 +857,15 @@ def test_a_sweep_of_one_point_is_drawn_as_bars(tmp_path):
         plt.Axes.bar = real_bar
     assert len(made) == 4 and all(os.path.getsize(path) > 0 for path in made)
     assert len(drawn) == 4 and list(drawn[0][1]) == [900.0, 1000.0]  # a bar per model
+
+
+def test_ab_compares_two_trees_relaying_to_one_backend(c_built, capsys):
+    if c_built is None:
+        pytest.skip("no C compiler on this machine")
+    from bench import ab
+    assert ab.main([ROOT, ROOT, "--relay", "--connections", "2", "--size", "1000",
+                    "--rounds", "1", "--duration", "0.3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("echo through a relay, 2 conn, 1000 B"), lines
+    for name, line in zip(("before", "after"), lines[1:]):
+        assert line.startswith(name) and int(line.split()[1].replace(",", "")) > 0, line

@@ -1,4 +1,4 @@
-"""bench/nonblocking.py, the hand-written loop of chapter 3, and the pages that quote the lab models.
+"""bench/nonblocking.py, the hand-written loop of chapter 2, and the pages that quote the lab models.
 
 - the loop serves several clients at once, with evloop's handlers;
 - a partial write is queued, watched for with EVENT_WRITE, and completed;
@@ -6,8 +6,8 @@
   bench/bare_select.py: its blocking sendall() is the documented bug);
 - --upstream connects without blocking (EINPROGRESS, then SO_ERROR), and a
   refused connect is reported in one line while the loop goes on;
-- chapter 3's answers run and pass;
-- every code excerpt in chapters 1 and 3 is, verbatim, in the file it quotes.
+- the grader passes chapter 2's answers and fails their starters;
+- every code excerpt in chapters 1 and 2 is, verbatim, in the file it quotes.
 """
 
 import contextlib
@@ -179,22 +179,39 @@ def test_a_refused_connect_is_reported_and_the_loop_goes_on(tmp_path):
     assert text.count(f"127.0.0.1:{refusing}: Connection refused: closing fd") == 2, text
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "docs", "answers", "03-*.py"))),
-                         ids=os.path.basename)
-def test_every_answer_of_chapter_3_checks_itself_and_passes(path):
-    run = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=100,
-                         cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.splitlines()[-1].startswith("ok: ")
+CHAPTER_2_EXERCISES = sorted(os.path.basename(path) for path in
+                             glob.glob(os.path.join(ROOT, "docs", "exercises", "02-*")))
 
 
-def test_chapter_3_has_answers():
-    assert len(glob.glob(os.path.join(ROOT, "docs", "answers", "03-*.py"))) >= 2
-    with open(os.path.join(ROOT, "docs", "03-non-blocking.md")) as f:
+def grade(name, path):
+    """`python3 -m docs.grade NAME PATH` (docs/grade.py): its exit code and output."""
+    run = subprocess.run([sys.executable, "-m", "docs.grade", name, path], capture_output=True,
+                         text=True, timeout=50, cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL)
+    return run.returncode, run.stdout + run.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", CHAPTER_2_EXERCISES)
+def test_the_grader_passes_each_chapter_2_answer(name):
+    code, output = grade(name, os.path.join("docs", "answers", name + ".py"))
+    assert code == 0, output
+    assert f"ok: {name}: " in output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", CHAPTER_2_EXERCISES)
+def test_the_grader_fails_each_chapter_2_starter(name):
+    code, output = grade(name, os.path.join("docs", "exercises", name, "starter.py"))
+    assert code == 1, output
+    assert "FAIL: " in output
+
+
+def test_chapter_2_has_exercises():
+    assert len(CHAPTER_2_EXERCISES) >= 2
+    with open(os.path.join(ROOT, "docs", "02-non-blocking.md")) as f:
         text = f.read()
-    for path in glob.glob(os.path.join(ROOT, "docs", "answers", "03-*.py")):
-        assert f"(answers/{os.path.basename(path)})" in text  # each answer has its exercise
+    for name in CHAPTER_2_EXERCISES:  # each exercise has its starter and its answer linked
+        assert f"(exercises/{name}/)" in text and f"(answers/{name}.py)" in text
 
 
 # -- the pages quote the code -----------------------------------------------------------------
@@ -226,7 +243,7 @@ def appears_in(excerpt, path):
     return any(lines[i:i + len(wanted)] == wanted for i in range(len(lines) - len(wanted) + 1))
 
 
-@pytest.mark.parametrize("doc, at_least", [("01-from-the-labs.md", 6), ("03-non-blocking.md", 8)])
+@pytest.mark.parametrize("doc, at_least", [("01-from-the-labs.md", 6), ("02-non-blocking.md", 8)])
 def test_every_excerpt_on_the_page_is_verbatim_in_the_file_it_quotes(doc, at_least):
     found = excerpts(doc)
     assert len(found) >= at_least, found
@@ -245,7 +262,7 @@ def test_chapter_1_quotes_each_lab_models_socket_calls():
 
 
 def test_the_map_to_evloop_names_what_exists():
-    with open(os.path.join(ROOT, "docs", "03-non-blocking.md")) as f:
+    with open(os.path.join(ROOT, "docs", "02-non-blocking.md")) as f:
         table = f.read().split("## From here to evloop", 1)[1].split("\n## ", 1)[0]
     with open(os.path.join(ROOT, "bench", "nonblocking.py")) as f:
         ours = f.read()

@@ -41,7 +41,25 @@ def test_a_process_that_calls_the_kernel_in_a_loop_is_counted(perf):
 
 
 def test_a_round_gives_system_calls_per_message(perf):
-    per_message, rate = syscalls.one_round(runner.BY_NAME["bare-epoll"], 1, 1, duration=2.0)
+    per_message, faults, rate = syscalls.one_round(runner.BY_NAME["bare-epoll"], 1, 1,
+                                                   duration=2.0)
     # epoll_wait, read and write per message (a message or two a wake-up at one
     # connection): a handful, not hundreds, and not zero.
     assert 1 < per_message < 10 and rate > 100, (per_message, rate)
+    # A 100-byte echo in a warm process touches no fresh page per message.
+    assert faults is not None and faults < 0.5, faults
+
+
+def test_a_process_that_touches_fresh_pages_is_counted(perf):
+    touch = ("import mmap, sys, time\nsys.stdout.write('go\\n'); sys.stdout.flush()\n"
+             "end = time.monotonic() + 3\nwhile time.monotonic() < end:\n"
+             "    m = mmap.mmap(-1, 1 << 20)\n    m[::4096] = bytes(256)\n    m.close()\n")
+    busy = subprocess.Popen([sys.executable, "-c", touch], stdout=subprocess.PIPE, text=True)
+    try:
+        busy.stdout.readline()
+        counts = syscalls.count_events(busy.pid, 0.5)
+    finally:
+        busy.kill()
+        busy.wait()
+        busy.stdout.close()
+    assert counts.get(syscalls.FAULTS, 0) > 1_000, counts

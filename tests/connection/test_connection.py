@@ -339,3 +339,58 @@ def test_our_fin_is_a_state_entered_once_and_closing_after_it_sends_no_second(pa
     assert p.conn.state is LINGERING and len(sent) == 1  # no second FIN
     p.client.close()
     p.run_until(lambda: p.conn.state is CLOSED)
+
+
+
+def two_on_one_loop(selector):
+    """Two echo connections on one loop: (loop, [(client socket, connection)] * 2)."""
+    loop = Loop(selector)
+    owner = PairOwner(loop, Config())
+    ends = []
+    for _ in range(2):
+        server_sock, client = socket.socketpair()
+        server_sock.setblocking(False)
+        client.settimeout(5)
+        ends.append((client, make_connection(loop, server_sock, EchoHandler(), None, owner)))
+    return loop, ends
+
+
+def test_forward_to_sends_what_is_read_to_another_connection_until_none(selector):
+    loop, [(a, first), (b, second)] = two_on_one_loop(selector)
+    try:
+        first.context.forward_to(second.context)
+        a.sendall(b"to b")
+        loop.run_once(timeout=1)
+        assert b.recv(100) == b"to b" and first.reads == 1
+        first.context.forward_to(None)  # the handler's data_received again: an echo
+        a.sendall(b"back")
+        loop.run_once(timeout=1)
+        assert a.recv(100) == b"back"
+        with pytest.raises(TypeError, match="another TCP connection's context"):
+            first.context.forward_to(b)
+        with pytest.raises(ValueError, match="itself"):
+            first.context.forward_to(first.context)
+    finally:
+        for conn in (first, second):
+            conn.end("shutdown", now=True)
+        a.close(), b.close(), loop.close()
+
+
+def test_forwarding_to_a_side_that_sent_its_eof_costs_only_the_forwarder(selector, caplog):
+    loop, [(a, first), (b, second)] = two_on_one_loop(selector)
+    try:
+        first.context.forward_to(second.context)
+        second.context.write_eof()  # a handler bug: nothing may follow our EOF
+        loop.run_once(timeout=0)
+        a.sendall(b"too late")
+        with caplog.at_level(logging.ERROR, logger="evloop"):
+            for _ in range(20):
+                loop.run_once(timeout=0.05)
+                if first.state is CLOSED:
+                    break
+        assert first.state is CLOSED and "forward_to" in caplog.text
+        assert second.state is not CLOSED  # the other side lives on
+    finally:
+        for conn in (first, second):
+            conn.end("shutdown", now=True)
+        a.close(), b.close(), loop.close()

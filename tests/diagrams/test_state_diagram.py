@@ -4,7 +4,7 @@ nothing overlapping.
 
 The table itself: tests/connection/test_states.py; the layout on its own:
 tests/diagrams/test_layout.py; the command, `python3 -m evloop.states`:
-tests/cli/test_states.py; the Mermaid diagram in docs/05-anatomy.md:
+tests/cli/test_states.py; the Mermaid diagram in docs/04-anatomy.md:
 tests/docs/test_docs.py.
 """
 

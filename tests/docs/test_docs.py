@@ -223,7 +223,7 @@ def test_the_docs_say_python3():
 
 
 def test_state_diagram_in_the_docs_is_the_state_table():
-    diagrams = [body.strip() for lang, body in blocks("docs/05-anatomy.md") if lang == "mermaid"]
+    diagrams = [body.strip() for lang, body in blocks("docs/04-anatomy.md") if lang == "mermaid"]
     assert states.mermaid() in diagrams
     edges = set(re.findall(r"(\w+) --> (\w+) : (\w+)", states.mermaid()))
     table = {(s.name, t.name, e.value) for (s, e), t in states.TRANSITIONS.items() if s is not t}
@@ -231,12 +231,12 @@ def test_state_diagram_in_the_docs_is_the_state_table():
 
 
 def test_the_anatomy_opens_with_the_map_of_the_packages_as_the_code_draws_it():
-    with open(os.path.join(ROOT, "docs", "05-anatomy.md")) as f:
+    with open(os.path.join(ROOT, "docs", "04-anatomy.md")) as f:
         page = f.read()
     marker = "<!-- map: scripts/draw-map -->\n"
     assert page.index(marker) < page.index("\n## ")  # the chapter opens with it
     shown = page.split(marker, 1)[1].split("\n\n", 1)[0]
-    assert shown == packages.markdown(), "docs/05's map is out of date: run scripts/draw-map"
+    assert shown == packages.markdown(), "docs/04's map is out of date: run scripts/draw-map"
     run = subprocess.run([os.path.join(ROOT, "scripts", "draw-map")], capture_output=True,
                          text=True, cwd=ROOT, env=cli_env(), timeout=30)
     assert run.returncode == 0 and run.stdout.strip() == shown
@@ -257,7 +257,7 @@ def test_the_accepts_per_wake_up_the_docs_give_are_the_codes():
         found += [(path, int(n.replace(",", ""))) for n in re.findall(
             r"(?:up to|at most)\s+([\d,]+)\s+(?:accepts|connections|clients)\s+per\s+wake-up",
             text)]
-    assert len(found) >= 3, found  # the README, chapters 2 and 7
+    assert len(found) >= 3, found  # the README, chapter 7 and appendix A
     assert all(n == ACCEPTS_PER_EVENT for _, n in found), found
 
 

@@ -19,6 +19,13 @@ The convention, which the docs follow and this test holds them to:
   two other columns, says the cell is computed from the row's A and B cells, and
   it must be, to the digits shown (each operand taken to within its rounding).
 - Fenced code blocks quote nothing.
+- A measured figure must quote a file, or say that it does not.  A table whose
+  headers or the paragraph above it name a measured quantity (msg/s, µs, ms, MiB, RSS, CPU, p99, instructions,
+  served, reset, a ratio `A / B`) must sit under a paragraph that cites a result file
+  or name one in each row; a prose line with a figure in msg/s, µs, req/s,
+  connections/s or datagrams/s must name its file.  Otherwise the paragraph says why
+  it names none: "an illustration", or "not kept as a result file".  A table under a
+  paragraph that names a command, not its file, was once checked by nothing.
 
 The docs checked are README.md, docs/*.md and bench/results/README.md; every result
 file they name must exist, or a rename would leave its quotes unchecked.
@@ -214,6 +221,50 @@ def problems(text, doc):
     return found, checked
 
 
+# Headers that say a table's cells were measured, and prose figures in a unit of measure.
+MEASURED_HEADER = re.compile(r"msg/s|/s\b|µs|\bus\b|\bms\b|MiB|\bRSS\b|\bCPU\b|p50|p99|instructions"
+                             r"|served|\breset\b|latency|per second| / ", re.I)
+MEASURED_PROSE = re.compile(r"\d[\d,.]*k? ?(?:msg/s|µs|req/s|connections/s|datagrams/s)")
+UNQUOTED = re.compile(r"illustration|not kept as a result file", re.I)
+
+
+def unquoted(text, doc):
+    """Messages for measured figures that name no result file and do not say why."""
+    text = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    found = []
+    paragraph, marked, lines, above = frozenset(), False, [], []  # the paragraph above, as problems() reads it
+    header = None
+    for number, line in enumerate(text.split("\n") + [""], 1):
+        if not line.strip() or line.lstrip().startswith("|"):
+            found += [f"{doc}:{n}: a figure in a unit of measure names no result file\n  {prose}"
+                      for n, prose in lines if not marked and not sources(prose)
+                      and MEASURED_PROSE.search(CODE.sub(" ", prose))]
+            lines = []
+        if not line.strip():
+            header = None
+            continue
+        if not line.lstrip().startswith("|"):
+            if not lines:
+                paragraph, marked, above = frozenset(), False, []
+            lines.append((number, line))
+            above.append((number, line))
+            paragraph |= sources(line)
+            marked = marked or bool(UNQUOTED.search(line))
+            header = None
+            continue
+        row = cells(line)
+        if header is None:
+            header = row
+            continue
+        said = " | ".join(header[1:]) + " " + " ".join(prose for _, prose in above)
+        if (sources(line) or paragraph or marked or all(set(cell) <= set("-: ") for cell in row)
+                or not MEASURED_HEADER.search(said)):
+            continue
+        if any(list(figures(cell)) for cell in row[1:]):
+            found.append(f"{doc}:{number}: a table of measured figures under no cited file\n  {line}")
+    return found
+
+
 def read(doc):
     with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
         return f.read()
@@ -224,6 +275,38 @@ def read(doc):
 def test_every_figure_quoted_from_a_result_file_is_in_that_file(doc):
     found, _ = problems(read(doc), doc)
     assert not found, "figures the cited result file does not hold:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_measured_figure_names_its_file_or_says_why_not(doc):
+    found = unquoted(read(doc), doc)
+    assert not found, "measured figures quoting no result file:\n" + "\n".join(found)
+
+
+def test_a_table_under_a_command_and_not_its_file_fails():
+    # How the SO_REUSEPORT handoff figures once went unchecked: the paragraph named the
+    # command that made them, not the file, so no figure of the table was compared.
+    text = ("`python3 -m bench.handoff` measures it on loopback (medians of 3 rounds):\n\n"
+            "| how the workers share the port | `tcp_migrate_req` | served | reset |\n"
+            "|---|---|---|---|\n"
+            "| a SO_REUSEPORT listener each | 0 (the default) | 101 | 99 |\n")
+    assert problems(text, "t.md") == ([], 0)  # the figure check alone sees nothing to check
+    found = unquoted(text, "t.md")
+    assert len(found) == 1 and "t.md:5" in found[0], found
+    cited = text.replace("measures it", "measured it (`bench/results/handoff.txt`)")
+    assert unquoted(cited, "t.md") == []
+    found, checked = problems(cited, "t.md")
+    assert checked >= 3 and len(found) == 2 and "101 is not in handoff.txt" in found[0], found
+    assert unquoted(text.replace("(medians", "(an illustration: medians"), "t.md") == []
+
+
+def test_a_prose_figure_in_a_unit_must_name_its_file():
+    text = "The relay ran 43,060 msg/s at 100 connections,\nagainst uvloop (`relay.md`).\n"
+    found = unquoted(text, "t.md")
+    assert len(found) == 1 and "t.md:1" in found[0], found
+    assert unquoted("The relay ran 43,060 msg/s (`relay.md`).\n", "t.md") == []
+    assert unquoted("About 5 µs, not kept as a result file.\n", "t.md") == []
+    assert unquoted("```\n43,060 msg/s\n```\n", "t.md") == []
 
 
 def test_every_result_file_the_docs_name_exists():
@@ -239,10 +322,26 @@ def test_every_result_file_the_docs_name_exists():
     assert len(named) >= 50 and not missing, missing
 
 
-def test_the_appendix_quotes_many_figures():
+def test_the_results_page_and_the_appendix_quote_many_figures():
     # The convention must find the quotes: a checker that matched nothing would pass.
-    _, checked = problems(read("docs/appendix-performance.md"), "docs/appendix-performance.md")
+    results = os.path.join("bench", "results", "README.md")
+    _, checked = problems(read(results), results)
     assert checked >= 500, checked
+    _, checked = problems(read("docs/appendix-performance.md"), "docs/appendix-performance.md")
+    assert checked >= 50, checked
+
+
+def prose_words(text):
+    """Words outside fenced code blocks."""
+    return len(FENCE.sub("", text).split())
+
+
+def test_the_performance_appendix_stays_short():
+    # How to measure and how to read a ratio, not the history of every run: that is
+    # bench/results/README.md's.
+    words = prose_words(read("docs/appendix-performance.md"))
+    assert words <= 2500, f"docs/appendix-performance.md has {words} words outside code blocks"
+    assert prose_words("a b\n```sh\nc d e\n```\nf\n") == 3
 
 
 def test_a_doctored_figure_on_a_citing_line_fails():

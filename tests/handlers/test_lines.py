@@ -119,3 +119,16 @@ def test_a_line_received_that_returns_str_is_named_in_the_error():
         Greet().data_received(b"ada\n")
     assert str(caught.value) == "line_received returned str, not bytes"
     assert caught.value.method == "line_received" and isinstance(caught.value, TypeError)
+
+
+def test_a_protocol_error_in_line_received_keeps_the_replies_to_the_lines_before_it():
+    class Numbers(LineHandler):
+        def line_received(self, line):
+            if not line.isdigit():
+                raise ProtocolError(f"not a number: {line!r}", reply=b"ERR\n")
+            return line + b"\n"
+
+    handler = Numbers()
+    with pytest.raises(ProtocolError) as caught:
+        handler.data_received(b"1\n22\nten\n3\n")
+    assert caught.value.reply == b"1\n22\nERR\n"  # what was due, then the error's own

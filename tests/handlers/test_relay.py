@@ -22,7 +22,8 @@ def test_a_client_is_relayed_to_its_backend_and_back():
     backend = client.connects[0]  # dialled as the client arrived; the test opens it
     assert backend.address == ("127.0.0.1", 9000)
     backend.open()
-    assert client.feed(b"ping") == b""
+    assert client.forwarding is backend.context and backend.context.forwarding is client
+    assert client.feed(b"ping") is None  # forwarded: no handler call, nothing to answer
     assert backend.context.take() == b"ping"
     backend.context.feed(b"pong")
     assert client.take() == b"pong"
@@ -51,11 +52,11 @@ def test_the_backend_is_opened_as_the_client_arrives_with_the_options():
     assert options == {"tls": True, "server_hostname": "db.internal", "timeout": 2.5, "round_robin": False}
 
 
-def test_bytes_pass_both_ways_unchanged_each_a_message_for_the_idle_timeout():
+def test_bytes_pass_both_ways_unchanged_forwarded_with_no_handler_call():
     handler, client, backend, backend_handler, _ = relay()
-    assert client.feed(b"to the backend") == b""
+    assert client.feed(b"to the backend") is None
     assert backend.pushed == [b"to the backend"] and client.pushed == []
-    assert backend.feed(b"to the client") == b""
+    assert backend.feed(b"to the client") is None
     assert client.pushed == [b"to the client"]
 
 

@@ -7,6 +7,7 @@ import pytest
 from evloop import Handler
 from evloop import Loop
 from evloop.handlers.addresses import format_address
+from evloop.server.udp import DatagramContext
 from evloop.server.udp import DatagramEndpoint
 
 pytestmark = pytest.mark.timeout(30)
@@ -85,3 +86,9 @@ def test_a_shared_handler_whose_constructor_fails_costs_that_datagram_only():
     replies, peer = exchange(BrokenShared, 3)
     assert replies[0] is None  # dropped, reported through the exception handler
     assert replies[1:] == [f"2 1 {peer}", f"2 2 {peer}"]
+
+
+def test_a_datagram_cannot_be_forwarded():
+    context = DatagramContext.__new__(DatagramContext)  # no endpoint needed to refuse
+    with pytest.raises(TypeError, match="needs a TCP connection"):
+        context.forward_to(None)

@@ -177,3 +177,24 @@ def test_outbound_connections_are_not_the_server_s_clients():
     dialled = client.connect(("127.0.0.1", 9000), Recorder())
     client.connects[0].open()
     assert server.connections == [client] and dialled.server is server
+
+
+def test_a_forwarding_context_pushes_what_it_is_fed_to_the_other_unseen_by_its_handler():
+    seen = []
+
+    class Records(evloop.Handler):
+        def data_received(self, data):
+            seen.append(data)
+            return b""
+
+    a, b = FakeContext(), FakeContext()
+    a.open(Records())
+    b.open(Records())
+    a.forward_to(b)
+    assert a.feed(b"over") is None and b.pushed == [b"over"] and seen == []
+    a.forward_to(None)
+    assert a.feed(b"mine") == b"" and seen == [b"mine"]
+    with pytest.raises(TypeError):
+        a.forward_to("b")
+    with pytest.raises(ValueError):
+        a.forward_to(a)
