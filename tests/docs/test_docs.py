@@ -270,3 +270,66 @@ def test_every_image_and_local_link_in_the_docs_resolves():
                 continue
             resolved = os.path.join(ROOT, os.path.normpath(os.path.join(os.path.dirname(path), target)))
             assert os.path.exists(resolved), f"{os.path.relpath(path, ROOT)}: {target} is missing"
+
+
+# -- the course's order: nothing used before it is taught -------------------------------------
+
+# Part I in reading order, then Part II; and where each idea is taught.  An earlier
+# chapter may name an idea only where it says where the idea comes: a paragraph (or
+# the one beside it, for a table and its note) that links the chapter teaching it, or
+# says it comes later.
+COURSE = ["01-from-the-labs", "02-non-blocking", "03-select-poll-epoll", "04-anatomy",
+          "05-threads-vs-event-loop", "06-callbacks-to-coroutines", "07-beyond-one-process",
+          "08-serving-for-real", "09-reaching-out"]
+TAUGHT_IN = {
+    r"\bsans-IO\b": "01-from-the-labs",
+    r"\bepoll_wait\b": "03-select-poll-epoll",
+    r"\bio_uring\b": "03-select-poll-epoll",
+    r"\bGIL\b": "04-anatomy",
+    r"\bbackpressure\b": "04-anatomy",
+    r"\bpause_writing\b": "04-anatomy",
+    r"\bgreenlets?\b": "05-threads-vs-event-loop",
+    r"\bcoroutines?\b": "06-callbacks-to-coroutines",
+    r"\bFuture\b": "06-callbacks-to-coroutines",
+    r"--workers\b": "07-beyond-one-process",
+    r"\bPROXY_HEADER\b": "07-beyond-one-process",
+    r"\bTLS\b": "08-serving-for-real",
+    r"\bHANDSHAKING\b": "08-serving-for-real",
+    r"\bCONNECTING\b": "09-reaching-out",
+    r"\bserver_started\b": "09-reaching-out",
+    r"context\.connect\(": "09-reaching-out",
+}
+LATER = re.compile(r"coming in|comes? in (chapter|Part)|in Part II|later in|chapter \d+ (teaches|shows|builds)")
+
+
+def used_before_taught(name, text):
+    """(term, paragraph) pairs of `name` that use an idea a later chapter teaches, unmarked."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"<!-- map: .*?-->\n(\|.*\n)+", "", text)  # the package map: drawn from code
+    paragraphs = re.split(r"\n\s*\n", text)
+    found = []
+    for term, teacher in TAUGHT_IN.items():
+        if COURSE.index(teacher) <= COURSE.index(name):
+            continue
+        for index, paragraph in enumerate(paragraphs):
+            if not re.search(term, paragraph):
+                continue
+            near = paragraphs[max(0, index - 1):index + 2]
+            if not any(f"{teacher}.md" in p or LATER.search(p) for p in near):
+                found.append((term, paragraph[:120]))
+    return found
+
+
+@pytest.mark.parametrize("name", COURSE[:6])
+def test_part_one_uses_nothing_before_it_is_taught(name):
+    with open(os.path.join(ROOT, "docs", f"{name}.md")) as f:
+        assert used_before_taught(name, f.read()) == []
+
+
+def test_an_idea_used_early_without_a_pointer_is_found():
+    early = "Each worker (--workers) holds a copy.\n\nMore text.\n"
+    assert used_before_taught("02-non-blocking", early) == [("--workers\\b", early.split("\n\n")[0])]
+    marked = "Each worker (--workers, coming in chapter 7) holds a copy.\n"
+    assert used_before_taught("02-non-blocking", marked) == []
+    linked = "Each worker ([--workers](07-beyond-one-process.md)) holds a copy.\n"
+    assert used_before_taught("02-non-blocking", linked) == []
