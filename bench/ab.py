@@ -59,12 +59,8 @@ def compare(argv):
     servers = {}
     for name, tree, args in (("before", options.before, options.before_args),
                              ("after", options.after, options.after_args)):
-        model = evloop_tree(name, tree)
-        if options.relay:
-            model.argv = [arg.replace("{handler}", "relay") for arg in model.argv] + [
-                "--upstream", "{upstream}"]
-            model.relay = True
-        servers[name] = runner.Server(model, options.handler, udp + shlex.split(args),
+        servers[name] = runner.Server(evloop_tree(name, tree, relay=options.relay),
+                                      options.handler, udp + shlex.split(args),
                                       upstream=upstream or "")
     results = {name: [] for name in servers}
     try:

@@ -192,12 +192,8 @@ def parse_args(argv=None):
         name, _, tree = spec.partition("=")
         if not tree or not os.path.isdir(os.path.join(tree, "evloop")):
             parser.error(f"--tree wants NAME=DIR, DIR holding an evloop package: {spec!r}")
-        model = evloop_tree(name, os.path.abspath(tree))
-        if options.relay:  # the tree's relay handler, to the same backend
-            model.argv = [arg.replace("{handler}", "relay") for arg in model.argv] + [
-                "--upstream", "{upstream}"]
-            model.relay = True
-        models.append(model)
+        # With --relay, the tree's relay handler, to the same backend.
+        models.append(evloop_tree(name, os.path.abspath(tree), relay=options.relay))
     if not models:
         parser.error("nothing to count")
     if options.handler == "lenprefix" and not 0 <= options.size <= 999:

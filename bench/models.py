@@ -108,17 +108,23 @@ def evloop(selector, *more, name=None):
     )
 
 
-def evloop_tree(name, tree):
+def relay_argv(argv):
+    """An evloop model's command, serving the relay handler to the point's backend."""
+    return [arg.replace("{handler}", "relay") for arg in argv] + ["--upstream", "{upstream}"]
+
+
+def evloop_tree(name, tree, relay=False):
     """evloop from another source tree (e.g. a `git worktree` of an older
-    commit), run as the evloop-epoll model is: bench.ab and bench.instructions
-    compare trees with it."""
+    commit), run as the evloop-epoll model is (with `relay`, as evloop-relay):
+    bench.ab and bench.instructions compare trees with it."""
     # runpy, as `python3 -m evloop.serve` would: the command line moved
     # (evloop.cli) and older trees have it in evloop/serve.py itself.
     code = (f"import runpy, sys; sys.path.insert(0, {tree!r}); sys.argv[0] = 'evloop.serve'; "
             f"runpy.run_module('evloop.serve', run_name='__main__', alter_sys=True)")
-    return Model(name, [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
-                        "--log-level", "warning", "--backlog", "4096",
-                        "--max-connections", str(common.MAX_CONNECTIONS)])
+    argv = [sys.executable, "-c", code, "--handler", "{handler}", "--port", "0",
+            "--log-level", "warning", "--backlog", "4096",
+            "--max-connections", str(common.MAX_CONNECTIONS)]
+    return Model(name, relay_argv(argv) if relay else argv, relay=relay)
 
 
 def variant(name, module, **extra):
@@ -202,8 +208,7 @@ MODELS += [
 # Relays: each passes every byte to the C echo server ({upstream}) and back; the load
 # generator talks to the relay.  bare-relay is the floor: no buffers, no flow control.
 MODELS += [
-    Model("evloop-relay", [arg.replace("{handler}", "relay") for arg in evloop("epoll").argv]
-          + ["--upstream", "{upstream}"], handlers=("echo",), relay=True),
+    Model("evloop-relay", relay_argv(evloop("epoll").argv), handlers=("echo",), relay=True),
     Model("bare-relay", variant("bare-relay", "bare_relay").argv + ["--upstream", "{upstream}"],
           handlers=("echo",), relay=True),
     Model("asyncio-relay", variant("asyncio-relay", "asyncio_relay").argv

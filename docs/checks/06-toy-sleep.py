@@ -8,7 +8,6 @@ before the tortoise's second was up (they slept at the same time, on one
 thread), the tortoise not before its second.
 """
 
-import socket
 import time
 
 from docs.checks import _kit
@@ -20,23 +19,9 @@ MINUTES = 20
 
 
 def grade(student: _kit.Student) -> str:
-    import evloop
-    from bench import coroutines
     student.need("sleep")
     slow_echo = student.need("slow_echo")
-
-    async def serve(loop, listener):  # type: ignore[no-untyped-def]
-        while True:
-            sock, _ = await coroutines.accept(loop, listener)
-            coroutines.Task(loop, slow_echo(loop, sock))
-
-    loop = evloop.Loop()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-    coroutines.Task(loop, serve(loop, listener))
-    stop = _kit.in_thread(loop)
-    try:
-        port = listener.getsockname()[1]
+    with _kit.toy_server(slow_echo) as (loop, port):
         with _kit.connect(port, timeout=5) as tortoise, _kit.connect(port, timeout=5) as hare:
             started = time.monotonic()
             tortoise.sendall(b"1.0 tortoise")
@@ -45,9 +30,6 @@ def grade(student: _kit.Student) -> str:
             hare_after = time.monotonic() - started
             tortoise_said = _kit.recv_until_eof(tortoise)
             tortoise_after = time.monotonic() - started
-    finally:
-        stop()
-        listener.close()
     _kit.check(hare_said == b"hare" and tortoise_said == b"tortoise",
                f"the replies were {hare_said!r} and {tortoise_said!r}, not b'hare' and b'tortoise'")
     _kit.expect(hare_after < 0.7, f"the hare (0.1 s) was answered after {hare_after:.2f} s: "

@@ -10,7 +10,6 @@ listener's and its waker's; a silent client is told `* too slow, bye` after
 about a second; a client after it is served; and nothing is left behind.
 """
 
-import socket
 import time
 from typing import Any
 
@@ -36,7 +35,6 @@ def settled(loop: Any) -> tuple[int, int]:
 
 
 def grade(student: _kit.Student) -> str:
-    import evloop
     from bench import coroutines
     recv_within = student.need("recv_within")
 
@@ -53,18 +51,7 @@ def grade(student: _kit.Student) -> str:
         finally:
             sock.close()
 
-    async def serve(loop, listener):  # type: ignore[no-untyped-def]
-        while True:
-            sock, _ = await coroutines.accept(loop, listener)
-            coroutines.Task(loop, echo(loop, sock))
-
-    loop = evloop.Loop()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-    coroutines.Task(loop, serve(loop, listener))
-    stop = _kit.in_thread(loop)
-    try:
-        port = listener.getsockname()[1]
+    with _kit.toy_server(echo) as (loop, port):
         with _kit.connect(port, timeout=5) as quick:
             for word in (b"quick", b"again"):
                 quick.sendall(word)
@@ -91,7 +78,4 @@ def grade(student: _kit.Student) -> str:
         _kit.expect(readers == 2, f"at the end {readers} readers were installed, not the "
                                   f"listener's and the waker's: a reader that did not fire "
                                   f"must be removed")
-    finally:
-        stop()
-        listener.close()
     return f"echoed, told off after {waited:.2f} s, served again, and nothing left behind"

@@ -155,6 +155,31 @@ def process(*argv: str, module: str = "evloop.serve", paths: tuple[str, ...] = (
                 proc.wait()
 
 
+@contextlib.contextmanager
+def toy_server(per_client: Callable[[Any, socket.socket], Any]) -> Iterator[tuple[Any, int]]:
+    """Chapter 6's toy (bench/coroutines.py) serving on 127.0.0.1 and a free port: a
+    Task per client runs `per_client(loop, sock)`, on an evloop Loop in a thread.
+    Yields (the loop, the port); stops the loop and closes the listener after."""
+    import evloop
+    from bench import coroutines
+
+    async def serve(loop, listener):  # type: ignore[no-untyped-def]
+        while True:
+            sock, _ = await coroutines.accept(loop, listener)
+            coroutines.Task(loop, per_client(loop, sock))
+
+    loop = evloop.Loop()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    coroutines.Task(loop, serve(loop, listener))
+    stop = in_thread(loop)
+    try:
+        yield loop, listener.getsockname()[1]
+    finally:
+        stop()
+        listener.close()
+
+
 def in_thread(loop: Any) -> Callable[[], None]:
     """Run an evloop Loop in a thread; the function returned stops it and waits."""
     thread = threading.Thread(target=loop.run, daemon=True)
