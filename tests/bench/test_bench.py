@@ -817,17 +817,82 @@ def test_the_instruction_counter_takes_several_connection_counts():
     assert line.split() == ["aio-protocol", "18,000", "10,000", "1.50x,", "1.25x", "evloop-epoll"]
 
 
-@pytest.mark.timeout(120)
-def test_instruction_counter_counts_evloop_aio_at_two_connection_counts():
+def test_the_churn_driver_opens_a_connection_per_message_and_checks_each_reply(serve):
+    from bench import instructions
+    instructions.churn(serve("--handler", "uppercase").port, 5, "uppercase", 10)
+    # Raw bytes to a length-prefix server: it refuses them, and the driver says so.
+    with pytest.raises(RuntimeError, match="wrong reply|closed a connection"):
+        instructions.churn(serve("--handler", "lenprefix").port, 1, "echo", 100)
+
+
+def test_a_churn_count_takes_no_connection_count_and_no_relay():
+    from bench import instructions
+    assert instructions.parse_args(["--churn"]).churn
+    for argv in (["--churn", "--connections", "10"], ["--churn", "--relay"],
+                 ["--churn", "--models", "evloop-relay"]):
+        with pytest.raises(SystemExit) as exit_info:
+            instructions.parse_args(argv)
+        assert exit_info.value.code == 2, argv
+
+
+def test_counting_by_function_needs_a_python_that_names_its_functions():
+    from bench import instructions
+    old = sys.executable if sys.version_info < (3, 12) else shutil.which("python3.10")
+    for argv in (["--by-function", "5"], ["--python", sys.executable],
+                 ["--by-function", "5", "--python", sys.executable, "--models", "uvloop-protocol"],
+                 ["--by-function", "5", "--python", sys.executable, "--connections", "1,100"],
+                 *([["--by-function", "5", "--python", old]] if old else [])):
+        with pytest.raises(SystemExit) as exit_info:
+            instructions.parse_args(argv)
+        assert exit_info.value.code == 2, argv
+
+
+def count_instructions(*args, timeout=110):
+    """`python -m bench.instructions ARGS`, which must succeed: its output lines.  Skipped
+    where valgrind is missing; the server is counted without coverage's tracer."""
     if shutil.which("valgrind") is None:
         pytest.skip("valgrind is not installed: apt-get install valgrind")
     env = cli_env()
     env.pop("COVERAGE_PROCESS_START", None)  # count the server, not coverage's tracer
-    proc = subprocess.run([sys.executable, "-m", "bench.instructions", "--models", "aio-protocol",
-                           "--connections", "1,4", "--messages", "400"], capture_output=True,
-                          text=True, timeout=110, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([sys.executable, "-m", "bench.instructions", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    header, columns, row = proc.stdout.splitlines()
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.timeout(150)
+def test_instruction_counter_says_which_python_functions_spend_the_most():
+    if sys.version_info < (3, 12):
+        pytest.skip("-X perf, which names each Python function to callgrind, is 3.12's")
+    lines = count_instructions("--models", "evloop-epoll", "--connections", "1", "--messages",
+                               "300", "--by-function", "60", "--python", sys.executable,
+                               timeout=140)
+    total = int(lines[1].split()[1].replace(",", ""))
+    start = lines.index("evloop-epoll: instructions per message in each Python function and "
+                        "what it calls")
+    spent = {line.split()[1]: int(line.split()[0].replace(",", "")) for line in lines[start + 1:]}
+    # The hot path is there, under the loop's turn, and nothing outside the count.
+    reading = spent["Connection.on_readable:evloop/connection/connection.py"]
+    turn = spent["Turns.run_once:evloop/loop/turns.py"]
+    assert 0 < reading < turn <= total * 1.01, (reading, turn, total)
+    assert spent["EchoHandler.data_received:evloop/handlers/echo.py"] < reading
+
+
+@pytest.mark.timeout(120)
+def test_instruction_counter_counts_a_connection_from_accept_to_close():
+    header, row = count_instructions("--models", "bare-epoll", "--churn", "--messages", "100")
+    assert "100 connections one after the other" in header and "per connection" in header
+    name, value = row.split()
+    # A connection costs more than a message on a kept one (accept, a socket, close),
+    # thousands of instructions, and not millions.
+    assert name == "bare-epoll" and 5_000 < int(value.replace(",", "")) < 1_000_000, row
+
+
+@pytest.mark.timeout(120)
+def test_instruction_counter_counts_evloop_aio_at_two_connection_counts():
+    header, columns, row = count_instructions("--models", "aio-protocol", "--connections", "1,4",
+                                              "--messages", "400")
     assert header.startswith("echo, 1/4 connections, 100 B, 400 round trips")
     assert columns.split() == ["model", "1", "conn", "4", "conn"]
     name, *counts = row.split()

@@ -63,3 +63,35 @@ def test_a_process_that_touches_fresh_pages_is_counted(perf):
         busy.wait()
         busy.stdout.close()
     assert counts.get(syscalls.FAULTS, 0) > 1_000, counts
+
+
+def test_a_churn_round_counts_per_connection(perf):
+    per_connection, faults, rate = syscalls.one_round(runner.BY_NAME["bare-epoll"], 10, 1,
+                                                      duration=2.0, churn=True)
+    # accept, a socket option, epoll_ctl twice, read, write, read the EOF, close and
+    # the waits: several calls a connection, more than an echo on a kept connection.
+    assert per_connection is not None and 5 < per_connection < 40, per_connection
+    assert rate > 100, rate
+
+
+def test_a_relay_round_counts_the_relay_alone(perf):
+    backend = runner.Server(runner.BY_NAME["c-epoll"], "echo")
+    try:
+        per_trip, faults, rate = syscalls.one_round(
+            runner.BY_NAME["bare-relay"], 1, 1, duration=2.0,
+            upstream=f"127.0.0.1:{backend.port}")
+    finally:
+        backend.stop()
+    # A round trip through a relay is two reads and two writes there, with its waits.
+    assert per_trip is not None and 3 < per_trip < 12 and rate > 100, (per_trip, rate)
+
+
+@pytest.mark.parametrize("argv", [["--churn", "--relay"], ["--churn", "--depth", "4"],
+                                  ["--relay", "--models", "bare-epoll"],
+                                  ["--models", "bare-relay"], ["--models", "no-such"]])
+def test_loads_that_do_not_fit_together_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        syscalls.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--churn" in err or "--relay" in err or "no such model" in err, err

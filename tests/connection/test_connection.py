@@ -376,6 +376,35 @@ def test_forward_to_sends_what_is_read_to_another_connection_until_none(selector
         a.close(), b.close(), loop.close()
 
 
+def test_what_the_other_side_cannot_take_is_queued_there_in_order(selector):
+    loop, [(a, first), (b, second)] = two_on_one_loop(selector)
+    try:
+        first.context.forward_to(second.context)
+        sent = bytearray()
+        # Small reads, each forwarded as it came (a large one would be spliced), until
+        # the other socket, whose peer reads nothing yet, stops taking them whole.
+        for n in range(20_000):
+            chunk = bytes([n % 251]) * 400
+            a.sendall(chunk)
+            sent += chunk
+            loop.run_once(timeout=0.05)
+            if second.out:
+                break
+        assert second.out and first.read_size == read_sizes.SMALL_READ, "the other side took all"
+        got = bytearray()
+        while len(got) < len(sent):
+            loop.run_once(timeout=0.01)
+            try:
+                got += b.recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
+        assert got == sent and not second.out  # every byte, in order, the queue drained
+    finally:
+        for conn in (first, second):
+            conn.end("shutdown", now=True)
+        a.close(), b.close(), loop.close()
+
+
 def test_forwarding_to_a_side_that_sent_its_eof_costs_only_the_forwarder(selector, caplog):
     loop, [(a, first), (b, second)] = two_on_one_loop(selector)
     try:
