@@ -299,8 +299,14 @@ def parse_args(argv=None):
     if options.by_function:
         if options.by_function < 0 or not options.python:
             parser.error("--by-function N wants N above 0 and --python (3.12 or later)")
-        version = subprocess.run([options.python, "-c", "import sys; print(sys.version_info "
-                                  ">= (3, 12))"], capture_output=True, text=True, timeout=60)
+        try:
+            version = subprocess.run([options.python, "-c", "import sys; print(sys.version_info "
+                                      ">= (3, 12))"], capture_output=True, text=True, timeout=60)
+        except OSError as error:
+            parser.error(f"--python {options.python}: cannot run it ({error.strerror})")
+        if version.returncode != 0:
+            said = version.stderr.strip().splitlines() or [f"exit {version.returncode}"]
+            parser.error(f"--python {options.python}: cannot run it ({said[0]})")
         if version.stdout.strip() != "True":
             parser.error(f"--python {options.python} is not Python 3.12 or later, which "
                          f"-X perf needs")

@@ -841,6 +841,7 @@ def test_counting_by_function_needs_a_python_that_names_its_functions():
     for argv in (["--by-function", "5"], ["--python", sys.executable],
                  ["--by-function", "5", "--python", sys.executable, "--models", "uvloop-protocol"],
                  ["--by-function", "5", "--python", sys.executable, "--connections", "1,100"],
+                 ["--by-function", "5", "--python", "/nonexistent/python3.12"],
                  *([["--by-function", "5", "--python", old]] if old else [])):
         with pytest.raises(SystemExit) as exit_info:
             instructions.parse_args(argv)
