@@ -424,11 +424,8 @@ class Supervisor:
         for pid in old:
             self._retire(pid)
         self._cancel_restarts()  # the new workers took every slot
-        # Told, not done: an old worker accepts until it handles the signal, and logs
-        # "retiring: no new connections" when it stops.
-        log.info("reload: %d new worker(s) serving; %d old one(s) told to accept no more and "
-                 "finish their connections (--reload-grace %gs)", self.wanted, len(old),
-                 self.grace)
+        log.info("reload: %d new worker(s) serving; %d old one(s) told to stop accepting and "
+                 "finish (--reload-grace %gs)", self.wanted, len(old), self.grace)
         self.notifier.ready(status_line(self.children.values()))
 
     def _refuse_reload(self, reason: str) -> None:
