@@ -177,13 +177,14 @@ def count(model, options, workdir, upstream=""):
             time.sleep(1.0)  # the last connection's close, read and finished by the server
             control(proc.pid, "-d")
             messages.append(options.messages)
-        for connections in [] if options.churn else options.connections:
-            ping_pong(port, connections, 20, options.handler, options.size)
-            control(proc.pid, "-z")
-            rounds = max(1, options.messages // connections)
-            ping_pong(port, connections, rounds, options.handler, options.size)
-            control(proc.pid, "-d")
-            messages.append(rounds * connections)
+        else:  # a count per connection count, one after the other
+            for connections in options.connections:
+                ping_pong(port, connections, 20, options.handler, options.size)
+                control(proc.pid, "-z")
+                rounds = max(1, options.messages // connections)
+                ping_pong(port, connections, rounds, options.handler, options.size)
+                control(proc.pid, "-d")
+                messages.append(rounds * connections)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
