@@ -243,7 +243,7 @@ def live_children(pid):
             with open(f"/proc/{child}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] != "Z":
                     found.append(child)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone between the listing and the read
             pass
     return found
 
