@@ -523,9 +523,11 @@ class Connection:
         if self.sock is not None:
             self.sock.close()
         self.fd = -1  # a late read or write fails (EBADF), never reaching a reused number
-        if self.lost_due:
-            self.loop.call_soon(self.context.tell, "connection_lost",
-                                self.handler.connection_lost, self.error)
+        # Handler's own connection_lost does nothing: a handler that keeps it is not
+        # called, and a connection under churn queues no callback for it.
+        lost = self.handler.connection_lost
+        if self.lost_due and getattr(lost, "__func__", None) is not Handler.connection_lost:
+            self.loop.call_soon(self.context.tell, "connection_lost", lost, self.error)
         self.owner.connection_closed(self)
 
     # -- opening, and the handler's asks ------------------------------------------------

@@ -31,6 +31,12 @@ Rules
   that ended the connection, never in the middle of it (asyncio's rule),
   so a chat broadcast that disconnects a member does not change the room
   while it is being walked.
+* The idle clock (no complete message: evloop.handlers.base) is armed
+  once per idle period: a message only stores the loop's clock in
+  `last_progress`, and a timeout that finds progress re-arms for the time
+  left.  The first arming joins the loop's queue of timeouts of that
+  length (evloop.loop.timeouts), a dict store where a timer costs a heap
+  push; the shorter re-arming is a timer of its own on the loop's heap.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from evloop.handlers.context import Reply
 from evloop.handlers.context import ServerContext
 from evloop.handlers.context import offload_inline
 from evloop.loop.offload import outcome
+from evloop.loop.timeouts import Timeouts
 from evloop.loop.timers import Timer
 from evloop.settings.limits import MAX_PENDING_WORK
 
@@ -77,7 +84,7 @@ class ConnectionContext:
 
     def __init__(self) -> None:
         self.timers: HandlerTimers | None = None  # made at the first timer
-        self.idle: Timer | None = None  # the idle timer (see `_on_idle`)
+        self.idle: Timer | Timeouts | None = None  # where the idle clock is armed (`_arm_idle`)
 
     def attach(self, connection: Connection) -> None:
         """Be `connection`'s handler side: the connection calls this as it is built."""
@@ -133,9 +140,7 @@ class ConnectionContext:
     def set_idle_timeout(self, seconds: float | None) -> None:
         connection = self.connection
         connection.config = dataclasses.replace(connection.config, idle_timeout=seconds or 0)
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
+        self._disarm_idle()
         if connection.state in LIVE_STATES:
             self._arm_idle()
 
@@ -268,26 +273,31 @@ class ConnectionContext:
 
     def ended(self) -> None:
         """The connection is closed: no call the handler asked for runs now."""
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
+        self._disarm_idle()
         if self.timers is not None:
             self.timers.cancel_all()
 
-    # -- the idle clock ------------------------------------------------------------------
-
-    # "Idle" is the handler's notion: no complete message (evloop.handlers.base).
-    # One timer on the loop's heap per connection, not pushed again for every
-    # message: a message only stores the loop's clock in `last_progress`, and
-    # when the timer fires it compares that time with the deadline and, if the
-    # client made progress meanwhile, re-arms itself for the time left.  So a
-    # busy connection costs one store per message and one heap push per idle
-    # period, and there is no periodic scan of all connections.
+    # -- the idle clock (see the module docstring) ------------------------------------
 
     def _arm_idle(self, delay: float | None = None) -> None:
         timeout = self.connection.config.idle_timeout
-        if timeout:
-            self.idle = self.connection.loop.call_later(delay or timeout, self._on_idle)
+        if not timeout:
+            return
+        if delay is None:
+            queue = self.connection.loop.timeouts(timeout, ConnectionContext._on_idle)
+            queue.arm(self)
+            self.idle = queue
+        else:
+            self.idle = self.connection.loop.call_later(delay, self._on_idle)
+
+    def _disarm_idle(self) -> None:
+        idle = self.idle
+        if idle is not None:
+            self.idle = None
+            if isinstance(idle, Timeouts):
+                idle.disarm(self)
+            else:
+                idle.cancel()
 
     def _on_idle(self) -> None:
         self.idle = None

@@ -10,7 +10,8 @@ evloop.loop.backends), and `BaseLoop` adds what a server needs around it:
 * callbacks and timers: `call_soon` queues a callback for the end of the
   turn, `call_later` pushes a timer on a heap (evloop.loop.timers), and the
   nearest deadline becomes the wait's timeout, as ae.c's `aeProcessEvents`
-  computes it;
+  computes it; `timeouts(delay, callback)` is a queue of many timeouts of
+  one length behind one timer (evloop.loop.timeouts);
 * waking: a socket the backend watches, written by `call_soon_threadsafe`
   and by a signal's C-level handler, so that another thread or SIGTERM
   wakes the loop at once (evloop.loop.waking);
@@ -47,6 +48,7 @@ from evloop.loop.errors import callback_name
 from evloop.loop.errors import log_exception
 from evloop.loop.instruments import Instrument
 from evloop.loop.instruments import Instruments
+from evloop.loop.timeouts import Timeouts
 from evloop.loop.timers import Scheduled
 from evloop.loop.timers import Timer
 from evloop.loop.timers import TimerHeap
@@ -71,7 +73,7 @@ class BaseLoop(Turns):
     """A single-threaded event loop over one backend ("auto", "epoll", "poll", ...).
 
     Methods for the caller: `add_reader` / `remove_reader`, `add_writer` /
-    `remove_writer`, `watching`, `call_soon`, `call_later`,
+    `remove_writer`, `watching`, `call_soon`, `call_later`, `timeouts`,
     `call_soon_threadsafe`, `at_turn_end`, `time`, `add_signal_handler` /
     `remove_signal_handler`, `set_exception_handler`, `call_exception_handler`,
     `add_instrument` / `remove_instrument`, `statistics`, `run`, `run_once`,
@@ -88,8 +90,12 @@ class BaseLoop(Turns):
         self.phase = IO
         self._descriptors = Descriptors(self.backend)
         self._fds = self._descriptors.records  # read by the hot path, as a local
+        # Install or drop a callback (None: leave it as it is).  The records' own
+        # method, so that adding or removing a reader pays no wrapper's frame.
+        self._set = self._descriptors.set
         self._timers = TimerHeap()
         self._heap = self._timers.timers  # read every turn, with no method call
+        self._timeouts: dict[tuple[float, Callable[[Any], object]], Timeouts] = {}
         self._ready: collections.deque[Scheduled] = collections.deque()
         self._turn_end: list[Callable[[], object]] = []
         # Bound to the containers' own methods, so a caller pays no wrapper's frame
@@ -106,7 +112,6 @@ class BaseLoop(Turns):
         self._io_hooks: tuple[tuple[Callable[..., Any], ...],
                               tuple[Callable[..., Any], ...]] | None = None
         self._turn_hooks: tuple[Callable[[float], object], ...] = ()
-        self._watch_hooks: tuple[Callable[[int, int], object], ...] = ()
         self._running = False
         self._exception_handler: ExceptionHandler | None = None
         self._closed = False
@@ -142,13 +147,6 @@ class BaseLoop(Turns):
         """The events watched for `fileobj`: EVENT_READ, EVENT_WRITE, both or 0."""
         return self._descriptors.watching(fileno_of(fileobj))
 
-    def _set(self, fd: int, reader: Callable[[], object] | None,
-             writer: Callable[[], object] | None) -> None:
-        """Install or drop a callback (None: leave it); the instruments hear of a change."""
-        events = self._descriptors.set(fd, reader, writer)
-        if events is not None and self._watch_hooks:
-            self.instruments.notify(self._watch_hooks, fd, events)
-
     # -- callbacks and timers -----------------------------------------------
 
     def time(self) -> float:
@@ -164,6 +162,15 @@ class BaseLoop(Turns):
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
         """Run `callback(*args)` in `delay` seconds; returns a cancellable Timer."""
         return self._timers.push(delay, callback, args)
+
+    def timeouts(self, delay: float, callback: Callable[[Any], object]) -> Timeouts:
+        """The loop's queue of `delay`-second timeouts that call `callback(key)`
+        (evloop.loop.timeouts): cheaper than a timer each where many are armed,
+        all of one length, and most are disarmed before they fall due."""
+        queue = self._timeouts.get((delay, callback))
+        if queue is None:
+            queue = self._timeouts[delay, callback] = Timeouts(self, delay, callback)
+        return queue
 
     def timer_cancelled(self) -> None:
         """A handle given to `push_timer` was cancelled (the heap compacts by this count)."""
@@ -249,7 +256,10 @@ class BaseLoop(Turns):
         befores, afters = get("before_io"), get("after_io")
         self._io_hooks = (befores, afters) if befores or afters else None
         self._turn_hooks = get("after_turn")
-        self._watch_hooks = get("watch_changed")
+        watch_hooks = get("watch_changed")
+        self._descriptors.on_change = (
+            None if not watch_hooks else
+            lambda fd, events: self.instruments.notify(watch_hooks, fd, events))
 
     # -- running ------------------------------------------------------------
 
@@ -271,7 +281,9 @@ class BaseLoop(Turns):
             descriptors=len(self._fds),
             readers=readers,
             writers=writers,
-            timers=len(self._timers),
+            # the queued timeouts, not the timers that wait for them
+            timers=len(self._timers) + sum(len(queue) - (queue.timer is not None)
+                                           for queue in self._timeouts.values()),
             ready=sum(not timer._cancelled for timer in self._ready))
 
     def is_closed(self) -> bool:
@@ -284,6 +296,10 @@ class BaseLoop(Turns):
         self._ready.clear()
         self._turn_end.clear()
         self._timers.clear()
+        for queue in self._timeouts.values():
+            queue.entries.clear()
+            queue.timer = None
+        self._timeouts.clear()
 
     def close(self, ignore: Collection[int] = ()) -> None:
         """Release the backend, and restore the signal handlers, except that the

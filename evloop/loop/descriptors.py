@@ -40,11 +40,14 @@ class Record:
 class Descriptors:
     """The records of one loop's descriptors, by number (`records`, which the loop reads)."""
 
-    __slots__ = ("backend", "records")
+    __slots__ = ("backend", "records", "on_change")
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.records: dict[int, Record] = {}
+        # Told `(fd, events)` after each change the backend is told of (the loop's
+        # watch_changed instruments); None, with no call at all, while nobody listens.
+        self.on_change: Callable[[int, int], object] | None = None
 
     def set(self, fd: int, reader: Callable[[], object] | None,
             writer: Callable[[], object] | None) -> int | None:
@@ -85,6 +88,8 @@ class Descriptors:
         else:
             self.backend.modify(fd, events)
         record.events = events
+        if self.on_change is not None:
+            self.on_change(fd, events)
         return events
 
     def callbacks(self, fd: int) -> tuple[Callable[[], object] | None, Callable[[], object] | None]:

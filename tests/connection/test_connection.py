@@ -423,3 +423,23 @@ def test_forwarding_to_a_side_that_sent_its_eof_costs_only_the_forwarder(selecto
         for conn in (first, second):
             conn.end("shutdown", now=True)
         a.close(), b.close(), loop.close()
+
+
+class Mourner(EchoHandler):
+    def __init__(self):
+        super().__init__()
+        self.lost = []
+
+    def connection_lost(self, exc):
+        self.lost.append(exc)
+
+
+def test_connection_lost_is_queued_for_a_handler_that_has_one_and_only_then(pair):
+    plain, mourner = pair(), pair(handler=Mourner())
+    for p in (plain, mourner):
+        p.conn.end("handler_abort", now=True)
+        assert p.conn.state is CLOSED
+    assert plain.loop.statistics().ready == 0  # Handler's own does nothing: not called
+    assert mourner.loop.statistics().ready == 1 and mourner.conn.handler.lost == []
+    mourner.turn()  # after the call that ended it, never during it
+    assert mourner.conn.handler.lost == [None]

@@ -144,6 +144,30 @@ def test_set_idle_timeout_none_keeps_a_listener(pair):
     listener.run_until(lambda: listener.conn.state in (LINGERING, CLOSED))
 
 
+def test_connections_share_one_idle_timer_on_the_loop_until_one_fires():
+    loop = BaseLoop()
+    owner = PairOwner(loop, Config(idle_timeout=0.1))
+    ends = [socket.socketpair() for _ in range(20)]
+    try:
+        for server_end, _ in ends:
+            server_end.setblocking(False)
+            make_connection(loop, server_end, EchoHandler(), owner.config, owner)
+        assert len(loop._heap) == 1 and loop.statistics().timers == 20  # one heap timer
+        first = next(iter(owner.connections))
+        first.end("handler_close", now=True)
+        assert loop.statistics().timers == 19  # disarmed with the connection
+        deadline = time.monotonic() + 5
+        while owner.connections and time.monotonic() < deadline:
+            loop.run_once(0.05)
+        assert not owner.connections  # every other one timed out, as before
+        assert owner.counters.closed["idle_timeout"] == 19
+    finally:
+        for server_end, client_end in ends:
+            server_end.close()
+            client_end.close()
+        loop.close()
+
+
 def test_pushes_to_a_listener_count_as_being_served(pair):
     # Three idle timeouts long; a timeout of 0.5 s, as a busy machine (two suites at
     # once) once took more than 0.1 s over one of these turns.
