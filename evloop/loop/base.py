@@ -167,9 +167,11 @@ class BaseLoop(Turns):
         """The loop's queue of `delay`-second timeouts that call `callback(key)`
         (evloop.loop.timeouts): cheaper than a timer each where many are armed,
         all of one length, and most are disarmed before they fall due."""
-        queue = self._timeouts.get((delay, callback))
+        key = delay, callback
+        queue = self._timeouts.get(key)
         if queue is None:
-            queue = self._timeouts[delay, callback] = Timeouts(self, delay, callback)
+            queue = self._timeouts[key] = Timeouts(self, delay, callback,
+                                                   lambda: self._timeouts.pop(key, None))
         return queue
 
     def timer_cancelled(self) -> None:

@@ -16,9 +16,11 @@ nothing at most once, then waits for the new oldest.  Cancelling it and
 arming it again for each connection would cost what the queue saves.
 
 Each queue holds one length and one callback, `callback(key)`; the loop
-keeps one queue per pair (`BaseLoop.timeouts`).  A callback that raises is
-reported through the loop's exception handler, and the other entries due
-still run.
+keeps one queue per pair (`BaseLoop.timeouts`), and lets go of it once
+its timer finds it empty (`on_empty`), so that a handler setting a new
+length on every connection leaves no queue behind.  A callback that raises
+is reported through the loop's exception handler, and the other entries
+due still run.
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ class Timeouts:
     Methods: `arm(key)` (again: the timeout starts over), `disarm(key)`,
     `deadline(key)`; `len()` is how many are armed."""
 
-    __slots__ = ("loop", "delay", "callback", "entries", "timer")
+    __slots__ = ("loop", "delay", "callback", "on_empty", "entries", "timer")
 
-    def __init__(self, loop: TimerLoop, delay: float,
-                 callback: Callable[[Hashable], object]) -> None:
+    def __init__(self, loop: TimerLoop, delay: float, callback: Callable[[Hashable], object],
+                 on_empty: Callable[[], object] | None = None) -> None:
         self.loop = loop
         self.delay = delay
         self.callback = callback
+        self.on_empty = on_empty  # called when the timer fires and finds nothing left
         self.entries: dict[Hashable, float] = {}  # key: deadline, oldest first
         self.timer: Timer | None = None  # on the loop's heap, for the oldest
 
@@ -91,3 +94,5 @@ class Timeouts:
                 self.loop.call_exception_handler({
                     "message": f"a timeout's callback {self.callback!r} raised",
                     "exception": exc})
+        if not entries and self.timer is None and self.on_empty is not None:
+            self.on_empty()

@@ -17,12 +17,18 @@ from tests.conftest import ROOT
 from tests.conftest import cli_env
 
 
+# Not 127.0.0.1: the suites run side by side, and a server of another test listening
+# on 127.0.0.1 inside the scanned range would be found too.  Only what listens on
+# this address (or on every address) answers here.
+HOST = "127.0.0.77"
+
+
 @pytest.fixture
 def listeners():
     socks = []
     for _ in range(3):
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         sock.listen()
         socks.append(sock)
     yield sorted(sock.getsockname()[1] for sock in socks)
@@ -55,10 +61,10 @@ def test_concurrent_scan_finds_exactly_the_listeners(listeners):
     low, high = listeners[0] - 20, listeners[-1] + 20
     ports = parse_ports(f"{low}-{high}") if high - low < 3000 else \
         sorted(set(listeners) | set(range(low, low + 40)) | set(range(high - 40, high)))
-    results = Scanner("127.0.0.1", ports, concurrency=64, timeout=2).run()
+    results = Scanner(HOST, ports, concurrency=64, timeout=2).run()
     assert sorted(p for p, state in results.items() if state == "open") == listeners
     assert set(results) == set(ports)
-    assert scan_sequential("127.0.0.1", listeners, timeout=2) == {p: "open" for p in listeners}
+    assert scan_sequential(HOST, listeners, timeout=2) == {p: "open" for p in listeners}
 
 
 def test_silent_ports_time_out_as_filtered():
@@ -81,7 +87,7 @@ def test_silent_ports_time_out_as_filtered():
 
 def test_cli_prints_open_ports_and_compares(listeners):
     ports = ",".join(map(str, listeners))
-    run = subprocess.run([sys.executable, "-m", "evloop.scan", "127.0.0.1", ports, "--compare"],
+    run = subprocess.run([sys.executable, "-m", "evloop.scan", HOST, ports, "--compare"],
                          capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert [line.split("/")[0] for line in run.stdout.splitlines() if "/tcp open" in line] == \

@@ -130,3 +130,15 @@ def test_discard_pending_drops_the_queued_timeouts(loop):
     loop.timeouts(0.01, fired.append).arm("after")  # a new queue, with a timer of its own
     run_until(loop, lambda: fired)
     assert fired == ["after"]
+
+
+def test_the_loop_lets_go_of_a_queue_its_timer_finds_empty(loop):
+    fired = []
+    for length in (0.01, 0.02, 0.03):  # a handler that sets a new length each time
+        loop.timeouts(length, fired.append).arm(length)
+    kept = loop.timeouts(60, fired.append)
+    kept.arm("kept")
+    run_until(loop, lambda: len(fired) == 3)
+    loop.run_once(0.05)
+    assert list(loop._timeouts.values()) == [kept]
+    assert loop.timeouts(0.01, fired.append) is not None  # made again when asked
