@@ -507,7 +507,8 @@ class Connection:
         """Close the socket and let go of everything; tell the handler and the owner."""
         eof_read = event is Event.PEER_EOF or event is Event.PEER_EOF_KEPT or old in EOF_READ_STATES
         self.output_high = False
-        self._update_interest()  # neither reader nor writer
+        if self.reader is not None or self.writer is not None:
+            self._update_interest()  # neither reader nor writer
         for part in (self.handshakes, self.lingerer):
             if part is not None:
                 part.cancel()
