@@ -169,7 +169,7 @@ class TransportBase(asyncio.BaseTransport):
             return self._read_eof()
         if len(data) == size:
             self._read_size = self.largest_read
-        elif size > SMALL_READ:
+        elif size > SMALL_READ and (self._small_reads or len(data) <= SMALL_READ):
             self._read_size, self._small_reads = after_large_read(
                 len(data), self._small_reads, self.largest_read)
         try:

@@ -200,7 +200,7 @@ class Connection:
         self.reads += 1  # evloop.metrics: two counts a message, the other one below
         if len(data) == size:
             self.read_size = LARGE_READ  # the buffer was full: more may be waiting
-        elif size == LARGE_READ:
+        elif size == LARGE_READ and (self.small_reads or len(data) <= SMALL_READ):
             self.read_size, self.small_reads = after_large_read(len(data), self.small_reads)
         reply = None
         try:
@@ -270,7 +270,7 @@ class Connection:
         self.reads += 1
         if len(data) == size:
             self.read_size = LARGE_READ
-        elif size == LARGE_READ:
+        elif size == LARGE_READ and (self.small_reads or len(data) <= SMALL_READ):
             self.read_size, self.small_reads = after_large_read(len(data), self.small_reads)
         self.last_progress = now = self.loop.now
         if target.state is OPEN and not target.out:  # write()'s fast path, inlined: per read
@@ -310,7 +310,8 @@ class Connection:
             self._on_peer_eof()
             return True
         self.reads += 1
-        self.read_size, self.small_reads = after_large_read(got, self.small_reads)
+        if self.small_reads or got <= SMALL_READ:
+            self.read_size, self.small_reads = after_large_read(got, self.small_reads)
         self.last_progress = now = self.loop.now
         try:
             rest = pipe.give(target.fd, got)

@@ -24,7 +24,9 @@ evloop's connections (evloop.connection.connection) and evloop.aio's
 transports size their reads this way.  Each keeps its own `read_size` and
 count of small reads, stores LARGE_READ itself when a read fills (one
 store, on the path every large message takes), and calls
-`after_large_read` for the rest.  What these sizes save, measured:
+`after_large_read` only for a large read that can change either: one that
+got no more than SMALL_READ, or one after such reads.  A large read that
+got more, after none, leaves both as they are, and it is the common one.  What these sizes save, measured:
 bench/results/README.md, "Large messages".
 """
 
