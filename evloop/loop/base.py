@@ -58,6 +58,11 @@ from evloop.loop.waking import Waker
 
 
 
+# The loop drops its empty timeout queues when it holds this many of them, or twice as
+# many as after the last sweep (BaseLoop.timeouts).
+TIMEOUT_QUEUES_SWEPT_AT = 64
+
+
 class LoopStatistics(NamedTuple):
     """What `BaseLoop.statistics()` reports, so that tests need not read private state."""
 
@@ -96,6 +101,7 @@ class BaseLoop(Turns):
         self._timers = TimerHeap()
         self._heap = self._timers.timers  # read every turn, with no method call
         self._timeouts: dict[tuple[float, Callable[[Any], object]], Timeouts] = {}
+        self._timeouts_sweep_at = TIMEOUT_QUEUES_SWEPT_AT
         self._ready: collections.deque[Scheduled] = collections.deque()
         self._turn_end: list[Callable[[], object]] = []
         # Bound to the containers' own methods, so a caller pays no wrapper's frame
@@ -170,9 +176,20 @@ class BaseLoop(Turns):
         key = delay, callback
         queue = self._timeouts.get(key)
         if queue is None:
+            if len(self._timeouts) >= self._timeouts_sweep_at:
+                self._sweep_timeouts()
             queue = self._timeouts[key] = Timeouts(self, delay, callback,
                                                    lambda: self._timeouts.pop(key, None))
         return queue
+
+    def _sweep_timeouts(self) -> None:
+        """Drop the empty queues (evloop.loop.timeouts); sweep again at twice what is left,
+        so that a sweep costs O(1) a queue made, however many lengths are in use."""
+        for key, queue in list(self._timeouts.items()):
+            if not queue.entries:
+                queue.close()
+                del self._timeouts[key]
+        self._timeouts_sweep_at = max(TIMEOUT_QUEUES_SWEPT_AT, 2 * len(self._timeouts))
 
     def timer_cancelled(self) -> None:
         """A handle given to `push_timer` was cancelled (the heap compacts by this count)."""
@@ -284,8 +301,9 @@ class BaseLoop(Turns):
             readers=readers,
             writers=writers,
             # the queued timeouts, not the timers that wait for them
-            timers=len(self._timers) + sum(len(queue) - (queue.timer is not None)
-                                           for queue in self._timeouts.values()),
+            timers=len(self._timers) + sum(
+                len(queue) - (queue.timer is not None and queue.timer._scheduled)
+                for queue in self._timeouts.values()),
             ready=sum(not timer._cancelled for timer in self._ready))
 
     def is_closed(self) -> bool:

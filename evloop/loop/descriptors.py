@@ -67,12 +67,15 @@ class Descriptors:
         if writer is not None:
             record.writer = writer
         try:
-            return self.sync(fd, record)
+            events = self.sync(fd, record)
         except BaseException:
             record.reader, record.writer = before
             if not record.events:
                 del self.records[fd]
             raise
+        if events is not None and self.on_change is not None:
+            self.on_change(fd, events)  # after the change, outside its undoing
+        return events
 
     def sync(self, fd: int, record: Record) -> int | None:
         """The one place that tells the backend what a descriptor is watched for."""
@@ -88,8 +91,6 @@ class Descriptors:
         else:
             self.backend.modify(fd, events)
         record.events = events
-        if self.on_change is not None:
-            self.on_change(fd, events)
         return events
 
     def callbacks(self, fd: int) -> tuple[Callable[[], object] | None, Callable[[], object] | None]:

@@ -12,15 +12,19 @@ due, oldest first, and waits again for the next.  Node.js keeps its timers
 the same way, in one list per duration (lib/internal/timers.js).
 
 Disarming the oldest entry leaves the timer where it is: it fires for
-nothing at most once, then waits for the new oldest.  Cancelling it and
-arming it again for each connection would cost what the queue saves.
+nothing at most once, then waits for the new oldest.  Cancelling it, and
+arming it again, each time a queue of one connection empties and fills
+would cost what the queue saves.
 
 Each queue holds one length and one callback, `callback(key)`; the loop
-keeps one queue per pair (`BaseLoop.timeouts`), and lets go of it once
-its timer finds it empty (`on_empty`), so that a handler setting a new
-length on every connection leaves no queue behind.  A callback that raises
-is reported through the loop's exception handler, and the other entries
-due still run.
+keeps one queue per pair (`BaseLoop.timeouts`) and lets go of a queue that
+its timer finds empty (`on_empty`).  So that a handler setting a new
+length on every connection cannot pile up empty queues and their timers
+meanwhile, the loop also drops the empty ones, timers and all, whenever
+it holds twice as many queues as after the last such sweep.  A callback
+that raises is reported through the loop's exception handler, and the
+other entries due still run; an entry that a callback disarmed or armed
+again before its turn is not called.
 """
 
 from __future__ import annotations
@@ -75,6 +79,13 @@ class Timeouts:
         """When `key`'s timeout falls due (time.monotonic()), or None if not armed."""
         return self.entries.get(key)
 
+    def close(self) -> None:
+        """Drop what is armed, and the timer: none of it will be called."""
+        self.entries.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     def _expire(self) -> None:
         self.timer = None
         entries = self.entries
@@ -82,17 +93,24 @@ class Timeouts:
         due = []
         for key, deadline in entries.items():
             if deadline > now:
-                self.timer = self.loop.call_later(deadline - now, self._expire)
                 break
-            due.append(key)
-        for key in due:
-            del entries[key]
-        for key in due:
-            try:
-                self.callback(key)
-            except Exception as exc:
-                self.loop.call_exception_handler({
-                    "message": f"a timeout's callback {self.callback!r} raised",
-                    "exception": exc})
-        if not entries and self.timer is None and self.on_empty is not None:
-            self.on_empty()
+            due.append((key, deadline))
+        try:
+            for key, deadline in due:
+                if entries.get(key) != deadline:
+                    continue  # disarmed, or armed again, by a callback that ran before it
+                del entries[key]
+                try:
+                    self.callback(key)
+                except Exception as exc:
+                    self.loop.call_exception_handler({
+                        "message": f"a timeout's callback {self.callback!r} raised",
+                        "exception": exc})
+        finally:  # even past a KeyboardInterrupt: what is still armed keeps a timer
+            if self.timer is None:
+                if entries:
+                    oldest = next(iter(entries.values()))
+                    self.timer = self.loop.call_later(max(oldest - time.monotonic(), 0),
+                                                      self._expire)
+                elif self.on_empty is not None:
+                    self.on_empty()
