@@ -178,9 +178,15 @@ class BaseLoop(Turns):
         if queue is None:
             if len(self._timeouts) >= self._timeouts_sweep_at:
                 self._sweep_timeouts()
-            queue = self._timeouts[key] = Timeouts(self, delay, callback,
-                                                   lambda: self._timeouts.pop(key, None))
+            made = Timeouts(self, delay, callback)
+            made.on_empty = functools.partial(self._forget_timeouts, key, made)
+            queue = self._timeouts[key] = made
         return queue
+
+    def _forget_timeouts(self, key: tuple[float, Callable[[Any], object]],
+                         queue: Timeouts) -> None:
+        if self._timeouts.get(key) is queue:  # not a newer queue of the same length
+            del self._timeouts[key]
 
     def _sweep_timeouts(self) -> None:
         """Drop the empty queues (evloop.loop.timeouts); sweep again at twice what is left,

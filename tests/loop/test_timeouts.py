@@ -207,3 +207,15 @@ def test_statistics_count_an_armed_timeout_while_its_timer_is_off_the_heap(loop)
         loop.remove_reader(a.fileno())
         a.close()
         b.close()
+
+
+def test_a_dropped_queue_kept_by_its_user_does_not_drop_the_newer_one(loop):
+    old = loop.timeouts(0.01, print)
+    loop._sweep_timeouts()  # empty: the loop lets go of it
+    new = loop.timeouts(0.01, print)
+    assert new is not old
+    old.arm("x")  # its user still holds it: it works on its own
+    old.disarm("x")
+    time.sleep(0.02)
+    loop.run_once(0.01)  # old's timer finds it empty
+    assert old.timer is None and loop.timeouts(0.01, print) is new
