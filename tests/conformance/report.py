@@ -65,13 +65,18 @@ def load_figures(path):
 
 def check_figure(comparison, figures, version):
     """(held, line): whether this run holds the recorded figure for `version`
-    ("3.11.7"), and a line that says what was compared."""
+    ("3.11.7"), and a line that says what was compared.
+
+    On the recorded version, held means no more tests missed (passed on the
+    baseline, not on the candidate) than recorded: a test that the baseline
+    itself fails in this run (a CPython test that is timing-sensitive, on a
+    loaded machine) takes one off both counts, and is not a regression."""
     both, base = comparison["both"], comparison["baseline_pass"]
     ratio = comparison["ratio"] or 0.0
     here = f"{both} of {base} ({percent(comparison['ratio'])}) on Python {version}"
     if version in figures:
         want, of = figures[version]
-        return both >= want, f"{here}; recorded {want} of {of}"
+        return base - both <= of - want, f"{here}; recorded {want} of {of}"
     minor = version.rsplit(".", 1)[0]
     same = sorted((v, f) for v, f in figures.items() if v.rsplit(".", 1)[0] == minor)
     if not same:

@@ -92,6 +92,10 @@ def test_a_run_is_held_to_the_figure_of_its_python(tmp_path):
     held, line = report.check_figure(comparison_of(432, 437), figures, "3.11.7")
     assert held and "recorded 432 of 437" in line
     assert not report.check_figure(comparison_of(431, 437), figures, "3.11.7")[0]
+    # The baseline failed a test the candidate passed (a timing-sensitive CPython test
+    # on a loaded machine): one off both counts, no more missed than recorded.
+    assert report.check_figure(comparison_of(431, 436), figures, "3.11.7")[0]
+    assert not report.check_figure(comparison_of(430, 436), figures, "3.11.7")[0]
     # Another 3.12 release has other suites: held to the ratio.
     assert report.check_figure(comparison_of(446, 449), figures, "3.12.8")[0]
     held, line = report.check_figure(comparison_of(440, 449), figures, "3.12.8")
