@@ -26,8 +26,8 @@ count of small reads, stores LARGE_READ itself when a read fills (one
 store, on the path every large message takes), and calls
 `after_large_read` only for a large read that can change either: one that
 got no more than SMALL_READ, or one after such reads.  A large read that
-got more, after none, leaves both as they are, and it is the common one.  What these sizes save, measured:
-bench/results/README.md, "Large messages".
+got more, after none, leaves both as they are, and it is the common one.
+What these sizes save, measured: bench/results/README.md, "Large messages".
 """
 
 from __future__ import annotations

@@ -321,11 +321,10 @@ class BaseLoop(Turns):
         keeps them, as it keeps its readers, for whoever still holds the loop."""
         self._ready.clear()
         self._turn_end.clear()
-        self._timers.clear()
-        for queue in self._timeouts.values():
-            queue.entries.clear()
-            queue.timer = None
+        for queue in self._timeouts.values():  # before the heap goes: close() cancels on it
+            queue.close()
         self._timeouts.clear()
+        self._timers.clear()
 
     def close(self, ignore: Collection[int] = ()) -> None:
         """Release the backend, and restore the signal handlers, except that the
